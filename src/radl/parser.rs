@@ -1,0 +1,637 @@
+//! The RADL parser: nom combinators over the token slice from [`super::lexer`].
+//!
+//! A failure inside a sentence is reported once ("expected X, found Y" at
+//! the furthest token reached) and the parser resumes at the next sentence
+//! keyword, so one run reports every syntax error in the file.
+
+use super::ast::*;
+use super::lexer::unescape;
+use super::token::{Token, TokenKind};
+use crate::diagnostic::Diagnostic;
+use crate::source::Span;
+use nom::{IResult, error::ErrorKind};
+
+type Toks<'t> = &'t [Token<'t>];
+type PResult<'t, O> = IResult<Toks<'t>, O, PErr>;
+
+/// Words that start a top-level sentence.
+pub const SENTENCE_KEYWORDS: &[&str] = &[
+    "network",
+    "system",
+    "ansible",
+    "description",
+    "include",
+    "configure",
+    "contextualize",
+    "deploy",
+];
+
+/// A parse failure: how many tokens were left when it happened (the
+/// furthest failure wins), what would have been accepted there, and
+/// optionally a complete message replacing "expected ...".
+#[derive(Debug, Clone)]
+pub struct PErr {
+    remaining: usize,
+    expected: Vec<&'static str>,
+    message: Option<(String, Option<Span>)>,
+}
+
+impl PErr {
+    fn expected(input: Toks, what: &'static str) -> PErr {
+        PErr {
+            remaining: input.len(),
+            expected: vec![what],
+            message: None,
+        }
+    }
+
+    fn custom(input: Toks, message: String, span: Span) -> PErr {
+        PErr {
+            remaining: input.len(),
+            expected: Vec::new(),
+            message: Some((message, Some(span))),
+        }
+    }
+}
+
+impl<'t> nom::error::ParseError<Toks<'t>> for PErr {
+    fn from_error_kind(input: Toks<'t>, _kind: ErrorKind) -> PErr {
+        PErr::expected(input, "something else")
+    }
+
+    fn append(_input: Toks<'t>, _kind: ErrorKind, other: PErr) -> PErr {
+        other
+    }
+
+    fn or(self, other: PErr) -> PErr {
+        // Fewer remaining tokens means the failure happened further on.
+        match self.remaining.cmp(&other.remaining) {
+            std::cmp::Ordering::Less => self,
+            std::cmp::Ordering::Greater => other,
+            std::cmp::Ordering::Equal => {
+                let mut merged = other;
+                for e in self.expected {
+                    if !merged.expected.contains(&e) {
+                        merged.expected.push(e);
+                    }
+                }
+                merged.message = merged.message.or(self.message);
+                merged
+            }
+        }
+    }
+}
+
+fn err<'t, 'a, O>(input: Toks<'t>, what: &'static str) -> PResult<'t, O> {
+    Err(nom::Err::Error(PErr::expected(input, what)))
+}
+
+/// Turns a recoverable error into a fatal one (nom's `cut`), for use once a
+/// sentence keyword has committed us to a rule.
+fn fatal<O>(r: Result<O, nom::Err<PErr>>) -> Result<O, nom::Err<PErr>> {
+    r.map_err(|e| match e {
+        nom::Err::Error(e) => nom::Err::Failure(e),
+        other => other,
+    })
+}
+
+fn tok<'t>(kind: TokenKind) -> impl Fn(Toks<'t>) -> PResult<'t, &'t Token<'t>> {
+    move |i: Toks<'t>| match i.first() {
+        Some(t) if t.kind == kind => Ok((&i[1..], t)),
+        _ => err(i, kind.describe()),
+    }
+}
+
+fn word<'t>(w: &'static str) -> impl Fn(Toks<'t>) -> PResult<'t, &'t Token<'t>> {
+    move |i: Toks<'t>| match i.first() {
+        Some(t) if t.is_word(w) => Ok((&i[1..], t)),
+        _ => err(i, w),
+    }
+}
+
+fn ident<'t>(what: &'static str) -> impl Fn(Toks<'t>) -> PResult<'t, Ident> {
+    move |i: Toks<'t>| match i.first() {
+        Some(t) if t.kind == TokenKind::Ident => Ok((
+            &i[1..],
+            Ident {
+                text: t.raw.to_string(),
+                span: t.span,
+            },
+        )),
+        _ => err(i, what),
+    }
+}
+
+fn peek_kind(i: Toks) -> TokenKind {
+    i.first().map_or(TokenKind::Eof, |t| t.kind)
+}
+
+fn number<'t>(i: Toks<'t>) -> PResult<'t, (Number, Span)> {
+    let (rest, t) = tok(TokenKind::Number)(i)?;
+    let n = if t.raw.contains('.') {
+        t.raw
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(Number::Float)
+    } else {
+        t.raw.parse::<i64>().ok().map(Number::Int)
+    };
+    match n {
+        Some(n) => Ok((rest, (n, t.span))),
+        None => Err(nom::Err::Failure(PErr::custom(
+            i,
+            format!("number `{}` is too large", t.raw),
+            t.span,
+        ))),
+    }
+}
+
+fn string<'t>(i: Toks<'t>) -> PResult<'t, (String, Span)> {
+    let (rest, t) = tok(TokenKind::String)(i)?;
+    let double = t.raw.starts_with('"');
+    let inner = &t.raw[1..t.raw.len() - 1];
+    match unescape(inner, double) {
+        Ok(s) => Ok((rest, (s, t.span))),
+        Err((at, c)) => {
+            // `at` is the offset of the escaped character; the backslash is one before.
+            let start = t.span.start as usize + at;
+            Err(nom::Err::Failure(PErr::custom(
+                i,
+                format!(
+                    "unknown escape `\\{c}` in a double-quoted string (known: \\\\ \\\" \\' \\n \\t \\r)"
+                ),
+                Span::new(t.span.file, start, start + 1 + c.len_utf8()),
+            )))
+        }
+    }
+}
+
+/// Parses a whole token list (from lexing `text`). Returns the tree of
+/// every sentence that parsed and one diagnostic per sentence that did not.
+pub fn parse_tokens(text: &str, tokens: &[Token]) -> (Radl, Vec<Diagnostic>) {
+    let mut radl = Radl::default();
+    let mut diags = Vec::new();
+    let mut i: Toks = tokens;
+    while peek_kind(i) != TokenKind::Eof {
+        match sentence(i) {
+            Ok((rest, s)) => {
+                radl.sentences.push(s);
+                i = rest;
+            }
+            Err(nom::Err::Error(e)) | Err(nom::Err::Failure(e)) => {
+                diags.push(to_diagnostic(tokens, &e));
+                let start = tokens.len() - i.len();
+                let failed = tokens.len() - e.remaining;
+                i = &tokens[recover(text, tokens, start, failed)..];
+            }
+            Err(nom::Err::Incomplete(_)) => unreachable!("complete parsers only"),
+        }
+    }
+    (radl, diags)
+}
+
+fn to_diagnostic(tokens: &[Token], e: &PErr) -> Diagnostic {
+    let at = &tokens[(tokens.len() - e.remaining).min(tokens.len() - 1)];
+    match &e.message {
+        Some((msg, span)) => Diagnostic::error(span.unwrap_or(at.span), msg.clone()),
+        None => {
+            let expected = match e.expected.as_slice() {
+                [] => "something else".to_string(),
+                [one] => (*one).to_string(),
+                [init @ .., last] => format!("{} or {}", init.join(", "), last),
+            };
+            Diagnostic::error(
+                at.span,
+                format!("expected {expected}, found {}", at.describe()),
+            )
+        }
+    }
+}
+
+/// Where to resume after a sentence that started at token `start` failed at
+/// token `failed`: the next sentence keyword outside parentheses, or one
+/// that begins a line and is followed by `NAME (` (so a sentence whose `)`
+/// is missing does not swallow the rest of the file).
+fn recover(text: &str, tokens: &[Token], start: usize, failed: usize) -> usize {
+    let mut depth = 0i32;
+    for (n, t) in tokens.iter().enumerate().skip(start) {
+        if n > start
+            && n >= failed
+            && t.kind == TokenKind::Ident
+            && SENTENCE_KEYWORDS.contains(&t.raw)
+        {
+            let gap = &text[tokens[n - 1].span.end as usize..t.span.start as usize];
+            let opens = tokens
+                .get(n + 1)
+                .is_some_and(|t| t.kind == TokenKind::Ident)
+                && tokens
+                    .get(n + 2)
+                    .is_some_and(|t| t.kind == TokenKind::LParen);
+            if depth <= 0 || (gap.contains('\n') && opens) {
+                return n;
+            }
+        }
+        match t.kind {
+            TokenKind::LParen => depth += 1,
+            TokenKind::RParen => depth -= 1,
+            TokenKind::Eof => return n,
+            _ => {}
+        }
+    }
+    tokens.len() - 1
+}
+
+fn sentence<'t>(i: Toks<'t>) -> PResult<'t, Sentence> {
+    let Some(first) = i.first() else {
+        return err(i, "a sentence");
+    };
+    if first.kind == TokenKind::Ident {
+        if let Some(kind) = AspectKind::from_keyword(first.raw) {
+            return aspect(kind, i);
+        }
+        match first.raw {
+            "configure" => return configure(i),
+            "contextualize" => return contextualize(i),
+            "deploy" => return deploy(i),
+            _ => {}
+        }
+    }
+    Err(nom::Err::Failure(PErr::custom(
+        i,
+        format!(
+            "expected a sentence (network, system, configure, contextualize, deploy, ansible, description or include), found {}",
+            first.describe()
+        ),
+        first.span,
+    )))
+}
+
+fn aspect<'t>(kind: AspectKind, i: Toks<'t>) -> PResult<'t, Sentence> {
+    let (i, kw) = word(kind.keyword())(i)?;
+    let (i, name) = fatal(ident("a name")(i))?;
+    let (i, body) = if peek_kind(i) == TokenKind::LParen || kind == AspectKind::Ansible {
+        let (i, list) = fatal(feature_list(i))?;
+        (i, Some(list))
+    } else {
+        (i, None)
+    };
+    Ok((
+        i,
+        Sentence::Aspect(Aspect {
+            kind,
+            keyword: kw.span,
+            name,
+            body,
+        }),
+    ))
+}
+
+fn feature_list<'t>(i: Toks<'t>) -> PResult<'t, FeatureList> {
+    let (mut i, open) = tok(TokenKind::LParen)(i)?;
+    let mut items = Vec::new();
+    if let Ok((rest, close)) = tok(TokenKind::RParen)(i) {
+        return Ok((
+            rest,
+            FeatureList {
+                items,
+                span: open.span.to(close.span),
+            },
+        ));
+    }
+    loop {
+        let (rest, item) = fatal(feature_item(i))?;
+        items.push(item);
+        i = rest;
+        if let Ok((rest, _)) = word("and")(i) {
+            i = rest;
+            continue;
+        }
+        let (rest, close) = match tok(TokenKind::RParen)(i) {
+            Ok(ok) => ok,
+            Err(_) => return Err(nom::Err::Failure(PErr::expected(i, "`and` or `)`"))),
+        };
+        return Ok((
+            rest,
+            FeatureList {
+                items,
+                span: open.span.to(close.span),
+            },
+        ));
+    }
+}
+
+fn feature_item<'t>(i: Toks<'t>) -> PResult<'t, FeatureItem> {
+    // `soft` is a keyword only when a weight follows it.
+    if let (Ok((rest, kw)), TokenKind::Number) = (word("soft")(i), peek_kind(&i[1..])) {
+        let (rest, (weight, _)) = number(rest)?;
+        let (rest, features) = fatal(feature_list(rest))?;
+        return Ok((
+            rest,
+            FeatureItem::Soft(Soft {
+                keyword: kw.span,
+                weight,
+                features,
+            }),
+        ));
+    }
+    let (i, f) = feature(i)?;
+    Ok((i, FeatureItem::Feature(f)))
+}
+
+fn comparator<'t>(i: Toks<'t>) -> PResult<'t, (Op, Span)> {
+    let t = match i.first() {
+        Some(t) => t,
+        None => return err(i, "a comparator"),
+    };
+    let op = match t.kind {
+        TokenKind::Eq => Op::Eq,
+        TokenKind::Lt => Op::Lt,
+        TokenKind::Gt => Op::Gt,
+        TokenKind::Le => Op::Le,
+        TokenKind::Ge => Op::Ge,
+        _ => return err(i, "a comparator (=, <, >, <=, >=)"),
+    };
+    Ok((&i[1..], (op, t.span)))
+}
+
+fn feature<'t>(i: Toks<'t>) -> PResult<'t, Feature> {
+    let (i, name) = ident("a feature name")(i)?;
+    if let Ok((i, kw)) = word("contains")(i) {
+        let (i, (value, value_span)) = match peek_kind(i) {
+            TokenKind::LParen => {
+                let (i, list) = feature_list(i)?;
+                let span = list.span;
+                (i, (Value::Features(list), span))
+            }
+            TokenKind::String => {
+                let (i, (s, span)) = string(i)?;
+                (i, (Value::String(s), span))
+            }
+            _ => return err(i, "`(` or a string after `contains`"),
+        };
+        return Ok((
+            i,
+            Feature {
+                name,
+                op: Op::Contains,
+                op_span: kw.span,
+                value,
+                value_span,
+            },
+        ));
+    }
+    let (i, (op, op_span)) = match comparator(i) {
+        Ok(ok) => ok,
+        Err(_) => {
+            return Err(nom::Err::Failure(PErr::expected(
+                i,
+                "a comparator (=, <, >, <=, >=) or `contains`",
+            )));
+        }
+    };
+    let (i, (value, value_span)) = fatal(value(i))?;
+    Ok((
+        i,
+        Feature {
+            name,
+            op,
+            op_span,
+            value,
+            value_span,
+        },
+    ))
+}
+
+fn value<'t>(i: Toks<'t>) -> PResult<'t, (Value, Span)> {
+    match peek_kind(i) {
+        TokenKind::Number => {
+            let (rest, (n, span)) = number(i)?;
+            // A word right after a number is its unit (`512m`, `1 GB`),
+            // unless it is `and` or the name of the next feature (a
+            // comparator follows it), which means an `and` is missing.
+            if let Some(t) = rest.first() {
+                let next = rest.get(1).map_or(TokenKind::Eof, |t| t.kind);
+                let is_comparator = matches!(
+                    next,
+                    TokenKind::Eq | TokenKind::Lt | TokenKind::Gt | TokenKind::Le | TokenKind::Ge
+                );
+                if t.kind == TokenKind::Ident
+                    && !t.is_word("and")
+                    && !t.is_word("contains")
+                    && !is_comparator
+                {
+                    let unit = Ident {
+                        text: t.raw.to_string(),
+                        span: t.span,
+                    };
+                    let span = span.to(t.span);
+                    return Ok((&rest[1..], (Value::Number(n, Some(unit)), span)));
+                }
+            }
+            Ok((rest, (Value::Number(n, None), span)))
+        }
+        TokenKind::String => {
+            let (rest, (s, span)) = string(i)?;
+            Ok((rest, (Value::String(s), span)))
+        }
+        TokenKind::Random => {
+            let t = &i[0];
+            match t.raw.parse::<u32>() {
+                Ok(n) if n <= 4096 => Ok((&i[1..], (Value::Random(n), t.span))),
+                _ => Err(nom::Err::Failure(PErr::custom(
+                    i,
+                    format!(
+                        "'random({})' asks for too many characters (at most 4096)",
+                        t.raw
+                    ),
+                    t.span,
+                ))),
+            }
+        }
+        TokenKind::LBracket => string_list(i),
+        _ => err(i, "a value (a number, a string or a ['list'])"),
+    }
+}
+
+fn string_list<'t>(i: Toks<'t>) -> PResult<'t, (Value, Span)> {
+    let (mut i, open) = tok(TokenKind::LBracket)(i)?;
+    let mut items = Vec::new();
+    if let Ok((rest, close)) = tok(TokenKind::RBracket)(i) {
+        return Ok((rest, (Value::List(items), open.span.to(close.span))));
+    }
+    loop {
+        let (rest, (s, _)) = match string(i) {
+            Ok(ok) => ok,
+            Err(nom::Err::Error(_)) => return err(i, "a string in the list"),
+            Err(e) => return Err(e),
+        };
+        items.push(s);
+        i = rest;
+        if let Ok((rest, _)) = tok(TokenKind::Comma)(i) {
+            i = rest;
+            continue;
+        }
+        return match tok(TokenKind::RBracket)(i) {
+            Ok((rest, close)) => Ok((rest, (Value::List(items), open.span.to(close.span)))),
+            Err(_) => err(i, "`,` or `]`"),
+        };
+    }
+}
+
+fn configure<'t>(i: Toks<'t>) -> PResult<'t, Sentence> {
+    let (i, kw) = word("configure")(i)?;
+    let (i, name) = fatal(ident("a configure name")(i))?;
+    let (i, body) = if let Ok((i, _)) = tok(TokenKind::LParen)(i) {
+        let (i, body) = match i.first() {
+            Some(t) if t.kind == TokenKind::Recipe => {
+                // The span points at the body's first byte, after `@begin`.
+                let start = t.span.start as usize + "@begin".len();
+                let span = Span::new(t.span.file, start, start + t.raw.len());
+                (
+                    &i[1..],
+                    ConfigureBody::Recipe {
+                        text: t.raw.to_string(),
+                        span,
+                    },
+                )
+            }
+            _ => (i, ConfigureBody::Empty),
+        };
+        let (i, _) = match tok(TokenKind::RParen)(i) {
+            Ok(ok) => ok,
+            Err(_) => {
+                let what = if body == ConfigureBody::Empty {
+                    "`@begin` or `)`"
+                } else {
+                    "`)` after `@end`"
+                };
+                return Err(nom::Err::Failure(PErr::expected(i, what)));
+            }
+        };
+        (i, body)
+    } else {
+        (i, ConfigureBody::Reference)
+    };
+    Ok((
+        i,
+        Sentence::Configure(Configure {
+            keyword: kw.span,
+            name,
+            body,
+        }),
+    ))
+}
+
+fn contextualize<'t>(i: Toks<'t>) -> PResult<'t, Sentence> {
+    let (i, kw) = word("contextualize")(i)?;
+    let (i, max_time) = match peek_kind(i) {
+        TokenKind::Number => {
+            let (i, n) = number(i)?;
+            (i, Some(n))
+        }
+        _ => (i, None),
+    };
+    let (mut i, _) = fatal(tok(TokenKind::LParen)(i))?;
+    let mut options = Vec::new();
+    let mut items = Vec::new();
+    loop {
+        if let Ok((rest, close)) = tok(TokenKind::RParen)(i) {
+            return Ok((
+                rest,
+                Sentence::Contextualize(Contextualize {
+                    keyword: kw.span,
+                    max_time,
+                    options,
+                    items,
+                    span: kw.span.to(close.span),
+                }),
+            ));
+        }
+        if let Ok((rest, _)) = word("option")(i) {
+            let (rest, name) = fatal(ident("an option name")(rest))?;
+            let (rest, (op, op_span)) = fatal(comparator(rest))?;
+            let (rest, (value, value_span)) = match peek_kind(rest) {
+                TokenKind::String | TokenKind::Number => fatal(value(rest))?,
+                _ => {
+                    return Err(nom::Err::Failure(PErr::expected(
+                        rest,
+                        "a string or a number",
+                    )));
+                }
+            };
+            options.push(Feature {
+                name,
+                op,
+                op_span,
+                value,
+                value_span,
+            });
+            i = rest;
+            continue;
+        }
+        if let Ok((rest, _)) = word("system")(i) {
+            let (rest, system) = fatal(ident("a system name")(rest))?;
+            let (rest, _) = fatal(word("configure")(rest))?;
+            let (mut rest, configure) = fatal(ident("a configure name")(rest))?;
+            let mut step = None;
+            let mut tool = None;
+            if let Ok((r, _)) = word("step")(rest) {
+                let (r, n) = match number(r) {
+                    Ok(ok) => ok,
+                    Err(_) => return Err(nom::Err::Failure(PErr::expected(r, "a step number"))),
+                };
+                step = Some(n);
+                rest = r;
+            }
+            if let Ok((r, _)) = word("with")(rest) {
+                let (r, t) = fatal(ident("a tool name (Ansible or cloud_init)")(r))?;
+                tool = Some(t);
+                rest = r;
+            }
+            items.push(ContextItem {
+                system,
+                configure,
+                step,
+                tool,
+            });
+            i = rest;
+            continue;
+        }
+        return Err(nom::Err::Failure(PErr::expected(
+            i,
+            "`option`, `system` or `)` in contextualize",
+        )));
+    }
+}
+
+fn deploy<'t>(i: Toks<'t>) -> PResult<'t, Sentence> {
+    let (i, kw) = word("deploy")(i)?;
+    let (i, system) = fatal(ident("a system name")(i))?;
+    let (i, count) = match number(i) {
+        Ok(ok) => ok,
+        Err(nom::Err::Error(_)) => {
+            return Err(nom::Err::Failure(PErr::expected(i, "the number of VMs")));
+        }
+        Err(e) => return Err(e),
+    };
+    let (i, cloud) = match i.first() {
+        Some(t) if t.kind == TokenKind::Ident && !SENTENCE_KEYWORDS.contains(&t.raw) => (
+            &i[1..],
+            Some(Ident {
+                text: t.raw.to_string(),
+                span: t.span,
+            }),
+        ),
+        _ => (i, None),
+    };
+    Ok((
+        i,
+        Sentence::Deploy(Deploy {
+            keyword: kw.span,
+            system,
+            count,
+            cloud,
+        }),
+    ))
+}

@@ -1,0 +1,44 @@
+//! Small helpers shared by the integration tests.
+
+use std::path::PathBuf;
+
+/// The shared corpus (`../shared/corpus` beside the clone), when present.
+pub fn corpus_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        skip_or_fail("../shared/corpus is not present");
+        None
+    }
+}
+
+/// Every file under `corpus/<sub>` with one of the extensions, sorted.
+pub fn corpus_files(sub: &str, exts: &[&str]) -> Vec<PathBuf> {
+    let Some(dir) = corpus_dir() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut stack = vec![dir.join(sub)];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| exts.iter().any(|e| x == *e)) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A test that cannot run here says so; under `NUBO_REQUIRE_SYSTEM_TESTS=1`
+/// (as in CI) that is a failure instead.
+pub fn skip_or_fail(why: &str) {
+    if std::env::var("NUBO_REQUIRE_SYSTEM_TESTS").as_deref() == Ok("1") {
+        panic!("required test could not run: {why}");
+    }
+    eprintln!("SKIPPED: {why}");
+}
