@@ -17,6 +17,9 @@ pub struct Diagnostic {
     pub message: String,
     /// Extra lines printed after the snippet ("help: ...", "note: ...").
     pub notes: Vec<String>,
+    /// Other places that explain this one ("first defined here"), printed
+    /// as `note: <message> at file:line:col`.
+    pub related: Vec<(Span, String)>,
 }
 
 impl Diagnostic {
@@ -26,7 +29,13 @@ impl Diagnostic {
             span,
             message: message.into(),
             notes: Vec::new(),
+            related: Vec::new(),
         }
+    }
+
+    pub fn with_related(mut self, span: Span, message: impl Into<String>) -> Diagnostic {
+        self.related.push((span, message.into()));
+        self
     }
 
     pub fn warning(span: Span, message: impl Into<String>) -> Diagnostic {
@@ -73,6 +82,11 @@ impl Diagnostic {
             " ".repeat(start.col - 1),
             "^".repeat(width)
         );
+        for (span, msg) in &self.related {
+            let f = sources.get(span.file);
+            let at = f.line_col(span.start as usize);
+            let _ = writeln!(out, "{:gutter$} = note: {msg} at {}:{at}", "", f.name);
+        }
         for note in &self.notes {
             let _ = writeln!(out, "{:gutter$} = {note}", "");
         }

@@ -2,6 +2,8 @@
 //!
 //! See ARCHITECTURE.md for the map of this crate.
 
+pub mod cli;
 pub mod diagnostic;
+pub mod ops;
 pub mod radl;
 pub mod source;

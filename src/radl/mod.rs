@@ -5,10 +5,16 @@
 //! does no I/O; it works on text handed to it.
 
 pub mod ast;
+pub mod check;
+pub mod document;
+pub mod features;
+pub mod json;
 pub mod lexer;
+pub mod outports;
 pub mod parser;
 pub mod printer;
 pub mod token;
+pub mod units;
 
 use crate::diagnostic::Diagnostic;
 use crate::source::FileId;
@@ -20,4 +26,36 @@ pub fn parse(file: FileId, text: &str) -> (ast::Radl, Vec<Diagnostic>) {
     let (radl, parse_diags) = parser::parse_tokens(text, &tokens);
     diags.extend(parse_diags);
     (radl, diags)
+}
+
+/// One RADL text, parsed, lowered to its document and checked.
+pub struct Validated {
+    pub tree: ast::Radl,
+    pub document: document::Document,
+    /// Lexing and parsing problems: the tree misses what they cover.
+    pub syntax: Vec<Diagnostic>,
+    /// Problems in a tree that parsed: conflicts and failed checks.
+    pub semantic: Vec<Diagnostic>,
+}
+
+impl Validated {
+    /// Every diagnostic, sorted by position.
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        let mut all: Vec<_> = self.syntax.iter().chain(&self.semantic).cloned().collect();
+        crate::diagnostic::sort(&mut all);
+        all
+    }
+}
+
+/// Parses, builds the document and runs every check.
+pub fn validate(file: FileId, text: &str) -> Validated {
+    let (tree, syntax) = parse(file, text);
+    let (document, mut semantic) = document::Document::build(&tree);
+    semantic.extend(check::check(&document));
+    Validated {
+        tree,
+        document,
+        syntax,
+        semantic,
+    }
 }

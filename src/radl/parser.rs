@@ -181,6 +181,9 @@ pub fn parse_tokens(text: &str, tokens: &[Token]) -> (Radl, Vec<Diagnostic>) {
             }
             Err(nom::Err::Error(e)) | Err(nom::Err::Failure(e)) => {
                 diags.push(to_diagnostic(tokens, &e));
+                if let Some(placeholder) = declared_name(i) {
+                    radl.sentences.push(placeholder);
+                }
                 let start = tokens.len() - i.len();
                 let failed = tokens.len() - e.remaining;
                 i = &tokens[recover(text, tokens, start, failed)..];
@@ -189,6 +192,34 @@ pub fn parse_tokens(text: &str, tokens: &[Token]) -> (Radl, Vec<Diagnostic>) {
         }
     }
     (radl, diags)
+}
+
+/// A sentence that failed to parse still declares its name: it is kept
+/// as a reference, so later checks do not also report it as missing.
+fn declared_name(i: Toks) -> Option<Sentence> {
+    let (kw, name) = (i.first()?, i.get(1)?);
+    if name.kind != TokenKind::Ident || kw.kind != TokenKind::Ident {
+        return None;
+    }
+    let name = Ident {
+        text: name.raw.to_string(),
+        span: name.span,
+    };
+    if kw.raw == "configure" {
+        return Some(Sentence::Configure(Configure {
+            keyword: kw.span,
+            name,
+            body: ConfigureBody::Reference,
+        }));
+    }
+    AspectKind::from_keyword(kw.raw).map(|kind| {
+        Sentence::Aspect(Aspect {
+            kind,
+            keyword: kw.span,
+            name,
+            body: None,
+        })
+    })
 }
 
 fn to_diagnostic(tokens: &[Token], e: &PErr) -> Diagnostic {
@@ -309,7 +340,25 @@ fn feature_list<'t>(i: Toks<'t>) -> PResult<'t, FeatureList> {
         }
         let (rest, close) = match tok(TokenKind::RParen)(i) {
             Ok(ok) => ok,
-            Err(_) => return Err(nom::Err::Failure(PErr::expected(i, "`and` or `)`"))),
+            Err(_) => {
+                let missing_and = i.first().is_some_and(|t| t.kind == TokenKind::Ident)
+                    && i.get(1).is_some_and(|t| {
+                        matches!(
+                            t.kind,
+                            TokenKind::Eq
+                                | TokenKind::Lt
+                                | TokenKind::Gt
+                                | TokenKind::Le
+                                | TokenKind::Ge
+                        ) || t.is_word("contains")
+                    });
+                let what = if missing_and {
+                    "`and` or `)` (features are joined with `and`)"
+                } else {
+                    "`and` or `)`"
+                };
+                return Err(nom::Err::Failure(PErr::expected(i, what)));
+            }
         };
         return Ok((
             rest,

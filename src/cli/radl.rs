@@ -1,0 +1,64 @@
+use crate::ops::radl_file;
+use crate::radl::{json, printer};
+use crate::source::SourceMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Pretty-print a RADL file in nubo's canonical layout.
+    Fmt {
+        /// The RADL file (`-` reads standard input).
+        file: PathBuf,
+    },
+    /// Print the JSON form of a RADL file (as IM's `radl_json.dump_radl`).
+    Json {
+        /// The RADL file (`-` reads standard input).
+        file: PathBuf,
+    },
+}
+
+pub fn run(cmd: Command) -> ExitCode {
+    let (file, fmt) = match cmd {
+        Command::Fmt { file } => (file, true),
+        Command::Json { file } => (file, false),
+    };
+    let mut sources = SourceMap::new();
+    let checked = match radl_file::load(&mut sources, &file) {
+        Ok((_, c)) => c,
+        Err(e) => {
+            eprintln!("nubo: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Formatting needs only a complete tree; JSON needs a valid document.
+    let blocking: Vec<_> = if fmt {
+        checked.syntax.clone()
+    } else {
+        checked
+            .diagnostics()
+            .into_iter()
+            .filter(|d| d.is_error())
+            .collect()
+    };
+    if !blocking.is_empty() {
+        for d in &blocking {
+            eprint!("{}", d.render(&sources));
+        }
+        eprintln!(
+            "nubo: {} is not valid RADL; fix the problems above (`nubo validate` lists them all)",
+            file.display()
+        );
+        return ExitCode::from(1);
+    }
+    if fmt {
+        print!("{}", printer::print(&checked.tree));
+    } else {
+        let out = json::to_json(&checked.document);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&out).expect("JSON values always serialise")
+        );
+    }
+    ExitCode::SUCCESS
+}

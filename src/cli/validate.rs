@@ -1,0 +1,34 @@
+use crate::ops::validate::{FileOutcome, ValidateOptions, validate};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// RADL files to check (`-` reads standard input).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let report = validate(&ValidateOptions { files: args.files });
+    for outcome in &report.files {
+        match outcome {
+            FileOutcome::Checked { path, diagnostics } => {
+                if diagnostics.is_empty() {
+                    println!("{}: ok", path.display());
+                }
+                for d in diagnostics {
+                    print!("{}", d.render(&report.sources));
+                }
+            }
+            FileOutcome::Unreadable(e) => eprintln!("nubo: {e}"),
+        }
+    }
+    if report.any_unreadable() {
+        ExitCode::from(2)
+    } else if report.any_invalid() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

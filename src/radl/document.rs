@@ -1,0 +1,187 @@
+//! The document view of a RADL tree, as IM and EC3 see it: one entry per
+//! named network, system, configure..., with repeated features merged.
+//!
+//! Within one document a name is defined once. The merge form EC3 uses is
+//! a reference and a definition of the same name (`system front` and
+//! `system front (...)`, in either order): they become one entry. Two
+//! bodies for one name are reported. (Composing several templates, where
+//! same-named systems do merge, is done by the launch operation on top of
+//! this.)
+
+use super::ast::{self, AspectKind, ConfigureBody, Number, Sentence};
+use super::features::FeatureSet;
+use crate::diagnostic::Diagnostic;
+use crate::source::Span;
+use indexmap::IndexMap;
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Document {
+    pub ansible_hosts: Vec<AspectDef>,
+    pub networks: Vec<AspectDef>,
+    pub systems: Vec<AspectDef>,
+    pub configures: Vec<ConfigureDef>,
+    pub deploys: Vec<ast::Deploy>,
+    pub contextualize: Option<ContextualizeDef>,
+    /// EC3 allows several descriptions (of different names); IM one.
+    pub descriptions: Vec<AspectDef>,
+    /// EC3's `include NAME (template = 'a b')`.
+    pub includes: Vec<AspectDef>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AspectDef {
+    pub kind: AspectKind,
+    pub name: String,
+    /// The name where it was first written.
+    pub span: Span,
+    /// Only referenced (`system front`), never given a body here.
+    pub reference: bool,
+    pub features: FeatureSet,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigureDef {
+    pub name: String,
+    pub span: Span,
+    pub body: ConfigureBody,
+}
+
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ContextualizeDef {
+    pub span: Span,
+    /// The largest `max_time` given.
+    pub max_time: Option<(Number, Span)>,
+    pub options: FeatureSet,
+    /// Keyed by (system, configure); a repeated pair replaces the earlier
+    /// one in place, as IM does.
+    pub items: IndexMap<(String, String), ast::ContextItem>,
+}
+
+impl Document {
+    pub fn system(&self, name: &str) -> Option<&AspectDef> {
+        self.systems.iter().find(|s| s.name == name)
+    }
+
+    pub fn network(&self, name: &str) -> Option<&AspectDef> {
+        self.networks.iter().find(|s| s.name == name)
+    }
+
+    pub fn configure(&self, name: &str) -> Option<&ConfigureDef> {
+        self.configures.iter().find(|s| s.name == name)
+    }
+
+    pub fn ansible_host(&self, name: &str) -> Option<&AspectDef> {
+        self.ansible_hosts.iter().find(|s| s.name == name)
+    }
+
+    /// Builds the document from one tree. Conflicts are reported; the
+    /// document keeps the first value of anything in conflict.
+    pub fn build(radl: &ast::Radl) -> (Document, Vec<Diagnostic>) {
+        let mut doc = Document::default();
+        let mut diags = Vec::new();
+        for s in &radl.sentences {
+            doc.add(s, &mut diags);
+        }
+        (doc, diags)
+    }
+
+    /// Adds one sentence, merging as EC3 composes templates.
+    pub fn add(&mut self, s: &Sentence, diags: &mut Vec<Diagnostic>) {
+        match s {
+            Sentence::Aspect(a) => self.add_aspect(a, diags),
+            Sentence::Configure(c) => self.add_configure(c, diags),
+            Sentence::Contextualize(c) => {
+                let ctx = self.contextualize.get_or_insert_with(|| ContextualizeDef {
+                    span: c.span,
+                    ..ContextualizeDef::default()
+                });
+                if let Some((n, span)) = c.max_time {
+                    if ctx.max_time.is_none_or(|(m, _)| n.as_f64() > m.as_f64()) {
+                        ctx.max_time = Some((n, span));
+                    }
+                }
+                for o in &c.options {
+                    // Options are keyed by name; a later one replaces.
+                    ctx.options.entries.shift_remove(&o.name.text);
+                    ctx.options.add(o, diags);
+                }
+                for item in &c.items {
+                    let key = (item.system.text.clone(), item.configure.text.clone());
+                    ctx.items.insert(key, item.clone());
+                }
+            }
+            Sentence::Deploy(d) => self.deploys.push(d.clone()),
+        }
+    }
+
+    fn add_aspect(&mut self, a: &ast::Aspect, diags: &mut Vec<Diagnostic>) {
+        let list = match a.kind {
+            AspectKind::Network => &mut self.networks,
+            AspectKind::System => &mut self.systems,
+            AspectKind::Ansible => &mut self.ansible_hosts,
+            AspectKind::Include => &mut self.includes,
+            AspectKind::Description => &mut self.descriptions,
+        };
+        let Some(existing) = list.iter_mut().find(|d| d.name == a.name.text) else {
+            list.push(new_def(a, diags));
+            return;
+        };
+        let Some(body) = &a.body else {
+            return; // a reference to something already known
+        };
+        if existing.reference {
+            existing.reference = false;
+            existing.span = a.name.span;
+            existing.features.add_list(body, diags);
+        } else {
+            diags.push(duplicate(a.kind, &a.name, existing.span));
+        }
+    }
+
+    fn add_configure(&mut self, c: &ast::Configure, diags: &mut Vec<Diagnostic>) {
+        match self.configures.iter_mut().find(|d| d.name == c.name.text) {
+            None => self.configures.push(ConfigureDef {
+                name: c.name.text.clone(),
+                span: c.name.span,
+                body: c.body.clone(),
+            }),
+            Some(existing) => match (&existing.body, &c.body) {
+                (_, ConfigureBody::Reference) => {}
+                (ConfigureBody::Reference, _) => existing.body = c.body.clone(),
+                _ => diags.push(duplicate_configure(&c.name, existing.span)),
+            },
+        }
+    }
+}
+
+fn new_def(a: &ast::Aspect, diags: &mut Vec<Diagnostic>) -> AspectDef {
+    AspectDef {
+        kind: a.kind,
+        name: a.name.text.clone(),
+        span: a.name.span,
+        reference: a.body.is_none(),
+        features: a
+            .body
+            .as_ref()
+            .map(|b| FeatureSet::from_list(b, diags))
+            .unwrap_or_default(),
+    }
+}
+
+fn duplicate(kind: AspectKind, name: &ast::Ident, first: Span) -> Diagnostic {
+    Diagnostic::error(
+        name.span,
+        format!("{} `{}` is defined twice", kind.keyword(), name.text),
+    )
+    .with_related(first, "first defined")
+    .with_note("help: keep one definition, or make one of them a reference (no parentheses)")
+}
+
+fn duplicate_configure(name: &ast::Ident, first: Span) -> Diagnostic {
+    Diagnostic::error(
+        name.span,
+        format!("configure `{}` is defined twice", name.text),
+    )
+    .with_related(first, "first defined")
+    .with_note("help: merge the two recipes into one")
+}
