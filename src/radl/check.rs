@@ -195,13 +195,13 @@ pub fn check(doc: &Document) -> Vec<Diagnostic> {
         }
     }
     if let Some(ctx) = &doc.contextualize {
-        if let Some((n, span)) = ctx.max_time {
-            if !matches!(n, Number::Int(_)) {
-                c.diags.push(Diagnostic::error(
-                    span,
-                    "contextualize's maximum time must be a whole number of seconds",
-                ));
-            }
+        if let Some((n, span)) = ctx.max_time
+            && !matches!(n, Number::Int(_))
+        {
+            c.diags.push(Diagnostic::error(
+                span,
+                "contextualize's maximum time must be a whole number of seconds",
+            ));
         }
         for item in ctx.items.values() {
             c.context_item(item);
@@ -529,25 +529,24 @@ impl Checker<'_> {
                 )),
             );
         }
-        if let Some((n, span)) = item.step {
-            if !matches!(n, Number::Int(_)) {
-                self.diags
-                    .push(Diagnostic::error(span, "a step must be a whole number"));
-            }
+        if let Some((n, span)) = item.step
+            && !matches!(n, Number::Int(_))
+        {
+            self.diags
+                .push(Diagnostic::error(span, "a step must be a whole number"));
         }
-        if let Some(tool) = &item.tool {
-            if !["ansible", "cloud_init", "cloud-init"]
+        if let Some(tool) = &item.tool
+            && !["ansible", "cloud_init", "cloud-init"]
                 .iter()
                 .any(|t| t.eq_ignore_ascii_case(&tool.text))
-            {
-                self.diags.push(Diagnostic::error(
-                    tool.span,
-                    format!(
-                        "unknown contextualization tool `{}`: expected Ansible or cloud_init",
-                        tool.text
-                    ),
-                ));
-            }
+        {
+            self.diags.push(Diagnostic::error(
+                tool.span,
+                format!(
+                    "unknown contextualization tool `{}`: expected Ansible or cloud_init",
+                    tool.text
+                ),
+            ));
         }
     }
 
@@ -582,7 +581,7 @@ fn entry_span(e: &Entry) -> Span {
 
 fn describe(spec: Spec) -> &'static str {
     match spec {
-        Spec::Num { units, .. } if units.is_empty() => "a number",
+        Spec::Num { units: [], .. } => "a number",
         Spec::Num { .. } => "a number with an optional unit",
         Spec::StrOrList => "a string or a list of strings",
         Spec::Apps => "`contains (name = ...)` groups",

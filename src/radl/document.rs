@@ -95,10 +95,10 @@ impl Document {
                     span: c.span,
                     ..ContextualizeDef::default()
                 });
-                if let Some((n, span)) = c.max_time {
-                    if ctx.max_time.is_none_or(|(m, _)| n.as_f64() > m.as_f64()) {
-                        ctx.max_time = Some((n, span));
-                    }
+                if let Some((n, span)) = c.max_time
+                    && ctx.max_time.is_none_or(|(m, _)| n.as_f64() > m.as_f64())
+                {
+                    ctx.max_time = Some((n, span));
                 }
                 for o in &c.options {
                     // Options are keyed by name; a later one replaces.

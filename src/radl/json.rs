@@ -46,10 +46,10 @@ pub fn to_json(doc: &Document) -> Json {
     }
     if let Some(ctx) = &doc.contextualize {
         let mut o = json!({"class": "contextualize"});
-        if let Some((n, _)) = ctx.max_time {
-            if n.as_f64() != 0.0 {
-                o["max_time"] = number(n);
-            }
+        if let Some((n, _)) = ctx.max_time
+            && n.as_f64() != 0.0
+        {
+            o["max_time"] = number(n);
         }
         if !ctx.items.is_empty() {
             let items: Vec<Json> = ctx
@@ -57,10 +57,10 @@ pub fn to_json(doc: &Document) -> Json {
                 .values()
                 .map(|i| {
                     let mut r = json!({"system": i.system.text, "configure": i.configure.text});
-                    if let Some((n, _)) = i.step {
-                        if n.as_f64() != 0.0 {
-                            r["step"] = number(n);
-                        }
+                    if let Some((n, _)) = i.step
+                        && n.as_f64() != 0.0
+                    {
+                        r["step"] = number(n);
                     }
                     if let Some(t) = &i.tool {
                         r["ctxt_tool"] = json!(t.text);

@@ -26,6 +26,13 @@ pub const SENTENCE_KEYWORDS: &[&str] = &[
     "deploy",
 ];
 
+/// Words with a meaning somewhere in RADL; never read as a unit.
+pub const KEYWORDS: &[&str] = &["and", "contains", "soft", "option", "step", "with"];
+
+fn is_keyword(word: &str) -> bool {
+    KEYWORDS.contains(&word) || SENTENCE_KEYWORDS.contains(&word)
+}
+
 /// A parse failure: how many tokens were left when it happened (the
 /// furthest failure wins), what would have been accepted there, and
 /// optionally a complete message replacing "expected ...".
@@ -82,7 +89,7 @@ impl<'t> nom::error::ParseError<Toks<'t>> for PErr {
     }
 }
 
-fn err<'t, 'a, O>(input: Toks<'t>, what: &'static str) -> PResult<'t, O> {
+fn err<'t, O>(input: Toks<'t>, what: &'static str) -> PResult<'t, O> {
     Err(nom::Err::Error(PErr::expected(input, what)))
 }
 
@@ -457,7 +464,7 @@ fn value<'t>(i: Toks<'t>) -> PResult<'t, (Value, Span)> {
         TokenKind::Number => {
             let (rest, (n, span)) = number(i)?;
             // A word right after a number is its unit (`512m`, `1 GB`),
-            // unless it is `and` or the name of the next feature (a
+            // unless it is a keyword or the name of the next feature (a
             // comparator follows it), which means an `and` is missing.
             if let Some(t) = rest.first() {
                 let next = rest.get(1).map_or(TokenKind::Eof, |t| t.kind);
@@ -465,11 +472,7 @@ fn value<'t>(i: Toks<'t>) -> PResult<'t, (Value, Span)> {
                     next,
                     TokenKind::Eq | TokenKind::Lt | TokenKind::Gt | TokenKind::Le | TokenKind::Ge
                 );
-                if t.kind == TokenKind::Ident
-                    && !t.is_word("and")
-                    && !t.is_word("contains")
-                    && !is_comparator
-                {
+                if t.kind == TokenKind::Ident && !is_keyword(t.raw) && !is_comparator {
                     let unit = Ident {
                         text: t.raw.to_string(),
                         span: t.span,

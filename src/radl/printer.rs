@@ -196,12 +196,14 @@ pub fn quote(s: &str) -> String {
 }
 
 fn single_quoted_reads_back(raw: &str, value: &str) -> bool {
-    // The lexer lets a backslash swallow the next character; an unpaired
-    // trailing backslash would swallow the closing quote.
+    // Lex it as the lexer would: a backslash swallows the next character,
+    // and a quote not swallowed that way would end the string early.
     let mut chars = raw.chars();
     while let Some(c) = chars.next() {
-        if c == '\\' && chars.next().is_none() {
-            return false;
+        match c {
+            '\\' if chars.next().is_none() => return false,
+            '\'' => return false,
+            _ => {}
         }
     }
     unescape(raw, false).is_ok_and(|v| v == value)
@@ -223,6 +225,7 @@ mod tests {
         assert_eq!(quote(r"C:\foo"), r"'C:\foo'");
         assert_eq!(quote("x\\"), "\"x\\\\\"");
         assert_eq!(quote("random(8)"), "\"random(8)\"");
+        assert_eq!(quote("\\'"), "\"\\\\'\"");
     }
 
     #[test]

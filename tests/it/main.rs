@@ -1,5 +1,7 @@
 //! The one integration-test crate: each module covers one capability.
 
 mod radl_corpus;
+mod radl_invalid;
 mod radl_reference;
+mod radl_roundtrip;
 mod support;

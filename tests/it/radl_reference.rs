@@ -42,10 +42,8 @@ fn reference_description_id_is_an_object_address(ours: &Value, theirs: &mut Valu
         .as_array()
         .and_then(|a| a.iter().find(|o| o["class"] == "description"));
     for o in theirs.as_array_mut().into_iter().flatten() {
-        if o["class"] == "description" && o["id"].is_i64() {
-            if let Some(d) = ours_desc {
-                o["id"] = d["id"].clone();
-            }
+        if let Some(d) = ours_desc.filter(|_| o["class"] == "description" && o["id"].is_i64()) {
+            o["id"] = d["id"].clone();
         }
     }
 }
