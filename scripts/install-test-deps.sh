@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs that cargo does not fetch itself:
+# the reference implementations the differential tests compare against.
+# Idempotent: installs only what is missing.
+set -euo pipefail
+
+need_pip() { # package==version
+  local name=${1%%==*} version=${1##*==}
+  python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('$name') != '$version')" 2>/dev/null ||
+    python3 -m pip install --quiet --disable-pip-version-check "$1"
+}
+
+if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-pip >/dev/null
+fi
+export PIP_ROOT_USER_ACTION=ignore
+need_pip radl==1.3.5
