@@ -147,7 +147,7 @@ pub fn check(doc: &Document) -> Vec<Diagnostic> {
     for n in &doc.networks {
         c.features(&n.features, network_spec);
     }
-    for a in &doc.ansible_hosts {
+    for a in doc.ansible_hosts.iter().filter(|a| !a.reference) {
         c.features(&a.features, ansible_spec);
         c.ansible_required(a);
     }
@@ -284,7 +284,7 @@ impl Checker<'_> {
         let is_num = matches!(f.value, Value::Number(..));
         // Operators: strings take `=` (versions may be compared).
         match (&f.value, spec) {
-            (Value::String(_) | Value::List(_) | Value::Random(_), Spec::Version) => {}
+            (_, Spec::Version | Spec::Num { .. }) => {}
             (Value::String(_) | Value::List(_) | Value::Random(_), _) if f.op != Op::Eq => {
                 self.diags.push(Diagnostic::error(
                     f.op_span,
@@ -341,7 +341,7 @@ impl Checker<'_> {
                     }
                     None if unit_required => self.diags.push(Diagnostic::error(
                         f.value_span,
-                        format!("`{name}` needs a unit: one of {}", units.join(", ")),
+                        format!("`{name}` needs a unit: {}", describe_units(units)),
                     )),
                     _ => {}
                 }
@@ -444,7 +444,12 @@ impl Checker<'_> {
             let span = entry_span(entry);
             let (num, suffix) = tail.split_once('.').unwrap_or((tail, ""));
             let Ok(n) = num.parse::<u64>() else {
-                self.diags.push(Diagnostic::error(span, format!("`{name}`: expected an index after `{prefix}.` (as in `{prefix}.0.{suffix}`)")));
+                self.diags.push(Diagnostic::error(
+                    span,
+                    format!(
+                        "`{name}`: expected an index after `{prefix}.` (as in `{prefix}.0.{tail}`)"
+                    ),
+                ));
                 continue;
             };
             let Some(spec) = spec_of(suffix) else {
@@ -576,6 +581,14 @@ fn entry_span(e: &Entry) -> Span {
         Entry::Single(f) => f.span(),
         Entry::Groups(g) => g.values().next().map(|g| g.span).unwrap_or_default(),
         Entry::Texts(t) => t.first().map(|t| t.1).unwrap_or_default(),
+    }
+}
+
+fn describe_units(units: &[&str]) -> String {
+    if units == SIZE_UNITS {
+        "a size unit: K, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti (powers of 1024), optionally followed by B".into()
+    } else {
+        format!("a unit among {}", units.join(", "))
     }
 }
 

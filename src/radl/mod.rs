@@ -23,8 +23,19 @@ use crate::source::FileId;
 /// parsed; the diagnostics say what did not.
 pub fn parse(file: FileId, text: &str) -> (ast::Radl, Vec<Diagnostic>) {
     let (tokens, mut diags) = lexer::lex(file, text);
-    let (radl, parse_diags) = parser::parse_tokens(text, &tokens);
-    diags.extend(parse_diags);
+    // An unterminated string or recipe runs to the end of the file; parse
+    // errors after its start, or at the end of the file, are follow-ons.
+    let swallowed_from = diags
+        .iter()
+        .filter(|d| d.message.starts_with("unterminated"))
+        .map(|d| d.span.start)
+        .min();
+    let (radl, parse_diags) = parser::parse_tokens(text, &tokens, swallowed_from.is_some());
+    diags.extend(
+        parse_diags
+            .into_iter()
+            .filter(|d| swallowed_from.is_none_or(|from| d.span.start < from)),
+    );
     (radl, diags)
 }
 

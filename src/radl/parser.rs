@@ -112,7 +112,28 @@ fn tok<'t>(kind: TokenKind) -> impl Fn(Toks<'t>) -> PResult<'t, &'t Token<'t>> {
 fn word<'t>(w: &'static str) -> impl Fn(Toks<'t>) -> PResult<'t, &'t Token<'t>> {
     move |i: Toks<'t>| match i.first() {
         Some(t) if t.is_word(w) => Ok((&i[1..], t)),
-        _ => err(i, w),
+        _ => err(i, backticked(w)),
+    }
+}
+
+/// `word` as shown in "expected ..." messages.
+fn backticked(w: &'static str) -> &'static str {
+    match w {
+        "and" => "`and`",
+        "contains" => "`contains`",
+        "soft" => "`soft`",
+        "option" => "`option`",
+        "step" => "`step`",
+        "with" => "`with`",
+        "system" => "`system`",
+        "configure" => "`configure`",
+        "network" => "`network`",
+        "ansible" => "`ansible`",
+        "description" => "`description`",
+        "include" => "`include`",
+        "contextualize" => "`contextualize`",
+        "deploy" => "`deploy`",
+        other => other,
     }
 }
 
@@ -176,7 +197,15 @@ fn string<'t>(i: Toks<'t>) -> PResult<'t, (String, Span)> {
 
 /// Parses a whole token list (from lexing `text`). Returns the tree of
 /// every sentence that parsed and one diagnostic per sentence that did not.
-pub fn parse_tokens(text: &str, tokens: &[Token]) -> (Radl, Vec<Diagnostic>) {
+///
+/// `eof_is_followon`: the lexer already reported an unterminated string or
+/// recipe that ran to the end of the file, so "found end of file" errors are
+/// not reported again.
+pub fn parse_tokens(
+    text: &str,
+    tokens: &[Token],
+    eof_is_followon: bool,
+) -> (Radl, Vec<Diagnostic>) {
     let mut radl = Radl::default();
     let mut diags = Vec::new();
     let mut i: Toks = tokens;
@@ -187,7 +216,10 @@ pub fn parse_tokens(text: &str, tokens: &[Token]) -> (Radl, Vec<Diagnostic>) {
                 i = rest;
             }
             Err(nom::Err::Error(e)) | Err(nom::Err::Failure(e)) => {
-                diags.push(to_diagnostic(tokens, &e));
+                let at_eof = e.remaining <= 1;
+                if !(eof_is_followon && at_eof) {
+                    diags.push(to_diagnostic(text, tokens, &e));
+                }
                 if let Some(placeholder) = declared_name(i) {
                     radl.sentences.push(placeholder);
                 }
@@ -212,14 +244,19 @@ fn declared_name(i: Toks) -> Option<Sentence> {
         text: name.raw.to_string(),
         span: name.span,
     };
-    if kw.raw == "configure" {
+    let keyword = if SENTENCE_KEYWORDS.contains(&kw.raw) {
+        kw.raw
+    } else {
+        suggest_keyword(kw.raw)?
+    };
+    if keyword == "configure" {
         return Some(Sentence::Configure(Configure {
             keyword: kw.span,
             name,
             body: ConfigureBody::Reference,
         }));
     }
-    AspectKind::from_keyword(kw.raw).map(|kind| {
+    AspectKind::from_keyword(keyword).map(|kind| {
         Sentence::Aspect(Aspect {
             kind,
             keyword: kw.span,
@@ -229,22 +266,80 @@ fn declared_name(i: Toks) -> Option<Sentence> {
     })
 }
 
-fn to_diagnostic(tokens: &[Token], e: &PErr) -> Diagnostic {
-    let at = &tokens[(tokens.len() - e.remaining).min(tokens.len() - 1)];
-    match &e.message {
-        Some((msg, span)) => Diagnostic::error(span.unwrap_or(at.span), msg.clone()),
-        None => {
-            let expected = match e.expected.as_slice() {
-                [] => "something else".to_string(),
-                [one] => (*one).to_string(),
-                [init @ .., last] => format!("{} or {}", init.join(", "), last),
-            };
+fn to_diagnostic(text: &str, tokens: &[Token], e: &PErr) -> Diagnostic {
+    let n = (tokens.len() - e.remaining).min(tokens.len() - 1);
+    let at = &tokens[n];
+    if let Some((msg, span)) = &e.message {
+        return Diagnostic::error(span.unwrap_or(at.span), msg.clone());
+    }
+    let expected = match e.expected.as_slice() {
+        [] => "something else".to_string(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} or {}", init.join(", "), last),
+    };
+    // When what was found is on a later line (or is the end of the file),
+    // the mistake is at the end of the previous token: point there.
+    let prev = n.checked_sub(1).map(|p| &tokens[p]);
+    let mut d = match prev {
+        Some(p)
+            if at.kind == TokenKind::Eof
+                || text[p.span.end as usize..at.span.start as usize].contains('\n') =>
+        {
+            let end = p.span.end as usize;
             Diagnostic::error(
-                at.span,
-                format!("expected {expected}, found {}", at.describe()),
+                Span::new(p.span.file, end, end),
+                format!("expected {expected} after {}", p.describe()),
             )
+            .with_note(format!(
+                "found {} instead",
+                if at.kind == TokenKind::Eof {
+                    "the end of the file".to_string()
+                } else {
+                    at.describe() + " on a later line"
+                }
+            ))
+        }
+        _ => Diagnostic::error(
+            at.span,
+            format!("expected {expected}, found {}", at.describe()),
+        ),
+    };
+    // A string that runs over several lines just before the error is most
+    // likely missing its closing quote.
+    if let Some(s) = tokens[n.saturating_sub(3)..=n]
+        .iter()
+        .rev()
+        .find(|t| t.kind == TokenKind::String && t.raw.contains('\n'))
+    {
+        d = d.with_related(
+            s.span,
+            "is a closing quote missing? this string runs over several lines; it starts",
+        );
+    }
+    d
+}
+
+/// Sentence keyword closest to a misspelt word (`sytem` → `system`).
+fn suggest_keyword(word: &str) -> Option<&'static str> {
+    SENTENCE_KEYWORDS
+        .iter()
+        .copied()
+        .find(|k| edit_distance(word, k) <= 2 && word.len() >= 3)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
         }
     }
+    row[b.len()]
 }
 
 /// Where to resume after a sentence that started at token `start` failed at
@@ -295,14 +390,29 @@ fn sentence<'t>(i: Toks<'t>) -> PResult<'t, Sentence> {
             _ => {}
         }
     }
-    Err(nom::Err::Failure(PErr::custom(
-        i,
+    let next_is_comparator = i.get(1).is_some_and(|t| {
+        matches!(
+            t.kind,
+            TokenKind::Eq | TokenKind::Lt | TokenKind::Gt | TokenKind::Le | TokenKind::Ge
+        ) || t.is_word("contains")
+    });
+    let message = if first.kind == TokenKind::Ident && next_is_comparator {
+        format!(
+            "found feature {} outside parentheses: is a `(` missing after the sentence before it?",
+            first.describe()
+        )
+    } else if let Some(k) = (first.kind == TokenKind::Ident)
+        .then(|| suggest_keyword(first.raw))
+        .flatten()
+    {
+        format!("unknown sentence {}: did you mean `{k}`?", first.describe())
+    } else {
         format!(
             "expected a sentence (network, system, configure, contextualize, deploy, ansible, description or include), found {}",
             first.describe()
-        ),
-        first.span,
-    )))
+        )
+    };
+    Err(nom::Err::Failure(PErr::custom(i, message, first.span)))
 }
 
 fn aspect<'t>(kind: AspectKind, i: Toks<'t>) -> PResult<'t, Sentence> {
@@ -556,7 +666,7 @@ fn configure<'t>(i: Toks<'t>) -> PResult<'t, Sentence> {
                 let what = if body == ConfigureBody::Empty {
                     "`@begin` or `)`"
                 } else {
-                    "`)` after `@end`"
+                    "`)`"
                 };
                 return Err(nom::Err::Failure(PErr::expected(i, what)));
             }

@@ -36,8 +36,8 @@ pub fn scaled(n: Number, unit: Option<&str>) -> Number {
 
 /// Units that IM accepts on sizes (`memory.size`, `disk.N.size`).
 pub const SIZE_UNITS: &[&str] = &[
-    "", "B", "K", "M", "G", "T", "KB", "MB", "GB", "TB", "KI", "MI", "GI", "KIB", "MIB", "GIB",
-    "TIB",
+    "", "B", "K", "M", "G", "T", "KB", "MB", "GB", "TB", "KI", "MI", "GI", "TI", "KIB", "MIB",
+    "GIB", "TIB",
 ];
 
 #[cfg(test)]
