@@ -85,7 +85,15 @@ fn skip_trivia(mut s: &str) -> &str {
 }
 
 fn token(i: &str) -> IResult<&str, (TokenKind, &str)> {
-    alt((recipe, random, string, number, ident, punct))(i)
+    // Dispatch on the first byte rather than trying each rule in turn.
+    match i.as_bytes().first() {
+        Some(b'@') => recipe(i),
+        Some(b'\'') => alt((random, string))(i),
+        Some(b'"') => string(i),
+        Some(b'0'..=b'9') => number(i),
+        Some(b'(' | b')' | b'[' | b']' | b',' | b'=' | b'<' | b'>') => punct(i),
+        _ => ident(i),
+    }
 }
 
 fn punct(i: &str) -> IResult<&str, (TokenKind, &str)> {
