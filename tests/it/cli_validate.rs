@@ -1,0 +1,114 @@
+//! `nubo validate`, `nubo radl fmt` and `nubo radl json` as a user runs
+//! them: output format and exit codes.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn nubo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nubo"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn valid_file_prints_ok_and_exits_0() {
+    let o = nubo(&["validate", "examples/cluster.radl"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(stdout(&o), "examples/cluster.radl: ok\n");
+}
+
+#[test]
+fn invalid_file_prints_location_line_and_caret_and_exits_1() {
+    let dir = std::env::temp_dir().join(format!("nubo-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.radl");
+    std::fs::write(&bad, "system front (\n  cpu.count = 'two'\n)\n").unwrap();
+    let o = nubo(&["validate", "examples/cluster.radl", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.starts_with("examples/cluster.radl: ok\n"), "{out}");
+    let expected = format!(
+        "{}:2:15: error: `cpu.count` takes a number, found 'two'\n  |\n2 |   cpu.count = 'two'\n  |               ^^^^^\n",
+        bad.display()
+    );
+    assert!(out.ends_with(&expected), "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn unreadable_file_exits_2_with_a_message() {
+    let o = nubo(&["validate", "does/not/exist.radl"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read does/not/exist.radl"));
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    assert_eq!(nubo(&["validate"]).status.code(), Some(2));
+    assert_eq!(nubo(&["no-such-command"]).status.code(), Some(2));
+    assert_eq!(nubo(&["--help"]).status.code(), Some(0));
+}
+
+#[test]
+fn fmt_output_validates_and_json_is_a_list_of_aspects() {
+    let o = nubo(&["radl", "fmt", "examples/cluster.radl"]);
+    assert_eq!(o.status.code(), Some(0));
+    let dir = std::env::temp_dir().join(format!("nubo-fmt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let printed = dir.join("printed.radl");
+    std::fs::write(&printed, &o.stdout).unwrap();
+    assert_eq!(
+        nubo(&["validate", printed.to_str().unwrap()]).status.code(),
+        Some(0)
+    );
+
+    let o = nubo(&["radl", "json", "examples/cluster.radl"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let classes: Vec<_> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["class"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        classes,
+        [
+            "network",
+            "network",
+            "system",
+            "system",
+            "configure",
+            "deploy",
+            "deploy",
+            "contextualize",
+            "description"
+        ]
+    );
+    assert_eq!(v[2]["memory.size_min"], 512_000_000);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(Path::new(&printed).parent().is_some());
+}
+
+#[test]
+fn json_refuses_an_invalid_file_with_exit_1() {
+    let o = nubo(&[
+        "radl",
+        "json",
+        "../shared/corpus/radl/im/examples_glusterfs.radl",
+    ]);
+    if !Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus")
+        .is_dir()
+    {
+        return crate::support::skip_or_fail("../shared/corpus is not present");
+    }
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already set to 'wn-#N#'"));
+}
