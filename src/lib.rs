@@ -5,5 +5,6 @@
 pub mod cli;
 pub mod diagnostic;
 pub mod ops;
+pub mod provider;
 pub mod radl;
 pub mod source;
