@@ -16,6 +16,10 @@ if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1
 fi
 export PIP_ROOT_USER_ACTION=ignore
 need_pip radl==1.3.5
+# TOSCA: the reference validator, and IM (with its many dependencies,
+# ansible among them) whose to_radl() the lowering test compares against.
+need_pip tosca-parser==2.15.0
+need_pip im==2.0.0
 
 # The local provider's tests (tests/it/local_host.rs): namespaces, a bridge,
 # and an sshd inside each node. The host's own sshd is not wanted: the

@@ -8,3 +8,4 @@ pub mod ops;
 pub mod provider;
 pub mod radl;
 pub mod source;
+pub mod tosca;

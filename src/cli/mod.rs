@@ -3,6 +3,7 @@
 //! once.
 
 mod radl;
+mod tosca;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -26,11 +27,15 @@ pub enum Command {
     /// RADL tools: pretty-print, or print IM's JSON form.
     #[command(subcommand)]
     Radl(radl::Command),
+    /// TOSCA tools: check templates, or print one lowered to RADL.
+    #[command(subcommand)]
+    Tosca(tosca::Command),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Radl(cmd) => radl::run(cmd),
+        Command::Tosca(cmd) => tosca::run(cmd),
     }
 }

@@ -7,3 +7,6 @@ mod radl_invalid;
 mod radl_reference;
 mod radl_roundtrip;
 mod support;
+mod tosca_im;
+mod tosca_conformance;
+mod tosca_invalid;

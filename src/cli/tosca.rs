@@ -1,0 +1,105 @@
+use crate::radl::printer;
+use crate::source::SourceMap;
+use crate::tosca::{self, ImportOptions};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Check TOSCA templates: prints `FILE: ok`, or each problem as
+    /// file:line:col with the source line.
+    Check {
+        /// The templates (`-` reads standard input).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        imports: ImportArgs,
+    },
+    /// Print a TOSCA template lowered to RADL, as IM's conversion does.
+    Radl {
+        /// The template (`-` reads standard input).
+        file: PathBuf,
+        #[command(flatten)]
+        imports: ImportArgs,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// A directory with local copies of URL imports (repeatable). For
+    /// https://host/a/b.yaml nubo tries DIR/host/a/b.yaml, DIR/a/b.yaml and
+    /// DIR/b.yaml; nothing is downloaded.
+    #[arg(long = "import-dir", value_name = "DIR")]
+    import_dirs: Vec<PathBuf>,
+}
+
+impl ImportArgs {
+    fn options(self) -> ImportOptions {
+        ImportOptions {
+            import_dirs: self.import_dirs,
+            cache_dir: ImportOptions::default_cache_dir(),
+        }
+    }
+}
+
+pub fn run(cmd: Command) -> ExitCode {
+    match cmd {
+        Command::Check { files, imports } => {
+            let opts = imports.options();
+            let mut sources = SourceMap::new();
+            let (mut invalid, mut unreadable) = (false, false);
+            for path in &files {
+                match tosca::load(&mut sources, path, &opts) {
+                    Ok(checked) => {
+                        if checked.diagnostics.is_empty() {
+                            println!("{}: ok", path.display());
+                        }
+                        for d in &checked.diagnostics {
+                            print!("{}", d.render(&sources));
+                        }
+                        invalid |= checked.has_errors();
+                    }
+                    Err(e) => {
+                        eprintln!("nubo: {e}");
+                        unreadable = true;
+                    }
+                }
+            }
+            if unreadable {
+                ExitCode::from(2)
+            } else if invalid {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Command::Radl { file, imports } => {
+            let opts = imports.options();
+            let mut sources = SourceMap::new();
+            let checked = match tosca::load(&mut sources, &file, &opts) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("nubo: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let errors: Vec<_> = checked
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .collect();
+            if !errors.is_empty() {
+                for d in &errors {
+                    eprint!("{}", d.render(&sources));
+                }
+                eprintln!(
+                    "nubo: {} is not a valid TOSCA template; fix the problems above",
+                    file.display()
+                );
+                return ExitCode::from(1);
+            }
+            print!("{}", printer::print(&tosca::lower::to_radl(&checked)));
+            ExitCode::SUCCESS
+        }
+    }
+}

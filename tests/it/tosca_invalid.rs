@@ -1,0 +1,152 @@
+//! Invalid TOSCA inputs and their expected diagnostics (snapshots).
+//!
+//! Every `tests/fixtures/tosca/invalid/NAME.yaml` must yield at least one
+//! error, and the rendered diagnostics must equal `NAME.expected`. Run with
+//! `UPDATE_SNAPSHOTS=1` to (re)write the snapshots, then read them: each
+//! must point at the mistake and say what was expected.
+//!
+//! A second test feeds truncated and mutated corpus files to the front end:
+//! whatever the input, it must not panic, and every diagnostic must point
+//! inside a file it read.
+
+use crate::support::{corpus_dir, corpus_files};
+use nubo::source::SourceMap;
+use nubo::tosca::{self, ImportOptions, Origin};
+use std::path::{Path, PathBuf};
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tosca/invalid")
+}
+
+fn fixtures() -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(fixture_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The rendered diagnostics of one fixture (named by its file name only,
+/// read with no import directory), and whether any is an error.
+fn render(name: &str, text: &str) -> (String, bool) {
+    let mut sources = SourceMap::new();
+    let id = sources.add(name, text);
+    let checked = tosca::validate(&mut sources, id, &Origin::Text, &ImportOptions::default());
+    let out = checked
+        .diagnostics
+        .iter()
+        .map(|d| d.render(&sources))
+        .collect();
+    (out, checked.has_errors())
+}
+
+#[test]
+fn invalid_fixtures_match_their_snapshots() {
+    let update = std::env::var("UPDATE_SNAPSHOTS").as_deref() == Ok("1");
+    let files = fixtures();
+    let mut problems = Vec::new();
+    for path in &files {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let text = std::fs::read_to_string(path).unwrap();
+        let (actual, has_error) = render(name, &text);
+        if !has_error {
+            problems.push(format!("{name}: no error reported\n{actual}"));
+        }
+        let snapshot = path.with_extension("expected");
+        if update {
+            std::fs::write(&snapshot, &actual).unwrap();
+            continue;
+        }
+        match std::fs::read_to_string(&snapshot) {
+            Ok(expected) if expected == actual => {}
+            Ok(expected) => problems.push(format!(
+                "{name}: output differs from its snapshot\n--- expected\n{expected}--- actual\n{actual}"
+            )),
+            Err(e) => problems.push(format!("{name}: cannot read {}: {e}\nactual output:\n{actual}", snapshot.display())),
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} of {} fixtures fail (rerun with UPDATE_SNAPSHOTS=1 to accept the new output, then review it):\n\n{}",
+        problems.len(),
+        files.len(),
+        problems.join("\n")
+    );
+    assert!(files.len() >= 30, "only {} fixtures", files.len());
+}
+
+#[test]
+fn every_snapshot_has_its_fixture() {
+    let orphans: Vec<_> = std::fs::read_dir(fixture_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "expected"))
+        .filter(|p| !p.with_extension("yaml").is_file())
+        .collect();
+    assert!(
+        orphans.is_empty(),
+        "snapshots without a fixture: {orphans:?}"
+    );
+}
+
+/// Validates and lowers `text` (imports served from the corpus copy) and
+/// checks that every diagnostic points inside a file that was read.
+fn validate_any(text: &str, opts: &ImportOptions, what: &dyn Fn() -> String) {
+    let mut sources = SourceMap::new();
+    let id = sources.add("t.yaml", text);
+    let checked = tosca::validate(&mut sources, id, &Origin::Text, opts);
+    for d in &checked.diagnostics {
+        let len = sources.text(d.span.file).len();
+        assert!(
+            d.span.start <= d.span.end && d.span.end as usize <= len,
+            "{}: span {:?} of `{}` lies outside its file ({len} bytes)",
+            what(),
+            d.span,
+            d.message
+        );
+        let _ = d.render(&sources);
+    }
+    if !checked.has_errors() {
+        let _ = nubo::radl::printer::print(&tosca::lower::to_radl(&checked));
+    }
+}
+
+fn boundary(text: &str, mut at: usize) -> usize {
+    at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+#[test]
+fn no_panic_on_truncated_or_mutated_corpus() {
+    const INSERTS: &[&str] = &[":", "- ", "{", "[", "'", "\n  x: ", "{ get_input: x }"];
+    let Some(corpus) = corpus_dir() else { return };
+    let opts = ImportOptions {
+        import_dirs: vec![corpus.join("tosca/grycap")],
+        cache_dir: None,
+    };
+    let exhaustive = std::env::var("NUBO_EXHAUSTIVE").as_deref() == Ok("1");
+    let points = if exhaustive { 400 } else { 2 };
+    for path in corpus_files("tosca", &["yaml", "yml"]) {
+        if path.ends_with("custom_types.yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let name = path.display().to_string();
+        for k in 0..=points {
+            let at = boundary(&text, k * text.len() / points);
+            validate_any(&text[..at], &opts, &|| format!("{name} cut at byte {at}"));
+            for ins in INSERTS {
+                let mut m = text.clone();
+                m.insert_str(at, ins);
+                validate_any(&m, &opts, &|| {
+                    format!("{name} with {ins:?} inserted at byte {at}")
+                });
+            }
+        }
+    }
+}
