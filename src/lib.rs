@@ -4,6 +4,8 @@
 
 pub mod cli;
 pub mod diagnostic;
+pub mod model;
 pub mod ops;
+pub mod plan;
 pub mod radl;
 pub mod source;

@@ -2,6 +2,7 @@
 //! [`crate::ops`] and render the result. Diagnostics are rendered here,
 //! once.
 
+mod graph;
 mod radl;
 mod validate;
 
@@ -26,11 +27,15 @@ pub enum Command {
     /// RADL tools: pretty-print, or print IM's JSON form.
     #[command(subcommand)]
     Radl(radl::Command),
+    /// Print the deployment graph of a RADL file as Graphviz DOT: networks,
+    /// VMs and configuration steps, with what waits for what.
+    Graph(graph::Args),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Radl(cmd) => radl::run(cmd),
+        Command::Graph(args) => graph::run(args),
     }
 }

@@ -112,3 +112,25 @@ fn json_refuses_an_invalid_file_with_exit_1() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("already set to 'wn-#N#'"));
 }
+
+#[test]
+fn graph_prints_dot_with_networks_vms_and_steps() {
+    let o = nubo(&["graph", "examples/cluster.radl"]);
+    assert_eq!(o.status.code(), Some(0));
+    let dot = stdout(&o);
+    assert!(
+        dot.starts_with("digraph \"examples/cluster.radl\" {"),
+        "{dot}"
+    );
+    for line in [
+        "\"vm wn-2\" [shape=box];",
+        "\"network public\" -> \"vm front\" [style=solid];",
+        "\"vm front\" -> \"configure front on front (step 1)\" [style=solid];",
+    ] {
+        assert!(dot.contains(line), "missing {line} in\n{dot}");
+    }
+    assert_eq!(
+        nubo(&["graph", "does/not/exist.radl"]).status.code(),
+        Some(2)
+    );
+}
