@@ -28,6 +28,7 @@
 mod cluster;
 mod error;
 mod intent;
+mod lock;
 mod schema;
 mod secret;
 mod step;
@@ -36,6 +37,7 @@ mod vm;
 pub use cluster::{Cluster, ClusterDetail, ClusterStatus, ClusterSummary, NewCluster};
 pub use error::{Result, StateError};
 pub use intent::{Intent, IntentId, IntentKind, IntentState, Outcome};
+pub use lock::ClusterLock;
 pub use schema::SCHEMA_VERSION;
 pub use secret::Secret;
 pub use step::{Step, StepKey, StepStatus};
