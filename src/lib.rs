@@ -9,3 +9,4 @@ pub mod ops;
 pub mod plan;
 pub mod radl;
 pub mod source;
+pub mod state;
