@@ -7,6 +7,7 @@ pub mod diagnostic;
 pub mod model;
 pub mod ops;
 pub mod plan;
+pub mod provider;
 pub mod radl;
 pub mod source;
 pub mod state;

@@ -1,6 +1,7 @@
 //! The one integration-test crate: each module covers one capability.
 
 mod cli_validate;
+mod local_host;
 mod radl_corpus;
 mod radl_invalid;
 mod radl_reference;
