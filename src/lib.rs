@@ -7,3 +7,4 @@ pub mod diagnostic;
 pub mod ops;
 pub mod radl;
 pub mod source;
+pub mod ssh;
