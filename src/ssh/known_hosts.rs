@@ -116,7 +116,6 @@ impl KnownHosts {
 
     /// Checks the key `host` on `port` presented: verified if recorded,
     /// recorded if the host is new, an error if the host has other keys.
-    #[allow(dead_code)] // used by the client (next commit)
     pub(crate) fn check(
         &self,
         host: &str,
@@ -158,7 +157,6 @@ impl KnownHosts {
     /// The host-key algorithms to ask `host` on `port` for: those of its
     /// recorded keys, so a server with several host keys presents the one
     /// we know. `None` when nothing is recorded (any algorithm will do).
-    #[allow(dead_code)] // used by the client (next commit)
     pub(crate) fn algorithms_for(&self, host: &str, port: u16) -> Option<Vec<Algorithm>> {
         let known = self.keys_for(host, port);
         if known.is_empty() {
