@@ -5,4 +5,5 @@ mod radl_corpus;
 mod radl_invalid;
 mod radl_reference;
 mod radl_roundtrip;
+mod ssh;
 mod support;
