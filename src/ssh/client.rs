@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use russh::client::{self, Handle};
 use russh::keys::{PrivateKeyWithHashAlg, PublicKeyOrCertificate, load_secret_key};
-use russh::{ChannelMsg, ChannelOpenFailure};
+use russh::{ChannelMsg, ChannelOpenFailure, ChannelWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tracing::{debug, info};
@@ -197,6 +197,13 @@ impl Session {
 
     /// Runs `command` through the user's login shell and collects its output.
     /// A non-zero exit status is a result, not an error.
+    ///
+    /// Dropping the future before it completes (e.g. on a timeout of the
+    /// caller's) sends the command SIGTERM and closes its channel; so do the
+    /// other ways of running a command. sshd honours the signal in the
+    /// sessions of users other than root; the close makes a command that
+    /// goes on writing output die of SIGPIPE. sshd frees the channel's slot
+    /// once the command has ended.
     pub async fn exec(&self, command: &str) -> Result<ExecResult, SshError> {
         self.exec_with_stdin(command, &[]).await
     }
@@ -315,6 +322,11 @@ impl Session {
         let started = Instant::now();
         let channel = self.open_channel().await.map_err(channel_err)?;
         let (mut read, write) = channel.split();
+        let mut guard = StopOnDrop {
+            write: Some(write),
+            closed_by_server: false,
+        };
+        let write = guard.write.as_ref().expect("set just above");
         write.exec(true, command).await.map_err(channel_err)?;
 
         // Feed stdin while reading output: a command that prints before it
@@ -328,6 +340,7 @@ impl Session {
         let reader = async {
             let mut status = None;
             let mut signal = None;
+            let mut closed = false;
             while let Some(msg) = read.wait().await {
                 match msg {
                     ChannelMsg::Data { data } => on_output(Stream::Stdout, &data),
@@ -339,16 +352,20 @@ impl Session {
                         ..
                     } => signal = Some((signal_name, error_message)),
                     ChannelMsg::Failure => {
-                        return Err(SshError::ExecRefused {
+                        let refused = SshError::ExecRefused {
                             target: self.target.to_string(),
                             command: command.to_string(),
-                        });
+                        };
+                        return (Err(refused), false);
                     }
-                    ChannelMsg::Close => break,
+                    ChannelMsg::Close => {
+                        closed = true;
+                        break;
+                    }
                     _ => {}
                 }
             }
-            match (status, signal) {
+            let result = match (status, signal) {
                 (Some(status), _) => Ok(status),
                 (None, Some((signal, message))) => Err(SshError::Killed {
                     target: self.target.to_string(),
@@ -363,16 +380,18 @@ impl Session {
                     target: self.target.to_string(),
                     command: command.to_string(),
                 }),
-            }
+            };
+            (result, closed)
         };
         tokio::pin!(writer, reader);
         let mut written = None;
-        let status = loop {
+        let (status, closed) = loop {
             tokio::select! {
                 w = &mut writer, if written.is_none() => written = Some(w),
                 r = &mut reader => break r,
             }
         };
+        guard.closed_by_server = closed;
         if let Some(Err(e)) = written {
             // The command ended without reading all its input; its status
             // says whether that mattered.
@@ -405,6 +424,35 @@ impl Session {
                 }
                 other => return other,
             }
+        }
+    }
+}
+
+/// Owns a command's channel while it runs. Dropped before the server closed
+/// the channel (an error, or the caller dropping the future of a running
+/// command, e.g. on its own timeout), it sends the command SIGTERM and closes
+/// the channel, so the command does not run on unwatched and sshd frees the
+/// channel's `MaxSessions` slot (which it keeps while the command lives).
+/// (sshd refuses signals in root's sessions, which it runs without privilege
+/// separation; there the close alone acts, on a command's next write.)
+struct StopOnDrop {
+    write: Option<ChannelWriteHalf<client::Msg>>,
+    closed_by_server: bool,
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let Some(write) = self.write.take() else {
+            return;
+        };
+        if self.closed_by_server {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = write.signal(russh::Sig::TERM).await;
+                let _ = write.close().await;
+            });
         }
     }
 }

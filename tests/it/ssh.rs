@@ -356,6 +356,48 @@ async fn exec_returns_status_and_output() {
 }
 
 #[tokio::test]
+async fn cancelled_exec_stops_the_command_and_frees_its_channel() {
+    let Some(fx) = Fixture::new() else { return };
+    let _sshd = fx.start(0);
+    bounded(async {
+        let s = connect(&fx, &KnownHosts::in_memory()).await;
+        let marker = format!("nubo-cancelled-{}", fx.port);
+        // A command that prints until its output is closed. (sshd ignores
+        // signal requests in root's sessions, so the channel's close, not
+        // SIGTERM, is what stops it here.)
+        let command = format!(": {marker}; while echo tick; do sleep 0.05; done");
+        // More than sshd's 10 sessions per connection: each one cancelled
+        // must give its slot back for the later ones to open.
+        for _ in 0..12 {
+            let cut = tokio::time::timeout(Duration::from_millis(300), s.exec(&command)).await;
+            assert!(cut.is_err(), "the endless loop ended?");
+        }
+        let started = Instant::now();
+        let r = s.exec("echo still usable").await.unwrap();
+        assert_eq!(r.stdout, b"still usable\n");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // The cancelled commands were stopped, not left running.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = Command::new("pgrep")
+                .args(["-f", &marker])
+                .output()
+                .unwrap();
+            if left.stdout.is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still running: {}",
+                String::from_utf8_lossy(&left.stdout)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn exec_streaming_delivers_output_as_it_arrives() {
     let Some(fx) = Fixture::new() else { return };
     let _sshd = fx.start(0);
