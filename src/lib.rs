@@ -10,4 +10,5 @@ pub mod plan;
 pub mod provider;
 pub mod radl;
 pub mod source;
+pub mod ssh;
 pub mod state;

@@ -6,5 +6,6 @@ mod radl_corpus;
 mod radl_invalid;
 mod radl_reference;
 mod radl_roundtrip;
+mod ssh;
 mod state;
 mod support;
