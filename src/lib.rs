@@ -4,8 +4,12 @@
 
 pub mod cli;
 pub mod diagnostic;
+pub mod model;
 pub mod ops;
+pub mod plan;
 pub mod provider;
 pub mod radl;
 pub mod source;
+pub mod ssh;
+pub mod state;
 pub mod tosca;

@@ -2,6 +2,7 @@
 //! [`crate::ops`] and render the result. Diagnostics are rendered here,
 //! once.
 
+mod graph;
 mod radl;
 mod tosca;
 mod validate;
@@ -20,8 +21,8 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Check RADL files: prints `FILE: ok`, or each problem as file:line:col
-    /// with the source line. Exit 0 all valid, 1 some invalid, 2 a file
+    /// Check RADL and TOSCA files: prints `FILE: ok`, or each problem as
+    /// file:line:col with the source line. Exit 0 all valid, 1 some invalid, 2 a file
     /// could not be read.
     Validate(validate::Args),
     /// RADL tools: pretty-print, or print IM's JSON form.
@@ -30,6 +31,9 @@ pub enum Command {
     /// TOSCA tools: check templates, or print one lowered to RADL.
     #[command(subcommand)]
     Tosca(tosca::Command),
+    /// Print the deployment graph of a RADL file as Graphviz DOT: networks,
+    /// VMs and configuration steps, with what waits for what.
+    Graph(graph::Args),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -37,5 +41,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Validate(args) => validate::run(args),
         Command::Radl(cmd) => radl::run(cmd),
         Command::Tosca(cmd) => tosca::run(cmd),
+        Command::Graph(args) => graph::run(args),
     }
 }

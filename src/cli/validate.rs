@@ -4,13 +4,20 @@ use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// RADL files to check (`-` reads standard input).
+    /// Files to check: RADL, or TOSCA when named `.yaml`/`.yml` (`-` reads
+    /// RADL from standard input).
     #[arg(required = true)]
     files: Vec<PathBuf>,
+    /// A directory holding local copies of TOSCA URL imports (repeatable).
+    #[arg(long = "import-dir", value_name = "DIR")]
+    import_dirs: Vec<PathBuf>,
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let report = validate(&ValidateOptions { files: args.files });
+    let report = validate(&ValidateOptions {
+        files: args.files,
+        import_dirs: args.import_dirs,
+    });
     for outcome in &report.files {
         match outcome {
             FileOutcome::Checked { path, diagnostics } => {

@@ -3,10 +3,13 @@
 use super::radl_file::{self, ReadError};
 use crate::diagnostic::Diagnostic;
 use crate::source::SourceMap;
+use crate::tosca::{self, ImportOptions};
 use std::path::PathBuf;
 
 pub struct ValidateOptions {
     pub files: Vec<PathBuf>,
+    /// Where TOSCA URL imports are found (`--import-dir`), besides the cache.
+    pub import_dirs: Vec<PathBuf>,
 }
 
 pub enum FileOutcome {
@@ -14,7 +17,8 @@ pub enum FileOutcome {
         path: PathBuf,
         diagnostics: Vec<Diagnostic>,
     },
-    Unreadable(ReadError),
+    /// The file could not be read at all.
+    Unreadable(String),
 }
 
 pub struct ValidateReport {
@@ -39,17 +43,33 @@ impl ValidateReport {
     }
 }
 
+/// Checks each file: `.yaml`/`.yml` as TOSCA, anything else as RADL.
 pub fn validate(opts: &ValidateOptions) -> ValidateReport {
     let mut sources = SourceMap::new();
+    let imports = ImportOptions {
+        import_dirs: opts.import_dirs.clone(),
+        cache_dir: ImportOptions::default_cache_dir(),
+    };
     let files = opts
         .files
         .iter()
-        .map(|path| match radl_file::load(&mut sources, path) {
-            Ok((_, checked)) => FileOutcome::Checked {
-                path: path.clone(),
-                diagnostics: checked.diagnostics(),
-            },
-            Err(e) => FileOutcome::Unreadable(e),
+        .map(|path| {
+            let checked = if tosca::is_tosca_path(path) {
+                tosca::load(&mut sources, path, &imports)
+                    .map(|c| c.diagnostics)
+                    .map_err(|e| e.to_string())
+            } else {
+                radl_file::load(&mut sources, path)
+                    .map(|(_, c)| c.diagnostics())
+                    .map_err(|e: ReadError| e.to_string())
+            };
+            match checked {
+                Ok(diagnostics) => FileOutcome::Checked {
+                    path: path.clone(),
+                    diagnostics,
+                },
+                Err(e) => FileOutcome::Unreadable(e),
+            }
         })
         .collect();
     ValidateReport { sources, files }

@@ -112,3 +112,48 @@ fn json_refuses_an_invalid_file_with_exit_1() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("already set to 'wn-#N#'"));
 }
+
+#[test]
+fn graph_prints_dot_with_networks_vms_and_steps() {
+    let o = nubo(&["graph", "examples/cluster.radl"]);
+    assert_eq!(o.status.code(), Some(0));
+    let dot = stdout(&o);
+    assert!(
+        dot.starts_with("digraph \"examples/cluster.radl\" {"),
+        "{dot}"
+    );
+    for line in [
+        "\"vm wn-2\" [shape=box];",
+        "\"network public\" -> \"vm front\" [style=solid];",
+        "\"vm front\" -> \"configure front on front (step 1)\" [style=solid];",
+    ] {
+        assert!(dot.contains(line), "missing {line} in\n{dot}");
+    }
+    assert_eq!(
+        nubo(&["graph", "does/not/exist.radl"]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn validate_checks_tosca_files_by_extension() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/tosca");
+    if !dir.is_dir() {
+        return crate::support::skip_or_fail("../shared/corpus is not present");
+    }
+    let ok = "../shared/corpus/tosca/im/test_files_tosca_simple.yml";
+    let o = nubo(&["validate", ok, "examples/cluster.radl"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(stdout(&o), format!("{ok}: ok\nexamples/cluster.radl: ok\n"));
+    let bad = "../shared/corpus/tosca/grycap/slurm_elastic.yaml";
+    let o = nubo(&[
+        "validate",
+        "--import-dir",
+        "../shared/corpus/tosca/grycap",
+        bad,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains(&format!(
+        "{bad}:72:31: error: `slurm_version` is not an input of this template"
+    )));
+}

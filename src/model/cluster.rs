@@ -1,0 +1,141 @@
+//! The cluster model's types.
+
+use crate::radl::features::FeatureSet;
+use crate::radl::outports::OutPort;
+use indexmap::IndexMap;
+
+/// Everything a cluster description asks for.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClusterSpec {
+    pub networks: Vec<NetworkSpec>,
+    pub systems: Vec<SystemSpec>,
+    /// Configure bodies by name, verbatim.
+    pub recipes: IndexMap<String, Option<String>>,
+    pub contextualization: Contextualization,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetworkSpec {
+    pub name: String,
+    /// `outbound = 'yes'`.
+    pub public: bool,
+    pub outports: Vec<OutPort>,
+    pub provider_id: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SystemSpec {
+    pub name: String,
+    /// Instances to deploy: the sum of this system's `deploy` sentences.
+    pub count: u32,
+    /// `deploy SYSTEM N CLOUD`: the cloud it is pinned to.
+    pub cloud: Option<String>,
+    /// `net_interface.N`, in index order.
+    pub interfaces: Vec<InterfaceSpec>,
+    pub image_url: Option<String>,
+    /// Every feature, for recipes and providers that need more.
+    pub features: FeatureSet,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct InterfaceSpec {
+    pub network: String,
+    /// `dns_name`, possibly with `#N#` for the VM number.
+    pub dns_name: Option<String>,
+}
+
+/// How configuration proceeds.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Contextualization {
+    /// No `contextualize` sentence: each system runs the configure of the
+    /// same name, if there is one (IM's default).
+    #[default]
+    Default,
+    /// `contextualize ()`: configure nothing.
+    Disabled,
+    /// The items of `contextualize`, in order.
+    Steps(Vec<ContextStep>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContextStep {
+    pub system: String,
+    pub configure: String,
+    pub step: u32,
+    pub tool: Option<String>,
+}
+
+/// One VM to be: a system's instance with its cluster-wide number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Instance {
+    pub system: String,
+    /// The VM number across the cluster, in deploy order from 0 (IM's
+    /// numbering, which `#N#` in `dns_name` refers to).
+    pub number: u32,
+    /// The node's host name.
+    pub name: String,
+}
+
+impl ClusterSpec {
+    pub fn system(&self, name: &str) -> Option<&SystemSpec> {
+        self.systems.iter().find(|s| s.name == name)
+    }
+
+    /// Every VM the description asks for, numbered in deploy order.
+    pub fn instances(&self) -> Vec<Instance> {
+        let mut out = Vec::new();
+        let mut number = 0;
+        for s in &self.systems {
+            for _ in 0..s.count {
+                out.push(Instance {
+                    system: s.name.clone(),
+                    number,
+                    name: s.host_name(number, s.count),
+                });
+                number += 1;
+            }
+        }
+        out
+    }
+
+    /// The configuration steps to run, with IM's default filled in.
+    pub fn steps(&self) -> Vec<ContextStep> {
+        match &self.contextualization {
+            Contextualization::Disabled => Vec::new(),
+            Contextualization::Steps(steps) => steps.clone(),
+            Contextualization::Default => self
+                .systems
+                .iter()
+                .filter(|s| self.recipes.contains_key(&s.name))
+                .map(|s| ContextStep {
+                    system: s.name.clone(),
+                    configure: s.name.clone(),
+                    step: 0,
+                    tool: None,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl SystemSpec {
+    /// `net_interface.0.dns_name` with `#N#` replaced by the VM number and
+    /// the domain dropped; else the system's name, suffixed with the VM
+    /// number when the system has several instances (so names stay unique
+    /// even when a shared `dns_name` has no `#N#`).
+    fn host_name(&self, number: u32, count: u32) -> String {
+        let template = self.interfaces.first().and_then(|i| i.dns_name.as_deref());
+        if let Some(t) = template.filter(|t| count == 1 || t.contains("#N#")) {
+            let name = t.replace("#N#", &number.to_string());
+            let host = name.split('.').next().unwrap_or_default();
+            if !host.is_empty() {
+                return host.to_string();
+            }
+        }
+        if count == 1 {
+            self.name.clone()
+        } else {
+            format!("{}-{number}", self.name)
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Lowering a RADL document into the cluster model.
+
+use super::cluster::*;
+use crate::diagnostic::Diagnostic;
+use crate::radl::ast::{ConfigureBody, Number};
+use crate::radl::document::Document;
+use crate::radl::features::FeatureSet;
+use crate::radl::outports;
+
+/// Builds the model of a checked document. Problems that the RADL checks
+/// do not cover but a launch cannot live with (a system deployed that has
+/// no definition here, a deploy count that is not a whole number) are
+/// returned as diagnostics.
+pub fn lower(doc: &Document) -> (ClusterSpec, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let networks = doc
+        .networks
+        .iter()
+        .map(|n| NetworkSpec {
+            name: n.name.clone(),
+            public: n
+                .features
+                .get_str("outbound")
+                .is_some_and(|v| v.eq_ignore_ascii_case("yes")),
+            outports: outports_of(&n.features),
+            provider_id: n.features.get_str("provider_id").map(str::to_string),
+        })
+        .collect();
+    let mut systems: Vec<SystemSpec> = doc
+        .systems
+        .iter()
+        .map(|s| SystemSpec {
+            name: s.name.clone(),
+            count: 0,
+            cloud: None,
+            interfaces: interfaces_of(&s.features),
+            image_url: s.features.get_str("disk.0.image.url").map(str::to_string),
+            features: s.features.clone(),
+        })
+        .collect();
+    for d in &doc.deploys {
+        let Some(sys) = systems.iter_mut().find(|s| s.name == d.system.text) else {
+            continue; // reported by the RADL checks
+        };
+        match d.count.0 {
+            Number::Int(n) if (0..=100_000).contains(&n) => sys.count += n as u32,
+            _ => diags.push(Diagnostic::error(
+                d.count.1,
+                "the number of VMs must be a whole number from 0 to 100000",
+            )),
+        }
+        if let Some(cloud) = &d.cloud {
+            sys.cloud = Some(cloud.text.clone());
+        }
+        if doc.system(&d.system.text).is_some_and(|s| s.reference) {
+            diags.push(
+                Diagnostic::error(
+                    d.system.span,
+                    format!(
+                        "system `{}` is deployed but only referenced here, never defined",
+                        d.system.text
+                    ),
+                )
+                .with_note(
+                    "help: add its definition (for example with another template) before launching",
+                ),
+            );
+        }
+    }
+    let recipes = doc
+        .configures
+        .iter()
+        .map(|c| {
+            let body = match &c.body {
+                ConfigureBody::Recipe { text, .. } => Some(text.clone()),
+                ConfigureBody::Empty | ConfigureBody::Reference => None,
+            };
+            (c.name.clone(), body)
+        })
+        .collect();
+    let contextualization = match &doc.contextualize {
+        None => Contextualization::Default,
+        Some(c) if c.items.is_empty() => Contextualization::Disabled,
+        Some(c) => Contextualization::Steps(
+            c.items
+                .values()
+                .map(|i| ContextStep {
+                    system: i.system.text.clone(),
+                    configure: i.configure.text.clone(),
+                    step: match i.step {
+                        Some((Number::Int(n), _)) => n.clamp(0, u32::MAX as i64) as u32,
+                        _ => 0,
+                    },
+                    tool: i.tool.as_ref().map(|t| t.text.clone()),
+                })
+                .collect(),
+        ),
+    };
+    systems.retain(|s| !(s.count == 0 && doc.system(&s.name).is_some_and(|d| d.reference)));
+    (
+        ClusterSpec {
+            networks,
+            systems,
+            recipes,
+            contextualization,
+        },
+        diags,
+    )
+}
+
+fn outports_of(f: &FeatureSet) -> Vec<outports::OutPort> {
+    use crate::radl::features::Entry;
+    match f.entries.get("outports") {
+        Some(Entry::Texts(texts)) => texts
+            .iter()
+            .flat_map(|(t, _)| outports::parse(t).unwrap_or_default())
+            .collect(),
+        _ => f
+            .get_str("outports")
+            .and_then(|s| outports::parse(s).ok())
+            .unwrap_or_default(),
+    }
+}
+
+fn interfaces_of(f: &FeatureSet) -> Vec<InterfaceSpec> {
+    (0..)
+        .map_while(|i| {
+            let network = f.get_str(&format!("net_interface.{i}.connection"))?;
+            Some(InterfaceSpec {
+                network: network.to_string(),
+                dns_name: f
+                    .get_str(&format!("net_interface.{i}.dns_name"))
+                    .map(str::to_string),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::radl;
+    use crate::source::FileId;
+
+    fn spec(text: &str) -> ClusterSpec {
+        let v = radl::validate(FileId(0), text);
+        assert!(v.diagnostics().is_empty(), "{:?}", v.diagnostics());
+        let (spec, diags) = lower(&v.document);
+        assert!(diags.is_empty(), "{diags:?}");
+        spec
+    }
+
+    #[test]
+    fn instances_are_numbered_in_deploy_order_and_named_from_dns_name() {
+        let s = spec(
+            "network p ()\n\
+             system front (net_interface.0.connection = 'p' and net_interface.0.dns_name = 'front.example.org')\n\
+             system wn (net_interface.0.connection = 'p' and net_interface.0.dns_name = 'wn-#N#')\n\
+             system db (net_interface.0.connection = 'p')\n\
+             deploy front 1\ndeploy wn 2\ndeploy db 2\n",
+        );
+        let names: Vec<_> = s
+            .instances()
+            .into_iter()
+            .map(|i| (i.number, i.name))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                (0, "front".into()),
+                (1, "wn-1".into()),
+                (2, "wn-2".into()),
+                (3, "db-3".into()),
+                (4, "db-4".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn default_contextualization_runs_same_named_configures() {
+        let s = spec(
+            "system front ()\nsystem wn ()\nconfigure front (\n@begin\n- shell: true\n@end\n)\ndeploy front 1\ndeploy wn 1\n",
+        );
+        assert_eq!(
+            s.steps(),
+            [ContextStep {
+                system: "front".into(),
+                configure: "front".into(),
+                step: 0,
+                tool: None
+            }]
+        );
+        let s = spec("system front ()\nconfigure front ()\ncontextualize ()\ndeploy front 1\n");
+        assert!(s.steps().is_empty());
+    }
+
+    #[test]
+    fn public_network_and_outports() {
+        let s = spec(
+            "network pub (outbound = 'yes' and outports contains '22/tcp' and outports contains '80:90/udp')\n",
+        );
+        assert!(s.networks[0].public);
+        assert_eq!(s.networks[0].outports.len(), 2);
+        assert!(s.networks[0].outports[1].range);
+    }
+}

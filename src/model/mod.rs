@@ -1,0 +1,10 @@
+//! The cluster model: what to build, independent of the language it was
+//! written in. RADL documents lower into it (and TOSCA through RADL).
+//!
+//! Invariant: `model/` does no I/O.
+
+mod cluster;
+mod lower;
+
+pub use cluster::*;
+pub use lower::lower;

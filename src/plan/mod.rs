@@ -1,0 +1,11 @@
+//! Planning: the cluster model becomes a dependency graph of work
+//! (networks, then VMs, then configuration steps in contextualize order),
+//! which the walker runs concurrently.
+//!
+//! Invariant: `plan/` knows no provider and no SSH; it drives them through
+//! the [`walk::Executor`] trait.
+
+pub mod graph;
+pub mod walk;
+
+pub use graph::{DeployGraph, Edge, PlanError, Vertex};
