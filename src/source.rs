@@ -138,6 +138,30 @@ impl SourceMap {
     }
 }
 
+/// Why a file could not be read at all (as opposed to being invalid).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Reads a text file (`-` is standard input), for the front ends' loaders.
+pub fn read_text(path: &std::path::Path) -> Result<String, ReadError> {
+    if path == std::path::Path::new("-") {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(path)
+    }
+    .map_err(|source| ReadError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

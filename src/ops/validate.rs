@@ -18,7 +18,7 @@ pub enum FileOutcome {
         diagnostics: Vec<Diagnostic>,
     },
     /// The file could not be read at all.
-    Unreadable(String),
+    Unreadable(ReadError),
 }
 
 pub struct ValidateReport {
@@ -55,13 +55,9 @@ pub fn validate(opts: &ValidateOptions) -> ValidateReport {
         .iter()
         .map(|path| {
             let checked = if tosca::is_tosca_path(path) {
-                tosca::load(&mut sources, path, &imports)
-                    .map(|c| c.diagnostics)
-                    .map_err(|e| e.to_string())
+                tosca::load(&mut sources, path, &imports).map(|c| c.diagnostics)
             } else {
-                radl_file::load(&mut sources, path)
-                    .map(|(_, c)| c.diagnostics())
-                    .map_err(|e: ReadError| e.to_string())
+                radl_file::load(&mut sources, path).map(|(_, c)| c.diagnostics())
             };
             match checked {
                 Ok(diagnostics) => FileOutcome::Checked {

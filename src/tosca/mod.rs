@@ -145,16 +145,7 @@ pub fn validate(
     checked
 }
 
-/// Why a template could not be read at all.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    #[error("cannot read {path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-}
+pub use crate::source::ReadError;
 
 /// Reads `path` (`-` is standard input) into `sources` and validates it.
 pub fn load(
@@ -162,18 +153,12 @@ pub fn load(
     path: &Path,
     opts: &ImportOptions,
 ) -> Result<Checked, ReadError> {
-    let (text, origin) = if path == Path::new("-") {
-        (std::io::read_to_string(std::io::stdin()), Origin::Text)
+    let origin = if path == Path::new("-") {
+        Origin::Text
     } else {
-        (
-            std::fs::read_to_string(path),
-            Origin::File(path.to_path_buf()),
-        )
+        Origin::File(path.to_path_buf())
     };
-    let text = text.map_err(|source| ReadError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let text = crate::source::read_text(path)?;
     let file = sources.add(path.display().to_string(), text);
     Ok(validate(sources, file, &origin, opts))
 }

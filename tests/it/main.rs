@@ -6,6 +6,7 @@ mod radl_corpus;
 mod radl_invalid;
 mod radl_reference;
 mod radl_roundtrip;
+mod snapshots;
 mod ssh;
 mod state;
 mod support;

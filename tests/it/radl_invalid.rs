@@ -10,25 +10,14 @@
 //! whatever the input, it must not panic, and syntax diagnostics must point
 //! inside the text.
 
+use crate::snapshots;
 use crate::support::corpus_files;
 use nubo::radl;
 use nubo::source::SourceMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/radl/invalid")
-}
-
-/// Every `.radl` fixture, sorted by name.
-fn fixtures() -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(fixture_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "radl"))
-        .collect();
-    out.sort();
-    out
 }
 
 /// What `nubo validate` prints for one file, named by its file name only
@@ -42,91 +31,14 @@ fn render(name: &str, text: &str) -> (String, bool) {
     (out, diags.iter().any(|d| d.is_error()))
 }
 
-/// A line-by-line comparison: common lines with two spaces, expected-only
-/// lines with `-`, actual-only lines with `+` (a longest-common-subsequence
-/// diff; fixtures are small).
-fn diff(expected: &str, actual: &str) -> String {
-    let a: Vec<&str> = expected.lines().collect();
-    let b: Vec<&str> = actual.lines().collect();
-    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let (mut i, mut j, mut out) = (0, 0, String::new());
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            let _ = writeln!(out, "  {}", a[i]);
-            i += 1;
-            j += 1;
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            let _ = writeln!(out, "+ {}", b[j]);
-            j += 1;
-        } else {
-            let _ = writeln!(out, "- {}", a[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
 #[test]
 fn invalid_fixtures_match_their_snapshots() {
-    let update = std::env::var("UPDATE_SNAPSHOTS").as_deref() == Ok("1");
-    let files = fixtures();
-    let mut problems = Vec::new();
-    for path in &files {
-        let name = path.file_name().unwrap().to_str().unwrap();
-        let text = std::fs::read_to_string(path).unwrap();
-        let (actual, has_error) = render(name, &text);
-        if !has_error {
-            problems.push(format!("{name}: no error reported\n{actual}"));
-        }
-        let snapshot = path.with_extension("expected");
-        if update {
-            std::fs::write(&snapshot, &actual).unwrap();
-            continue;
-        }
-        match std::fs::read_to_string(&snapshot) {
-            Ok(expected) if expected == actual => {}
-            Ok(expected) => problems.push(format!(
-                "{name}: output differs from {} (- expected, + actual):\n{}",
-                snapshot.file_name().unwrap().to_string_lossy(),
-                diff(&expected, &actual)
-            )),
-            Err(e) => problems.push(format!(
-                "{name}: cannot read {}: {e}\nactual output:\n{actual}",
-                snapshot.display()
-            )),
-        }
-    }
-    assert!(
-        problems.is_empty(),
-        "{} of {} fixtures fail (rerun with UPDATE_SNAPSHOTS=1 to accept the new output, then review it):\n\n{}",
-        problems.len(),
-        files.len(),
-        problems.join("\n")
-    );
-    assert!(files.len() >= 30, "only {} fixtures", files.len());
+    snapshots::check(&fixture_dir(), "radl", render);
 }
 
 #[test]
 fn every_snapshot_has_its_fixture() {
-    let orphans: Vec<_> = std::fs::read_dir(fixture_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "expected"))
-        .filter(|p| !p.with_extension("radl").is_file())
-        .collect();
-    assert!(
-        orphans.is_empty(),
-        "snapshots without a fixture: {orphans:?}"
-    );
+    snapshots::check_no_orphans(&fixture_dir(), "radl");
 }
 
 /// Validates `text` and checks what must hold for any input: no panic

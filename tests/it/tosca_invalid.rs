@@ -9,6 +9,7 @@
 //! whatever the input, it must not panic, and every diagnostic must point
 //! inside a file it read.
 
+use crate::snapshots;
 use crate::support::{corpus_dir, corpus_files};
 use nubo::source::SourceMap;
 use nubo::tosca::{self, ImportOptions, Origin};
@@ -16,16 +17,6 @@ use std::path::{Path, PathBuf};
 
 fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tosca/invalid")
-}
-
-fn fixtures() -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(fixture_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    out.sort();
-    out
 }
 
 /// The rendered diagnostics of one fixture (named by its file name only,
@@ -44,51 +35,12 @@ fn render(name: &str, text: &str) -> (String, bool) {
 
 #[test]
 fn invalid_fixtures_match_their_snapshots() {
-    let update = std::env::var("UPDATE_SNAPSHOTS").as_deref() == Ok("1");
-    let files = fixtures();
-    let mut problems = Vec::new();
-    for path in &files {
-        let name = path.file_name().unwrap().to_str().unwrap();
-        let text = std::fs::read_to_string(path).unwrap();
-        let (actual, has_error) = render(name, &text);
-        if !has_error {
-            problems.push(format!("{name}: no error reported\n{actual}"));
-        }
-        let snapshot = path.with_extension("expected");
-        if update {
-            std::fs::write(&snapshot, &actual).unwrap();
-            continue;
-        }
-        match std::fs::read_to_string(&snapshot) {
-            Ok(expected) if expected == actual => {}
-            Ok(expected) => problems.push(format!(
-                "{name}: output differs from its snapshot\n--- expected\n{expected}--- actual\n{actual}"
-            )),
-            Err(e) => problems.push(format!("{name}: cannot read {}: {e}\nactual output:\n{actual}", snapshot.display())),
-        }
-    }
-    assert!(
-        problems.is_empty(),
-        "{} of {} fixtures fail (rerun with UPDATE_SNAPSHOTS=1 to accept the new output, then review it):\n\n{}",
-        problems.len(),
-        files.len(),
-        problems.join("\n")
-    );
-    assert!(files.len() >= 30, "only {} fixtures", files.len());
+    snapshots::check(&fixture_dir(), "yaml", render);
 }
 
 #[test]
 fn every_snapshot_has_its_fixture() {
-    let orphans: Vec<_> = std::fs::read_dir(fixture_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "expected"))
-        .filter(|p| !p.with_extension("yaml").is_file())
-        .collect();
-    assert!(
-        orphans.is_empty(),
-        "snapshots without a fixture: {orphans:?}"
-    );
+    snapshots::check_no_orphans(&fixture_dir(), "yaml");
 }
 
 /// Validates and lowers `text` (imports served from the corpus copy) and
