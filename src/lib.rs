@@ -2,6 +2,7 @@
 //!
 //! See ARCHITECTURE.md for the map of this crate.
 
+pub mod auth;
 pub mod cli;
 pub mod diagnostic;
 pub mod model;

@@ -1,5 +1,6 @@
 //! The one integration-test crate: each module covers one capability.
 
+mod auth;
 mod cli_validate;
 mod local_host;
 mod radl_corpus;

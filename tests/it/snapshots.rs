@@ -18,8 +18,19 @@ pub fn fixtures(dir: &Path, ext: &str) -> Vec<PathBuf> {
 
 /// Checks (or, under `UPDATE_SNAPSHOTS=1`, writes) every fixture's
 /// snapshot. `render(file name, text)` gives the rendered diagnostics and
-/// whether any is an error. All mismatches are reported at once.
+/// whether any is an error. All mismatches are reported at once. A front
+/// end has at least 30 fixtures.
 pub fn check(dir: &Path, ext: &str, render: impl Fn(&str, &str) -> (String, bool)) {
+    check_at_least(dir, ext, 30, render)
+}
+
+/// [`check`], for a fixture set of at least `min` files.
+pub fn check_at_least(
+    dir: &Path,
+    ext: &str,
+    min: usize,
+    render: impl Fn(&str, &str) -> (String, bool),
+) {
     let update = std::env::var("UPDATE_SNAPSHOTS").as_deref() == Ok("1");
     let files = fixtures(dir, ext);
     let mut problems = Vec::new();
@@ -55,7 +66,7 @@ pub fn check(dir: &Path, ext: &str, render: impl Fn(&str, &str) -> (String, bool
         files.len(),
         problems.join("\n")
     );
-    assert!(files.len() >= 30, "only {} fixtures", files.len());
+    assert!(files.len() >= min, "only {} fixtures", files.len());
 }
 
 /// Fails on a `.expected` file whose `.EXT` fixture is gone.
