@@ -21,6 +21,7 @@
 
 pub mod local;
 pub mod local_cloud;
+pub mod opennebula;
 
 use std::future::Future;
 use std::path::PathBuf;
