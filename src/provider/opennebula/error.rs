@@ -123,6 +123,11 @@ impl From<OneError> for ProviderError {
                 match *code {
                     code::AUTHENTICATION | code::AUTHORIZATION => ProviderError::Auth(text),
                     code::NO_EXISTS => ProviderError::NotFound(text),
+                    // INTERNAL also answers a template that does not parse,
+                    // which no retry mends.
+                    code::INTERNAL if message.to_ascii_lowercase().contains("parse") => {
+                        ProviderError::Final(text)
+                    }
                     code::INTERNAL | code::LOCKED => ProviderError::Transient(text),
                     _ => ProviderError::Final(text),
                 }
@@ -176,6 +181,8 @@ mod tests {
             ProviderError::Final(_)
         ));
         assert!(failure(code::LOCKED, "locked").is_transient());
+        assert!(failure(code::INTERNAL, "Error loading from the DB").is_transient());
+        assert!(!failure(code::INTERNAL, "Parse error: syntax error").is_transient());
         let transport = OneError::Transport {
             endpoint: "http://127.0.0.1:1/RPC2".into(),
             message: "connection refused".into(),
