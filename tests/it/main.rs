@@ -2,7 +2,9 @@
 
 mod auth;
 mod cli_validate;
+mod emu;
 mod local_host;
+mod opennebula;
 mod radl_corpus;
 mod radl_invalid;
 mod radl_reference;
