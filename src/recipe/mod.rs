@@ -18,11 +18,17 @@
 //! and a context handed to it, and hands back text.
 
 pub mod ansible;
+pub mod include;
 pub mod parse;
+pub mod results;
+pub mod script;
 pub mod step;
 pub mod template;
 pub mod validate;
 
 pub use ansible::{AnsibleHint, detect_ansible};
+pub use include::{RecipeSource, expand_includes};
 pub use parse::parse;
+pub use results::{Outcome, StepResult, parse_results};
+pub use script::{Script, render};
 pub use step::{Action, FileContent, IncludeRef, Recipe, ServiceState, Step, Text, When};

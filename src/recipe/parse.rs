@@ -963,7 +963,12 @@ mod tests {
             let _ = ansible::detect_ansible(&text);
             match parse(FileId(0), base, &text) {
                 Err(diags) => diags.iter().for_each(check),
-                Ok(_) => {}
+                Ok(recipe) => {
+                    let ctx = serde_json::json!({"vars": {"port": 1}, "nodes": [{"ip": "a"}]});
+                    if let Err(diags) = super::super::render(&recipe, &ctx) {
+                        diags.iter().for_each(check);
+                    }
+                }
             }
         }
     }
