@@ -6,6 +6,8 @@ mod radl_corpus;
 mod radl_invalid;
 mod radl_reference;
 mod radl_roundtrip;
+mod recipe_corpus;
+mod recipe_script;
 mod snapshots;
 mod ssh;
 mod state;
