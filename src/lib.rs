@@ -10,6 +10,7 @@ pub mod ops;
 pub mod plan;
 pub mod provider;
 pub mod radl;
+pub mod recipe;
 pub mod source;
 pub mod ssh;
 pub mod state;

@@ -42,3 +42,31 @@ pub fn skip_or_fail(why: &str) {
     }
     eprintln!("SKIPPED: {why}");
 }
+
+/// A recipe context of the documented shape (recipes/README.md) for a
+/// cluster `demo` of one front end and two working nodes, seen from
+/// `wn-1`.
+pub fn recipe_context() -> serde_json::Value {
+    let node = |name: &str, system: &str, number: u32, ip: &str| {
+        serde_json::json!({
+            "name": name,
+            "system": system,
+            "number": number,
+            "ip": ip,
+            "addresses": [ip],
+            "features": {"cpu.count": 2, "memory.size": 536870912},
+        })
+    };
+    let front = node("front", "front", 0, "10.250.3.10");
+    let wn1 = node("wn-1", "wn", 1, "10.250.3.11");
+    let wn2 = node("wn-2", "wn", 2, "10.250.3.12");
+    serde_json::json!({
+        "cluster": {"name": "demo"},
+        "node": wn1,
+        "nodes": [front, wn1, wn2],
+        "systems": {"front": [front], "wn": [wn1, wn2]},
+        "front": front,
+        "vars": {"port": 8080},
+        "ssh": {"public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDemoKey nubo@demo"},
+    })
+}

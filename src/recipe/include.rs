@@ -1,0 +1,231 @@
+//! Splicing included recipes (and loading `file` templates) through a
+//! source the caller supplies: nubo parses references, the caller finds
+//! the text (a `recipes/` directory, a git checkout, a test's map).
+
+use super::parse::parse;
+use super::step::{Action, FileContent, IncludeRef, Recipe, Step, Text};
+use crate::diagnostic::Diagnostic;
+use crate::source::{SourceMap, Span};
+
+/// Finds the text a reference names. `load` returns a display name (a
+/// path, for messages) and the text, or why it cannot.
+///
+/// It serves two kinds of reference: `include:` (a recipe) and a `file`
+/// step's `template:` (a template file). Names come as written: a name
+/// without an extension (`hosts`) is a recipe the caller usually finds as
+/// `recipes/hosts.yaml`; a name with one (`motd.hbs`) is a file name.
+pub trait RecipeSource {
+    fn load(&self, r: &IncludeRef) -> Result<(String, String), String>;
+}
+
+/// How deep includes may nest (a chain of distinct names that never ends
+/// is as wrong as a cycle).
+pub const MAX_DEPTH: usize = 16;
+
+/// Replaces every `include` step by the steps of the recipe it names
+/// (recursively), and loads every `file` template. Loaded texts are added
+/// to `sources`, so diagnostics point into them. A cycle is an error that
+/// names the chain.
+pub fn expand_includes(
+    recipe: Recipe,
+    src: &dyn RecipeSource,
+    sources: &mut SourceMap,
+) -> Result<Recipe, Vec<Diagnostic>> {
+    let mut x = Expander {
+        src,
+        sources,
+        chain: Vec::new(),
+        diags: Vec::new(),
+    };
+    let steps = x.steps(recipe.steps);
+    if x.diags.is_empty() {
+        Ok(Recipe { steps })
+    } else {
+        Err(x.diags)
+    }
+}
+
+struct Expander<'a> {
+    src: &'a dyn RecipeSource,
+    sources: &'a mut SourceMap,
+    /// The includes being expanded, outermost first.
+    chain: Vec<IncludeRef>,
+    diags: Vec<Diagnostic>,
+}
+
+impl Expander<'_> {
+    fn steps(&mut self, steps: Vec<Step>) -> Vec<Step> {
+        let mut out = Vec::with_capacity(steps.len());
+        for mut step in steps {
+            match step.action {
+                Action::Include(r) => out.extend(self.include(r)),
+                Action::File {
+                    content:
+                        FileContent::Template {
+                            ref reference,
+                            ref mut loaded,
+                        },
+                    ..
+                } if loaded.is_none() => {
+                    if let Some((id, text)) = self.load(reference, "template") {
+                        let len = text.len();
+                        *loaded = Some(Text {
+                            value: text.clone(),
+                            span: Span::new(id, 0, len),
+                            raw: text,
+                        });
+                    }
+                    out.push(step);
+                }
+                _ => out.push(step),
+            }
+        }
+        out
+    }
+
+    fn load(&mut self, r: &IncludeRef, what: &str) -> Option<(crate::source::FileId, String)> {
+        match self.src.load(r) {
+            Ok((name, text)) => {
+                let id = self.sources.add(name, text.clone());
+                Some((id, text))
+            }
+            Err(why) => {
+                self.diags.push(Diagnostic::error(
+                    r.span(),
+                    format!("cannot load {what} `{r}`: {why}"),
+                ));
+                None
+            }
+        }
+    }
+
+    fn include(&mut self, r: IncludeRef) -> Vec<Step> {
+        if let Some(i) = self.chain.iter().position(|c| c.key() == r.key()) {
+            let names: Vec<String> = self.chain[i..]
+                .iter()
+                .chain([&r])
+                .map(|c| c.to_string())
+                .collect();
+            let mut d =
+                Diagnostic::error(r.span(), format!("include cycle: {}", names.join(" -> ")));
+            for c in &self.chain[i..] {
+                d = d.with_related(c.span(), format!("`{c}` included here"));
+            }
+            self.diags.push(d);
+            return Vec::new();
+        }
+        if self.chain.len() >= MAX_DEPTH {
+            self.diags.push(Diagnostic::error(
+                r.span(),
+                format!("includes nest more than {MAX_DEPTH} deep here"),
+            ));
+            return Vec::new();
+        }
+        let Some((id, text)) = self.load(&r, "recipe") else {
+            return Vec::new();
+        };
+        match parse(id, 0, &text) {
+            Ok(recipe) => {
+                self.chain.push(r);
+                let steps = self.steps(recipe.steps);
+                self.chain.pop();
+                steps
+            }
+            Err(diags) => {
+                self.diags.extend(diags);
+                Vec::new()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::FileId;
+    use std::collections::HashMap;
+
+    struct Map(HashMap<&'static str, &'static str>);
+
+    impl RecipeSource for Map {
+        fn load(&self, r: &IncludeRef) -> Result<(String, String), String> {
+            match r {
+                IncludeRef::Name { name, .. } => self
+                    .0
+                    .get(name.as_str())
+                    .map(|t| (format!("recipes/{name}.yaml"), t.to_string()))
+                    .ok_or_else(|| "no such recipe".to_string()),
+                IncludeRef::Git { .. } => Err("git is not served here".into()),
+            }
+        }
+    }
+
+    fn expand(root: &str, files: &[(&'static str, &'static str)]) -> Result<Recipe, Vec<String>> {
+        let mut sm = SourceMap::new();
+        let id = sm.add("root.yaml", root);
+        let r =
+            parse(id, 0, root).map_err(|d| d.into_iter().map(|d| d.message).collect::<Vec<_>>())?;
+        expand_includes(r, &Map(files.iter().copied().collect()), &mut sm)
+            .map_err(|d| d.into_iter().map(|d| d.message).collect())
+    }
+
+    #[test]
+    fn splices_in_order() {
+        let r = expand(
+            "- shell: a\n- include: b\n- shell: d\n",
+            &[("b", "- shell: b\n- include: c\n"), ("c", "- shell: c\n")],
+        )
+        .unwrap();
+        let cmds: Vec<_> = r
+            .steps
+            .iter()
+            .map(|s| match &s.action {
+                Action::Shell { command } => command.value.as_str(),
+                _ => "?",
+            })
+            .collect();
+        assert_eq!(cmds, ["a", "b", "c", "d"]);
+        // Spans of spliced steps point into the included file.
+        assert_eq!(r.steps[1].span.file, FileId(1));
+    }
+
+    #[test]
+    fn cycles_name_the_chain() {
+        let e = expand(
+            "- include: a\n",
+            &[("a", "- include: b\n"), ("b", "- include: a\n")],
+        )
+        .unwrap_err();
+        assert_eq!(e, ["include cycle: a -> b -> a"]);
+        let e = expand("- include: a\n", &[("a", "- include: a\n")]).unwrap_err();
+        assert_eq!(e, ["include cycle: a -> a"]);
+    }
+
+    #[test]
+    fn load_failures_and_templates() {
+        let e = expand("- include: nope\n", &[]).unwrap_err();
+        assert_eq!(e, ["cannot load recipe `nope`: no such recipe"]);
+        let e = expand(
+            "- include: {git: https://h/r.git, rev: v1, path: a.yaml}\n",
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            ["cannot load recipe `git https://h/r.git@v1:a.yaml`: git is not served here"]
+        );
+        let r = expand(
+            "- file: {path: /x, template: t}\n",
+            &[("t", "{{node.name}}\n")],
+        )
+        .unwrap();
+        let Action::File {
+            content: FileContent::Template { loaded, .. },
+            ..
+        } = &r.steps[0].action
+        else {
+            panic!()
+        };
+        assert_eq!(loaded.as_ref().unwrap().value, "{{node.name}}\n");
+    }
+}

@@ -1,0 +1,211 @@
+//! The recipe tree: steps as written, every value with its span.
+//!
+//! Strings are kept unrendered ([`Text`]); `render` fills them in with a
+//! context later, so a structural mistake is reported before any
+//! templating happens.
+
+use crate::source::Span;
+use std::fmt;
+
+/// A parsed native recipe: its steps in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recipe {
+    pub steps: Vec<Step>,
+}
+
+/// A string value as written: a handlebars template (rendered later), the
+/// span of the value in its file, and the source text under that span (so
+/// a rendering error can point at the expression inside the value).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Text {
+    pub value: String,
+    pub span: Span,
+    pub raw: String,
+}
+
+/// One list item: exactly one action plus optional modifiers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// The whole item.
+    pub span: Span,
+    /// The action key (`shell`, `file`, ...).
+    pub key_span: Span,
+    pub action: Action,
+    /// `name:`, a label for logs.
+    pub name: Option<Text>,
+    /// `creates: PATH`: skipped when the path exists.
+    pub creates: Option<Text>,
+    /// `unless: CMD`: skipped when the command exits 0.
+    pub unless: Option<Text>,
+    /// `when: EXPR`: skipped when the expression renders empty or `false`.
+    pub when: Option<When>,
+}
+
+/// A `when:` condition.
+#[derive(Clone, Debug, PartialEq)]
+pub enum When {
+    /// `when: true` / `when: false`.
+    Constant(bool, Span),
+    /// A handlebars template that must render to `true`, `false` or nothing.
+    Template(Text),
+}
+
+/// What a step does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// `shell: CMD`, run with `sh -e`.
+    Shell { command: Text },
+    /// `script: TEXT` (+ `interpreter:`), written to a file and run.
+    Script {
+        body: Text,
+        interpreter: Option<Text>,
+    },
+    /// `file: {path, content | template, mode, owner, group}`.
+    File {
+        path: Text,
+        content: FileContent,
+        mode: Option<Text>,
+        owner: Option<Text>,
+        group: Option<Text>,
+    },
+    /// `line: {path, line, regexp}`.
+    Line {
+        path: Text,
+        line: Text,
+        regexp: Option<Text>,
+    },
+    /// `package: NAME | [NAMES]`.
+    Package { names: Vec<Text> },
+    /// `service: {name, state, enabled}`.
+    Service {
+        name: Text,
+        state: Option<(ServiceState, Span)>,
+        enabled: Option<(bool, Span)>,
+    },
+    /// `daemon: {name, command, user, env}`.
+    Daemon {
+        name: Text,
+        command: Text,
+        user: Option<Text>,
+        env: Vec<(String, Text)>,
+    },
+    /// `user: {name, shell, home, groups, authorized_keys}`.
+    User {
+        name: Text,
+        shell: Option<Text>,
+        home: Option<Text>,
+        groups: Vec<Text>,
+        authorized_keys: Vec<Text>,
+    },
+    /// `include: NAME | {git, rev, path}`; replaced by the included steps
+    /// in `expand_includes`.
+    Include(IncludeRef),
+}
+
+impl Action {
+    /// The action key as written.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Shell { .. } => "shell",
+            Action::Script { .. } => "script",
+            Action::File { .. } => "file",
+            Action::Line { .. } => "line",
+            Action::Package { .. } => "package",
+            Action::Service { .. } => "service",
+            Action::Daemon { .. } => "daemon",
+            Action::User { .. } => "user",
+            Action::Include(_) => "include",
+        }
+    }
+}
+
+/// Where a `file` step's content comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FileContent {
+    /// `content: TEXT`, inline.
+    Inline(Text),
+    /// `template: REF`: a template file the caller's `RecipeSource` loads
+    /// (`expand_includes` fills in `loaded`).
+    Template {
+        reference: IncludeRef,
+        loaded: Option<Text>,
+    },
+}
+
+/// `state:` of a service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceState {
+    Started,
+    Stopped,
+    Restarted,
+}
+
+impl ServiceState {
+    pub const NAMES: [&'static str; 3] = ["started", "stopped", "restarted"];
+
+    pub fn parse(s: &str) -> Option<ServiceState> {
+        match s {
+            "started" => Some(ServiceState::Started),
+            "stopped" => Some(ServiceState::Stopped),
+            "restarted" => Some(ServiceState::Restarted),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceState::Started => "started",
+            ServiceState::Stopped => "stopped",
+            ServiceState::Restarted => "restarted",
+        }
+    }
+}
+
+/// What an `include:` (or a `file` step's `template:`) refers to. Nubo
+/// only parses the reference; the caller's `RecipeSource` finds the text.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IncludeRef {
+    /// `include: NAME`, as written (`hosts`, `common/base`, `motd.hbs`).
+    Name { name: String, span: Span },
+    /// `include: {git: URL, rev: REV, path: PATH}`; `rev` and `path` are
+    /// optional.
+    Git {
+        url: String,
+        rev: Option<String>,
+        path: Option<String>,
+        span: Span,
+    },
+}
+
+impl IncludeRef {
+    /// Where the reference is written.
+    pub fn span(&self) -> Span {
+        match self {
+            IncludeRef::Name { span, .. } | IncludeRef::Git { span, .. } => *span,
+        }
+    }
+
+    /// A key that is equal for two references to the same text (spans
+    /// aside), for cycle detection.
+    pub fn key(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for IncludeRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IncludeRef::Name { name, .. } => f.write_str(name),
+            IncludeRef::Git { url, rev, path, .. } => {
+                write!(f, "git {url}")?;
+                if let Some(rev) = rev {
+                    write!(f, "@{rev}")?;
+                }
+                if let Some(path) = path {
+                    write!(f, ":{path}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
