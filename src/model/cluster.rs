@@ -2,6 +2,7 @@
 
 use crate::radl::features::FeatureSet;
 use crate::radl::outports::OutPort;
+use crate::source::Span;
 use indexmap::IndexMap;
 
 /// Everything a cluster description asks for.
@@ -9,9 +10,36 @@ use indexmap::IndexMap;
 pub struct ClusterSpec {
     pub networks: Vec<NetworkSpec>,
     pub systems: Vec<SystemSpec>,
-    /// Configure bodies by name, verbatim.
-    pub recipes: IndexMap<String, Option<String>>,
+    /// Configure bodies by name: `None` for an empty or referenced
+    /// configure.
+    pub recipes: IndexMap<String, Option<RecipeText>>,
     pub contextualization: Contextualization,
+}
+
+/// A configure's recipe: one part per template that gave a body for it
+/// (composed templates run every part, in order), each verbatim with where
+/// it was written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecipeText {
+    pub parts: Vec<RecipePart>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecipePart {
+    pub text: String,
+    /// The text's place in its file.
+    pub span: Span,
+}
+
+impl RecipeText {
+    /// Every part, one after the other.
+    pub fn text(&self) -> String {
+        self.parts
+            .iter()
+            .map(|p| p.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -71,10 +71,17 @@ pub fn lower(doc: &Document) -> (ClusterSpec, Vec<Diagnostic>) {
         .configures
         .iter()
         .map(|c| {
-            let body = match &c.body {
-                ConfigureBody::Recipe { text, .. } => Some(text.clone()),
-                ConfigureBody::Empty | ConfigureBody::Reference => None,
-            };
+            let parts: Vec<RecipePart> = std::iter::once(&c.body)
+                .chain(&c.appended)
+                .filter_map(|b| match b {
+                    ConfigureBody::Recipe { text, span } => Some(RecipePart {
+                        text: text.clone(),
+                        span: *span,
+                    }),
+                    ConfigureBody::Empty | ConfigureBody::Reference => None,
+                })
+                .collect();
+            let body = (!parts.is_empty()).then_some(RecipeText { parts });
             (c.name.clone(), body)
         })
         .collect();

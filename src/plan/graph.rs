@@ -120,7 +120,7 @@ impl DeployGraph {
             let Some(Some(recipe)) = spec.recipes.get(&step.configure) else {
                 continue; // an empty or undefined configure has nothing to run
             };
-            let needs = referenced_systems(recipe, spec);
+            let needs = referenced_systems(&recipe.text(), spec);
             for inst in instances.iter().filter(|i| i.system == step.system) {
                 let v = g.add(configure_vertex(inst, &step.configure, step.step));
                 let vm = g.index[&Vertex::Vm {
@@ -321,6 +321,9 @@ fn referenced_systems(recipe: &str, spec: &ClusterSpec) -> BTreeSet<String> {
         for word in expr.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-')) {
             if spec.system(word).is_some() {
                 out.insert(word.to_string());
+            } else if word == "nodes" {
+                // Every node of the cluster (`{{#each nodes}}`).
+                out.extend(spec.systems.iter().map(|s| s.name.clone()));
             }
         }
         rest = &after[close..];

@@ -44,6 +44,9 @@ pub struct ConfigureDef {
     pub name: String,
     pub span: Span,
     pub body: ConfigureBody,
+    /// Recipe bodies of the same name from templates composed after the
+    /// one that defined it (see [`Document::compose`]), in order.
+    pub appended: Vec<ConfigureBody>,
 }
 
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -144,6 +147,7 @@ impl Document {
                 name: c.name.text.clone(),
                 span: c.name.span,
                 body: c.body.clone(),
+                appended: Vec::new(),
             }),
             Some(existing) => match (&existing.body, &c.body) {
                 (_, ConfigureBody::Reference) => {}
@@ -151,6 +155,94 @@ impl Document {
                 _ => diags.push(duplicate_configure(&c.name, existing.span)),
             },
         }
+    }
+}
+
+impl Document {
+    /// Composes a later template into this document, as EC3 composes the
+    /// templates given to `launch`:
+    ///
+    /// - a system, network or ansible host defined in both merges its
+    ///   features, the later template's value winning for a feature both
+    ///   give (IM's `conflict="other"`);
+    /// - a configure defined in both runs both recipes, earlier first;
+    /// - the later template's `deploy` sentences replace the earlier ones
+    ///   for the systems they name;
+    /// - contextualize items are added (a repeated pair keeps its place);
+    /// - descriptions are dropped (they describe a template, not a cluster);
+    /// - includes are resolved by the caller before composing.
+    pub fn compose(&mut self, later: Document) {
+        for (mine, theirs) in [
+            (&mut self.networks, later.networks),
+            (&mut self.systems, later.systems),
+            (&mut self.ansible_hosts, later.ansible_hosts),
+        ] {
+            for def in theirs {
+                match mine.iter_mut().find(|d| d.name == def.name) {
+                    None => mine.push(def),
+                    Some(existing) => existing.overlay(def),
+                }
+            }
+        }
+        for c in later.configures {
+            match self.configures.iter_mut().find(|d| d.name == c.name) {
+                None => self.configures.push(c),
+                Some(existing) => match (&existing.body, &c.body) {
+                    (_, ConfigureBody::Reference) => {}
+                    (ConfigureBody::Reference | ConfigureBody::Empty, _) => {
+                        existing.body = c.body;
+                        existing.appended.extend(c.appended);
+                    }
+                    _ => {
+                        existing.appended.push(c.body);
+                        existing.appended.extend(c.appended);
+                    }
+                },
+            }
+        }
+        let redeployed: Vec<&str> = later
+            .deploys
+            .iter()
+            .map(|d| d.system.text.as_str())
+            .collect();
+        self.deploys
+            .retain(|d| !redeployed.contains(&d.system.text.as_str()));
+        self.deploys.extend(later.deploys.iter().cloned());
+        if let Some(ctx) = later.contextualize {
+            let mine = self.contextualize.get_or_insert_with(|| ContextualizeDef {
+                span: ctx.span,
+                ..ContextualizeDef::default()
+            });
+            if let Some((n, span)) = ctx.max_time
+                && mine.max_time.is_none_or(|(m, _)| n.as_f64() > m.as_f64())
+            {
+                mine.max_time = Some((n, span));
+            }
+            for (k, v) in ctx.options.entries {
+                mine.options.entries.insert(k, v);
+            }
+            for (k, v) in ctx.items {
+                mine.items.insert(k, v);
+            }
+        }
+        self.descriptions.clear();
+    }
+}
+
+impl AspectDef {
+    /// Merges a later definition of the same name: its features win.
+    fn overlay(&mut self, later: AspectDef) {
+        if later.reference {
+            return;
+        }
+        if self.reference {
+            self.reference = false;
+            self.span = later.span;
+        }
+        for (k, v) in later.features.entries {
+            self.features.entries.insert(k, v);
+        }
+        self.features.softs.extend(later.features.softs);
     }
 }
 

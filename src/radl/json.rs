@@ -93,7 +93,8 @@ fn aspect(a: &AspectDef) -> Json {
     Json::Object(o)
 }
 
-fn features(set: &FeatureSet) -> Map<String, Json> {
+/// A feature set as a JSON object (`name_min`/`name_max` for ranges).
+pub fn features(set: &FeatureSet) -> Map<String, Json> {
     let mut o = Map::new();
     for (name, entry) in &set.entries {
         match entry {

@@ -310,6 +310,10 @@ nubo_user() {
 			if [ -n "$nubo_home" ]; then set -- "$@" -d "$nubo_home"; fi
 			if [ -n "$nubo_groups" ]; then set -- "$@" -G "$nubo_groups"; fi
 			useradd "$@" "$nubo_u"
+			# A new account's password is locked ("!"), and sshd refuses
+			# key logins to locked accounts without PAM: "*" has no
+			# password either, but is not locked.
+			usermod -p '*' "$nubo_u"
 		else
 			set -- -D
 			if [ -n "$nubo_shell" ]; then set -- "$@" -s "$nubo_shell"; fi

@@ -255,6 +255,17 @@ impl Session {
         self.run(command, &[], on_output).await
     }
 
+    /// [`Session::exec_streaming`] with `stdin` fed to the command (then
+    /// end of file): how a recipe's script is run (`sh -s`).
+    pub async fn exec_streaming_with_stdin(
+        &self,
+        command: &str,
+        stdin: &[u8],
+        on_output: impl FnMut(Stream, &[u8]),
+    ) -> Result<u32, SshError> {
+        self.run(command, stdin, on_output).await
+    }
+
     /// Writes `bytes` to `remote_path` with permissions `mode` (e.g. `0o644`),
     /// replacing any file there in one step: the bytes go to a temporary file
     /// beside it (created with mode 0600), which is then chmod-ed and renamed

@@ -67,7 +67,7 @@ fn sshd_config(ip: Ipv4Addr) -> String {
         "# Written by nubo's local provider at each start of the node.\n\
          ListenAddress {ip}:22\n\
          HostKey /etc/{NODE_ETC}/ssh_host_ed25519_key\n\
-         AuthorizedKeysFile /etc/{NODE_ETC}/authorized_keys\n\
+         AuthorizedKeysFile .ssh/authorized_keys\n\
          PermitRootLogin prohibit-password\n\
          PasswordAuthentication no\n\
          KbdInteractiveAuthentication no\n\
@@ -76,7 +76,11 @@ fn sshd_config(ip: Ipv4Addr) -> String {
          PidFile /run/sshd.pid\n\
          PrintMotd no\n\
          AcceptEnv LANG LC_*\n\
-         Subsystem sftp /usr/lib/openssh/sftp-server\n"
+         Subsystem sftp /usr/lib/openssh/sftp-server\n\
+         # root logs in with the cluster's key only; other users (made by\n\
+         # recipes) with their own ~/.ssh/authorized_keys.\n\
+         Match User root\n\
+         \x20   AuthorizedKeysFile /etc/{NODE_ETC}/authorized_keys\n"
     )
 }
 
