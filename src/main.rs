@@ -14,5 +14,11 @@ fn main() -> ExitCode {
             };
         }
     };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NUBO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     nubo::cli::run(cli)
 }

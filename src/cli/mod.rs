@@ -2,18 +2,23 @@
 //! [`crate::ops`] and render the result. Diagnostics are rendered here,
 //! once.
 
+mod common;
 mod graph;
+mod launch;
+mod manage;
+mod progress;
 mod radl;
+mod templates;
 mod tosca;
 mod validate;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-const EXIT_CODES: &str = "Exit codes: 0 success; 1 the input is invalid or the operation failed; 2 nubo could not run (bad arguments, unreadable file).";
+const EXIT_CODES: &str = "Exit codes: 0 success; 1 the input is invalid or the operation failed (a launch that did not complete, a cluster not found); 2 nubo could not run (bad arguments, unreadable file, state store busy or unusable).\n\nLogs: NUBO_LOG=debug (or any tracing filter) on standard error.";
 
 #[derive(Parser)]
-#[command(name = "nubo", version, about = "Declarative elastic clusters from RADL", after_help = EXIT_CODES)]
+#[command(name = "nubo", version, about = "Declarative elastic clusters from RADL and TOSCA", after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -34,6 +39,31 @@ pub enum Command {
     /// Print the deployment graph of a RADL file as Graphviz DOT: networks,
     /// VMs and configuration steps, with what waits for what.
     Graph(graph::Args),
+    /// Launch a cluster from templates on the local provider, configure it
+    /// over SSH, and record it. Run again after a failure or a crash, it
+    /// converges: it keeps what is done and does the rest.
+    Launch(launch::LaunchArgs),
+    /// Show what `launch` would do against the recorded state (VMs and
+    /// steps to create, keep or destroy), without doing it.
+    Plan(launch::PlanArgs),
+    /// Run a cluster's configuration again: steps whose script changed or
+    /// that did not finish (all with --force).
+    Reconfigure(launch::ReconfigureArgs),
+    /// List the recorded clusters.
+    List(manage::ListArgs),
+    /// Show a cluster: its VMs, addresses, steps and failed steps' logs.
+    Show(manage::ShowArgs),
+    /// Log in to a node (default: the front-end), or run a command there.
+    Ssh(manage::SshArgs),
+    /// Destroy a cluster's VMs and everything made for it, then forget it.
+    Destroy(manage::DestroyArgs),
+    /// Stop a cluster's VMs, keeping their disks.
+    Stop(manage::PowerArgs),
+    /// Start a stopped cluster's VMs again.
+    Restart(manage::PowerArgs),
+    /// List the templates `launch` can compose (./templates, the user's
+    /// config directory, built-in).
+    Templates(templates::Args),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -42,5 +72,15 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Radl(cmd) => radl::run(cmd),
         Command::Tosca(cmd) => tosca::run(cmd),
         Command::Graph(args) => graph::run(args),
+        Command::Launch(args) => launch::launch(args),
+        Command::Plan(args) => launch::plan(args),
+        Command::Reconfigure(args) => launch::reconfigure(args),
+        Command::List(args) => manage::list(args),
+        Command::Show(args) => manage::show(args),
+        Command::Ssh(args) => manage::ssh(args),
+        Command::Destroy(args) => manage::destroy(args),
+        Command::Stop(args) => manage::stop(args),
+        Command::Restart(args) => manage::restart(args),
+        Command::Templates(args) => templates::run(args),
     }
 }

@@ -1,6 +1,20 @@
 //! Library operations behind the CLI commands. Each takes an options struct
 //! and returns a result the CLI renders; none prints.
 
+pub mod builtin;
+pub mod context;
+pub mod crash;
+pub mod destroy;
+pub mod env;
+pub mod executor;
 pub mod graph;
+pub mod info;
+pub mod launch;
+pub mod lifecycle;
+pub mod observer;
+pub mod plan;
 pub mod radl_file;
+pub mod recipes;
+pub mod reconcile;
+pub mod templates;
 pub mod validate;

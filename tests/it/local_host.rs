@@ -5,14 +5,13 @@
 //! (`scripts/install-test-deps.sh` installs them).
 
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use nubo::provider::local::{LocalError, LocalProvider, naming};
 
-use crate::support::skip_or_fail;
+use crate::support::{local, skip_or_fail};
 
 /// The tests of this file run one at a time: a namespace inode freed by one
 /// may be reused at once by the other, which would confuse the trace check.
@@ -31,33 +30,8 @@ fn can_run() -> bool {
         skip_or_fail("no ssh client: apt-get install openssh-client");
         return false;
     }
-    sweep_stale();
+    local::sweep_stale();
     true
-}
-
-/// Destroys what an earlier test run left when it was killed before its
-/// guards ran: `/tmp/nubo-it-<tag>-<pid>-<hex>` of a process that is gone.
-fn sweep_stale() {
-    for e in std::fs::read_dir("/tmp").into_iter().flatten().flatten() {
-        let file_name = e.file_name();
-        let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix("nubo-it-")) else {
-            continue;
-        };
-        let pid = rest.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
-        if pid.is_none_or(|p| Path::new(&format!("/proc/{p}")).exists()) {
-            continue;
-        }
-        let provider = LocalProvider::new(e.path());
-        for cluster_dir in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
-            if let Ok(name) = std::fs::read_to_string(cluster_dir.path().join("cluster")) {
-                let name = name.trim_end_matches('\n');
-                if let Err(err) = provider.destroy_cluster(name) {
-                    eprintln!("sweeping stale test cluster {name}: {err}");
-                }
-            }
-        }
-        let _ = std::fs::remove_dir_all(e.path());
-    }
 }
 
 /// A cluster under a fresh root, destroyed when dropped, even on a failed
@@ -127,69 +101,12 @@ impl Cluster {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// The inodes of the cluster's network namespaces that exist now.
     fn netns_inodes(&self) -> Vec<u64> {
-        let prefix = naming::netns_prefix(&self.name);
-        std::fs::read_dir("/run/netns")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-            .filter_map(|e| std::fs::metadata(e.path()).ok().map(|m| m.ino()))
-            .collect()
+        local::netns_inodes(&self.name)
     }
 
-    /// Everything the cluster could leave behind, as descriptions; empty
-    /// when it is gone without a trace.
     fn traces(&self, netns_inodes: &[u64]) -> Vec<String> {
-        let mut left = Vec::new();
-        let id = naming::cluster_id(&self.name);
-        let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
-        for line in String::from_utf8_lossy(&netns.stdout).lines() {
-            if line.starts_with(&naming::netns_prefix(&self.name)) {
-                left.push(format!("netns {line}"));
-            }
-        }
-        let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
-        for line in String::from_utf8_lossy(&links.stdout).lines() {
-            let name = line.split(": ").nth(1).unwrap_or("");
-            let name = name.split('@').next().unwrap_or("");
-            if name == id || name.starts_with(&naming::veth_prefix(&self.name)) {
-                left.push(format!("link {name}"));
-            }
-        }
-        let root = self.root.display().to_string();
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        for line in mounts.lines() {
-            if line.contains(&root) {
-                left.push(format!("mount {line}"));
-            }
-        }
-        for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains(&root) || cmdline.contains(&id) {
-                left.push(format!("process {pid}: {cmdline}"));
-            }
-            // Any mount namespace still holding the node's overlays.
-            let mounts =
-                std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
-            if mounts.contains(&root) {
-                left.push(format!("mounts of {root} seen by process {pid}: {cmdline}"));
-            }
-            if let Ok(m) = std::fs::metadata(format!("/proc/{pid}/ns/net"))
-                && netns_inodes.contains(&m.ino())
-            {
-                left.push(format!("process {pid} in the cluster's netns: {cmdline}"));
-            }
-        }
-        if self.root.join(&id).exists() {
-            left.push(format!("directory {}", self.root.join(&id).display()));
-        }
-        left
+        local::traces(&self.name, &self.root, netns_inodes)
     }
 }
 

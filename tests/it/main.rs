@@ -3,6 +3,7 @@
 mod auth;
 mod cli_validate;
 mod emu;
+mod launch;
 mod local_host;
 mod opennebula;
 mod radl_corpus;

@@ -70,3 +70,5 @@ pub fn recipe_context() -> serde_json::Value {
         "ssh": {"public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDemoKey nubo@demo"},
     })
 }
+
+pub mod local;

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what the local provider and the shipped templates' recipes need
+# on this machine (local nodes see the machine's packages): iproute2,
+# util-linux, OpenSSH (server binary and client), busybox (the demo's web
+# server and client). Idempotent: installs only what is missing.
+set -euo pipefail
+if [ "$(id -u)" != 0 ]; then
+  echo "the local provider needs root: run as root" >&2
+  exit 1
+fi
+# Namespaces, a bridge, and an sshd inside each node. The host's own sshd is not wanted: the
+# install must neither start it nor enable it (the tests never use it).
+if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null || ! command -v ip >/dev/null ||
+  ! command -v unshare >/dev/null || ! command -v nsenter >/dev/null || ! command -v busybox >/dev/null; then
+  policy=/usr/sbin/policy-rc.d added_policy=
+  if [ ! -e "$policy" ]; then # tells maintainer scripts not to start services
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && added_policy=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  new_sshd=
+  if [ ! -x /usr/sbin/sshd ]; then
+    new_sshd=1
+    mkdir -p /etc/ssh && touch /etc/ssh/sshd_not_to_be_run # Debian's off switch
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client iproute2 util-linux busybox >/dev/null
+  if [ -n "$added_policy" ]; then rm -f "$policy" && trap - EXIT; fi
+  if [ -n "$new_sshd" ]; then
+    if [ -d /run/systemd/system ]; then
+      systemctl stop ssh.service ssh.socket >/dev/null 2>&1 || true
+    fi
+    if command -v systemctl >/dev/null; then # works without a running systemd too
+      systemctl disable ssh.service ssh.socket >/dev/null 2>&1 || true
+    fi
+    update-rc.d ssh disable >/dev/null 2>&1 || true
+    if [ -f /run/sshd.pid ] && kill -0 "$(cat /run/sshd.pid)" 2>/dev/null; then
+      kill "$(cat /run/sshd.pid)"
+    fi
+  fi
+fi

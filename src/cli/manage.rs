@@ -1,0 +1,312 @@
+//! `nubo list`, `show`, `ssh`, `destroy`, `stop`, `restart`.
+
+use super::common::{EnvArgs, fail, runtime, time};
+use super::progress::Progress;
+use crate::ops::destroy::{self, DestroyOptions};
+use crate::ops::info;
+use crate::ops::lifecycle::{self, Action};
+use std::io::{BufRead, IsTerminal, Write};
+use std::os::unix::process::CommandExt;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(clap::Args)]
+pub struct ListArgs {
+    /// Print the list as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    env: EnvArgs,
+}
+
+#[derive(clap::Args)]
+pub struct ShowArgs {
+    name: String,
+    /// Print every step's whole log.
+    #[arg(long)]
+    logs: bool,
+    /// Print the cluster as JSON (secrets are never included).
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    env: EnvArgs,
+}
+
+#[derive(clap::Args)]
+pub struct SshArgs {
+    name: String,
+    /// The node [default: the front-end].
+    node: Option<String>,
+    /// A command to run instead of a login shell.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+    #[command(flatten)]
+    env: EnvArgs,
+}
+
+#[derive(clap::Args)]
+pub struct DestroyArgs {
+    name: String,
+    /// Do not ask for confirmation (asked only on a terminal).
+    #[arg(short = 'y', long)]
+    yes: bool,
+    /// Remove whatever the providers hold under the cluster's name even when
+    /// the state has no record of it or is damaged.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    env: EnvArgs,
+}
+
+#[derive(clap::Args)]
+pub struct PowerArgs {
+    name: String,
+    #[command(flatten)]
+    env: EnvArgs,
+}
+
+pub fn list(args: ListArgs) -> ExitCode {
+    let env = match args.env.open() {
+        Ok(e) => e,
+        Err(c) => return c,
+    };
+    let clusters = match info::list(&env) {
+        Ok(c) => c,
+        Err(e) => return fail(2, e),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&clusters).expect("JSON"));
+        return ExitCode::SUCCESS;
+    }
+    if clusters.is_empty() {
+        println!("No clusters. `nubo launch NAME TEMPLATE...` makes one.");
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "{:<20} {:<12} {:>5} {:>8}  {:<19}  TEMPLATES",
+        "NAME", "STATUS", "VMS", "RUNNING", "CREATED (UTC)"
+    );
+    for s in clusters {
+        println!(
+            "{:<20} {:<12} {:>5} {:>8}  {:<19}  {}{}",
+            s.cluster.name,
+            s.cluster.status.to_string(),
+            s.vms,
+            s.running_vms,
+            time(s.cluster.created_at.as_millis()),
+            s.cluster.templates.join(" "),
+            if s.open_intents > 0 {
+                format!(
+                    "  ({} interrupted call(s): run `nubo show {}`)",
+                    s.open_intents, s.cluster.name
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+pub fn show(args: ShowArgs) -> ExitCode {
+    let env = match args.env.open() {
+        Ok(e) => e,
+        Err(c) => return c,
+    };
+    let d = match runtime().block_on(info::show(&env, &args.name)) {
+        Ok(d) => d,
+        Err(e @ info::InfoError::NotFound(_)) => return fail(1, e),
+        Err(e) => return fail(2, e),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&d).expect("JSON"));
+        return ExitCode::SUCCESS;
+    }
+    let c = &d.cluster;
+    println!("cluster   {}", c.name);
+    println!("status    {}", c.status);
+    println!("templates {}", c.templates.join(" "));
+    println!("created   {} UTC", time(c.created_at.as_millis()));
+    println!();
+    println!(
+        "{:<16} {:<10} {:<8} {:<10} ADDRESSES",
+        "NODE", "SYSTEM", "PROVIDER", "STATE"
+    );
+    for v in &d.vms {
+        println!(
+            "{:<16} {:<10} {:<8} {:<10} {}",
+            v.node,
+            v.system,
+            v.provider,
+            v.state.to_string(),
+            v.addresses.join(" ")
+        );
+    }
+    if !d.steps.is_empty() {
+        println!();
+        println!(
+            "{:<16} {:<16} {:>4} {:<8} {:>4}",
+            "NODE", "CONFIGURE", "STEP", "STATUS", "EXIT"
+        );
+        for s in &d.steps {
+            println!(
+                "{:<16} {:<16} {:>4} {:<8} {:>4}",
+                s.key.node,
+                s.key.configure,
+                s.key.step,
+                s.status.to_string(),
+                s.exit_status.map(|e| e.to_string()).unwrap_or_default()
+            );
+        }
+    }
+    for s in &d.steps {
+        let failed = s.status == crate::state::StepStatus::Failed;
+        if args.logs || failed {
+            println!();
+            println!(
+                "--- log of configure {} on {} (step {}){}",
+                s.key.configure,
+                s.key.node,
+                s.key.step,
+                if failed { ": FAILED" } else { "" }
+            );
+            print!("{}", s.log);
+            if !s.log.ends_with('\n') && !s.log.is_empty() {
+                println!();
+            }
+        }
+    }
+    if !d.open_intents.is_empty() {
+        println!();
+        println!(
+            "{} provider call(s) are still open (another nubo is working on this cluster)",
+            d.open_intents.len()
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+pub fn ssh(mut args: SshArgs) -> ExitCode {
+    // `nubo ssh NAME -- CMD`: clap fills NODE from after the `--`; a
+    // command given after `--` right behind the name has no node.
+    let raw: Vec<String> = std::env::args().collect();
+    if let Some(pos) = raw.iter().position(|a| a == "--")
+        && pos > 0
+        && raw[pos - 1] == args.name
+        && let Some(first) = args.node.take()
+    {
+        args.command.insert(0, first);
+    }
+    let env = match args.env.open() {
+        Ok(e) => e,
+        Err(c) => return c,
+    };
+    let place = match runtime().block_on(info::ssh_place(&env, &args.name, args.node.as_deref())) {
+        Ok(p) => p,
+        Err(e) => return fail(1, e),
+    };
+    let mut cmd = std::process::Command::new("ssh");
+    cmd.arg("-i")
+        .arg(&place.key_path)
+        .arg("-o")
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            place.known_hosts.display()
+        ))
+        .args([
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-p",
+        ])
+        .arg(place.access.port.to_string())
+        .arg(format!("{}@{}", place.access.user, place.access.host));
+    if !args.command.is_empty() {
+        cmd.arg("--").args(&args.command);
+    }
+    let err = cmd.exec();
+    fail(
+        2,
+        format!("cannot run ssh: {err} (apt-get install openssh-client)"),
+    )
+}
+
+fn confirm(question: &str) -> bool {
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    matches!(answer.trim(), "y" | "Y" | "yes")
+}
+
+pub fn destroy(args: DestroyArgs) -> ExitCode {
+    let env = match args.env.open() {
+        Ok(e) => e,
+        Err(c) => return c,
+    };
+    if !args.yes
+        && std::io::stdin().is_terminal()
+        && !confirm(&format!("Destroy cluster `{}` and all its VMs?", args.name))
+    {
+        return fail(1, "not destroyed");
+    }
+    let progress = Arc::new(Progress::new(false));
+    let result = runtime().block_on(destroy::destroy(
+        &env,
+        &DestroyOptions {
+            name: args.name.clone(),
+            force: args.force,
+        },
+        progress.clone(),
+    ));
+    progress.finish();
+    match result {
+        Ok(r) => {
+            for a in &r.reconciled {
+                eprintln!("reconciled: {a}");
+            }
+            for s in &r.swept {
+                eprintln!("swept unrecorded VM {s}");
+            }
+            eprintln!(
+                "Cluster `{}` destroyed ({} VM(s)).",
+                args.name,
+                r.destroyed.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e @ destroy::DestroyError::NotFound(_)) => fail(1, e),
+        Err(e) => fail(1, e),
+    }
+}
+
+fn power(args: PowerArgs, action: Action) -> ExitCode {
+    let env = match args.env.open() {
+        Ok(e) => e,
+        Err(c) => return c,
+    };
+    match runtime().block_on(lifecycle::set_power(&env, &args.name, action)) {
+        Ok(nodes) => {
+            let verb = match action {
+                Action::Stop => "stopped",
+                Action::Start => "started",
+            };
+            eprintln!("Cluster `{}`: {verb} {} VM(s).", args.name, nodes.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(1, e),
+    }
+}
+
+pub fn stop(args: PowerArgs) -> ExitCode {
+    power(args, Action::Stop)
+}
+
+pub fn restart(args: PowerArgs) -> ExitCode {
+    power(args, Action::Start)
+}

@@ -1,0 +1,83 @@
+//! The context recipes are rendered with: this node, every node grouped by
+//! system, the front-end, cluster variables. Its shape is documented in
+//! `recipes/README.md`.
+
+use crate::model::{ClusterSpec, Instance};
+use crate::radl::json;
+use crate::state::Vm;
+use serde_json::{Map, Value, json};
+
+/// What the context is built from.
+pub struct ContextInput<'a> {
+    pub cluster: &'a str,
+    pub spec: &'a ClusterSpec,
+    /// Every VM the spec asks for, in number order.
+    pub instances: &'a [Instance],
+    /// The VMs as recorded (for addresses).
+    pub vms: &'a [Vm],
+    pub variables: &'a Value,
+    pub public_key: &'a str,
+}
+
+fn node_json(input: &ContextInput<'_>, inst: &Instance) -> Value {
+    let addresses: Vec<String> = input
+        .vms
+        .iter()
+        .find(|v| v.node == inst.name)
+        .map(|v| v.addresses.clone())
+        .unwrap_or_default();
+    let features = input
+        .spec
+        .system(&inst.system)
+        .map(|s| Value::Object(json::features(&s.features)))
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    json!({
+        "name": inst.name,
+        "system": inst.system,
+        "number": inst.number,
+        "ip": addresses.first().cloned().unwrap_or_default(),
+        "addresses": addresses,
+        "features": features,
+    })
+}
+
+/// The front-end: the first node of the system named `front` (EC3's
+/// convention), else the first node.
+pub fn front_end(instances: &[Instance]) -> Option<&Instance> {
+    instances
+        .iter()
+        .find(|i| i.system == "front")
+        .or_else(|| instances.first())
+}
+
+/// The context for a recipe running on `node`.
+pub fn build(input: &ContextInput<'_>, node: &Instance) -> Value {
+    let nodes: Vec<Value> = input
+        .instances
+        .iter()
+        .map(|i| node_json(input, i))
+        .collect();
+    let mut systems = Map::new();
+    for s in &input.spec.systems {
+        let list: Vec<Value> = input
+            .instances
+            .iter()
+            .zip(&nodes)
+            .filter(|(i, _)| i.system == s.name)
+            .map(|(_, n)| n.clone())
+            .collect();
+        systems.insert(s.name.clone(), Value::Array(list));
+    }
+    let front = front_end(input.instances)
+        .map(|f| node_json(input, f))
+        .unwrap_or(Value::Null);
+    json!({
+        "cluster": {"name": input.cluster},
+        "node": node_json(input, node),
+        "nodes": nodes,
+        "systems": systems,
+        "front": front,
+        "vars": input.variables,
+        "ssh": {"public_key": input.public_key},
+    })
+}

@@ -1,0 +1,124 @@
+//! `nubo destroy`: every VM through its provider (each between an intent
+//! and its completion), then a sweep of whatever the providers still hold
+//! for the cluster by name or tag, then the records. Idempotent: a second
+//! destroy, or a destroy after a crash at any point, finishes the job.
+//!
+//! `--force` does not need the state to be sound: it sweeps every
+//! provider for the cluster's name even when the state store has no record
+//! of it, or cannot reconcile it.
+
+use super::env::Env;
+use super::launch::{self, LaunchError};
+use super::observer::{Event, Observer};
+use super::reconcile;
+use crate::state::{ClusterStatus, StateError};
+use std::sync::Arc;
+
+#[derive(Clone, Debug, Default)]
+pub struct DestroyOptions {
+    pub name: String,
+    pub force: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DestroyError {
+    #[error(
+        "cluster `{0}` not found: `nubo list` shows the clusters there are (use --force to sweep the providers for it anyway)"
+    )]
+    NotFound(String),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    #[error(transparent)]
+    Reconcile(#[from] reconcile::ReconcileError),
+    #[error(
+        "provider `{provider}` could not remove cluster `{cluster}`: {error}; run `nubo destroy {cluster} --force` again"
+    )]
+    Sweep {
+        provider: String,
+        cluster: String,
+        error: String,
+    },
+}
+
+#[derive(Debug, Default)]
+pub struct DestroyReport {
+    pub destroyed: Vec<String>,
+    pub swept: Vec<String>,
+    pub reconciled: Vec<String>,
+    /// Whether the cluster was recorded.
+    pub recorded: bool,
+}
+
+pub async fn destroy(
+    env: &Env,
+    opts: &DestroyOptions,
+    observer: Arc<dyn Observer>,
+) -> Result<DestroyReport, DestroyError> {
+    let store = &env.store;
+    let name = &opts.name;
+    let lock = store.lock_cluster(name)?;
+    let mut report = DestroyReport::default();
+    let recorded = store.cluster(name)?.is_some();
+    report.recorded = recorded;
+    if !recorded && !opts.force {
+        return Err(DestroyError::NotFound(name.clone()));
+    }
+    if recorded {
+        store.set_cluster_status(name, ClusterStatus::Destroying)?;
+        match reconcile::reconcile(env, name).await {
+            Ok(r) => report.reconciled = r.actions,
+            Err(e) if opts.force => observer.on(&Event::Note(format!(
+                "reconcile failed ({e}); sweeping anyway"
+            ))),
+            Err(e) => return Err(e.into()),
+        }
+        let vms = store.vms(name)?;
+        observer.on(&Event::Phase {
+            name: "destroy",
+            total: vms.len(),
+        });
+        for vm in vms {
+            match launch::destroy_vm(env, name, &vm.node).await {
+                Ok(()) => {
+                    observer.on(&Event::Destroyed(vm.node.clone()));
+                    report.destroyed.push(vm.node);
+                }
+                Err(e) if opts.force => observer.on(&Event::Note(format!("{e}; sweeping anyway"))),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    // Sweep: whatever a provider still holds under the cluster's name.
+    for p in env.providers.all() {
+        let left = p.list_vms(name).await.unwrap_or_default();
+        p.destroy_cluster(name)
+            .await
+            .map_err(|e| DestroyError::Sweep {
+                provider: p.id().to_string(),
+                cluster: name.clone(),
+                error: e.to_string(),
+            })?;
+        for v in left {
+            if !report.destroyed.iter().any(|d| Some(d) == v.node.as_ref()) {
+                report.swept.push(format!("{} ({})", v.id, p.id()));
+            }
+        }
+    }
+    if recorded {
+        if opts.force {
+            store.purge_cluster(name)?;
+        } else {
+            store.delete_cluster(name)?;
+        }
+    }
+    let _ = std::fs::remove_file(env.known_hosts_path(name));
+    let _ = std::fs::remove_dir_all(
+        launch::cluster_key_path(env, name)
+            .parent()
+            .expect("key in a dir"),
+    );
+    lock.remove()?;
+    Ok(report)
+}

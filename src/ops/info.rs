@@ -1,0 +1,132 @@
+//! `nubo list`, `nubo show` and where `nubo ssh` goes.
+
+use super::env::Env;
+use super::reconcile;
+use crate::provider::{SshAccess, VmInfo, VmStatus};
+use crate::state::{ClusterDetail, ClusterSummary, StateError, VmState};
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InfoError {
+    #[error("cluster `{0}` not found: `nubo list` shows the clusters there are")]
+    NotFound(String),
+    #[error("cluster `{cluster}` has no node `{node}`; its nodes: {nodes}")]
+    NoNode {
+        cluster: String,
+        node: String,
+        nodes: String,
+    },
+    #[error("node `{node}` is {state}, not running: `nubo restart {cluster}` starts it")]
+    NotRunning {
+        cluster: String,
+        node: String,
+        state: VmState,
+    },
+    #[error("{0}")]
+    Provider(String),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+pub fn list(env: &Env) -> Result<Vec<ClusterSummary>, InfoError> {
+    Ok(env.store.clusters()?)
+}
+
+/// The cluster's record. An interrupted command's open intents are
+/// reconciled first when no other nubo holds the cluster.
+pub async fn show(env: &Env, name: &str) -> Result<ClusterDetail, InfoError> {
+    if let Ok(_lock) = env.store.lock_cluster(name)
+        && env.store.cluster(name)?.is_some()
+    {
+        reconcile::reconcile(env, name)
+            .await
+            .map_err(|e| InfoError::Provider(e.to_string()))?;
+    }
+    env.store
+        .cluster_detail(name)?
+        .ok_or_else(|| InfoError::NotFound(name.to_string()))
+}
+
+/// Where to reach a node over SSH, with the key and the known_hosts file.
+#[derive(Debug, Clone)]
+pub struct SshPlace {
+    pub node: String,
+    pub access: SshAccess,
+    pub key_path: PathBuf,
+    pub known_hosts: PathBuf,
+}
+
+/// The node to log in to: `node`, else the front-end.
+pub async fn ssh_place(env: &Env, name: &str, node: Option<&str>) -> Result<SshPlace, InfoError> {
+    let cluster = env
+        .store
+        .cluster(name)?
+        .ok_or_else(|| InfoError::NotFound(name.to_string()))?;
+    let vms = env.store.vms(name)?;
+    let live: Vec<_> = vms
+        .iter()
+        .filter(|v| v.state != VmState::Destroyed)
+        .collect();
+    let node = match node {
+        Some(n) => n.to_string(),
+        None => {
+            // The front-end: system `front`, else the first node.
+            let _ = &cluster;
+            live.iter()
+                .find(|v| v.system == "front")
+                .or(live.first())
+                .map(|v| v.node.clone())
+                .ok_or_else(|| InfoError::NoNode {
+                    cluster: name.to_string(),
+                    node: "(front-end)".into(),
+                    nodes: "none".into(),
+                })?
+        }
+    };
+    let vm = live
+        .iter()
+        .find(|v| v.node == node)
+        .ok_or_else(|| InfoError::NoNode {
+            cluster: name.to_string(),
+            node: node.clone(),
+            nodes: live
+                .iter()
+                .map(|v| v.node.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    if vm.state != VmState::Running {
+        return Err(InfoError::NotRunning {
+            cluster: name.to_string(),
+            node,
+            state: vm.state,
+        });
+    }
+    let provider = env.providers.by_id(&vm.provider).ok_or_else(|| {
+        InfoError::Provider(format!(
+            "node `{node}` belongs to provider `{}`, which the auth file does not define",
+            vm.provider
+        ))
+    })?;
+    let info = VmInfo {
+        id: vm.provider_vm_id.clone().unwrap_or_default(),
+        node: Some(vm.node.clone()),
+        token: None,
+        addresses: vm.addresses.clone(),
+        status: VmStatus::Running,
+    };
+    let access = provider
+        .ssh_access(name, &info)
+        .await
+        .map_err(|e| InfoError::Provider(e.to_string()))?;
+    let key_path = access
+        .key_path
+        .clone()
+        .unwrap_or_else(|| super::launch::cluster_key_path(env, name));
+    Ok(SshPlace {
+        node,
+        access,
+        key_path,
+        known_hosts: env.known_hosts_path(name),
+    })
+}

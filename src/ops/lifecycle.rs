@@ -1,0 +1,115 @@
+//! `nubo stop` and `nubo restart`: every VM of the cluster through its
+//! provider, each call between an intent and its completion.
+
+use super::env::Env;
+use super::reconcile::{self, ReconcileError};
+use crate::provider::ProviderError;
+use crate::state::{ClusterStatus, IntentKind, Outcome, StateError, VmState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error("cluster `{0}` not found: `nubo list` shows the clusters there are")]
+    NotFound(String),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Reconcile(#[from] ReconcileError),
+    #[error("{action} of `{node}` failed: {error}")]
+    Provider {
+        action: &'static str,
+        node: String,
+        error: ProviderError,
+    },
+    #[error(
+        "VM `{node}` belongs to provider `{provider}`, which the auth file does not define: pass the auth file the cluster was launched with"
+    )]
+    UnknownProvider { node: String, provider: String },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Stop,
+    Start,
+}
+
+/// Stops or starts every VM of the cluster; returns the nodes acted on.
+pub async fn set_power(
+    env: &Env,
+    name: &str,
+    action: Action,
+) -> Result<Vec<String>, LifecycleError> {
+    let store = &env.store;
+    let _lock = store.lock_cluster(name)?;
+    if store.cluster(name)?.is_none() {
+        return Err(LifecycleError::NotFound(name.to_string()));
+    }
+    reconcile::reconcile(env, name).await?;
+    let mut done = Vec::new();
+    for vm in store.vms(name)? {
+        let wanted = match action {
+            Action::Stop => VmState::Stopped,
+            Action::Start => VmState::Running,
+        };
+        if vm.state == wanted || vm.state == VmState::Destroyed {
+            continue;
+        }
+        let provider =
+            env.providers
+                .by_id(&vm.provider)
+                .ok_or_else(|| LifecycleError::UnknownProvider {
+                    node: vm.node.clone(),
+                    provider: vm.provider.clone(),
+                })?;
+        let id = vm.provider_vm_id.clone().unwrap_or_else(|| vm.node.clone());
+        let (kind, label) = match action {
+            Action::Stop => (IntentKind::StopVm, "stop"),
+            Action::Start => (IntentKind::StartVm, "start"),
+        };
+        let intent = store.begin_intent(
+            name,
+            kind,
+            &vm.node,
+            &serde_json::json!({"provider": provider.id(), "id": id}),
+        )?;
+        let result = match action {
+            Action::Stop => provider.stop_vm(name, &id).await.map(|()| None),
+            Action::Start => provider.start_vm(name, &id).await.map(Some),
+        };
+        match result {
+            Ok(info) => {
+                store.complete_intent(
+                    intent.id,
+                    Outcome::Done {
+                        provider_id: Some(id.clone()),
+                    },
+                )?;
+                store.set_vm_state(name, &vm.node, wanted)?;
+                if let Some(info) = info {
+                    store.set_vm_addresses(name, &vm.node, &info.addresses)?;
+                }
+                done.push(vm.node);
+            }
+            Err(error) => {
+                store.complete_intent(
+                    intent.id,
+                    Outcome::Failed {
+                        error: error.to_string(),
+                    },
+                )?;
+                return Err(LifecycleError::Provider {
+                    action: label,
+                    node: vm.node,
+                    error,
+                });
+            }
+        }
+    }
+    store.set_cluster_status(
+        name,
+        match action {
+            Action::Stop => ClusterStatus::Stopped,
+            Action::Start => ClusterStatus::Running,
+        },
+    )?;
+    Ok(done)
+}

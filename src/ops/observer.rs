@@ -1,0 +1,42 @@
+//! What long operations report as they go, for the CLI's progress bars.
+//! Operations never print; they tell an `Observer`.
+
+use crate::plan::graph::Vertex;
+use crate::state::StepKey;
+
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// A phase starts, with how many things it will do.
+    Phase {
+        name: &'static str,
+        total: usize,
+    },
+    Started(Vertex),
+    Finished {
+        vertex: Vertex,
+        error: Option<String>,
+    },
+    /// A VM recorded running and still running is kept.
+    Kept(String),
+    Created(String),
+    Destroyed(String),
+    /// A step's recorded run is current: not run again.
+    StepKept(StepKey),
+    StepDone {
+        key: StepKey,
+        changed: usize,
+    },
+    /// Something worth a line.
+    Note(String),
+}
+
+pub trait Observer: Send + Sync {
+    fn on(&self, event: &Event);
+}
+
+/// Ignores everything.
+pub struct Silent;
+
+impl Observer for Silent {
+    fn on(&self, _: &Event) {}
+}

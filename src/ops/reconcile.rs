@@ -1,0 +1,199 @@
+//! Reconciling a cluster's open intents with its providers: what a crash
+//! interrupted is finished or undone before anything else is done to the
+//! cluster, so no VM the provider holds goes unrecorded.
+//!
+//! - `create_vm`: the provider is asked for the cluster's VMs; one carrying
+//!   the intent's token, or made for the intent's node, is recorded as
+//!   created (a later step keeps, reconfigures or destroys it). If there is
+//!   none, the call never took effect: the intent fails and the VM is
+//!   marked failed.
+//! - `destroy_vm`: the destroy is repeated (it is idempotent) and recorded.
+//! - `start_vm`, `stop_vm`, `reboot_vm`: the VM's state is read back.
+//! - network intents: their calls are idempotent and repeated by the next
+//!   launch; they are closed.
+
+use super::env::Env;
+use crate::provider::{ProviderError, VmStatus};
+use crate::state::{IntentKind, Outcome, StateError, VmCreated, VmState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(
+        "cannot reconcile {kind} of `{target}` with provider `{provider}`: {source}; retry when the provider answers, or run `nubo destroy --force`"
+    )]
+    Provider {
+        kind: IntentKind,
+        target: String,
+        provider: String,
+        source: ProviderError,
+    },
+}
+
+/// What reconciling did, one line per intent.
+#[derive(Debug, Default)]
+pub struct Reconciled {
+    pub actions: Vec<String>,
+}
+
+/// Reconciles every open intent of `cluster`. The caller holds the lock.
+pub async fn reconcile(env: &Env, cluster: &str) -> Result<Reconciled, ReconcileError> {
+    let store = &env.store;
+    let mut out = Reconciled::default();
+    for intent in store.open_intents(cluster)? {
+        let provider_id = intent
+            .params
+            .get("provider")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .or_else(|| {
+                store
+                    .vm(cluster, &intent.target)
+                    .ok()
+                    .flatten()
+                    .map(|v| v.provider)
+            })
+            .unwrap_or_else(|| "local".into());
+        let Some(provider) = env.providers.by_id(&provider_id) else {
+            // The auth file no longer names it: nothing can be asked.
+            store.complete_intent(
+                intent.id,
+                Outcome::Failed {
+                    error: format!("provider `{provider_id}` is not in the auth file"),
+                },
+            )?;
+            out.actions.push(format!(
+                "{} of {}: provider `{provider_id}` unknown, closed",
+                intent.kind, intent.target
+            ));
+            continue;
+        };
+        let perr = |source| ReconcileError::Provider {
+            kind: intent.kind,
+            target: intent.target.clone(),
+            provider: provider_id.clone(),
+            source,
+        };
+        match intent.kind {
+            IntentKind::CreateVm => {
+                let vms = provider.list_vms(cluster).await.map_err(perr)?;
+                let found = vms.into_iter().find(|v| {
+                    v.token.as_deref() == Some(intent.token.as_str())
+                        || v.node.as_deref() == Some(intent.target.as_str())
+                });
+                let has_row = store.vm(cluster, &intent.target)?.is_some();
+                match (found, has_row) {
+                    (Some(v), true) => {
+                        let state = match v.status {
+                            VmStatus::Running => VmState::Running,
+                            VmStatus::Stopped => VmState::Stopped,
+                            VmStatus::Pending => VmState::Creating,
+                            _ => VmState::Failed,
+                        };
+                        store.record_vm_created(
+                            intent.id,
+                            &VmCreated {
+                                provider_vm_id: v.id.clone(),
+                                addresses: v.addresses.clone(),
+                                state,
+                            },
+                        )?;
+                        out.actions.push(format!(
+                            "create of {}: the provider has it ({}), recorded",
+                            intent.target, v.id
+                        ));
+                    }
+                    (Some(v), false) => {
+                        // No row to record it on: undo.
+                        provider.destroy_vm(cluster, &v.id).await.map_err(perr)?;
+                        store.complete_intent(
+                            intent.id,
+                            Outcome::Failed {
+                                error: "interrupted; destroyed by reconcile".into(),
+                            },
+                        )?;
+                        out.actions.push(format!(
+                            "create of {}: unrecorded VM {} destroyed",
+                            intent.target, v.id
+                        ));
+                    }
+                    (None, _) => {
+                        store.complete_intent(
+                            intent.id,
+                            Outcome::Failed {
+                                error: "interrupted before the provider made it".into(),
+                            },
+                        )?;
+                        if has_row {
+                            store.set_vm_state(cluster, &intent.target, VmState::Failed)?;
+                        }
+                        out.actions.push(format!(
+                            "create of {}: the provider never made it",
+                            intent.target
+                        ));
+                    }
+                }
+            }
+            IntentKind::DestroyVm => {
+                let id = intent
+                    .params
+                    .get("id")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+                    .unwrap_or_else(|| intent.target.clone());
+                provider.destroy_vm(cluster, &id).await.map_err(perr)?;
+                if store.vm(cluster, &intent.target)?.is_some() {
+                    store.record_vm_destroyed(intent.id)?;
+                } else {
+                    store.complete_intent(
+                        intent.id,
+                        Outcome::Done {
+                            provider_id: Some(id),
+                        },
+                    )?;
+                }
+                out.actions
+                    .push(format!("destroy of {}: finished", intent.target));
+            }
+            IntentKind::StartVm | IntentKind::StopVm | IntentKind::RebootVm => {
+                let vm = store.vm(cluster, &intent.target)?;
+                let id = vm.as_ref().and_then(|v| v.provider_vm_id.clone());
+                let info = match &id {
+                    Some(id) => provider.vm_info(cluster, id).await.map_err(perr)?,
+                    None => None,
+                };
+                let state = match info.map(|i| i.status) {
+                    Some(VmStatus::Running) => VmState::Running,
+                    Some(VmStatus::Stopped) => VmState::Stopped,
+                    Some(_) => VmState::Failed,
+                    None => VmState::Destroyed,
+                };
+                store.complete_intent(
+                    intent.id,
+                    Outcome::Failed {
+                        error: format!("interrupted; the VM is now {state}"),
+                    },
+                )?;
+                if vm.is_some() {
+                    store.set_vm_state(cluster, &intent.target, state)?;
+                }
+                out.actions.push(format!(
+                    "{} of {}: interrupted, the VM is {state}",
+                    intent.kind, intent.target
+                ));
+            }
+            IntentKind::CreateNetwork | IntentKind::DestroyNetwork => {
+                store.complete_intent(
+                    intent.id,
+                    Outcome::Failed {
+                        error: "interrupted; repeated by the next launch or destroy".into(),
+                    },
+                )?;
+                out.actions
+                    .push(format!("{} of {}: closed", intent.kind, intent.target));
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,355 @@
+//! Templates: finding them by name and composing them into one cluster
+//! description, as EC3 does for `launch`.
+//!
+//! A template argument is a path when it names an existing file or
+//! contains a `/`; otherwise a name, looked up as `NAME.radl` (then
+//! `NAME.yaml`/`NAME.yml`, TOSCA) in, first to last: `./templates`, the
+//! user's template directory (`$XDG_CONFIG_HOME/nubo/templates`, else
+//! `~/.config/nubo/templates`), and the templates built into nubo (the
+//! repository's `templates/`). `include NAME (template = 'a b')` sentences
+//! pull further templates in before the one that includes them; a cycle is
+//! an error. Documents are then composed in order with
+//! [`Document::compose`].
+
+use super::builtin;
+use crate::diagnostic::Diagnostic;
+use crate::radl::document::Document;
+use crate::radl::{self, check};
+use crate::source::{FileId, ReadError, SourceMap, Span, read_text};
+use crate::tosca::{self, ImportOptions};
+use std::path::{Path, PathBuf};
+
+/// Where templates are looked for.
+#[derive(Clone, Debug)]
+pub struct TemplateSearch {
+    /// Directories searched in order before the built-in templates.
+    pub dirs: Vec<PathBuf>,
+    /// Whether the built-in templates are searched last.
+    pub builtin: bool,
+    pub imports: ImportOptions,
+}
+
+impl Default for TemplateSearch {
+    fn default() -> Self {
+        let mut dirs = vec![PathBuf::from("templates")];
+        if let Some(d) = user_config_dir() {
+            dirs.push(d.join("templates"));
+        }
+        TemplateSearch {
+            dirs,
+            builtin: true,
+            imports: ImportOptions {
+                import_dirs: Vec::new(),
+                cache_dir: ImportOptions::default_cache_dir(),
+            },
+        }
+    }
+}
+
+/// `$XDG_CONFIG_HOME/nubo`, else `~/.config/nubo`.
+pub fn user_config_dir() -> Option<PathBuf> {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("XDG_CONFIG_HOME")
+        .filter(|p| p.is_absolute())
+        .map(|p| p.join("nubo"))
+        .or_else(|| var("HOME").map(|h| h.join(".config/nubo")))
+}
+
+/// A template found: its name, where it came from, its text.
+#[derive(Clone, Debug)]
+pub struct Found {
+    pub name: String,
+    /// A path, or `builtin:NAME.radl`.
+    pub origin: String,
+    pub text: String,
+    pub tosca: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error(
+        "template `{name}` not found (looked in {looked}); run `nubo templates` to list the templates there are"
+    )]
+    NotFound { name: String, looked: String },
+    #[error(transparent)]
+    Read(#[from] ReadError),
+}
+
+const EXTENSIONS: [(&str, bool); 3] = [("radl", false), ("yaml", true), ("yml", true)];
+
+impl TemplateSearch {
+    /// Finds one template by name or path.
+    pub fn find(&self, arg: &str) -> Result<Found, TemplateError> {
+        let path = Path::new(arg);
+        if arg.contains('/') || path.is_file() {
+            let text = read_text(path)?;
+            return Ok(Found {
+                name: template_name(path),
+                origin: arg.to_string(),
+                text,
+                tosca: tosca::is_tosca_path(path),
+            });
+        }
+        for dir in &self.dirs {
+            for (ext, tosca) in EXTENSIONS {
+                let p = dir.join(format!("{arg}.{ext}"));
+                if p.is_file() {
+                    return Ok(Found {
+                        name: arg.to_string(),
+                        origin: p.display().to_string(),
+                        text: read_text(&p)?,
+                        tosca,
+                    });
+                }
+            }
+        }
+        if self.builtin {
+            for (ext, tosca) in EXTENSIONS {
+                let file = format!("{arg}.{ext}");
+                if let Some(text) = builtin::template(&file) {
+                    return Ok(Found {
+                        name: arg.to_string(),
+                        origin: format!("builtin:{file}"),
+                        text: text.to_string(),
+                        tosca,
+                    });
+                }
+            }
+        }
+        let mut looked: Vec<String> = self.dirs.iter().map(|d| d.display().to_string()).collect();
+        if self.builtin {
+            looked.push("the built-in templates".into());
+        }
+        Err(TemplateError::NotFound {
+            name: arg.to_string(),
+            looked: looked.join(", "),
+        })
+    }
+
+    /// Every template visible, first found wins, sorted by name.
+    pub fn list(&self) -> Vec<Found> {
+        let mut out: Vec<Found> = Vec::new();
+        let mut push = |f: Found| {
+            if !out.iter().any(|o| o.name == f.name) {
+                out.push(f);
+            }
+        };
+        for dir in &self.dirs {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            paths.sort();
+            for p in paths {
+                let Some(ext) = p.extension().and_then(|e| e.to_str()) else {
+                    continue;
+                };
+                let Some((_, tosca)) = EXTENSIONS.iter().find(|(e, _)| *e == ext) else {
+                    continue;
+                };
+                if let Ok(text) = read_text(&p) {
+                    push(Found {
+                        name: template_name(&p),
+                        origin: p.display().to_string(),
+                        text,
+                        tosca: *tosca,
+                    });
+                }
+            }
+        }
+        if self.builtin {
+            for (file, text) in builtin::TEMPLATES {
+                let p = Path::new(file);
+                push(Found {
+                    name: template_name(p),
+                    origin: format!("builtin:{file}"),
+                    text: text.to_string(),
+                    tosca: tosca::is_tosca_path(p),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+}
+
+fn template_name(p: &Path) -> String {
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// One template's summary for `nubo templates`: EC3's `description`
+/// features `kind` and `short`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TemplateInfo {
+    pub name: String,
+    pub kind: String,
+    pub summary: String,
+    pub origin: String,
+}
+
+/// Reads the summary of a template (RADL `description`; TOSCA
+/// `description`).
+pub fn info(found: &Found) -> TemplateInfo {
+    let mut kind = String::from(if found.tosca { "main" } else { "component" });
+    let mut summary = String::new();
+    if found.tosca {
+        summary = found
+            .text
+            .lines()
+            .find_map(|l| l.strip_prefix("description:"))
+            .map(|s| s.trim().trim_matches(['\'', '"']).to_string())
+            .unwrap_or_default();
+    } else {
+        let v = radl::validate(FileId(0), &found.text);
+        if let Some(d) = v.document.descriptions.first() {
+            if let Some(k) = d.features.get_str("kind") {
+                kind = k.to_string();
+            }
+            summary = d.features.get_str("short").unwrap_or_default().to_string();
+        }
+    }
+    TemplateInfo {
+        name: found.name.clone(),
+        kind,
+        summary,
+        origin: found.origin.clone(),
+    }
+}
+
+/// The templates composed into one document.
+#[derive(Debug)]
+pub struct Composed {
+    pub sources: SourceMap,
+    pub document: Document,
+    /// The templates read, in composition order (includes first).
+    pub templates: Vec<String>,
+    /// Every problem found in any template, then in the composition.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The description as launched: each template's text, in order, for
+    /// the state store.
+    pub text: String,
+}
+
+impl Composed {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Finds, reads and composes `names`, then `add` (an extra RADL text, from
+/// `--add`), then checks the whole.
+pub fn compose(
+    search: &TemplateSearch,
+    names: &[String],
+    add: Option<&str>,
+) -> Result<Composed, TemplateError> {
+    let mut c = Composer {
+        search,
+        out: Composed {
+            sources: SourceMap::new(),
+            document: Document::default(),
+            templates: Vec::new(),
+            diagnostics: Vec::new(),
+            text: String::new(),
+        },
+        stack: Vec::new(),
+    };
+    for n in names {
+        c.add_template(n, None)?;
+    }
+    if let Some(text) = add {
+        let file = c.out.sources.add("--add", text.to_string());
+        c.add_radl(file, "--add");
+    }
+    let mut out = c.out;
+    out.document.descriptions.clear();
+    out.diagnostics.extend(check::check(&out.document));
+    Ok(out)
+}
+
+struct Composer<'a> {
+    search: &'a TemplateSearch,
+    out: Composed,
+    /// Templates being read, for include cycles.
+    stack: Vec<String>,
+}
+
+impl Composer<'_> {
+    fn add_template(&mut self, name: &str, included_at: Option<Span>) -> Result<(), TemplateError> {
+        if let Some(pos) = self.stack.iter().position(|n| n == name) {
+            let chain = self.stack[pos..]
+                .iter()
+                .chain(std::iter::once(&name.to_string()))
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(" -> ");
+            if let Some(span) = included_at {
+                self.out.diagnostics.push(Diagnostic::error(
+                    span,
+                    format!("templates include each other: {chain}"),
+                ));
+            }
+            return Ok(());
+        }
+        if self.out.templates.iter().any(|t| t == name) {
+            return Ok(()); // already composed
+        }
+        let found = self.search.find(name)?;
+        self.stack.push(found.name.clone());
+        let display = found.origin.clone();
+        if found.tosca {
+            let path = PathBuf::from(&found.origin);
+            let checked = tosca::load(&mut self.out.sources, &path, &self.search.imports)?;
+            let failed = checked.has_errors();
+            self.out
+                .diagnostics
+                .extend(checked.diagnostics.iter().cloned());
+            if !failed {
+                let tree = tosca::lower::to_radl(&checked);
+                let (doc, diags) = Document::build(&tree);
+                self.out.diagnostics.extend(diags);
+                self.out.document.compose(doc);
+            }
+            self.out.text.push_str(&found.text);
+        } else {
+            let file = self.out.sources.add(display.clone(), found.text.clone());
+            self.add_radl(file, &display);
+        }
+        self.stack.pop();
+        self.out.templates.push(found.name);
+        Ok(())
+    }
+
+    fn add_radl(&mut self, file: FileId, display: &str) {
+        let text = self.out.sources.text(file).to_string();
+        let (tree, syntax) = radl::parse(file, &text);
+        self.out.diagnostics.extend(syntax);
+        let (doc, diags) = Document::build(&tree);
+        self.out.diagnostics.extend(diags);
+        // Includes first, so this template's own values win.
+        for inc in &doc.includes {
+            let Some(list) = inc.features.get_str("template") else {
+                continue;
+            };
+            for name in list.split_whitespace() {
+                if let Err(e) = self.add_template(name, Some(inc.span)) {
+                    self.out
+                        .diagnostics
+                        .push(Diagnostic::error(inc.span, e.to_string()));
+                }
+            }
+        }
+        if !self.out.text.is_empty() {
+            self.out.text.push('\n');
+        }
+        self.out.text.push_str(&format!("# from {display}\n"));
+        self.out.text.push_str(&text);
+        self.out.document.compose(doc);
+    }
+}

@@ -1,0 +1,390 @@
+//! `nubo launch` end to end on the local provider, through the binary: the
+//! README's main job, and SIGKILL at chosen points of a launch followed by
+//! `destroy` and by a relaunch.
+//!
+//! Needs root and what `scripts/install-local-deps.sh` installs.
+
+use crate::support::{local, skip_or_fail};
+use nubo::provider::local::LocalProvider;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Launch tests run one at a time (they share the host's namespaces and
+/// the trace checks look at every process).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn can_run() -> bool {
+    if let Err(e) = LocalProvider::check_host() {
+        skip_or_fail(&format!("the local provider cannot run here: {e}"));
+        return false;
+    }
+    for (tool, package) in [("ssh", "openssh-client"), ("busybox", "busybox")] {
+        if Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .map(|o| !o.status.success())
+            .unwrap_or(true)
+        {
+            skip_or_fail(&format!("no {tool}: apt-get install {package}"));
+            return false;
+        }
+    }
+    local::sweep_stale();
+    true
+}
+
+/// A state directory and a local-provider root of its own, and a cluster
+/// name; everything is destroyed when dropped.
+struct Nubo {
+    home: PathBuf,
+    root: PathBuf,
+    name: String,
+}
+
+impl Nubo {
+    fn new(tag: &str) -> Nubo {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let unique = format!("{tag}-{}-{nanos:x}", std::process::id());
+        let root = PathBuf::from(format!("/tmp/nubo-it-{unique}"));
+        std::fs::create_dir_all(&root).unwrap();
+        Nubo {
+            home: root.join("state"),
+            name: format!("it-{unique}"),
+            root: root.join("local"),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_nubo"));
+        c.args(args)
+            .env("NUBO_HOME", &self.home)
+            .env("NUBO_LOCAL_ROOT", &self.root)
+            .env("NUBO_LOG", "warn")
+            .env_remove("NUBO_TEST_KILL_AT")
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run nubo")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "nubo {args:?}: {}\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn launch(&self) -> Output {
+        self.run(&["launch", &self.name, "demo", "-y"])
+    }
+
+    fn killed_launch(&self, point: &str) -> Output {
+        self.cmd(&["launch", &self.name, "demo", "-y"])
+            .env("NUBO_TEST_KILL_AT", point)
+            .output()
+            .expect("run nubo")
+    }
+
+    fn traces(&self) -> Vec<String> {
+        local::traces(&self.name, &self.root, &local::netns_inodes(&self.name))
+    }
+
+    fn provider(&self) -> LocalProvider {
+        LocalProvider::new(&self.root)
+    }
+
+    /// The state as recorded, read directly (no reconcile).
+    fn store(&self) -> nubo::state::StateStore {
+        nubo::state::StateStore::open(&self.home).unwrap()
+    }
+
+    /// The crash-safety invariant: every node the provider holds is
+    /// recorded, or is the target of an open create intent.
+    fn assert_every_node_tracked(&self, when: &str) {
+        let store = self.store();
+        let vms = store.vms(&self.name).unwrap_or_default();
+        let open = store.open_intents(&self.name).unwrap_or_default();
+        for node in self.provider().list_nodes(&self.name).unwrap() {
+            let recorded = vms
+                .iter()
+                .any(|v| v.node == node.name && v.provider_vm_id.as_deref() == Some(&node.name));
+            let in_flight = open
+                .iter()
+                .any(|i| i.kind == nubo::state::IntentKind::CreateVm && i.target == node.name);
+            assert!(
+                recorded || in_flight,
+                "{when}: node {} is on the host but neither recorded nor in flight",
+                node.name
+            );
+        }
+    }
+
+    fn show(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["show", &self.name, "--json"])).expect("show --json")
+    }
+}
+
+impl Drop for Nubo {
+    fn drop(&mut self) {
+        let _ = self.run(&["destroy", &self.name, "-y", "--force"]);
+        if let Err(e) = self.provider().destroy_cluster(&self.name) {
+            eprintln!("cleanup of {}: {e}", self.name);
+        }
+        let _ = std::fs::remove_dir_all(self.root.parent().unwrap());
+    }
+}
+
+fn lines(text: &str) -> Vec<&str> {
+    text.lines().collect()
+}
+
+fn assert_nothing_left(n: &Nubo, when: &str) {
+    let left = n.traces();
+    assert!(left.is_empty(), "{when}: left behind: {left:#?}");
+    let key_dir = n.home.join("keys").join(&n.name);
+    assert!(!key_dir.exists(), "{when}: {} is left", key_dir.display());
+    assert!(
+        !n.ok(&["list"]).contains(&n.name),
+        "{when}: the cluster is still listed"
+    );
+}
+
+#[test]
+fn main_job_demo_launch_ssh_destroy_leaves_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_run() {
+        return;
+    }
+    let n = Nubo::new("demo");
+    let out = n.launch();
+    assert!(
+        out.status.success(),
+        "launch: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = n.show();
+    let vms = shown["vms"].as_array().unwrap();
+    let nodes: Vec<&str> = vms.iter().map(|v| v["node"].as_str().unwrap()).collect();
+    assert_eq!(nodes, ["front", "wn-1", "wn-2"]);
+    assert!(vms.iter().all(|v| v["state"] == "running"));
+    let steps = shown["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 6, "{steps:#?}");
+    assert!(steps.iter().all(|s| s["status"] == "ok"), "{steps:#?}");
+    assert!(
+        shown.to_string().find("PRIVATE KEY").is_none(),
+        "show never prints a private key"
+    );
+
+    // `nubo ssh NAME NODE CMD` reaches each node by name.
+    for node in &nodes {
+        assert_eq!(n.ok(&["ssh", &n.name, node, "hostname"]).trim(), *node);
+    }
+    // /etc/hosts on every node lists every node; the host's does not.
+    let ips: Vec<&str> = vms
+        .iter()
+        .map(|v| v["addresses"][0].as_str().unwrap())
+        .collect();
+    for node in &nodes {
+        let hosts = n.ok(&["ssh", &n.name, node, "cat", "/etc/hosts"]);
+        for (other, ip) in nodes.iter().zip(&ips) {
+            assert!(
+                lines(&hosts)
+                    .iter()
+                    .any(|l| l.split_whitespace().collect::<Vec<_>>() == [*ip, *other]),
+                "{node}'s /etc/hosts lacks `{ip} {other}`:\n{hosts}"
+            );
+        }
+    }
+    let host_hosts = std::fs::read_to_string("/etc/hosts").unwrap();
+    assert!(
+        !host_hosts.contains(ips[0]),
+        "the host's /etc/hosts was changed"
+    );
+    // The user `nubo` logs in with the cluster key on every node.
+    let key = n.home.join("keys").join(&n.name).join("id_ed25519");
+    let known = n.home.join("known_hosts").join(&n.name);
+    for ip in &ips {
+        let out = Command::new("timeout")
+            .args(["30", "ssh", "-i"])
+            .arg(&key)
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", known.display()))
+            .args([
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "IdentitiesOnly=yes",
+            ])
+            .arg(format!("nubo@{ip}"))
+            .arg("id -un")
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "nubo",
+            "ssh nubo@{ip}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The front-end's service answered each worker.
+    for w in ["wn-1", "wn-2"] {
+        let page = n.ok(&["ssh", &n.name, w, "cat", "/etc/demo-front.txt"]);
+        assert_eq!(page.trim(), format!("hello from front of {}", n.name));
+    }
+    // Relaunching a launched cluster is refused; a plan keeps everything.
+    let again = n.launch();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("nubo reconfigure"));
+    let plan = n.ok(&["plan", &n.name, "demo"]);
+    assert!(
+        plan.contains("0 to create, 3 to keep, 0 to destroy; 0 step(s) to run."),
+        "{plan}"
+    );
+    // Reconfigure reruns nothing that is done, and succeeds.
+    n.ok(&["reconfigure", &n.name]);
+
+    n.ok(&["destroy", &n.name, "-y"]);
+    assert_nothing_left(&n, "after destroy");
+    // Idempotent from the user's side: a second destroy says it is gone.
+    let second = n.run(&["destroy", &n.name, "-y"]);
+    assert_eq!(second.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&second.stderr).contains("not found"));
+}
+
+/// Checks the cluster runs exactly the demo's three nodes, configured.
+fn assert_exactly_the_demo(n: &Nubo, when: &str) {
+    let shown = n.show();
+    let vms: Vec<(String, String)> = shown["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["state"] != "destroyed")
+        .map(|v| {
+            (
+                v["node"].as_str().unwrap().to_string(),
+                v["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let running = |n: &str| (n.to_string(), "running".to_string());
+    assert_eq!(
+        vms,
+        [running("front"), running("wn-1"), running("wn-2")],
+        "{when}"
+    );
+    let on_host: Vec<(String, bool)> = n
+        .provider()
+        .list_nodes(&n.name)
+        .unwrap()
+        .into_iter()
+        .map(|x| (x.name, x.running))
+        .collect();
+    assert_eq!(
+        on_host,
+        [
+            ("front".to_string(), true),
+            ("wn-1".to_string(), true),
+            ("wn-2".to_string(), true)
+        ],
+        "{when}: nodes on the host"
+    );
+    assert!(
+        shown["open_intents"].as_array().unwrap().is_empty(),
+        "{when}"
+    );
+    assert!(
+        n.store().open_intents(&n.name).unwrap().is_empty(),
+        "{when}: open intents"
+    );
+    let steps = shown["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 6, "{when}");
+    assert!(
+        steps.iter().all(|s| s["status"] == "ok"),
+        "{when}: {steps:#?}"
+    );
+}
+
+#[test]
+fn sigkill_during_launch_then_destroy_or_relaunch() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_run() {
+        return;
+    }
+    // Five places a launch can die: with a network call open, with a VM
+    // call open (before and after the provider made the VM), with a step
+    // running, and after a step ran but before it was recorded.
+    let points = [
+        "network-intent",
+        "vm-intent:2",
+        "vm-created:3",
+        "step-started:2",
+        "step-ran:4",
+    ];
+    for point in points {
+        let n = Nubo::new("kill");
+        let when = format!("killed at {point}");
+        // 1. Killed, then destroyed: nothing is left.
+        let out = n.killed_launch(point);
+        assert_eq!(
+            out.status.signal(),
+            Some(9),
+            "{when}: nubo was not killed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        n.ok(&["destroy", &n.name, "-y"]);
+        assert_nothing_left(&n, &format!("{when}, then destroy"));
+
+        // 2. Killed, then launched again: exactly the requested nodes.
+        let out = n.killed_launch(point);
+        assert_eq!(out.status.signal(), Some(9), "{when} (second time)");
+        n.assert_every_node_tracked(&when);
+        let out = n.launch();
+        assert!(
+            out.status.success(),
+            "{when}, relaunch: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let open = n.store().open_intents(&n.name).unwrap();
+        assert!(
+            open.is_empty(),
+            "{when}: the relaunch left open intents: {open:#?}"
+        );
+        assert_exactly_the_demo(&n, &format!("{when}, then launch"));
+        n.ok(&["destroy", &n.name, "-y"]);
+        assert_nothing_left(&n, &format!("{when}, relaunch, destroy"));
+    }
+}
+
+/// The state and the provider agree even when the state is lost: `destroy
+/// --force` sweeps the provider by the cluster's name.
+#[test]
+fn destroy_force_sweeps_a_cluster_the_state_forgot() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_run() {
+        return;
+    }
+    let n = Nubo::new("force");
+    assert!(n.launch().status.success());
+    std::fs::remove_dir_all(&n.home).unwrap();
+    let plain = n.run(&["destroy", &n.name, "-y"]);
+    assert_eq!(plain.status.code(), Some(1), "without --force: not found");
+    assert_eq!(n.provider().list_nodes(&n.name).unwrap().len(), 3);
+    n.ok(&["destroy", &n.name, "-y", "--force"]);
+    assert!(n.traces().is_empty(), "{:#?}", n.traces());
+}
