@@ -7,6 +7,12 @@ use std::process::ExitCode;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct EnvArgs {
+    /// The auth file (IM's format: `id = local; type = Local`, one
+    /// credential per line, or its JSON form). Launch records it for the
+    /// cluster (readable only by you), so later commands need it only to
+    /// change credentials. Without it: the local provider.
+    #[arg(short = 'a', long = "auth", global = true, value_name = "AUTH")]
+    pub auth: Option<PathBuf>,
     /// The state directory [default: $NUBO_HOME, else ~/.local/share/nubo].
     #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
@@ -19,10 +25,17 @@ pub struct EnvArgs {
 impl EnvArgs {
     pub fn open(&self) -> Result<Env, ExitCode> {
         let opts = EnvOptions {
+            auth: self.auth.clone(),
             state_dir: self.state_dir.clone(),
             local_root: self.local_root.clone(),
         };
-        Env::open(&opts, None).map_err(|e| fail(2, e))
+        Env::open(&opts).map_err(|e| fail(2, e))
+    }
+
+    /// [`EnvArgs::open`], with the cluster's recorded auth when `-a` is not
+    /// given.
+    pub fn open_for(&self, cluster: &str) -> Result<Env, ExitCode> {
+        self.open()?.for_cluster(cluster).map_err(|e| fail(2, e))
     }
 }
 

@@ -205,7 +205,7 @@ fn report(r: &LaunchReport, json: bool) -> ExitCode {
 }
 
 pub fn launch(args: LaunchArgs) -> ExitCode {
-    let env = match args.env.open() {
+    let env = match args.env.open_for(&args.name) {
         Ok(e) => e,
         Err(c) => return c,
     };
@@ -253,7 +253,7 @@ pub fn launch(args: LaunchArgs) -> ExitCode {
 }
 
 pub fn plan(args: PlanArgs) -> ExitCode {
-    let env = match args.env.open() {
+    let env = match args.env.open_for(&args.name) {
         Ok(e) => e,
         Err(c) => return c,
     };
@@ -281,7 +281,7 @@ pub fn plan(args: PlanArgs) -> ExitCode {
 }
 
 pub fn reconfigure(args: ReconfigureArgs) -> ExitCode {
-    let env = match args.env.open() {
+    let env = match args.env.open_for(&args.name) {
         Ok(e) => e,
         Err(c) => return c,
     };

@@ -109,7 +109,7 @@ pub fn list(args: ListArgs) -> ExitCode {
 }
 
 pub fn show(args: ShowArgs) -> ExitCode {
-    let env = match args.env.open() {
+    let env = match args.env.open_for(&args.name) {
         Ok(e) => e,
         Err(c) => return c,
     };
@@ -197,7 +197,7 @@ pub fn ssh(mut args: SshArgs) -> ExitCode {
     {
         args.command.insert(0, first);
     }
-    let env = match args.env.open() {
+    let env = match args.env.open_for(&args.name) {
         Ok(e) => e,
         Err(c) => return c,
     };
@@ -245,7 +245,7 @@ fn confirm(question: &str) -> bool {
 }
 
 pub fn destroy(args: DestroyArgs) -> ExitCode {
-    let env = match args.env.open() {
+    let env = match args.env.open_for(&args.name) {
         Ok(e) => e,
         Err(c) => return c,
     };
@@ -286,7 +286,7 @@ pub fn destroy(args: DestroyArgs) -> ExitCode {
 }
 
 fn power(args: PowerArgs, action: Action) -> ExitCode {
-    let env = match args.env.open() {
+    let env = match args.env.open_for(&args.name) {
         Ok(e) => e,
         Err(c) => return c,
     };

@@ -1,10 +1,12 @@
 //! `Env`: what every cluster operation works with: the state store, the
 //! providers from the auth file, and where SSH host keys are recorded.
 
+use crate::auth::{self, AuthError, AuthFile, Credential};
 use crate::model::SystemSpec;
 use crate::provider::Provider;
 use crate::provider::local::LocalProvider;
 use crate::provider::local_cloud::LocalCloud;
+use crate::provider::opennebula::OpenNebula;
 use crate::state::{StateError, StateStore};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,6 +14,9 @@ use std::sync::Arc;
 /// Options that say where things are.
 #[derive(Clone, Debug, Default)]
 pub struct EnvOptions {
+    /// The auth file (`-a`); without it, the cluster's recorded one, else
+    /// the local provider alone.
+    pub auth: Option<PathBuf>,
     /// The state directory; `None`: [`StateStore::default_dir`].
     pub state_dir: Option<PathBuf>,
     /// The local provider's root; `None`: its default (`/run/nubo/local`),
@@ -49,13 +54,9 @@ impl Providers {
     /// The local provider alone (`id = local; type = Local`), the default
     /// without an auth file.
     pub fn local_only(root: Option<&Path>) -> Self {
-        let root = root
-            .map(Path::to_path_buf)
-            .or_else(|| std::env::var_os("NUBO_LOCAL_ROOT").map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from(LocalProvider::DEFAULT_ROOT));
         Providers::new(vec![Arc::new(LocalCloud::new(
             "local",
-            LocalProvider::new(root),
+            LocalProvider::new(local_root_of(root)),
         ))])
     }
 
@@ -106,27 +107,146 @@ impl Providers {
     }
 }
 
+/// The local provider's root: given, else `$NUBO_LOCAL_ROOT`, else the
+/// default.
+fn local_root_of(root: Option<&Path>) -> PathBuf {
+    root.map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("NUBO_LOCAL_ROOT").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(LocalProvider::DEFAULT_ROOT))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// The auth file has errors (each names its file:line:column).
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+    Auth(Vec<AuthError>),
+    #[error("{0}")]
+    Provider(String),
+}
+
+/// The kinds of credential a launch can use today.
+pub const USABLE_KINDS: &[&str] = &["Local", "OpenNebula"];
+
+impl Providers {
+    /// One provider per usable credential of the auth file, in its order.
+    /// Credentials of other kinds (the Infrastructure Manager's own, clouds
+    /// nubo does not drive yet) are skipped; none usable is an error.
+    pub fn from_auth(auth: &AuthFile, local_root: Option<&Path>) -> Result<Providers, EnvError> {
+        let mut list: Vec<Arc<dyn Provider>> = Vec::new();
+        for c in &auth.entries {
+            match c.kind.as_str() {
+                "Local" => {
+                    let id = c.id.clone().unwrap_or_else(|| "local".into());
+                    list.push(Arc::new(LocalCloud::new(
+                        id,
+                        LocalProvider::new(local_root_of(local_root)),
+                    )));
+                }
+                "OpenNebula" => list
+                    .push(Arc::new(OpenNebula::from_credential(c).map_err(|e| {
+                        EnvError::Provider(format!("{}: {e}", c.describe()))
+                    })?)),
+                _ => {}
+            }
+        }
+        if list.is_empty() {
+            return Err(EnvError::Provider(format!(
+                "the auth file has no credential nubo can launch on (usable types: {}); add `id = local; type = Local` for the local machine",
+                USABLE_KINDS.join(", ")
+            )));
+        }
+        Ok(Providers::new(list))
+    }
+}
+
+/// The auth file as IM's JSON form, its `file(...)` values read: what a
+/// launch records (as a secret, mode 0600) so later commands on the
+/// cluster find its clouds without `-a`.
+pub fn auth_json(auth: &AuthFile) -> String {
+    let list: Vec<serde_json::Value> = auth
+        .entries
+        .iter()
+        .map(|c: &Credential| {
+            let mut o = serde_json::Map::new();
+            if let Some(id) = &c.id {
+                o.insert("id".into(), id.clone().into());
+            }
+            o.insert("type".into(), c.kind.clone().into());
+            for (k, v) in &c.fields {
+                o.insert(k.clone(), v.expose().to_string().into());
+            }
+            serde_json::Value::Object(o)
+        })
+        .collect();
+    serde_json::Value::Array(list).to_string()
+}
+
+/// The name of the secret a launch records its auth under.
+const AUTH_SECRET: &str = "auth";
+
 /// The state store and the providers.
 #[derive(Clone)]
 pub struct Env {
     pub store: Arc<StateStore>,
     pub providers: Providers,
+    /// The auth file given with `-a`, if one was.
+    pub auth: Option<AuthFile>,
+    local_root: Option<PathBuf>,
 }
 
 impl Env {
-    /// Opens the state store; the providers are the local one unless
-    /// given.
-    pub fn open(opts: &EnvOptions, providers: Option<Providers>) -> Result<Env, StateError> {
+    /// Opens the state store and reads the auth file, if given; without
+    /// one the providers are the local one (until [`Env::for_cluster`]
+    /// finds a recorded auth).
+    pub fn open(opts: &EnvOptions) -> Result<Env, EnvError> {
         let dir = match &opts.state_dir {
             Some(d) => d.clone(),
             None => StateStore::default_dir()?,
         };
         let store = StateStore::open(dir)?;
+        let auth = match &opts.auth {
+            Some(p) => Some(AuthFile::read(p).map_err(EnvError::Auth)?),
+            None => None,
+        };
+        let providers = match &auth {
+            Some(a) => Providers::from_auth(a, opts.local_root.as_deref())?,
+            None => Providers::local_only(opts.local_root.as_deref()),
+        };
         Ok(Env {
             store: Arc::new(store),
-            providers: providers
-                .unwrap_or_else(|| Providers::local_only(opts.local_root.as_deref())),
+            providers,
+            auth,
+            local_root: opts.local_root.clone(),
         })
+    }
+
+    /// Records the `-a` auth file for the cluster (a 0600 secret), so later
+    /// commands find its clouds.
+    pub fn record_auth(&self, cluster: &str) -> Result<(), EnvError> {
+        if let Some(a) = &self.auth {
+            self.store.put_secret(
+                cluster,
+                AUTH_SECRET,
+                &crate::state::Secret::new(auth_json(a)),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Without `-a`, the providers of the auth the cluster was launched
+    /// with, if it recorded one.
+    pub fn for_cluster(mut self, cluster: &str) -> Result<Env, EnvError> {
+        if self.auth.is_some() || self.store.cluster(cluster)?.is_none() {
+            return Ok(self);
+        }
+        if let Some(secret) = self.store.secret(cluster, AUTH_SECRET)? {
+            let recorded = auth::parse("the recorded auth", secret.expose(), Path::new("."))
+                .map_err(EnvError::Auth)?;
+            self.providers = Providers::from_auth(&recorded, self.local_root.as_deref())?;
+        }
+        Ok(self)
     }
 
     /// The cluster's known_hosts file.

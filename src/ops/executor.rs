@@ -165,7 +165,7 @@ impl ClusterExecutor {
             match provider.vm_info(&self.cluster, id).await {
                 Ok(Some(info)) if info.status == crate::provider::VmStatus::Running => {
                     self.observer.on(&Event::Kept(node.to_string()));
-                    return self.connect(&provider, node, &info).await;
+                    return Ok(());
                 }
                 Ok(_) => {}
                 Err(e) => return Err(provider_err(e)),
@@ -257,10 +257,11 @@ impl ClusterExecutor {
             .map_err(state_err)?;
         crash::point("vm-recorded");
         self.observer.on(&Event::Created(node.to_string()));
-        self.connect(&provider, node, &info).await
+        Ok(())
     }
 
-    /// Waits for the VM's SSH and keeps the session for its steps.
+    /// Waits for the VM's SSH and keeps the session for its steps (only
+    /// nodes that have steps are ever connected to).
     async fn connect(
         &self,
         provider: &Arc<dyn Provider>,

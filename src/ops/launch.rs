@@ -53,6 +53,8 @@ pub enum LaunchError {
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
+    Env(#[from] super::env::EnvError),
+    #[error(transparent)]
     Reconcile(#[from] ReconcileError),
     #[error(
         "cluster `{0}` is already launched: change it with `nubo reconfigure {0}`, or remove it with `nubo destroy {0}`"
@@ -99,7 +101,14 @@ pub fn prepare(
     add: Option<&str>,
     recipe_dirs: &RecipeDirs,
 ) -> Result<Prepared, LaunchError> {
-    let mut composed = templates::compose(search, templates, add)?;
+    finish_prepare(templates::compose(search, templates, add)?, recipe_dirs)
+}
+
+/// Lowers, compiles the recipes of, and plans a composed description.
+fn finish_prepare(
+    mut composed: Composed,
+    recipe_dirs: &RecipeDirs,
+) -> Result<Prepared, LaunchError> {
     let (spec, mut diags) = model::lower(&composed.document);
     diags.extend(composed.diagnostics.iter().cloned());
     if diags.iter().any(Diagnostic::is_error) {
@@ -118,7 +127,8 @@ pub fn prepare(
             });
         }
     };
-    let graph = DeployGraph::build(&spec)?;
+    let graph = DeployGraph::build_with(&spec, &recipes.texts)?;
+    let recipes = recipes.recipes;
     composed.diagnostics = diags;
     Ok(Prepared {
         composed,
@@ -159,19 +169,20 @@ pub async fn launch(
             reconciled = reconcile::reconcile(env, &opts.name).await?.actions;
             store.set_cluster_source(
                 &opts.name,
-                &prepared.composed.text,
+                &prepared.composed.record(),
                 &prepared.composed.templates,
             )?;
         }
         None => {
             store.create_cluster(&NewCluster {
                 name: opts.name.clone(),
-                description: prepared.composed.text.clone(),
+                description: prepared.composed.record(),
                 templates: prepared.composed.templates.clone(),
                 variables: serde_json::json!({}),
             })?;
         }
     }
+    env.record_auth(&opts.name)?;
     run(env, &opts.name, prepared, observer, reconciled, false).await
 }
 
@@ -190,21 +201,9 @@ pub async fn reconfigure(
         .cluster(name)?
         .ok_or_else(|| LaunchError::NotFound(name.to_string()))?;
     let reconciled = reconcile::reconcile(env, name).await?.actions;
-    let search = TemplateSearch {
-        dirs: Vec::new(),
-        builtin: false,
-        ..TemplateSearch::default()
-    };
-    let prepared = prepare_text(&search, &cluster.description, dirs)?;
+    let composed = templates::compose_recorded(&TemplateSearch::default(), &cluster.description)?;
+    let prepared = finish_prepare(composed, dirs)?;
     run(env, name, prepared, observer, reconciled, force).await
-}
-
-fn prepare_text(
-    search: &TemplateSearch,
-    text: &str,
-    dirs: &RecipeDirs,
-) -> Result<Prepared, LaunchError> {
-    prepare(search, &[], Some(text), dirs)
 }
 
 async fn run(

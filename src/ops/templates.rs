@@ -60,7 +60,7 @@ pub fn user_config_dir() -> Option<PathBuf> {
 }
 
 /// A template found: its name, where it came from, its text.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Found {
     pub name: String,
     /// A path, or `builtin:NAME.radl`.
@@ -77,6 +77,10 @@ pub enum TemplateError {
     NotFound { name: String, looked: String },
     #[error(transparent)]
     Read(#[from] ReadError),
+    #[error(
+        "the recorded description cannot be read ({0}); was the state written by another nubo version?"
+    )]
+    Recorded(String),
 }
 
 const EXTENSIONS: [(&str, bool); 3] = [("radl", false), ("yaml", true), ("yml", true)];
@@ -231,12 +235,17 @@ pub struct Composed {
     pub templates: Vec<String>,
     /// Every problem found in any template, then in the composition.
     pub diagnostics: Vec<Diagnostic>,
-    /// The description as launched: each template's text, in order, for
-    /// the state store.
-    pub text: String,
+    /// Every template read (and `--add`), in composition order: what the
+    /// state store records, so `reconfigure` composes the same text again.
+    pub pieces: Vec<Found>,
 }
 
 impl Composed {
+    /// The pieces as recorded in the state store (JSON).
+    pub fn record(&self) -> String {
+        serde_json::to_string(&self.pieces).expect("pieces serialize")
+    }
+
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
@@ -256,21 +265,68 @@ pub fn compose(
             document: Document::default(),
             templates: Vec::new(),
             diagnostics: Vec::new(),
-            text: String::new(),
+            pieces: Vec::new(),
         },
         stack: Vec::new(),
+        recorded: None,
     };
     for n in names {
         c.add_template(n, None)?;
     }
     if let Some(text) = add {
-        let file = c.out.sources.add("--add", text.to_string());
-        c.add_radl(file, "--add");
+        c.add_extra(text);
     }
-    let mut out = c.out;
-    out.document.descriptions.clear();
-    out.diagnostics.extend(check::check(&out.document));
-    Ok(out)
+    Ok(c.finish())
+}
+
+/// Composes again what a launch recorded ([`Composed::record`]): the same
+/// texts, in the same order, whatever the template directories hold now.
+pub fn compose_recorded(search: &TemplateSearch, record: &str) -> Result<Composed, TemplateError> {
+    let pieces: Vec<Found> =
+        serde_json::from_str(record).map_err(|e| TemplateError::Recorded(e.to_string()))?;
+    let mut c = Composer {
+        search,
+        out: Composed {
+            sources: SourceMap::new(),
+            document: Document::default(),
+            templates: Vec::new(),
+            diagnostics: Vec::new(),
+            pieces: Vec::new(),
+        },
+        stack: Vec::new(),
+        recorded: Some(pieces.clone()),
+    };
+    for p in &pieces {
+        if p.name == EXTRA {
+            c.add_extra(&p.text);
+        } else {
+            c.add_template(&p.name, None)?;
+        }
+    }
+    Ok(c.finish())
+}
+
+/// The name `--add` text is recorded under.
+const EXTRA: &str = "--add";
+
+impl Composer<'_> {
+    fn add_extra(&mut self, text: &str) {
+        let file = self.out.sources.add(EXTRA, text.to_string());
+        self.out.pieces.push(Found {
+            name: EXTRA.into(),
+            origin: EXTRA.into(),
+            text: text.to_string(),
+            tosca: false,
+        });
+        self.add_radl(file);
+    }
+
+    fn finish(self) -> Composed {
+        let mut out = self.out;
+        out.document.descriptions.clear();
+        out.diagnostics.extend(check::check(&out.document));
+        out
+    }
 }
 
 struct Composer<'a> {
@@ -278,6 +334,8 @@ struct Composer<'a> {
     out: Composed,
     /// Templates being read, for include cycles.
     stack: Vec<String>,
+    /// Recomposing a recorded launch: templates come from here.
+    recorded: Option<Vec<Found>>,
 }
 
 impl Composer<'_> {
@@ -300,7 +358,17 @@ impl Composer<'_> {
         if self.out.templates.iter().any(|t| t == name) {
             return Ok(()); // already composed
         }
-        let found = self.search.find(name)?;
+        let found = match &self.recorded {
+            Some(pieces) => pieces
+                .iter()
+                .find(|p| p.name == name)
+                .cloned()
+                .ok_or_else(|| TemplateError::NotFound {
+                    name: name.to_string(),
+                    looked: "the recorded description".into(),
+                })?,
+            None => self.search.find(name)?,
+        };
         self.stack.push(found.name.clone());
         let display = found.origin.clone();
         if found.tosca {
@@ -316,17 +384,17 @@ impl Composer<'_> {
                 self.out.diagnostics.extend(diags);
                 self.out.document.compose(doc);
             }
-            self.out.text.push_str(&found.text);
         } else {
-            let file = self.out.sources.add(display.clone(), found.text.clone());
-            self.add_radl(file, &display);
+            let file = self.out.sources.add(display, found.text.clone());
+            self.add_radl(file);
         }
         self.stack.pop();
-        self.out.templates.push(found.name);
+        self.out.templates.push(found.name.clone());
+        self.out.pieces.push(found);
         Ok(())
     }
 
-    fn add_radl(&mut self, file: FileId, display: &str) {
+    fn add_radl(&mut self, file: FileId) {
         let text = self.out.sources.text(file).to_string();
         let (tree, syntax) = radl::parse(file, &text);
         self.out.diagnostics.extend(syntax);
@@ -345,11 +413,6 @@ impl Composer<'_> {
                 }
             }
         }
-        if !self.out.text.is_empty() {
-            self.out.text.push('\n');
-        }
-        self.out.text.push_str(&format!("# from {display}\n"));
-        self.out.text.push_str(&text);
         self.out.document.compose(doc);
     }
 }

@@ -82,6 +82,16 @@ pub struct DeployGraph {
 impl DeployGraph {
     /// Builds the graph of a cluster model.
     pub fn build(spec: &ClusterSpec) -> Result<DeployGraph, PlanError> {
+        Self::build_with(spec, &HashMap::new())
+    }
+
+    /// [`DeployGraph::build`], where `recipe_texts` holds, per configure,
+    /// the whole text its recipe runs (its includes spliced in), for
+    /// finding which systems' VMs it needs.
+    pub fn build_with(
+        spec: &ClusterSpec,
+        recipe_texts: &HashMap<String, String>,
+    ) -> Result<DeployGraph, PlanError> {
         let mut g = DeployGraph {
             graph: DiGraph::new(),
             index: HashMap::new(),
@@ -120,7 +130,11 @@ impl DeployGraph {
             let Some(Some(recipe)) = spec.recipes.get(&step.configure) else {
                 continue; // an empty or undefined configure has nothing to run
             };
-            let needs = referenced_systems(&recipe.text(), spec);
+            let text = recipe_texts
+                .get(&step.configure)
+                .cloned()
+                .unwrap_or_else(|| recipe.text());
+            let needs = referenced_systems(&text, spec);
             for inst in instances.iter().filter(|i| i.system == step.system) {
                 let v = g.add(configure_vertex(inst, &step.configure, step.step));
                 let vm = g.index[&Vertex::Vm {

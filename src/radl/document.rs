@@ -277,3 +277,54 @@ fn duplicate_configure(name: &ast::Ident, first: Span) -> Diagnostic {
     .with_related(first, "first defined")
     .with_note("help: merge the two recipes into one")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::FileId;
+
+    fn doc(file: u32, text: &str) -> Document {
+        let (tree, diags) = crate::radl::parse(FileId(file), text);
+        assert!(diags.is_empty(), "{diags:?}");
+        let (d, diags) = Document::build(&tree);
+        assert!(diags.is_empty(), "{diags:?}");
+        d
+    }
+
+    #[test]
+    fn compose_merges_as_ec3_composes_templates() {
+        let mut d = doc(
+            0,
+            "description base (kind = 'main')\n\
+             system front (cpu.count >= 1 and memory.size >= 1g)\n\
+             configure front (\n@begin\n- shell: echo one\n@end\n)\n\
+             deploy front 1\ndeploy wn 2\n",
+        );
+        d.compose(doc(
+            1,
+            "description more (kind = 'component')\n\
+             system front (cpu.count >= 4 and disk.0.os.name = 'linux')\n\
+             configure front (\n@begin\n- shell: echo two\n@end\n)\n\
+             deploy wn 5\n",
+        ));
+        let front = d.system("front").unwrap();
+        let cpu = crate::radl::json::features(&front.features);
+        assert_eq!(cpu["cpu.count_min"], serde_json::json!(4), "later wins");
+        assert!(cpu.contains_key("memory.size_min"), "earlier features stay");
+        assert!(cpu.contains_key("disk.0.os.name"));
+        let conf = d.configure("front").unwrap();
+        assert!(matches!(&conf.body, ConfigureBody::Recipe { text, .. } if text.contains("one")));
+        assert!(
+            matches!(&conf.appended[..], [ConfigureBody::Recipe { text, .. }] if text.contains("two"))
+        );
+        let deploys: Vec<(String, String)> = d
+            .deploys
+            .iter()
+            .map(|x| (x.system.text.clone(), format!("{:?}", x.count.0)))
+            .collect();
+        assert_eq!(deploys.len(), 2);
+        assert_eq!(deploys[0].0, "front");
+        assert_eq!(deploys[1], ("wn".to_string(), "Int(5)".to_string()));
+        assert!(d.descriptions.is_empty(), "descriptions are dropped");
+    }
+}

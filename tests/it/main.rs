@@ -2,8 +2,10 @@
 
 mod auth;
 mod cli_validate;
+mod cloud_cli;
 mod emu;
 mod launch;
+mod launch_input;
 mod local_host;
 mod opennebula;
 mod radl_corpus;

@@ -1,0 +1,134 @@
+//! A cluster on a cloud through the `nubo` binary, the same commands as on
+//! the local provider: launch with `-a AUTH`, then list, show, stop,
+//! restart and destroy without it (the launch recorded the auth). The
+//! cloud is the OpenNebula emulator (`emu::opennebula`); its VMs' addresses
+//! lead nowhere, so the description configures nothing (`contextualize
+//! ()`) and nubo never connects to them.
+
+use crate::emu::opennebula::{EmuConfig, OneEmu};
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+async fn nubo(dir: &Path, args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_nubo"))
+        .args(args)
+        .env("NUBO_HOME", dir.join("state"))
+        .env("NUBO_LOCAL_ROOT", dir.join("local"))
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env_remove("NUBO_TEST_KILL_AT")
+        .current_dir(dir)
+        .output()
+        .await
+        .expect("run nubo")
+}
+
+async fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = nubo(dir, args).await;
+    assert!(
+        out.status.success(),
+        "nubo {args:?}: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const CLUSTER: &str = "network public (outbound = 'yes' and provider_id = '0')\n\
+    system front (cpu.count >= 1 and memory.size >= 1g and \
+      net_interface.0.connection = 'public' and \
+      disk.0.image.url = 'one://127.0.0.1/5')\n\
+    system wn (cpu.count >= 1 and memory.size >= 1g and \
+      net_interface.0.connection = 'public' and \
+      disk.0.image.url = 'one://127.0.0.1/5')\n\
+    contextualize ()\n\
+    deploy front 1\n\
+    deploy wn 2\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opennebula_cluster_through_the_cli() {
+    let emu = OneEmu::start(EmuConfig {
+        boot_delay: Duration::ZERO,
+        ..EmuConfig::default()
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("cluster.radl"), CLUSTER).unwrap();
+    std::fs::write(
+        dir.join("auth.dat"),
+        format!(
+            "# the emulated front end\nid = one; type = OpenNebula; host = {}; username = oneuser; password = 'onepass'\n",
+            emu.endpoint()
+        ),
+    )
+    .unwrap();
+
+    ok(
+        dir,
+        &["launch", "c1", "cluster.radl", "-a", "auth.dat", "-y"],
+    )
+    .await;
+    assert_eq!(emu.live_vms().len(), 3);
+    let list = ok(dir, &["list"]).await;
+    assert!(list.contains("c1") && list.contains("running"), "{list}");
+
+    // Later commands find the cloud from the recorded auth.
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(dir, &["show", "c1", "--json"]).await).unwrap();
+    let vms = shown["vms"].as_array().unwrap();
+    assert_eq!(vms.len(), 3);
+    assert!(
+        vms.iter()
+            .all(|v| v["provider"] == "one" && v["state"] == "running")
+    );
+    assert!(
+        vms.iter()
+            .all(|v| !v["addresses"].as_array().unwrap().is_empty())
+    );
+    assert!(
+        !shown.to_string().contains("onepass"),
+        "show never prints a secret"
+    );
+
+    ok(dir, &["stop", "c1"]).await;
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(dir, &["show", "c1", "--json"]).await).unwrap();
+    assert!(
+        shown["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["state"] == "stopped")
+    );
+    ok(dir, &["restart", "c1"]).await;
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(dir, &["show", "c1", "--json"]).await).unwrap();
+    assert!(
+        shown["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["state"] == "running")
+    );
+
+    ok(dir, &["destroy", "c1", "-y"]).await;
+    assert!(emu.live_vms().is_empty(), "{:?}", emu.live_vms());
+    assert!(!ok(dir, &["list"]).await.contains("c1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_auth_file_names_its_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("auth.dat"),
+        "id = one; type = OpenNebula\nid = x type = Local\n",
+    )
+    .unwrap();
+    let out = nubo(dir, &["list", "-a", "auth.dat"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("auth.dat:2:"), "{err}");
+}
