@@ -2,12 +2,13 @@
 //! providers from the auth file, and where SSH host keys are recorded.
 
 use crate::auth::{self, AuthError, AuthFile, Credential};
-use crate::model::SystemSpec;
+use crate::model::{ClusterSpec, SystemSpec};
 use crate::provider::Provider;
 use crate::provider::local::LocalProvider;
 use crate::provider::local_cloud::LocalCloud;
 use crate::provider::opennebula::OpenNebula;
 use crate::state::{StateError, StateStore};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -36,6 +37,16 @@ pub enum PlacementError {
         "system `{system}` is pinned to cloud `{id}`, which the auth file does not define: add a line with `id = {id}` or change the deploy"
     )]
     UnknownCloud { system: String, id: String },
+    #[error(
+        "systems `{a}` (on `{pa}`) and `{b}` (on `{pb}`) share the private network `{network}`, so they must be on one cloud: pin both to one cloud, or make the network public (outbound = 'yes')"
+    )]
+    SplitNetwork {
+        network: String,
+        a: String,
+        pa: String,
+        b: String,
+        pb: String,
+    },
     #[error(
         "no provider in the auth file can run system `{system}` (image `{image}`): add a line for a {kind} cloud"
     )]
@@ -68,9 +79,91 @@ impl Providers {
         self.list.iter().find(|p| p.id() == id).cloned()
     }
 
-    /// Where a system's VMs go: the cloud its `deploy` pins, else the kind
-    /// its image URL names (`local://`, `one://`, `ost://`, `aws://`), else
-    /// the first provider.
+    /// Where each system's VMs go: the cloud its `deploy` pins, else the
+    /// kind its image URL names; a system with neither goes where a system
+    /// sharing one of its private networks goes (IM's rule: a private
+    /// network does not span clouds), else to the first provider.
+    pub fn place(
+        &self,
+        spec: &ClusterSpec,
+    ) -> Result<HashMap<String, Arc<dyn Provider>>, PlacementError> {
+        let mut placed: HashMap<String, Arc<dyn Provider>> = HashMap::new();
+        for s in &spec.systems {
+            if let Some(p) = self.explicit(s)? {
+                placed.insert(s.name.clone(), p);
+            }
+        }
+        let private = |net: &str| spec.networks.iter().any(|n| n.name == net && !n.public);
+        // Spread along private networks until nothing changes.
+        loop {
+            let mut changed = false;
+            for s in &spec.systems {
+                if placed.contains_key(&s.name) {
+                    continue;
+                }
+                let peer = spec.systems.iter().find(|o| {
+                    placed.contains_key(&o.name)
+                        && o.interfaces.iter().any(|i| {
+                            private(&i.network)
+                                && s.interfaces.iter().any(|j| j.network == i.network)
+                        })
+                });
+                if let Some(o) = peer {
+                    let p = placed[&o.name].clone();
+                    placed.insert(s.name.clone(), p);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        for s in &spec.systems {
+            if !placed.contains_key(&s.name) {
+                placed.insert(s.name.clone(), self.for_system(s)?);
+            }
+        }
+        // A private network must not span two clouds.
+        for n in spec.networks.iter().filter(|n| !n.public) {
+            let on: Vec<&SystemSpec> = spec
+                .systems
+                .iter()
+                .filter(|s| s.count > 0 && s.interfaces.iter().any(|i| i.network == n.name))
+                .collect();
+            if let Some(first) = on.first() {
+                let pa = placed[&first.name].id().to_string();
+                if let Some(other) = on.iter().find(|s| placed[&s.name].id() != pa) {
+                    return Err(PlacementError::SplitNetwork {
+                        network: n.name.clone(),
+                        a: first.name.clone(),
+                        pa,
+                        b: other.name.clone(),
+                        pb: placed[&other.name].id().to_string(),
+                    });
+                }
+            }
+        }
+        Ok(placed)
+    }
+
+    /// The cloud a system names itself: its `deploy` pin or its image
+    /// URL's kind.
+    fn explicit(&self, s: &SystemSpec) -> Result<Option<Arc<dyn Provider>>, PlacementError> {
+        let scheme = s
+            .image_url
+            .as_deref()
+            .and_then(|u| u.split_once("://"))
+            .map(|(scheme, _)| scheme);
+        if s.cloud.is_some() || matches!(scheme, Some("local" | "one" | "ost" | "aws")) {
+            self.for_system(s).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Where one system's VMs go, alone: the cloud its `deploy` pins, else
+    /// the kind its image URL names (`local://`, `one://`, `ost://`,
+    /// `aws://`), else the first provider.
     pub fn for_system(&self, s: &SystemSpec) -> Result<Arc<dyn Provider>, PlacementError> {
         if let Some(id) = &s.cloud {
             return self.by_id(id).ok_or_else(|| PlacementError::UnknownCloud {
@@ -252,5 +345,54 @@ impl Env {
     /// The cluster's known_hosts file.
     pub fn known_hosts_path(&self, cluster: &str) -> PathBuf {
         self.store.dir().join("known_hosts").join(cluster)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::FileId;
+
+    fn spec(text: &str) -> ClusterSpec {
+        let v = crate::radl::validate(FileId(0), text);
+        assert!(v.diagnostics().is_empty(), "{:?}", v.diagnostics());
+        crate::model::lower(&v.document).0
+    }
+
+    fn two_locals() -> Providers {
+        Providers::new(vec![
+            Arc::new(LocalCloud::new("a", LocalProvider::new("/nonexistent/a"))),
+            Arc::new(LocalCloud::new("b", LocalProvider::new("/nonexistent/b"))),
+        ])
+    }
+
+    #[test]
+    fn systems_on_one_private_network_share_a_cloud() {
+        let s = spec(
+            "network priv ()\nnetwork pub (outbound = 'yes')\n\
+             system front (net_interface.0.connection = 'priv')\n\
+             system wn (net_interface.0.connection = 'priv')\n\
+             system other (net_interface.0.connection = 'pub')\n\
+             deploy wn 2 b\ndeploy front 1\ndeploy other 1\n",
+        );
+        let placed = two_locals().place(&s).unwrap();
+        assert_eq!(placed["wn"].id(), "b");
+        assert_eq!(placed["front"].id(), "b", "follows wn along `priv`");
+        assert_eq!(placed["other"].id(), "a", "the first provider");
+    }
+
+    #[test]
+    fn a_private_network_across_two_pinned_clouds_is_an_error() {
+        let s = spec(
+            "network priv ()\n\
+             system front (net_interface.0.connection = 'priv')\n\
+             system wn (net_interface.0.connection = 'priv')\n\
+             deploy wn 2 b\ndeploy front 1 a\n",
+        );
+        let err = two_locals().place(&s).err().expect("refused");
+        assert!(
+            err.to_string().contains("share the private network `priv`"),
+            "{err}"
+        );
     }
 }

@@ -143,10 +143,7 @@ pub fn place(
     env: &Env,
     spec: &ClusterSpec,
 ) -> Result<HashMap<String, Arc<dyn Provider>>, PlacementError> {
-    spec.systems
-        .iter()
-        .map(|s| Ok((s.name.clone(), env.providers.for_system(s)?)))
-        .collect()
+    env.providers.place(spec)
 }
 
 pub async fn launch(
