@@ -6,6 +6,7 @@ mod emu;
 mod launch;
 mod local_host;
 mod opennebula;
+mod openstack;
 mod radl_corpus;
 mod radl_invalid;
 mod radl_reference;
