@@ -7,6 +7,7 @@ use crate::provider::Provider;
 use crate::provider::local::LocalProvider;
 use crate::provider::local_cloud::LocalCloud;
 use crate::provider::opennebula::OpenNebula;
+use crate::provider::openstack::OpenStack;
 use crate::state::{StateError, StateStore};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -220,7 +221,7 @@ pub enum EnvError {
 }
 
 /// The kinds of credential a launch can use today.
-pub const USABLE_KINDS: &[&str] = &["Local", "OpenNebula"];
+pub const USABLE_KINDS: &[&str] = &["Local", "OpenNebula", "OpenStack"];
 
 impl Providers {
     /// One provider per usable credential of the auth file, in its order.
@@ -239,6 +240,10 @@ impl Providers {
                 }
                 "OpenNebula" => list
                     .push(Arc::new(OpenNebula::from_credential(c).map_err(|e| {
+                        EnvError::Provider(format!("{}: {e}", c.describe()))
+                    })?)),
+                "OpenStack" => list
+                    .push(Arc::new(OpenStack::from_credential(c).map_err(|e| {
                         EnvError::Provider(format!("{}: {e}", c.describe()))
                     })?)),
                 _ => {}

@@ -22,6 +22,7 @@
 pub mod local;
 pub mod local_cloud;
 pub mod opennebula;
+pub mod openstack;
 
 use std::future::Future;
 use std::path::PathBuf;

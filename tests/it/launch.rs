@@ -380,7 +380,22 @@ fn destroy_force_sweeps_a_cluster_the_state_forgot() {
         return;
     }
     let n = Nubo::new("force");
-    assert!(n.launch().status.success());
+    // The local provider chosen by an auth file, as IM's users write it.
+    let auth = n.root.parent().unwrap().join("auth.dat");
+    std::fs::write(&auth, "id = local; type = Local\n").unwrap();
+    let out = n.run(&[
+        "launch",
+        &n.name,
+        "demo",
+        "-y",
+        "-a",
+        auth.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::remove_dir_all(&n.home).unwrap();
     let plain = n.run(&["destroy", &n.name, "-y"]);
     assert_eq!(plain.status.code(), Some(1), "without --force: not found");

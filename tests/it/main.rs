@@ -8,6 +8,7 @@ mod launch;
 mod launch_input;
 mod local_host;
 mod opennebula;
+mod openstack;
 mod radl_corpus;
 mod radl_invalid;
 mod radl_reference;

@@ -2,3 +2,4 @@
 //! 127.0.0.1 that keep their resources in memory.
 
 pub mod opennebula;
+pub mod openstack;
