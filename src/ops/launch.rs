@@ -118,7 +118,11 @@ pub fn prepare(
             });
         }
     };
-    let graph = DeployGraph::build(&spec)?;
+    let expanded: HashMap<String, String> = recipes
+        .iter()
+        .map(|(name, r)| (name.clone(), r.template_text()))
+        .collect();
+    let graph = DeployGraph::build_with(&spec, &expanded)?;
     composed.diagnostics = diags;
     Ok(Prepared {
         composed,
@@ -355,4 +359,43 @@ pub async fn destroy_vm(env: &Env, cluster: &str, node: &str) -> Result<(), Laun
 /// The front-end's node name, for `ssh` without a node.
 pub fn front_node(spec: &ClusterSpec) -> Option<String> {
     context::front_end(&spec.instances()).map(|i| i.name.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::graph::{Edge, Vertex};
+
+    /// The demo's `base` only says `- include: hosts`; the included recipe
+    /// lists every node, so base waits for every VM (else a node's
+    /// /etc/hosts could miss a node created after its step started).
+    #[test]
+    fn included_recipes_make_steps_wait_for_the_nodes_they_use() {
+        let p = prepare(
+            &TemplateSearch::default(),
+            &["demo".to_string()],
+            None,
+            &RecipeDirs::default(),
+        )
+        .unwrap_or_else(|_| panic!("the demo template prepares"));
+        let g = &p.graph;
+        let front_vm = g
+            .index_of(&Vertex::Vm {
+                system: "front".into(),
+                name: "front".into(),
+            })
+            .unwrap();
+        let base_wn1 = g
+            .index_of(&Vertex::Configure {
+                node: "wn-1".into(),
+                system: "wn".into(),
+                configure: "base".into(),
+                step: 1,
+            })
+            .unwrap();
+        assert_eq!(
+            g.graph.find_edge(front_vm, base_wn1).map(|e| g.graph[e]),
+            Some(Edge::Data)
+        );
+    }
 }
