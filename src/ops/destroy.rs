@@ -14,6 +14,9 @@ use super::reconcile;
 use crate::state::{ClusterStatus, StateError};
 use std::sync::Arc;
 
+/// VMs destroyed at once (launch creates up to 16 at once).
+const DESTROY_CONCURRENCY: usize = 16;
+
 #[derive(Clone, Debug, Default)]
 pub struct DestroyOptions {
     pub name: String,
@@ -79,16 +82,38 @@ pub async fn destroy(
             name: "destroy",
             total: vms.len(),
         });
+        // Several at once, as launch creates them: destroying a VM is
+        // mostly waiting (for processes to die, for the provider).
+        let limit = Arc::new(tokio::sync::Semaphore::new(DESTROY_CONCURRENCY));
+        let mut tasks = tokio::task::JoinSet::new();
         for vm in vms {
-            match launch::destroy_vm(env, name, &vm.node).await {
+            let (env, name, limit) = (env.clone(), name.clone(), limit.clone());
+            tasks.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                let r = launch::destroy_vm(&env, &name, &vm.node).await;
+                (vm.node, r)
+            });
+        }
+        // Every destroy runs to its end, so none is left half-recorded;
+        // the first error is returned after them.
+        let mut first_error = None;
+        while let Some(joined) = tasks.join_next().await {
+            let (node, r) = joined.expect("destroy tasks do not panic");
+            match r {
                 Ok(()) => {
-                    observer.on(&Event::Destroyed(vm.node.clone()));
-                    report.destroyed.push(vm.node);
+                    observer.on(&Event::Destroyed(node.clone()));
+                    report.destroyed.push(node);
                 }
                 Err(e) if opts.force => observer.on(&Event::Note(format!("{e}; sweeping anyway"))),
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
+        if let Some(e) = first_error {
+            return Err(e.into());
+        }
+        report.destroyed.sort();
     }
     // Sweep: whatever a provider still holds under the cluster's name.
     for p in env.providers.all() {

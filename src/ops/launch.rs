@@ -127,8 +127,11 @@ fn finish_prepare(
             });
         }
     };
-    let graph = DeployGraph::build_with(&spec, &recipes.texts)?;
-    let recipes = recipes.recipes;
+    let expanded: HashMap<String, String> = recipes
+        .iter()
+        .map(|(name, r)| (name.clone(), r.template_text()))
+        .collect();
+    let graph = DeployGraph::build_with(&spec, &expanded)?;
     composed.diagnostics = diags;
     Ok(Prepared {
         composed,

@@ -79,65 +79,31 @@ impl RecipeSource for RecipeDirs {
     }
 }
 
-/// A cluster's configures, compiled.
-#[derive(Debug, Default)]
-pub struct Compiled {
-    /// Each configure's recipe, includes expanded.
-    pub recipes: HashMap<String, Recipe>,
-    /// Each configure's whole text, its includes' texts appended: what the
-    /// planner reads to find the systems a recipe needs.
-    pub texts: HashMap<String, String>,
-}
-
-/// A [`RecipeSource`] that keeps the text of everything it loads.
-struct Recording<'a> {
-    inner: &'a RecipeDirs,
-    loaded: std::cell::RefCell<Vec<String>>,
-}
-
-impl RecipeSource for Recording<'_> {
-    fn load(&self, r: &IncludeRef) -> Result<(String, String), String> {
-        let (name, text) = self.inner.load(r)?;
-        self.loaded.borrow_mut().push(text.clone());
-        Ok((name, text))
-    }
-}
-
-/// Compiles every configure the cluster runs. Every problem is returned,
-/// with its span.
+/// Compiles every configure the cluster runs: name → recipe with includes
+/// expanded. Every problem is returned, with its span.
 pub fn compile(
     spec: &ClusterSpec,
     sources: &mut SourceMap,
     dirs: &RecipeDirs,
-) -> Result<Compiled, Vec<Diagnostic>> {
+) -> Result<HashMap<String, Recipe>, Vec<Diagnostic>> {
     let used: Vec<String> = spec.steps().into_iter().map(|s| s.configure).collect();
-    let mut out = Compiled::default();
+    let mut out = HashMap::new();
     let mut diags = Vec::new();
     for (name, text) in &spec.recipes {
         let Some(text) = text else { continue };
         if !used.contains(name) {
             continue; // defined but never run: not compiled, as IM ignores it
         }
-        let source = Recording {
-            inner: dirs,
-            loaded: Default::default(),
-        };
         let mut steps = Vec::new();
         for part in &text.parts {
             let parsed = recipe::parse(part.span.file, part.span.start as usize, &part.text)
-                .and_then(|r| recipe::expand_includes(r, &source, sources));
+                .and_then(|r| recipe::expand_includes(r, dirs, sources));
             match parsed {
                 Ok(r) => steps.extend(r.steps),
                 Err(d) => diags.extend(d),
             }
         }
-        let mut all = text.text();
-        for t in source.loaded.into_inner() {
-            all.push('\n');
-            all.push_str(&t);
-        }
-        out.texts.insert(name.clone(), all);
-        out.recipes.insert(name.clone(), Recipe { steps });
+        out.insert(name.clone(), Recipe { steps });
     }
     if diags.iter().any(Diagnostic::is_error) {
         Err(diags)

@@ -80,17 +80,19 @@ pub struct DeployGraph {
 }
 
 impl DeployGraph {
-    /// Builds the graph of a cluster model.
+    /// Builds the graph of a cluster model, reading what each recipe uses
+    /// from the configure's own text.
     pub fn build(spec: &ClusterSpec) -> Result<DeployGraph, PlanError> {
-        Self::build_with(spec, &HashMap::new())
+        DeployGraph::build_with(spec, &HashMap::new())
     }
 
-    /// [`DeployGraph::build`], where `recipe_texts` holds, per configure,
-    /// the whole text its recipe runs (its includes spliced in), for
-    /// finding which systems' VMs it needs.
+    /// Builds the graph, reading what a configure's recipe uses from
+    /// `expanded[configure]` when given: the recipe with its includes and
+    /// template files expanded (`Recipe::template_text`), since
+    /// `- include: hosts` alone does not show that it lists every node.
     pub fn build_with(
         spec: &ClusterSpec,
-        recipe_texts: &HashMap<String, String>,
+        expanded: &HashMap<String, String>,
     ) -> Result<DeployGraph, PlanError> {
         let mut g = DeployGraph {
             graph: DiGraph::new(),
@@ -130,11 +132,10 @@ impl DeployGraph {
             let Some(Some(recipe)) = spec.recipes.get(&step.configure) else {
                 continue; // an empty or undefined configure has nothing to run
             };
-            let text = recipe_texts
-                .get(&step.configure)
-                .cloned()
-                .unwrap_or_else(|| recipe.text());
-            let needs = referenced_systems(&text, spec);
+            let needs = match expanded.get(&step.configure) {
+                Some(text) => referenced_systems(text, spec),
+                None => referenced_systems(&recipe.text(), spec),
+            };
             for inst in instances.iter().filter(|i| i.system == step.system) {
                 let v = g.add(configure_vertex(inst, &step.configure, step.step));
                 let vm = g.index[&Vertex::Vm {
@@ -419,6 +420,37 @@ mod tests {
             g.graph.find_edge(base_front, wn_step).map(|e| g.graph[e]),
             Some(Edge::Order)
         );
+    }
+
+    #[test]
+    fn expanded_recipes_decide_data_needs() {
+        // `base` includes a recipe that lists every node: only its
+        // expanded text shows it, and then base waits for every VM.
+        let text = CLUSTER.replace("- shell: echo base", "- include: hosts");
+        let v = radl::validate(FileId(0), &text);
+        let spec = crate::model::lower(&v.document).0;
+        let base_wn1 = Vertex::Configure {
+            node: "wn-1".into(),
+            system: "wn".into(),
+            configure: "base".into(),
+            step: 1,
+        };
+        let front_vm = Vertex::Vm {
+            system: "front".into(),
+            name: "front".into(),
+        };
+        let edge = |g: &DeployGraph| {
+            g.graph
+                .find_edge(g.index_of(&front_vm)?, g.index_of(&base_wn1)?)
+                .map(|e| g.graph[e])
+        };
+        assert_eq!(edge(&DeployGraph::build(&spec).unwrap()), None);
+        let expanded = HashMap::from([(
+            "base".to_string(),
+            "/etc/hosts\n{{#each nodes}}{{ip}} {{name}}\n{{/each}}\n".to_string(),
+        )]);
+        let g = DeployGraph::build_with(&spec, &expanded).unwrap();
+        assert_eq!(edge(&g), Some(Edge::Data));
     }
 
     #[test]

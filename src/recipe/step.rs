@@ -13,6 +13,85 @@ pub struct Recipe {
     pub steps: Vec<Step>,
 }
 
+impl Recipe {
+    /// Every template the recipe renders, one per line: its values, its
+    /// `when` conditions and the template files `expand_includes` loaded.
+    /// After includes are expanded, this is what the recipe may read from
+    /// the context (which the deployment graph looks at), where the
+    /// configure's own text may only say `- include: hosts`.
+    pub fn template_text(&self) -> String {
+        let mut out = String::new();
+        let mut add = |t: &Text| {
+            out.push_str(&t.value);
+            out.push('\n');
+        };
+        for step in &self.steps {
+            step.name.iter().for_each(&mut add);
+            step.creates.iter().for_each(&mut add);
+            step.unless.iter().for_each(&mut add);
+            if let Some(When::Template(t)) = &step.when {
+                add(t);
+            }
+            match &step.action {
+                Action::Shell { command } => add(command),
+                Action::Script { body, interpreter } => {
+                    add(body);
+                    interpreter.iter().for_each(&mut add);
+                }
+                Action::File {
+                    path,
+                    content,
+                    mode,
+                    owner,
+                    group,
+                } => {
+                    add(path);
+                    match content {
+                        FileContent::Inline(t) => add(t),
+                        FileContent::Template { loaded, .. } => loaded.iter().for_each(&mut add),
+                    }
+                    for t in [mode, owner, group].into_iter().flatten() {
+                        add(t);
+                    }
+                }
+                Action::Line { path, line, regexp } => {
+                    add(path);
+                    add(line);
+                    regexp.iter().for_each(&mut add);
+                }
+                Action::Package { names } => names.iter().for_each(&mut add),
+                Action::Service { name, .. } => add(name),
+                Action::Daemon {
+                    name,
+                    command,
+                    user,
+                    env,
+                } => {
+                    add(name);
+                    add(command);
+                    user.iter().for_each(&mut add);
+                    env.iter().for_each(|(_, t)| add(t));
+                }
+                Action::User {
+                    name,
+                    shell,
+                    home,
+                    groups,
+                    authorized_keys,
+                } => {
+                    add(name);
+                    for t in [shell, home].into_iter().flatten() {
+                        add(t);
+                    }
+                    groups.iter().chain(authorized_keys).for_each(&mut add);
+                }
+                Action::Include(_) => {}
+            }
+        }
+        out
+    }
+}
+
 /// A string value as written: a handlebars template (rendered later), the
 /// span of the value in its file, and the source text under that span (so
 /// a rendering error can point at the expression inside the value).

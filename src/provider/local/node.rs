@@ -98,11 +98,14 @@ set -eu
 node={dir}
 echo "nubo: booting node {name} ($(date -u +%FT%TZ))"
 # The copied mounts must not leak back to the host, nor keep other nodes'
-# network namespaces alive (ip netns keeps them as nsfs mounts).
+# network namespaces alive (ip netns keeps them as nsfs mounts). They lie
+# under /run/netns, which one lazy unmount removes with all it holds (one
+# umount per node, not one per network namespace on the host); then any
+# elsewhere.
 mount --make-rprivate /
+if mountpoint -q /run/netns; then umount -l /run/netns; fi
 sed -n 's/^[^ ]* [^ ]* [^ ]* [^ ]* \([^ ]*\) .* - nsfs .*/\1/p' /proc/self/mountinfo |
   while read -r m; do umount -l "$m" 2>/dev/null || true; done
-if mountpoint -q /run/netns; then umount -l /run/netns; fi
 # This node's interfaces and cgroups.
 umount -l /sys 2>/dev/null || true
 mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
