@@ -396,7 +396,7 @@ fn report(m: &Measured, ansible: &Ansible, before: &str, after: &str) -> String 
     if m.cpu {
         out.push_str(
             "CPU time: every process of a cgroup holding nubo/Ansible and the nodes \
-             (sshd, shells and Python modules on the nodes)\n",
+             (sshd, shells and Python modules on the nodes), the least of the rounds\n",
         );
     }
     out.push_str(&format!("machine: before {before}; after {after}\n"));

@@ -126,7 +126,7 @@ fn report(rows: &[Row], rounds: u32, before: &str, after: &str) -> String {
     if rows.iter().any(|r| r.launch.cpu.is_some()) {
         out.push_str(
             "CPU: every process of a cgroup holding nubo and the nodes it starts (ip, unshare, \
-             mount, sshd, the SSH sessions and the step), in the fastest round by CPU\n",
+             mount, sshd, the SSH sessions and the step), the least of the rounds\n",
         );
     }
     out.push_str(&format!("machine: before {before}; after {after}\n"));
