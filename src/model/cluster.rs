@@ -109,6 +109,17 @@ impl ClusterSpec {
         self.systems.iter().find(|s| s.name == name)
     }
 
+    /// The networks a system's interfaces connect to, in interface order
+    /// (an interface on an undeclared network is left out).
+    pub fn networks_of(&self, system: &SystemSpec) -> Vec<NetworkSpec> {
+        system
+            .interfaces
+            .iter()
+            .filter_map(|i| self.networks.iter().find(|n| n.name == i.network))
+            .cloned()
+            .collect()
+    }
+
     /// Every VM the description asks for, numbered in deploy order.
     pub fn instances(&self) -> Vec<Instance> {
         let mut out = Vec::new();

@@ -41,13 +41,13 @@ fn node_json(input: &ContextInput<'_>, inst: &Instance) -> Value {
     })
 }
 
-/// The front-end: the first node of the system named `front` (EC3's
-/// convention), else the first node.
-pub fn front_end(instances: &[Instance]) -> Option<&Instance> {
-    instances
+/// The front-end among `nodes`: the first of the system named `front`
+/// (EC3's convention), else the first one.
+pub fn front_end<T>(nodes: &[T], system: impl Fn(&T) -> &str) -> Option<&T> {
+    nodes
         .iter()
-        .find(|i| i.system == "front")
-        .or_else(|| instances.first())
+        .find(|n| system(n) == "front")
+        .or_else(|| nodes.first())
 }
 
 /// The context for a recipe running on `node`.
@@ -68,7 +68,7 @@ pub fn build(input: &ContextInput<'_>, node: &Instance) -> Value {
             .collect();
         systems.insert(s.name.clone(), Value::Array(list));
     }
-    let front = front_end(input.instances)
+    let front = front_end(input.instances, |i| &i.system)
         .map(|f| node_json(input, f))
         .unwrap_or(Value::Null);
     json!({

@@ -201,13 +201,7 @@ impl ClusterExecutor {
         let networks = self
             .spec
             .system(system)
-            .map(|s| {
-                s.interfaces
-                    .iter()
-                    .filter_map(|i| self.spec.networks.iter().find(|n| n.name == i.network))
-                    .cloned()
-                    .collect()
-            })
+            .map(|s| self.spec.networks_of(s))
             .unwrap_or_default();
         let req = VmRequest {
             cluster: self.cluster.clone(),
@@ -325,13 +319,7 @@ impl ClusterExecutor {
             .map_err(state_err)?
             .ok_or_else(|| StepError::Final(format!("node `{node}` has no VM")))?;
         let provider = self.provider(&vm.system)?;
-        let info = VmInfo {
-            id: vm.provider_vm_id.clone().unwrap_or_default(),
-            node: Some(vm.node.clone()),
-            token: None,
-            addresses: vm.addresses.clone(),
-            status: crate::provider::VmStatus::Running,
-        };
+        let info = super::info::recorded_vm_info(&vm);
         self.sessions.lock().await.remove(node);
         self.connect(&provider, node, &info).await?;
         self.sessions

@@ -3,7 +3,7 @@
 use super::env::Env;
 use super::reconcile;
 use crate::provider::{SshAccess, VmInfo, VmStatus};
-use crate::state::{ClusterDetail, ClusterSummary, StateError, VmState};
+use crate::state::{ClusterDetail, ClusterSummary, StateError, Vm, VmState};
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +47,18 @@ pub async fn show(env: &Env, name: &str) -> Result<ClusterDetail, InfoError> {
         .ok_or_else(|| InfoError::NotFound(name.to_string()))
 }
 
+/// A running VM as the state records it, in the provider's terms (for
+/// asking the provider how to reach it).
+pub fn recorded_vm_info(vm: &Vm) -> VmInfo {
+    VmInfo {
+        id: vm.provider_vm_id.clone().unwrap_or_default(),
+        node: Some(vm.node.clone()),
+        token: None,
+        addresses: vm.addresses.clone(),
+        status: VmStatus::Running,
+    }
+}
+
 /// Where to reach a node over SSH, with the key and the known_hosts file.
 #[derive(Debug, Clone)]
 pub struct SshPlace {
@@ -58,10 +70,9 @@ pub struct SshPlace {
 
 /// The node to log in to: `node`, else the front-end.
 pub async fn ssh_place(env: &Env, name: &str, node: Option<&str>) -> Result<SshPlace, InfoError> {
-    let cluster = env
-        .store
-        .cluster(name)?
-        .ok_or_else(|| InfoError::NotFound(name.to_string()))?;
+    if env.store.cluster(name)?.is_none() {
+        return Err(InfoError::NotFound(name.to_string()));
+    }
     let vms = env.store.vms(name)?;
     let live: Vec<_> = vms
         .iter()
@@ -69,19 +80,13 @@ pub async fn ssh_place(env: &Env, name: &str, node: Option<&str>) -> Result<SshP
         .collect();
     let node = match node {
         Some(n) => n.to_string(),
-        None => {
-            // The front-end: system `front`, else the first node.
-            let _ = &cluster;
-            live.iter()
-                .find(|v| v.system == "front")
-                .or(live.first())
-                .map(|v| v.node.clone())
-                .ok_or_else(|| InfoError::NoNode {
-                    cluster: name.to_string(),
-                    node: "(front-end)".into(),
-                    nodes: "none".into(),
-                })?
-        }
+        None => super::context::front_end(&live, |v| &v.system)
+            .map(|v| v.node.clone())
+            .ok_or_else(|| InfoError::NoNode {
+                cluster: name.to_string(),
+                node: "(front-end)".into(),
+                nodes: "none".into(),
+            })?,
     };
     let vm = live
         .iter()
@@ -108,15 +113,8 @@ pub async fn ssh_place(env: &Env, name: &str, node: Option<&str>) -> Result<SshP
             vm.provider
         ))
     })?;
-    let info = VmInfo {
-        id: vm.provider_vm_id.clone().unwrap_or_default(),
-        node: Some(vm.node.clone()),
-        token: None,
-        addresses: vm.addresses.clone(),
-        status: VmStatus::Running,
-    };
     let access = provider
-        .ssh_access(name, &info)
+        .ssh_access(name, &recorded_vm_info(vm))
         .await
         .map_err(|e| InfoError::Provider(e.to_string()))?;
     let key_path = access

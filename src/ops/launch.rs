@@ -6,7 +6,6 @@
 //! ones, destroys recorded VMs the description no longer asks for, and runs
 //! the steps whose recorded run is not `ok` with the same script.
 
-use super::context;
 use super::env::{Env, PlacementError};
 use super::executor::ClusterExecutor;
 use super::observer::{Event, Observer};
@@ -349,9 +348,4 @@ pub async fn destroy_vm(env: &Env, cluster: &str, node: &str) -> Result<(), Laun
             Err(LaunchError::Provider(format!("destroying `{node}`: {e}")))
         }
     }
-}
-
-/// The front-end's node name, for `ssh` without a node.
-pub fn front_node(spec: &ClusterSpec) -> Option<String> {
-    context::front_end(&spec.instances()).map(|i| i.name.clone())
 }

@@ -92,15 +92,9 @@ pub fn plan(env: &Env, opts: &LaunchOptions) -> Result<PlanReport, LaunchError> 
         .cluster(name)?
         .map(|c| c.variables)
         .unwrap_or_default();
-    let public_key = std::fs::read_to_string(crate::provider::local::keys::public_path(
-        &launch::cluster_key_path(env, name),
-    ))
-    .unwrap_or_default();
-    let public_key = public_key
-        .split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ");
+    // Not made yet for a new cluster: its steps all run anyway.
+    let public_key = crate::provider::local::keys::public_key(&launch::cluster_key_path(env, name))
+        .unwrap_or_default();
     for n in prepared.graph.order() {
         let Vertex::Configure {
             node,

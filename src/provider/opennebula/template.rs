@@ -145,7 +145,6 @@ pub fn vm_template(req: &VmRequest, endpoint_host: &str) -> Result<String, OneEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::NetworkSpec;
     use crate::provider::opennebula::xml;
     use crate::radl;
     use crate::source::FileId;
@@ -155,17 +154,7 @@ mod tests {
         assert!(v.diagnostics().is_empty(), "{:?}", v.diagnostics());
         let (spec, _) = crate::model::lower(&v.document);
         let system = spec.systems[0].clone();
-        let networks: Vec<NetworkSpec> = system
-            .interfaces
-            .iter()
-            .map(|i| {
-                spec.networks
-                    .iter()
-                    .find(|n| n.name == i.network)
-                    .unwrap()
-                    .clone()
-            })
-            .collect();
+        let networks = spec.networks_of(&system);
         VmRequest {
             cluster: "web".into(),
             node: "front".into(),
