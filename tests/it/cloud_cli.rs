@@ -12,13 +12,9 @@ use std::process::Output;
 use std::time::Duration;
 
 async fn nubo(dir: &Path, args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_nubo"))
-        .args(args)
-        .env("NUBO_HOME", dir.join("state"))
-        .env("NUBO_LOCAL_ROOT", dir.join("local"))
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .env_remove("NUBO_TEST_KILL_AT")
-        .current_dir(dir)
+    let mut c = crate::support::nubo_in(dir);
+    c.args(args);
+    tokio::process::Command::from(c)
         .output()
         .await
         .expect("run nubo")

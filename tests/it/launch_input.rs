@@ -2,15 +2,11 @@
 //! with its file:line:column, and a hint of what to do.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn nubo(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nubo"))
+    crate::support::nubo_in(dir)
         .args(args)
-        .env("NUBO_HOME", dir.join("state"))
-        .env("NUBO_LOCAL_ROOT", dir.join("local"))
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .current_dir(dir)
         .output()
         .expect("run nubo")
 }

@@ -7,11 +7,8 @@ use std::time::Duration;
 
 use crate::emu::opennebula::{EmuConfig, Fault, OneEmu};
 use nubo::auth;
-use nubo::model::NetworkSpec;
 use nubo::provider::opennebula::{OpenNebula, OpenNebulaOptions};
 use nubo::provider::{Provider, ProviderError, VmRequest, VmStatus};
-use nubo::radl;
-use nubo::source::FileId;
 
 const TOKEN_A: &str = "01J9ZQ4X8M3N5P7R9T1V3X5Z7A";
 const TOKEN_B: &str = "01J9ZQ4X8M3N5P7R9T1V3X5Z7B";
@@ -47,33 +44,8 @@ const CLUSTER_RADL: &str = "network public (outbound = 'yes' and provider_id = '
       disk.0.image.url = 'one://127.0.0.1/5' and disk.0.os.credentials.username = 'ubuntu')\n\
     deploy front 1\n";
 
-/// A request for the first system of `radl_text`.
 fn request_from(radl_text: &str, cluster: &str, node: &str, token: &str) -> VmRequest {
-    let v = radl::validate(FileId(0), radl_text);
-    assert!(v.diagnostics().is_empty(), "{:?}", v.diagnostics());
-    let (spec, diags) = nubo::model::lower(&v.document);
-    assert!(diags.is_empty());
-    let system = spec.systems[0].clone();
-    let networks: Vec<NetworkSpec> = system
-        .interfaces
-        .iter()
-        .map(|i| {
-            spec.networks
-                .iter()
-                .find(|n| n.name == i.network)
-                .unwrap()
-                .clone()
-        })
-        .collect();
-    VmRequest {
-        cluster: cluster.into(),
-        node: node.into(),
-        number: 0,
-        token: token.into(),
-        system,
-        networks,
-        public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5vdCBhIHJlYWwga2V5 nubo".into(),
-    }
+    crate::support::vm_request(radl_text, cluster, node, token)
 }
 
 fn request(cluster: &str, node: &str, token: &str) -> VmRequest {

@@ -8,16 +8,13 @@ use std::time::Duration;
 
 use crate::emu::openstack::{EmuConfig, Fault, IMAGE_ID, OstEmu, flavor};
 use nubo::auth;
-use nubo::model::NetworkSpec;
 use nubo::provider::openstack::{OpenStack, OpenStackOptions};
 use nubo::provider::{Provider, ProviderError, VmRequest, VmStatus};
-use nubo::radl;
-use nubo::source::FileId;
 
 const TOKEN_A: &str = "01J9ZQ4X8M3N5P7R9T1V3X5Z7A";
 const TOKEN_B: &str = "01J9ZQ4X8M3N5P7R9T1V3X5Z7B";
 const TOKEN_C: &str = "01J9ZQ4X8M3N5P7R9T1V3X5Z7C";
-const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5vdCBhIHJlYWwga2V5 nubo";
+use crate::support::TEST_KEY as KEY;
 
 fn options() -> OpenStackOptions {
     OpenStackOptions {
@@ -56,33 +53,8 @@ fn cluster_radl() -> String {
     )
 }
 
-/// A request for the first system of `radl_text`.
 fn request_from(radl_text: &str, cluster: &str, node: &str, token: &str) -> VmRequest {
-    let v = radl::validate(FileId(0), radl_text);
-    assert!(v.diagnostics().is_empty(), "{:?}", v.diagnostics());
-    let (spec, diags) = nubo::model::lower(&v.document);
-    assert!(diags.is_empty());
-    let system = spec.systems[0].clone();
-    let networks: Vec<NetworkSpec> = system
-        .interfaces
-        .iter()
-        .map(|i| {
-            spec.networks
-                .iter()
-                .find(|n| n.name == i.network)
-                .unwrap()
-                .clone()
-        })
-        .collect();
-    VmRequest {
-        cluster: cluster.into(),
-        node: node.into(),
-        number: 0,
-        token: token.into(),
-        system,
-        networks,
-        public_key: KEY.into(),
-    }
+    crate::support::vm_request(radl_text, cluster, node, token)
 }
 
 fn request(cluster: &str, node: &str, token: &str) -> VmRequest {

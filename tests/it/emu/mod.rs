@@ -3,3 +3,48 @@
 
 pub mod opennebula;
 pub mod openstack;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+
+/// What an emulator answers.
+pub type Answer = Response<Full<Bytes>>;
+
+/// Listens on 127.0.0.1 (a free port) and answers every HTTP/1 request
+/// with `handle`, which is also given the server's own address (a cloud's
+/// catalog points back at it). Aborting the returned task stops the server and, since
+/// connections live in the task, closes them too.
+pub async fn serve<F, Fut>(handle: F) -> (SocketAddr, tokio::task::JoinHandle<()>)
+where
+    F: Fn(SocketAddr, Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Answer, Infallible>> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            while connections.try_join_next().is_some() {}
+            let handle = handle.clone();
+            connections.spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(
+                        TokioIo::new(stream),
+                        service_fn(move |req| handle(addr, req)),
+                    )
+                    .await;
+            });
+        }
+    });
+    (addr, task)
+}

@@ -40,9 +40,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use nubo::provider::opennebula::xml::{self, Element, Node};
 use nubo::provider::opennebula::xmlrpc::{self, Value};
 
@@ -188,8 +186,6 @@ impl Drop for OneEmu {
 
 impl OneEmu {
     pub async fn start(config: EmuConfig) -> OneEmu {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State {
             config,
             vms: BTreeMap::new(),
@@ -198,24 +194,7 @@ impl OneEmu {
             calls: Vec::new(),
         }));
         let shared = state.clone();
-        let task = tokio::spawn(async move {
-            // Connections live in this set, so stopping the server (dropping
-            // the set) closes them too.
-            let mut connections = tokio::task::JoinSet::new();
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                while connections.try_join_next().is_some() {}
-                let st = shared.clone();
-                connections.spawn(async move {
-                    let svc = service_fn(move |req| serve(st.clone(), req));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
+        let (addr, task) = super::serve(move |_, req| serve(shared.clone(), req)).await;
         OneEmu { addr, state, task }
     }
 
@@ -279,7 +258,7 @@ impl OneEmu {
     }
 }
 
-type Answer = Response<Full<Bytes>>;
+use super::Answer;
 
 fn http(status: StatusCode, content_type: &str, body: String) -> Answer {
     Response::builder()

@@ -53,9 +53,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use nubo::provider::openstack::keystone::format_timestamp;
 use serde_json::{Value, json};
 
@@ -387,8 +385,6 @@ impl Drop for OstEmu {
 
 impl OstEmu {
     pub async fn start(config: EmuConfig) -> OstEmu {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State {
             config,
             tokens: HashMap::new(),
@@ -403,22 +399,7 @@ impl OstEmu {
             unauthorized: 0,
         }));
         let shared = state.clone();
-        let task = tokio::spawn(async move {
-            let mut connections = tokio::task::JoinSet::new();
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                while connections.try_join_next().is_some() {}
-                let st = shared.clone();
-                connections.spawn(async move {
-                    let svc = service_fn(move |req| serve(st.clone(), addr, req));
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
+        let (addr, task) = super::serve(move |addr, req| serve(shared.clone(), addr, req)).await;
         OstEmu { addr, state, task }
     }
 
@@ -580,7 +561,7 @@ impl OstEmu {
     }
 }
 
-type Answer = Response<Full<Bytes>>;
+use super::Answer;
 
 fn answer(status: u16, content_type: &str, body: String) -> Answer {
     Response::builder()

@@ -72,3 +72,47 @@ pub fn recipe_context() -> serde_json::Value {
 }
 
 pub mod local;
+
+/// An SSH public key for requests to emulated clouds (never used to log in).
+pub const TEST_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5vdCBhIHJlYWwga2V5 nubo";
+
+/// A provider request for the first system of `radl_text`.
+pub fn vm_request(
+    radl_text: &str,
+    cluster: &str,
+    node: &str,
+    token: &str,
+) -> nubo::provider::VmRequest {
+    let v = nubo::radl::validate(nubo::source::FileId(0), radl_text);
+    assert!(v.diagnostics().is_empty(), "{:?}", v.diagnostics());
+    let (spec, diags) = nubo::model::lower(&v.document);
+    assert!(diags.is_empty());
+    let system = spec.systems[0].clone();
+    let networks = spec.networks_of(&system);
+    assert_eq!(
+        networks.len(),
+        system.interfaces.len(),
+        "every network is declared"
+    );
+    nubo::provider::VmRequest {
+        cluster: cluster.into(),
+        node: node.into(),
+        number: 0,
+        token: token.into(),
+        system,
+        networks,
+        public_key: TEST_KEY.into(),
+    }
+}
+
+/// The `nubo` binary run in `dir`: its state, local-provider root and
+/// user config all under `dir`, no crash point armed.
+pub fn nubo_in(dir: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_nubo"));
+    c.env("NUBO_HOME", dir.join("state"))
+        .env("NUBO_LOCAL_ROOT", dir.join("local"))
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env_remove("NUBO_TEST_KILL_AT")
+        .current_dir(dir);
+    c
+}
