@@ -39,8 +39,9 @@ pub enum Command {
     /// Print the deployment graph of a RADL file as Graphviz DOT: networks,
     /// VMs and configuration steps, with what waits for what.
     Graph(graph::Args),
-    /// Launch a cluster from templates on the local provider, configure it
-    /// over SSH, and record it. Run again after a failure or a crash, it
+    /// Launch a cluster from templates on the local provider (or on the
+    /// clouds of the auth file given with -a), configure it over SSH, and
+    /// record it. Run again after a failure or a crash, it
     /// converges: it keeps what is done and does the rest.
     Launch(launch::LaunchArgs),
     /// Show what `launch` would do against the recorded state (VMs and
