@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod cli;
 pub mod diagnostic;
+pub mod elastic;
 pub mod model;
 pub mod ops;
 pub mod plan;

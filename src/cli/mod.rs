@@ -3,6 +3,7 @@
 //! once.
 
 mod common;
+mod elastic;
 mod graph;
 mod launch;
 mod manage;
@@ -65,6 +66,9 @@ pub enum Command {
     /// List the templates `launch` can compose (./templates, the user's
     /// config directory, built-in).
     Templates(templates::Args),
+    /// The elasticity daemon: grow and shrink a cluster by its job queue.
+    #[command(subcommand)]
+    Elastic(elastic::Command),
 }
 
 pub fn run(cli: Cli) -> ExitCode {
@@ -83,5 +87,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Stop(args) => manage::stop(args),
         Command::Restart(args) => manage::restart(args),
         Command::Templates(args) => templates::run(args),
+        Command::Elastic(cmd) => elastic::run(cmd),
     }
 }

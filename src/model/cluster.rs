@@ -14,6 +14,10 @@ pub struct ClusterSpec {
     /// configure.
     pub recipes: IndexMap<String, Option<RecipeText>>,
     pub contextualization: Contextualization,
+    /// Elastic systems whose instances are chosen by the elasticity daemon:
+    /// the slot numbers (see [`ClusterSpec::slots`]) that are on, replacing
+    /// the system's deploy count. Systems not listed run their deploy count.
+    pub scaled: IndexMap<String, Vec<u32>>,
 }
 
 /// A configure's recipe: one part per template that gave a body for it
@@ -56,6 +60,10 @@ pub struct SystemSpec {
     pub name: String,
     /// Instances to deploy: the sum of this system's `deploy` sentences.
     pub count: u32,
+    /// Elasticity bounds: `ec3_min_instances` (default 0) and
+    /// `ec3_max_instances` (default: the deploy count); `max >= count`.
+    pub min: u32,
+    pub max: u32,
     /// `deploy SYSTEM N CLOUD`: the cloud it is pinned to.
     pub cloud: Option<String>,
     /// `net_interface.N`, in index order.
@@ -120,21 +128,51 @@ impl ClusterSpec {
             .collect()
     }
 
-    /// Every VM the description asks for, numbered in deploy order.
+    /// Every VM the description asks for, numbered in deploy order; for a
+    /// system in `scaled`, the slots that are on instead.
     pub fn instances(&self) -> Vec<Instance> {
+        let slots = self.slots();
+        let mut out = Vec::new();
+        for s in &self.systems {
+            let mine = slots.iter().filter(|i| i.system == s.name);
+            match self.scaled.get(&s.name) {
+                Some(on) => out.extend(mine.filter(|i| on.contains(&i.number)).cloned()),
+                None => out.extend(mine.take(s.count as usize).cloned()),
+            }
+        }
+        out.sort_by_key(|i| i.number);
+        out
+    }
+
+    /// Every VM a system may have: first the deploy instances of every
+    /// system, numbered in deploy order from 0 (IM's numbering), then each
+    /// system's further elastic slots up to its `max`, numbered after them
+    /// in system order. Names are stable: adding or removing an instance
+    /// never renames another.
+    pub fn slots(&self) -> Vec<Instance> {
         let mut out = Vec::new();
         let mut number = 0;
         for s in &self.systems {
             for _ in 0..s.count {
-                out.push(Instance {
-                    system: s.name.clone(),
-                    number,
-                    name: s.host_name(number, s.count),
-                });
+                out.push(s.instance(number));
+                number += 1;
+            }
+        }
+        for s in &self.systems {
+            for _ in s.count..s.max {
+                out.push(s.instance(number));
                 number += 1;
             }
         }
         out
+    }
+
+    /// The slots of one system.
+    pub fn slots_of(&self, system: &str) -> Vec<Instance> {
+        self.slots()
+            .into_iter()
+            .filter(|i| i.system == system)
+            .collect()
     }
 
     /// The configuration steps to run, with IM's default filled in.
@@ -158,6 +196,21 @@ impl ClusterSpec {
 }
 
 impl SystemSpec {
+    fn instance(&self, number: u32) -> Instance {
+        Instance {
+            system: self.name.clone(),
+            number,
+            name: self.host_name(number, self.count.max(self.max)),
+        }
+    }
+
+    /// Whether the elasticity daemon may change this system's instances.
+    /// Whether the elasticity daemon may change this system's instances:
+    /// it may have more than it deploys, or names a minimum.
+    pub fn is_elastic(&self) -> bool {
+        self.max > self.count || self.features.feature("ec3_min_instances").is_some()
+    }
+
     /// `net_interface.0.dns_name` with `#N#` replaced by the VM number and
     /// the domain dropped; else the system's name, suffixed with the VM
     /// number when the system has several instances (so names stay unique

@@ -32,6 +32,8 @@ pub fn lower(doc: &Document) -> (ClusterSpec, Vec<Diagnostic>) {
         .map(|s| SystemSpec {
             name: s.name.clone(),
             count: 0,
+            min: 0,
+            max: 0,
             cloud: None,
             interfaces: interfaces_of(&s.features),
             image_url: s.features.get_str("disk.0.image.url").map(str::to_string),
@@ -65,6 +67,36 @@ pub fn lower(doc: &Document) -> (ClusterSpec, Vec<Diagnostic>) {
                     "help: add its definition (for example with another template) before launching",
                 ),
             );
+        }
+    }
+    for sys in &mut systems {
+        let bound = |name: &str, diags: &mut Vec<Diagnostic>| -> Option<u32> {
+            let f = sys.features.feature(name)?;
+            match sys.features.get_number(name) {
+                Some(Number::Int(n)) if (0..=100_000).contains(&n) => Some(n as u32),
+                _ => {
+                    diags.push(Diagnostic::error(
+                        f.value_span,
+                        format!("`{name}` must be a whole number from 0 to 100000"),
+                    ));
+                    None
+                }
+            }
+        };
+        let max = bound("ec3_max_instances", &mut diags);
+        let min = bound("ec3_min_instances", &mut diags);
+        sys.max = max.unwrap_or(sys.count).max(sys.count);
+        sys.min = min.unwrap_or(0);
+        if let (Some(min), Some(f)) = (min, sys.features.feature("ec3_min_instances"))
+            && min > sys.max
+        {
+            diags.push(Diagnostic::error(
+                f.value_span,
+                format!(
+                    "`ec3_min_instances` ({min}) is more than system `{}` may have ({})",
+                    sys.name, sys.max
+                ),
+            ));
         }
     }
     let recipes = doc
@@ -110,6 +142,7 @@ pub fn lower(doc: &Document) -> (ClusterSpec, Vec<Diagnostic>) {
             systems,
             recipes,
             contextualization,
+            scaled: Default::default(),
         },
         diags,
     )
@@ -180,6 +213,42 @@ mod tests {
                 (3, "db-3".into()),
                 (4, "db-4".into())
             ]
+        );
+    }
+
+    #[test]
+    fn elastic_slots_are_numbered_after_every_deploy_and_never_rename() {
+        let mut s = spec(
+            "network p ()\n\
+             system front (net_interface.0.connection = 'p' and net_interface.0.dns_name = 'front')\n\
+             system wn (ec3_max_instances = 3 and net_interface.0.connection = 'p' and net_interface.0.dns_name = 'wn-#N#')\n\
+             system db (net_interface.0.connection = 'p')\n\
+             deploy front 1\ndeploy wn 1\ndeploy db 1\n",
+        );
+        let wn = s.system("wn").unwrap();
+        assert_eq!((wn.min, wn.count, wn.max), (0, 1, 3));
+        assert!(wn.is_elastic());
+        let names = |v: Vec<Instance>| v.into_iter().map(|i| i.name).collect::<Vec<_>>();
+        assert_eq!(names(s.instances()), ["front", "wn-1", "db"]);
+        assert_eq!(names(s.slots_of("wn")), ["wn-1", "wn-3", "wn-4"]);
+        s.scaled.insert("wn".into(), vec![3, 4]);
+        assert_eq!(names(s.instances()), ["front", "db", "wn-3", "wn-4"]);
+        s.scaled.insert("wn".into(), vec![]);
+        assert_eq!(names(s.instances()), ["front", "db"]);
+    }
+
+    #[test]
+    fn elastic_bounds_must_be_whole_numbers_within_reach() {
+        let v = radl::validate(
+            FileId(0),
+            "system wn (ec3_max_instances = 2 and ec3_min_instances = 5)\ndeploy wn 1\n",
+        );
+        let (_, diags) = lower(&v.document);
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert!(
+            diags[0]
+                .message
+                .contains("more than system `wn` may have (2)")
         );
     }
 

@@ -68,6 +68,22 @@ pub fn build(input: &ContextInput<'_>, node: &Instance) -> Value {
             .collect();
         systems.insert(s.name.clone(), Value::Array(list));
     }
+    // Every name each system's nodes may have (elastic slots included), so
+    // that configuration naming nodes not yet on (a batch system's node
+    // list) does not change when they come and go.
+    let mut slots = Map::new();
+    for s in &input.spec.systems {
+        let names: Vec<Value> = input
+            .spec
+            .slots_of(&s.name)
+            .into_iter()
+            .map(|i| Value::String(i.name))
+            .collect();
+        slots.insert(
+            s.name.clone(),
+            json!({"names": names, "min": s.min, "max": s.max}),
+        );
+    }
     let front = front_end(input.instances, |i| &i.system)
         .map(|f| node_json(input, f))
         .unwrap_or(Value::Null);
@@ -76,6 +92,7 @@ pub fn build(input: &ContextInput<'_>, node: &Instance) -> Value {
         "node": node_json(input, node),
         "nodes": nodes,
         "systems": systems,
+        "slots": slots,
         "front": front,
         "vars": input.variables,
         "ssh": {"public_key": input.public_key},

@@ -100,15 +100,22 @@ pub fn prepare(
     add: Option<&str>,
     recipe_dirs: &RecipeDirs,
 ) -> Result<Prepared, LaunchError> {
-    finish_prepare(templates::compose(search, templates, add)?, recipe_dirs)
+    finish_prepare(
+        templates::compose(search, templates, add)?,
+        recipe_dirs,
+        Default::default(),
+    )
 }
 
-/// Lowers, compiles the recipes of, and plans a composed description.
+/// Lowers, compiles the recipes of, and plans a composed description;
+/// `scaled` gives the elastic systems' nodes that are on.
 fn finish_prepare(
     mut composed: Composed,
     recipe_dirs: &RecipeDirs,
+    scaled: indexmap::IndexMap<String, Vec<u32>>,
 ) -> Result<Prepared, LaunchError> {
-    let (spec, mut diags) = model::lower(&composed.document);
+    let (mut spec, mut diags) = model::lower(&composed.document);
+    spec.scaled = scaled;
     diags.extend(composed.diagnostics.iter().cloned());
     if diags.iter().any(Diagnostic::is_error) {
         return Err(LaunchError::Invalid {
@@ -201,8 +208,24 @@ pub async fn reconfigure(
         .ok_or_else(|| LaunchError::NotFound(name.to_string()))?;
     let reconciled = reconcile::reconcile(env, name).await?.actions;
     let composed = templates::compose_recorded(&TemplateSearch::default(), &cluster.description)?;
-    let prepared = finish_prepare(composed, dirs)?;
+    let prepared = finish_prepare(composed, dirs, scaled_nodes(env, name)?)?;
     run(env, name, prepared, observer, reconciled, force).await
+}
+
+/// The elastic systems' nodes that are on, as the elasticity daemon
+/// recorded them: systems it never managed keep their deploy count.
+pub fn scaled_nodes(
+    env: &Env,
+    name: &str,
+) -> Result<indexmap::IndexMap<String, Vec<u32>>, LaunchError> {
+    let mut scaled: indexmap::IndexMap<String, Vec<u32>> = indexmap::IndexMap::new();
+    for n in env.store.elastic_nodes(name)? {
+        let on = scaled.entry(n.system.clone()).or_default();
+        if n.state.is_on() {
+            on.push(n.number);
+        }
+    }
+    Ok(scaled)
 }
 
 async fn run(

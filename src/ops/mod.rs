@@ -5,6 +5,7 @@ pub mod builtin;
 pub mod context;
 pub mod crash;
 pub mod destroy;
+pub mod elastic;
 pub mod env;
 pub mod executor;
 pub mod graph;

@@ -26,6 +26,7 @@
 //! behind a mutex); async callers run its calls on a blocking thread.
 
 mod cluster;
+mod elastic;
 mod error;
 mod intent;
 mod lock;
@@ -35,6 +36,7 @@ mod step;
 mod vm;
 
 pub use cluster::{Cluster, ClusterDetail, ClusterStatus, ClusterSummary, NewCluster};
+pub use elastic::{DecisionRecord, QueueRecord};
 pub use error::{Result, StateError};
 pub use intent::{Intent, IntentId, IntentKind, IntentState, Outcome};
 pub use lock::ClusterLock;

@@ -111,6 +111,35 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (cluster_id, name)
     ) STRICT;
     "#,
+    // 2: the elasticity daemon's nodes, decisions and last queue reading.
+    r#"
+    CREATE TABLE elastic_nodes (
+        cluster_id  INTEGER NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
+        node        TEXT    NOT NULL,
+        -- JSON: elastic::ElasticNode
+        data        TEXT    NOT NULL,
+        PRIMARY KEY (cluster_id, node)
+    ) STRICT;
+
+    CREATE TABLE elastic_decisions (
+        id          INTEGER PRIMARY KEY,
+        cluster_id  INTEGER NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
+        at          INTEGER NOT NULL,
+        node        TEXT    NOT NULL,
+        action      TEXT    NOT NULL,
+        reason      TEXT    NOT NULL
+    ) STRICT;
+    CREATE INDEX elastic_decisions_by_cluster ON elastic_decisions (cluster_id, id);
+
+    CREATE TABLE elastic_status (
+        cluster_id  INTEGER PRIMARY KEY REFERENCES clusters(id) ON DELETE CASCADE,
+        at          INTEGER NOT NULL,
+        -- JSON: the last elastic::Snapshot
+        snapshot    TEXT    NOT NULL,
+        -- the daemon's pid at that reading
+        pid         INTEGER NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this nubo writes.

@@ -3,6 +3,7 @@
 mod auth;
 mod cli_validate;
 mod cloud_cli;
+mod elastic;
 mod emu;
 mod launch;
 mod launch_input;

@@ -1,0 +1,250 @@
+//! `nubo elastic`: the elasticity daemon and its tools.
+
+use super::common::{EnvArgs, fail, runtime, time};
+use crate::elastic::simulate;
+use crate::ops::elastic::{self, QueueKind, RunOptions};
+use crate::ops::recipes::RecipeDirs;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Run the elasticity daemon for a cluster: every period it reads the
+    /// job queue, powers worker nodes on and off within the elastic
+    /// systems' rules (`ec3_max_instances`, `ec3_min_instances`,
+    /// `elastic_idle_time`, ...), and records each decision with its reason.
+    /// Stops on SIGTERM or Ctrl-C.
+    Run(RunArgs),
+    /// Show a cluster's elastic nodes, the last queue reading and recent
+    /// decisions with their reasons.
+    Status(StatusArgs),
+    /// Replay a job trace (YAML) against the decision rules on a virtual
+    /// clock, with no machines; prints the timeline and a summary.
+    Simulate(SimulateArgs),
+    /// Power nodes on now (usable as SLURM's ResumeProgram).
+    Resume(PowerArgs),
+    /// Power nodes off now (usable as SLURM's SuspendProgram).
+    Suspend(PowerArgs),
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The cluster's name.
+    name: String,
+    /// The job queue: `slurm` (squeue/sinfo on the front-end) or
+    /// `command:PROGRAM` (a program printing the queue as JSON).
+    #[arg(long, default_value = "slurm")]
+    queue: QueueKind,
+    /// Seconds between rounds.
+    #[arg(long, default_value_t = 1.0)]
+    period: f64,
+    /// Serve Prometheus metrics at this loopback address (e.g.
+    /// 127.0.0.1:9464).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
+    /// Stop after this many rounds.
+    #[arg(long, value_name = "N")]
+    rounds: Option<u64>,
+    #[command(flatten)]
+    env: EnvArgs,
+}
+
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    name: String,
+    /// How many recent decisions to show.
+    #[arg(long, default_value_t = 20)]
+    decisions: u32,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    env: EnvArgs,
+}
+
+#[derive(clap::Args)]
+pub struct SimulateArgs {
+    /// The trace file (YAML: tick, boot, types, jobs; see the README).
+    trace: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct PowerArgs {
+    /// The cluster's name.
+    name: String,
+    /// Nodes, as SLURM host lists (`wn-[1-3],wn-5`).
+    #[arg(required = true)]
+    nodes: Vec<String>,
+    #[command(flatten)]
+    env: EnvArgs,
+}
+
+pub fn run(cmd: Command) -> ExitCode {
+    match cmd {
+        Command::Run(a) => daemon(a),
+        Command::Status(a) => status(a),
+        Command::Simulate(a) => simulate(a),
+        Command::Resume(a) => power(a, true),
+        Command::Suspend(a) => power(a, false),
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+fn daemon(a: RunArgs) -> ExitCode {
+    if !(a.period.is_finite() && a.period >= 0.05) {
+        return fail(2, "--period must be at least 0.05 seconds");
+    }
+    let env = match a.env.open_for(&a.name) {
+        Ok(e) => e,
+        Err(c) => return c,
+    };
+    let opts = RunOptions {
+        cluster: a.name.clone(),
+        queue: a.queue,
+        period: Duration::from_secs_f64(a.period),
+        metrics: a.metrics,
+        rounds: a.rounds,
+        dirs: RecipeDirs::default(),
+    };
+    match runtime().block_on(elastic::run(&env, &opts, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(1, e),
+    }
+}
+
+fn status(a: StatusArgs) -> ExitCode {
+    let env = match a.env.open() {
+        Ok(e) => e,
+        Err(c) => return c,
+    };
+    let s = match elastic::status(&env, &a.name, a.decisions) {
+        Ok(s) => s,
+        Err(e) => return fail(1, e),
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "Cluster {}: elasticity daemon {}",
+        s.cluster,
+        if s.daemon_running {
+            "running"
+        } else {
+            "not running"
+        }
+    );
+    if s.nodes.is_empty() {
+        println!(
+            "No elastic node recorded yet: start `nubo elastic run {}`.",
+            s.cluster
+        );
+    } else {
+        println!("{:<16} {:<10} {:<13} SINCE", "NODE", "SYSTEM", "STATE");
+        for n in &s.nodes {
+            println!(
+                "{:<16} {:<10} {:<13} {}",
+                n.name,
+                n.system,
+                n.state.as_str(),
+                time(n.since)
+            );
+        }
+    }
+    if let Some(q) = &s.queue
+        && let Some(snap) = elastic::recorded_snapshot(q)
+    {
+        println!(
+            "Queue at {}: {} pending job(s), {} running",
+            time(q.at.as_millis()),
+            snap.pending.len(),
+            snap.running
+        );
+    }
+    if !s.decisions.is_empty() {
+        println!("Recent decisions:");
+        for d in &s.decisions {
+            println!(
+                "  {}  {:<22} {:<10} {}",
+                time(d.at.as_millis()),
+                d.action,
+                d.node,
+                d.reason
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn simulate(a: SimulateArgs) -> ExitCode {
+    let text = match std::fs::read_to_string(&a.trace) {
+        Ok(t) => t,
+        Err(e) => return fail(2, format!("{}: {e}", a.trace.display())),
+    };
+    let trace = match simulate::parse(&text) {
+        Ok(t) => t,
+        Err(e) => return fail(1, format!("{}:{e}", a.trace.display())),
+    };
+    let report = simulate::run(&trace);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+        return ExitCode::SUCCESS;
+    }
+    for e in &report.events {
+        println!("{:>6}s  {}", e.at, e.what);
+    }
+    let s = &report.summary;
+    println!(
+        "\njobs {} completed {} unschedulable {} | wait mean {:.1}s max {}s | nodes max {} node-seconds {} | power-ons {} power-offs {} failures {} | ended at {}s",
+        s.jobs,
+        s.completed,
+        s.unschedulable,
+        s.mean_wait_s,
+        s.max_wait_s,
+        s.max_nodes_on,
+        s.node_seconds,
+        s.power_ons,
+        s.power_offs,
+        s.failures,
+        s.ended_at
+    );
+    ExitCode::SUCCESS
+}
+
+fn power(a: PowerArgs, on: bool) -> ExitCode {
+    let env = match a.env.open_for(&a.name) {
+        Ok(e) => e,
+        Err(c) => return c,
+    };
+    match runtime().block_on(elastic::power(
+        &env,
+        &a.name,
+        &a.nodes,
+        on,
+        &RecipeDirs::default(),
+    )) {
+        Ok(nodes) => {
+            for n in nodes {
+                println!("{} {}", n.name, n.state.as_str());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(1, e),
+    }
+}

@@ -1,0 +1,437 @@
+//! One decision round: what to power on and off, and why.
+//!
+//! `decide` is a pure function of the clock, the policies, what the daemon
+//! knows of each node and one reading of the job queue. It returns the
+//! nodes' new states and the actions to carry out, each with its reason.
+//! The daemon records both before acting, so a restart resumes from them.
+//!
+//! The rules, in order:
+//! 1. Observe: a node powering on that the queue shows up becomes idle or
+//!    used; one the queue has not seen within `elastic_poweron_timeout` fails
+//!    (its VM is removed; the slot rests `elastic_retry_after`, then is off).
+//!    An up node the queue reports failed, or has not seen for the same
+//!    timeout, fails too.
+//! 2. Demand: each pending job, in queue order, is fitted on idle and
+//!    booting nodes' free CPUs; what is missing is powered on, from the
+//!    node types whose nodes fit the job (lowest `ec3_prio` first; a type
+//!    with a failed node gives way to its `ec3_if_fail` type), within `max`
+//!    and `elastic_max_booting`. A job no type can ever run is reported.
+//! 3. Floors: `ec3_min_instances` nodes on, `elastic_spare` idle nodes
+//!    warm.
+//! 4. Power-off: an idle node (idle for the queue too) that no pending job
+//!    was fitted on, idle for `elastic_idle_time`, up for
+//!    `elastic_cooldown`, at the end of a billing interval if there is one,
+//!    while the floors hold. A node running jobs is never chosen.
+
+use super::node::{ElasticNode, NodeState};
+use super::policy::Policy;
+use super::queue::{Job, QueueState, Snapshot};
+use serde::Serialize;
+use std::collections::HashSet;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Create the node's VM and configure it.
+    PowerOn,
+    /// Drain it in the queue, then remove (or stop) its VM.
+    PowerOff,
+    /// Remove its VM: it did not come up, or the queue lost it.
+    Fail,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::PowerOn => "power_on",
+            Action::PowerOff => "power_off",
+            Action::Fail => "fail",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Decision {
+    pub node: String,
+    pub action: Action,
+    pub reason: String,
+}
+
+/// A job that no node type can run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Unschedulable {
+    pub job: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Outcome {
+    pub nodes: Vec<ElasticNode>,
+    pub decisions: Vec<Decision>,
+    pub unschedulable: Vec<Unschedulable>,
+}
+
+fn ms(s: u64) -> i64 {
+    (s as i64).saturating_mul(1000)
+}
+
+/// Whether `n`'s power-off falls at the end of a paid interval.
+fn billing_allows(p: &Policy, n: &ElasticNode, now: i64) -> bool {
+    let Some(b) = p.billing_interval_s else {
+        return true;
+    };
+    let up = (now - n.up_since.unwrap_or(n.since)).max(0) as u64 / 1000;
+    let margin = (b / 10).max(1);
+    up % b >= b - margin
+}
+
+fn fits(p: &Policy, job: &Job) -> bool {
+    p.cpus >= job.cpus && (p.memory_mb == 0 || job.memory_mb == 0 || p.memory_mb >= job.memory_mb)
+}
+
+fn describe(job: &Job) -> String {
+    let mut s = format!(
+        "job {} ({} node{} x {} CPU{}",
+        job.id,
+        job.nodes,
+        if job.nodes == 1 { "" } else { "s" },
+        job.cpus,
+        if job.cpus == 1 { "" } else { "s" }
+    );
+    if job.memory_mb > 0 {
+        s.push_str(&format!(", {} MiB", job.memory_mb));
+    }
+    s.push(')');
+    s
+}
+
+struct Round<'a> {
+    now: i64,
+    policies: &'a [Policy],
+    nodes: Vec<ElasticNode>,
+    decisions: Vec<Decision>,
+    /// Free CPUs of idle and booting nodes, by node index.
+    free: Vec<Option<u32>>,
+    /// Nodes a pending job was fitted on.
+    reserved: HashSet<usize>,
+}
+
+impl Round<'_> {
+    fn policy(&self, system: &str) -> Option<&Policy> {
+        self.policies.iter().find(|p| p.system == system)
+    }
+
+    fn count(&self, system: &str, f: impl Fn(NodeState) -> bool) -> u32 {
+        self.nodes
+            .iter()
+            .filter(|n| n.system == system && f(n.state))
+            .count() as u32
+    }
+
+    fn power_on(&mut self, i: usize, reason: String) {
+        let now = self.now;
+        let n = &mut self.nodes[i];
+        n.set(NodeState::PoweringOn, now);
+        n.up_since = None;
+        self.decisions.push(Decision {
+            node: n.name.clone(),
+            action: Action::PowerOn,
+            reason,
+        });
+        let cpus = self.policy(&self.nodes[i].system).map_or(1, |p| p.cpus);
+        self.free[i] = Some(cpus);
+    }
+
+    /// Up to `want` off nodes of `system` that may be powered on now, lowest
+    /// number first.
+    fn startable(&self, p: &Policy, want: u32) -> Vec<usize> {
+        let on = self.count(&p.system, NodeState::is_on);
+        let booting = self.count(&p.system, |s| s == NodeState::PoweringOn);
+        let room = p
+            .max
+            .saturating_sub(on)
+            .min(p.max_booting.saturating_sub(booting))
+            .min(want);
+        let mut off: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].system == p.system && self.nodes[i].state == NodeState::Off)
+            .collect();
+        off.sort_by_key(|&i| self.nodes[i].number);
+        off.truncate(room as usize);
+        off
+    }
+
+    fn observe(&mut self, snap: &Snapshot) {
+        let now = self.now;
+        for i in 0..self.nodes.len() {
+            let Some(p) = self.policy(&self.nodes[i].system).cloned() else {
+                continue;
+            };
+            let q = snap.node(&self.nodes[i].name);
+            let n = &mut self.nodes[i];
+            let mut fail = None;
+            match n.state {
+                NodeState::PoweringOn => match q {
+                    Some(s @ (QueueState::Idle | QueueState::Used)) => {
+                        n.set(
+                            if s == QueueState::Used {
+                                NodeState::Used
+                            } else {
+                                NodeState::Idle
+                            },
+                            now,
+                        );
+                        n.up_since = Some(now);
+                        n.last_busy = now;
+                        n.last_seen = now;
+                        n.failures = 0;
+                    }
+                    _ if now - n.since >= ms(p.poweron_timeout_s) => {
+                        fail = Some(format!(
+                            "the job queue has not seen it {}s after power-on (elastic_poweron_timeout)",
+                            p.poweron_timeout_s
+                        ));
+                    }
+                    _ => {}
+                },
+                NodeState::Idle | NodeState::Used => match q {
+                    Some(QueueState::Used) => {
+                        n.last_busy = now;
+                        n.last_seen = now;
+                        n.set(NodeState::Used, now);
+                    }
+                    Some(QueueState::Idle) => {
+                        if n.state == NodeState::Used {
+                            n.last_busy = now;
+                        }
+                        n.last_seen = now;
+                        n.set(NodeState::Idle, now);
+                    }
+                    Some(QueueState::Failed) => {
+                        fail = Some("the job queue reports it failed or drained".into());
+                    }
+                    Some(QueueState::Off) | None => {
+                        if now - n.last_seen >= ms(p.poweron_timeout_s) {
+                            fail = Some(format!(
+                                "the job queue has not seen it up for {}s",
+                                p.poweron_timeout_s
+                            ));
+                        }
+                    }
+                },
+                NodeState::Failed => {
+                    if now - n.since >= ms(p.retry_after_s) {
+                        n.set(NodeState::Off, now);
+                    }
+                }
+                NodeState::Off | NodeState::PoweringOff => {}
+            }
+            if let Some(reason) = fail {
+                n.failures += 1;
+                n.set(NodeState::Failed, now);
+                n.up_since = None;
+                self.decisions.push(Decision {
+                    node: n.name.clone(),
+                    action: Action::Fail,
+                    reason,
+                });
+            }
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            let usable = match n.state {
+                NodeState::PoweringOn => true,
+                NodeState::Idle => snap.node(&n.name) == Some(QueueState::Idle),
+                _ => false,
+            };
+            if usable {
+                self.free[i] = self.policy(&n.system).map(|p| p.cpus);
+            }
+        }
+    }
+
+    /// The types that may run `job`, in the order to try them.
+    fn types_for(&self, job: &Job) -> Vec<Policy> {
+        let mut types: Vec<Policy> = self
+            .policies
+            .iter()
+            .filter(|p| fits(p, job))
+            .cloned()
+            .collect();
+        types.sort_by_key(|p| p.prio);
+        // A type with a failed node gives way to its fallback.
+        let mut ordered: Vec<Policy> = Vec::new();
+        for p in &types {
+            let failing = self.count(&p.system, |s| s == NodeState::Failed) > 0;
+            if failing
+                && let Some(fb) = p
+                    .fallback
+                    .as_ref()
+                    .and_then(|f| types.iter().find(|q| &q.system == f))
+                && !ordered.iter().any(|q| q.system == fb.system)
+            {
+                ordered.push(fb.clone());
+            }
+            if !ordered.iter().any(|q| q.system == p.system) {
+                ordered.push(p.clone());
+            }
+        }
+        ordered
+    }
+
+    fn demand(&mut self, snap: &Snapshot) -> Vec<Unschedulable> {
+        let mut unschedulable = Vec::new();
+        for job in &snap.pending {
+            let types = self.types_for(job);
+            if types.is_empty() {
+                unschedulable.push(Unschedulable {
+                    job: job.id.clone(),
+                    reason: format!("{} fits no node type", describe(job)),
+                });
+                continue;
+            }
+            let most: u32 = types.iter().map(|p| p.max).sum();
+            if job.nodes > most {
+                unschedulable.push(Unschedulable {
+                    job: job.id.clone(),
+                    reason: format!(
+                        "{} needs more nodes than the cluster may have ({most})",
+                        describe(job)
+                    ),
+                });
+                continue;
+            }
+            let mut placed = 0;
+            let mut candidates: Vec<usize> = (0..self.nodes.len())
+                .filter(|&i| {
+                    self.free[i].is_some_and(|f| f >= job.cpus)
+                        && self
+                            .policy(&self.nodes[i].system)
+                            .is_some_and(|p| fits(p, job))
+                })
+                .collect();
+            candidates
+                .sort_by_key(|&i| (self.nodes[i].state != NodeState::Idle, self.nodes[i].number));
+            for i in candidates.into_iter().take(job.nodes as usize) {
+                if let Some(f) = self.free[i].as_mut() {
+                    *f -= job.cpus;
+                }
+                self.reserved.insert(i);
+                placed += 1;
+            }
+            for p in types {
+                if placed >= job.nodes {
+                    break;
+                }
+                for i in self.startable(&p, job.nodes - placed) {
+                    self.power_on(
+                        i,
+                        format!("{} is pending and no idle node can take it", describe(job)),
+                    );
+                    if let Some(f) = self.free[i].as_mut() {
+                        *f -= job.cpus;
+                    }
+                    self.reserved.insert(i);
+                    placed += 1;
+                }
+            }
+        }
+        unschedulable
+    }
+
+    fn floors(&mut self) {
+        for p in self.policies {
+            let on = self.count(&p.system, NodeState::is_on);
+            let warm = (0..self.nodes.len())
+                .filter(|&i| {
+                    self.nodes[i].system == p.system
+                        && matches!(self.nodes[i].state, NodeState::Idle | NodeState::PoweringOn)
+                        && !self.reserved.contains(&i)
+                })
+                .count() as u32;
+            let for_min = p.min.saturating_sub(on);
+            let for_spare = p.spare.saturating_sub(warm);
+            let want = for_min.max(for_spare);
+            if want == 0 {
+                continue;
+            }
+            let reason = if for_min >= for_spare {
+                format!("ec3_min_instances = {} and {on} on", p.min)
+            } else {
+                format!("elastic_spare = {} and {warm} idle", p.spare)
+            };
+            for i in self.startable(p, want) {
+                self.power_on(i, reason.clone());
+            }
+        }
+    }
+
+    fn power_offs(&mut self, snap: &Snapshot) {
+        let now = self.now;
+        for p in self.policies {
+            let mut on = self.count(&p.system, NodeState::is_on);
+            let mut warm = (0..self.nodes.len())
+                .filter(|&i| {
+                    self.nodes[i].system == p.system
+                        && matches!(self.nodes[i].state, NodeState::Idle | NodeState::PoweringOn)
+                        && !self.reserved.contains(&i)
+                })
+                .count() as u32;
+            let mut idle: Vec<usize> = (0..self.nodes.len())
+                .filter(|&i| {
+                    let n = &self.nodes[i];
+                    n.system == p.system
+                        && n.state == NodeState::Idle
+                        && snap.node(&n.name) == Some(QueueState::Idle)
+                        && !self.reserved.contains(&i)
+                        && now - n.last_busy >= ms(p.idle_time_s)
+                        && now - n.up_since.unwrap_or(n.since) >= ms(p.cooldown_s)
+                        && billing_allows(p, n, now)
+                })
+                .collect();
+            idle.sort_by_key(|&i| std::cmp::Reverse(self.nodes[i].number));
+            for i in idle {
+                if on <= p.min || warm <= p.spare {
+                    break;
+                }
+                let n = &mut self.nodes[i];
+                let idle_for = (now - n.last_busy) / 1000;
+                n.set(NodeState::PoweringOff, now);
+                self.decisions.push(Decision {
+                    node: n.name.clone(),
+                    action: Action::PowerOff,
+                    reason: format!(
+                        "idle for {idle_for}s (elastic_idle_time = {}){}",
+                        p.idle_time_s,
+                        if p.billing_interval_s.is_some() {
+                            ", at the end of its billing interval"
+                        } else {
+                            ""
+                        }
+                    ),
+                });
+                on -= 1;
+                warm -= 1;
+            }
+        }
+    }
+}
+
+/// One decision round. See the module documentation for the rules.
+pub fn decide(now: i64, policies: &[Policy], nodes: &[ElasticNode], snap: &Snapshot) -> Outcome {
+    let mut round = Round {
+        now,
+        policies,
+        nodes: nodes.to_vec(),
+        decisions: Vec::new(),
+        free: vec![None; nodes.len()],
+        reserved: HashSet::new(),
+    };
+    round.observe(snap);
+    let unschedulable = round.demand(snap);
+    round.floors();
+    round.power_offs(snap);
+    Outcome {
+        nodes: round.nodes,
+        decisions: round.decisions,
+        unschedulable,
+    }
+}

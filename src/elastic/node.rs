@@ -1,0 +1,107 @@
+//! What the daemon knows of each elastic node.
+
+use serde::{Deserialize, Serialize};
+
+/// A node's life as the daemon tracks it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    /// No VM.
+    Off,
+    /// Asked for; not yet seen by the job queue.
+    PoweringOn,
+    /// Up, no job.
+    Idle,
+    /// Up, running jobs.
+    Used,
+    /// Being drained and removed.
+    PoweringOff,
+    /// Did not come up in time, or the queue lost it; its VM is removed
+    /// and the slot rests before it is tried again.
+    Failed,
+}
+
+impl NodeState {
+    pub const ALL: [NodeState; 6] = [
+        NodeState::Off,
+        NodeState::PoweringOn,
+        NodeState::Idle,
+        NodeState::Used,
+        NodeState::PoweringOff,
+        NodeState::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Off => "off",
+            NodeState::PoweringOn => "powering_on",
+            NodeState::Idle => "idle",
+            NodeState::Used => "used",
+            NodeState::PoweringOff => "powering_off",
+            NodeState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NodeState> {
+        NodeState::ALL.into_iter().find(|n| n.as_str() == s)
+    }
+
+    /// Whether the node has (or is getting) a VM that should be kept.
+    pub fn is_on(self) -> bool {
+        matches!(
+            self,
+            NodeState::PoweringOn | NodeState::Idle | NodeState::Used
+        )
+    }
+}
+
+impl std::fmt::Display for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One elastic slot: a node name the cluster may have.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ElasticNode {
+    pub name: String,
+    /// Its system (node type).
+    pub system: String,
+    /// Its VM number (the model's slot number).
+    pub number: u32,
+    pub state: NodeState,
+    /// When it entered `state` (milliseconds, the daemon's clock).
+    pub since: i64,
+    /// When it came up (first seen by the queue) in this power cycle.
+    pub up_since: Option<i64>,
+    /// The last time the queue showed it running a job (or it came up).
+    pub last_busy: i64,
+    /// The last time the queue showed it up.
+    pub last_seen: i64,
+    /// Failed power-ons in a row.
+    pub failures: u32,
+}
+
+impl ElasticNode {
+    pub fn new(name: &str, system: &str, number: u32, state: NodeState, now: i64) -> ElasticNode {
+        ElasticNode {
+            name: name.to_string(),
+            system: system.to_string(),
+            number,
+            state,
+            since: now,
+            up_since: matches!(state, NodeState::Idle | NodeState::Used).then_some(now),
+            last_busy: now,
+            last_seen: now,
+            failures: 0,
+        }
+    }
+
+    /// Moves to `state` at `now`.
+    pub fn set(&mut self, state: NodeState, now: i64) {
+        if self.state != state {
+            self.state = state;
+            self.since = now;
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! The job queue's view of the cluster, whatever the batch system.
+
+use serde::{Deserialize, Serialize};
+
+/// A node as the job queue sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueState {
+    /// Up, no job.
+    Idle,
+    /// Up, running (or finishing) jobs.
+    Used,
+    /// Down, powered off, or not responding.
+    Off,
+    /// Failed or drained by an administrator.
+    Failed,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueueNode {
+    pub name: String,
+    pub state: QueueState,
+}
+
+/// A job waiting to run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: String,
+    /// CPUs per node.
+    #[serde(default = "one")]
+    pub cpus: u32,
+    /// Memory per node, MiB (0: any).
+    #[serde(default)]
+    pub memory_mb: u64,
+    /// Nodes it needs.
+    #[serde(default = "one")]
+    pub nodes: u32,
+    #[serde(default)]
+    pub partition: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// One reading of the queue.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Pending jobs, in queue order.
+    #[serde(default)]
+    pub pending: Vec<Job>,
+    /// Jobs running now.
+    #[serde(default)]
+    pub running: u32,
+    #[serde(default)]
+    pub nodes: Vec<QueueNode>,
+}
+
+impl Snapshot {
+    pub fn node(&self, name: &str) -> Option<QueueState> {
+        self.nodes.iter().find(|n| n.name == name).map(|n| n.state)
+    }
+}

@@ -1,0 +1,494 @@
+//! `nubo elastic simulate TRACE`: the decision rules against a virtual
+//! clock and a toy first-come-first-served scheduler, no machines.
+//!
+//! A trace is YAML:
+//!
+//! ```yaml
+//! tick: 1          # seconds between decision rounds (default 1)
+//! boot: 20         # seconds from power-on until the queue sees a node (default 30)
+//! end: 3600        # stop here at the latest (default: 24 hours)
+//! types:           # node types: policy fields (see policy.rs)
+//!   - {system: wn, max: 3, cpus: 1, idle_time: 30, cooldown: 10}
+//! jobs:            # submitted at `at`, running `duration` seconds
+//!   - {at: 0, duration: 20, count: 6}
+//! broken: [wn-2]   # nodes that never come up
+//! ```
+//!
+//! The run ends when every job is done and no node is on beyond its
+//! minimum, or at `end`.
+
+use super::decide::{Action, decide};
+use super::node::{ElasticNode, NodeState};
+use super::policy::Policy;
+use super::queue::{Job, QueueNode, QueueState, Snapshot};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trace {
+    #[serde(default = "one")]
+    pub tick: u64,
+    #[serde(default = "thirty")]
+    pub boot: u64,
+    #[serde(default = "day")]
+    pub end: u64,
+    pub types: Vec<TraceType>,
+    #[serde(default)]
+    pub jobs: Vec<TraceJobs>,
+    #[serde(default)]
+    pub broken: Vec<String>,
+}
+
+fn one() -> u64 {
+    1
+}
+fn thirty() -> u64 {
+    30
+}
+fn day() -> u64 {
+    86_400
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceType {
+    pub system: String,
+    #[serde(default)]
+    pub min: u32,
+    pub max: u32,
+    #[serde(default = "one32")]
+    pub cpus: u32,
+    #[serde(default)]
+    pub memory_mb: u64,
+    pub idle_time: Option<u64>,
+    pub cooldown: Option<u64>,
+    pub spare: Option<u32>,
+    pub max_booting: Option<u32>,
+    pub poweron_timeout: Option<u64>,
+    pub retry_after: Option<u64>,
+    pub billing_interval: Option<u64>,
+    pub fallback: Option<String>,
+    #[serde(default)]
+    pub prio: i64,
+}
+
+fn one32() -> u32 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceJobs {
+    pub at: u64,
+    pub duration: u64,
+    #[serde(default = "one32")]
+    pub count: u32,
+    #[serde(default = "one32")]
+    pub cpus: u32,
+    #[serde(default)]
+    pub memory_mb: u64,
+    #[serde(default = "one32")]
+    pub nodes: u32,
+}
+
+impl TraceType {
+    fn policy(&self) -> Policy {
+        let mut p = Policy::new(&self.system, self.min, self.max);
+        p.cpus = self.cpus.max(1);
+        p.memory_mb = self.memory_mb;
+        p.idle_time_s = self.idle_time.unwrap_or(p.idle_time_s);
+        p.cooldown_s = self.cooldown.unwrap_or(p.cooldown_s);
+        p.spare = self.spare.unwrap_or(0);
+        p.max_booting = self.max_booting.unwrap_or(p.max_booting).max(1);
+        p.poweron_timeout_s = self.poweron_timeout.unwrap_or(p.poweron_timeout_s);
+        p.retry_after_s = self.retry_after.unwrap_or(p.retry_after_s);
+        p.billing_interval_s = self.billing_interval.filter(|b| *b > 0);
+        p.fallback = self.fallback.clone();
+        p.prio = self.prio;
+        p
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimulateError {
+    #[error("{0}")]
+    Yaml(String),
+    #[error("trace: {0}")]
+    Invalid(String),
+}
+
+/// One line of the timeline.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Event {
+    /// Virtual seconds.
+    pub at: u64,
+    pub what: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub jobs: usize,
+    pub completed: usize,
+    pub unschedulable: usize,
+    pub mean_wait_s: f64,
+    pub max_wait_s: u64,
+    pub max_nodes_on: usize,
+    /// Seconds nodes spent on (booting included), summed.
+    pub node_seconds: u64,
+    pub power_ons: usize,
+    pub power_offs: usize,
+    pub failures: usize,
+    pub ended_at: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Report {
+    pub events: Vec<Event>,
+    pub summary: Summary,
+}
+
+pub fn parse(text: &str) -> Result<Trace, SimulateError> {
+    let t: Trace = serde_yaml_ng::from_str(text).map_err(|e| {
+        SimulateError::Yaml(match e.location() {
+            Some(l) => format!("{}:{}: {e}", l.line(), l.column()),
+            None => e.to_string(),
+        })
+    })?;
+    if t.tick == 0 {
+        return Err(SimulateError::Invalid("`tick` must be at least 1".into()));
+    }
+    if t.types.is_empty() {
+        return Err(SimulateError::Invalid("`types` lists no node type".into()));
+    }
+    for ty in &t.types {
+        if ty.min > ty.max {
+            return Err(SimulateError::Invalid(format!(
+                "type `{}`: min {} is more than max {}",
+                ty.system, ty.min, ty.max
+            )));
+        }
+        if let Some(f) = &ty.fallback
+            && !t.types.iter().any(|o| &o.system == f)
+        {
+            return Err(SimulateError::Invalid(format!(
+                "type `{}`: fallback `{f}` is not a type of this trace",
+                ty.system
+            )));
+        }
+    }
+    Ok(t)
+}
+
+struct SimJob {
+    job: Job,
+    submit: u64,
+    duration: u64,
+    started: Option<u64>,
+    /// Node names it runs on.
+    on: Vec<String>,
+    done: bool,
+    reported: bool,
+}
+
+/// Runs a trace.
+pub fn run(trace: &Trace) -> Report {
+    let policies: Vec<Policy> = trace.types.iter().map(TraceType::policy).collect();
+    let mut nodes: Vec<ElasticNode> = Vec::new();
+    let mut number = 0;
+    for p in &policies {
+        for i in 1..=p.max {
+            nodes.push(ElasticNode::new(
+                &format!("{}-{i}", p.system),
+                &p.system,
+                number,
+                NodeState::Off,
+                0,
+            ));
+            number += 1;
+        }
+    }
+    let mut jobs: Vec<SimJob> = Vec::new();
+    for spec in &trace.jobs {
+        for _ in 0..spec.count {
+            jobs.push(SimJob {
+                job: Job {
+                    id: (jobs.len() + 1).to_string(),
+                    cpus: spec.cpus.max(1),
+                    memory_mb: spec.memory_mb,
+                    nodes: spec.nodes.max(1),
+                    partition: None,
+                },
+                submit: spec.at,
+                duration: spec.duration,
+                started: None,
+                on: Vec::new(),
+                done: false,
+                reported: false,
+            });
+        }
+    }
+    let broken: HashSet<&str> = trace.broken.iter().map(String::as_str).collect();
+    // When each node powering on will be seen by the queue.
+    let mut boots: BTreeMap<String, u64> = BTreeMap::new();
+    let mut up: HashSet<String> = HashSet::new();
+    let mut report = Report::default();
+    let mut unschedulable: HashSet<String> = HashSet::new();
+    let mut t = 0;
+    loop {
+        // Submissions, ends, boots.
+        for j in jobs.iter_mut() {
+            if j.submit == t {
+                report.events.push(Event {
+                    at: t,
+                    what: format!(
+                        "submit job {} ({} node x {} CPU, {}s)",
+                        j.job.id, j.job.nodes, j.job.cpus, j.duration
+                    ),
+                });
+            }
+            if let Some(s) = j.started
+                && !j.done
+                && s + j.duration <= t
+            {
+                j.done = true;
+                report.events.push(Event {
+                    at: t,
+                    what: format!("job {} ends on {}", j.job.id, j.on.join(",")),
+                });
+            }
+        }
+        let ready: Vec<String> = boots
+            .iter()
+            .filter(|(_, at)| **at <= t)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for n in ready {
+            boots.remove(&n);
+            if !broken.contains(n.as_str()) {
+                report.events.push(Event {
+                    at: t,
+                    what: format!("{n} is up"),
+                });
+                up.insert(n);
+            }
+        }
+        // Toy scheduler: first come, first served, whole CPUs per node.
+        let cpus_of = |name: &str| {
+            nodes
+                .iter()
+                .find(|n| n.name == name)
+                .and_then(|n| policies.iter().find(|p| p.system == n.system))
+                .map_or(1, |p| p.cpus)
+        };
+        let used_cpus = |name: &str, jobs: &[SimJob]| -> u32 {
+            jobs.iter()
+                .filter(|j| j.started.is_some() && !j.done && j.on.iter().any(|o| o == name))
+                .map(|j| j.job.cpus)
+                .sum()
+        };
+        for k in 0..jobs.len() {
+            if jobs[k].submit > t || jobs[k].started.is_some() {
+                continue;
+            }
+            let mut names: Vec<&String> = up
+                .iter()
+                .filter(|n| {
+                    nodes
+                        .iter()
+                        .any(|e| &e.name == *n && e.state != NodeState::PoweringOff)
+                        && cpus_of(n) >= used_cpus(n, &jobs) + jobs[k].job.cpus
+                })
+                .collect();
+            names.sort();
+            if names.len() >= jobs[k].job.nodes as usize {
+                let on: Vec<String> = names
+                    .into_iter()
+                    .take(jobs[k].job.nodes as usize)
+                    .cloned()
+                    .collect();
+                report.events.push(Event {
+                    at: t,
+                    what: format!("job {} starts on {}", jobs[k].job.id, on.join(",")),
+                });
+                jobs[k].started = Some(t);
+                jobs[k].on = on;
+            }
+        }
+        // The queue's view.
+        let snap = Snapshot {
+            pending: jobs
+                .iter()
+                .filter(|j| j.submit <= t && j.started.is_none())
+                .map(|j| j.job.clone())
+                .collect(),
+            running: jobs
+                .iter()
+                .filter(|j| j.started.is_some() && !j.done)
+                .count() as u32,
+            nodes: nodes
+                .iter()
+                .map(|n| QueueNode {
+                    name: n.name.clone(),
+                    state: if !up.contains(&n.name) {
+                        QueueState::Off
+                    } else if used_cpus(&n.name, &jobs) > 0 {
+                        QueueState::Used
+                    } else {
+                        QueueState::Idle
+                    },
+                })
+                .collect(),
+        };
+        let out = decide((t * 1000) as i64, &policies, &nodes, &snap);
+        nodes = out.nodes;
+        for u in out.unschedulable {
+            if unschedulable.insert(u.job.clone()) {
+                report.events.push(Event {
+                    at: t,
+                    what: format!("job {}: unschedulable: {}", u.job, u.reason),
+                });
+                if let Some(j) = jobs.iter_mut().find(|j| j.job.id == u.job) {
+                    j.reported = true;
+                }
+            }
+        }
+        for d in out.decisions {
+            report.events.push(Event {
+                at: t,
+                what: format!("{} {}: {}", d.action.as_str(), d.node, d.reason),
+            });
+            match d.action {
+                Action::PowerOn => {
+                    report.summary.power_ons += 1;
+                    boots.insert(d.node.clone(), t + trace.boot);
+                }
+                Action::PowerOff | Action::Fail => {
+                    if d.action == Action::Fail {
+                        report.summary.failures += 1;
+                    } else {
+                        report.summary.power_offs += 1;
+                    }
+                    boots.remove(&d.node);
+                    up.remove(&d.node);
+                    if let Some(n) = nodes.iter_mut().find(|n| n.name == d.node)
+                        && n.state == NodeState::PoweringOff
+                    {
+                        // Removing a VM takes no virtual time here.
+                        n.set(NodeState::Off, (t * 1000) as i64);
+                    }
+                }
+            }
+        }
+        let on = nodes.iter().filter(|n| n.state.is_on()).count();
+        report.summary.max_nodes_on = report.summary.max_nodes_on.max(on);
+        report.summary.node_seconds += on as u64 * trace.tick;
+        let all_done = jobs.iter().all(|j| j.done || j.reported);
+        let at_floor = policies.iter().all(|p| {
+            nodes
+                .iter()
+                .filter(|n| n.system == p.system && n.state.is_on())
+                .count() as u32
+                <= p.min.max(p.spare)
+        });
+        let last_submit = jobs.iter().map(|j| j.submit).max().unwrap_or(0);
+        if (all_done && at_floor && t >= last_submit) || t >= trace.end {
+            break;
+        }
+        t += trace.tick;
+    }
+    let s = &mut report.summary;
+    s.ended_at = t;
+    s.jobs = jobs.len();
+    s.completed = jobs.iter().filter(|j| j.done).count();
+    s.unschedulable = jobs.iter().filter(|j| j.reported).count();
+    let waits: Vec<u64> = jobs
+        .iter()
+        .filter_map(|j| j.started.map(|st| st - j.submit))
+        .collect();
+    s.max_wait_s = waits.iter().copied().max().unwrap_or(0);
+    s.mean_wait_s = if waits.is_empty() {
+        0.0
+    } else {
+        waits.iter().sum::<u64>() as f64 / waits.len() as f64
+    };
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sim(text: &str) -> Report {
+        run(&parse(text).unwrap())
+    }
+
+    #[test]
+    fn six_one_node_jobs_three_workers_grow_then_shrink() {
+        let r = sim(
+            "boot: 10\ntypes: [{system: wn, max: 3, idle_time: 30, cooldown: 5}]\n\
+             jobs: [{at: 0, duration: 20, count: 6}]\n",
+        );
+        let s = &r.summary;
+        assert_eq!(
+            (s.completed, s.power_ons, s.power_offs),
+            (6, 3, 3),
+            "{r:#?}"
+        );
+        assert_eq!(s.max_nodes_on, 3);
+        // Three run at 10s, three at 30s; all done by 50; off 30s later.
+        assert_eq!(s.max_wait_s, 30);
+        assert_eq!(s.ended_at, 80);
+    }
+
+    #[test]
+    fn a_node_that_never_comes_up_fails_and_the_fallback_type_is_used() {
+        let r = sim(
+            "boot: 5\ntypes: [{system: wn, max: 1, poweron_timeout: 20, retry_after: 1000, fallback: big}, {system: big, max: 1, idle_time: 10}]\n\
+             jobs: [{at: 0, duration: 10}]\nbroken: [wn-1]\n",
+        );
+        let ev: Vec<&str> = r.events.iter().map(|e| e.what.as_str()).collect();
+        assert!(ev.iter().any(|e| e.starts_with("fail wn-1")), "{ev:#?}");
+        assert!(
+            ev.iter().any(|e| e.starts_with("power_on big-1")),
+            "{ev:#?}"
+        );
+        assert_eq!(r.summary.completed, 1);
+    }
+
+    #[test]
+    fn a_job_that_fits_no_type_is_reported_not_waited_on() {
+        let r =
+            sim("types: [{system: wn, max: 2, cpus: 2}]\njobs: [{at: 0, duration: 5, cpus: 4}]\n");
+        assert_eq!(r.summary.unschedulable, 1);
+        assert_eq!(r.summary.power_ons, 0);
+        assert_eq!(r.summary.ended_at, 0);
+    }
+
+    #[test]
+    fn minimum_and_max_booting_hold() {
+        let r = sim(
+            "boot: 10\ntypes: [{system: wn, min: 1, max: 4, max_booting: 2, idle_time: 5, cooldown: 0}]\n\
+             jobs: [{at: 0, duration: 30, count: 4}]\n",
+        );
+        let s = &r.summary;
+        assert_eq!(s.completed, 4);
+        // One for the minimum, then at most two booting at once.
+        let first: Vec<&Event> = r
+            .events
+            .iter()
+            .filter(|e| e.at == 0 && e.what.starts_with("power_on"))
+            .collect();
+        assert_eq!(first.len(), 2, "{:#?}", r.events);
+        assert_eq!(s.power_offs, 3, "the minimum stays on");
+    }
+
+    #[test]
+    fn bad_traces_are_refused_with_a_place() {
+        let e = parse("types: [{system: wn, max: 1, colour: red}]\n").unwrap_err();
+        assert!(e.to_string().contains("unknown field `colour`"), "{e}");
+        assert!(e.to_string().starts_with("1:"), "{e}");
+        assert!(parse("types: [{system: wn, min: 3, max: 1}]\n").is_err());
+        assert!(parse("types: []\n").is_err());
+    }
+}

@@ -1,0 +1,525 @@
+//! The elasticity daemon and its one-shot relatives: `nubo elastic run`,
+//! `status`, `resume`, `suspend`.
+//!
+//! The daemon is a reconcile loop over a closed [`Event`] set. Each round
+//! it reads the job queue, lets `elastic::decide` choose, records the
+//! nodes' new states and the decisions (with reasons) in the state store,
+//! and only then acts: drains nodes to power off (calling a power-off off
+//! when a job started on it meanwhile), then reconfigures the cluster with
+//! the elastic systems' nodes that are on (`launch::reconfigure`: creates
+//! the new VMs, removes the others, runs only the configuration steps whose
+//! script changed), then tells the queue which nodes are gone. Acting is
+//! idempotent, so a daemon restarted after a crash (SIGKILL included)
+//! finishes what the recorded states ask for: no duplicate VM, no lost
+//! node.
+
+mod metrics;
+pub mod queue;
+
+use crate::elastic::{
+    Action, Decision, ElasticNode, NodeState, Policy, QueueState, Snapshot, decide, hostlist,
+    policy,
+};
+use crate::model::{self, ClusterSpec};
+use crate::ops::env::Env;
+use crate::ops::launch::{self, LaunchError};
+use crate::ops::observer::Silent;
+use crate::ops::recipes::RecipeDirs;
+use crate::ops::templates::{self, TemplateSearch};
+use crate::state::{DecisionRecord, QueueRecord, StateError, Timestamp, VmState};
+pub use metrics::Metrics;
+pub use queue::{Queue, QueueKind};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ElasticError {
+    #[error("cluster `{0}` not found: `nubo list` shows the clusters there are")]
+    NotFound(String),
+    #[error("cluster `{cluster}` cannot be elastic: {}", .errors.join("; "))]
+    Policy {
+        cluster: String,
+        errors: Vec<String>,
+    },
+    #[error("job queue: {0}")]
+    Queue(String),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    #[error("node `{node}` is not an elastic node of cluster `{cluster}` (elastic nodes: {known})")]
+    UnknownNode {
+        cluster: String,
+        node: String,
+        known: String,
+    },
+    #[error(transparent)]
+    Hostlist(#[from] hostlist::HostlistError),
+    #[error("an elasticity daemon already runs for cluster `{cluster}` (pid {pid}); stop it first")]
+    AlreadyRunning { cluster: String, pid: String },
+    #[error("{0}")]
+    Io(String),
+}
+
+/// The daemon's closed set of events.
+#[derive(Debug)]
+pub enum Event {
+    /// Time for a round.
+    Tick,
+    /// SIGTERM or SIGINT: finish the round's records and stop.
+    Shutdown,
+}
+
+pub struct RunOptions {
+    pub cluster: String,
+    pub queue: QueueKind,
+    /// Time between rounds.
+    pub period: Duration,
+    /// Where to serve Prometheus metrics (a loopback address).
+    pub metrics: Option<SocketAddr>,
+    /// Stop after this many rounds (tests, one-off runs).
+    pub rounds: Option<u64>,
+    pub dirs: RecipeDirs,
+}
+
+/// How long the daemon waits before acting again after an action that did
+/// not complete (a failed step, a busy cluster).
+const RETRY_AFTER: Duration = Duration::from_secs(10);
+
+fn now_ms() -> i64 {
+    Timestamp::now().as_millis()
+}
+
+/// The cluster's recorded description, lowered, with its elastic policies.
+fn load(env: &Env, cluster: &str) -> Result<(ClusterSpec, Vec<Policy>), ElasticError> {
+    let c = env
+        .store
+        .cluster(cluster)?
+        .ok_or_else(|| ElasticError::NotFound(cluster.to_string()))?;
+    let composed = templates::compose_recorded(&TemplateSearch::default(), &c.description)
+        .map_err(LaunchError::from)?;
+    let (spec, _) = model::lower(&composed.document);
+    let policies = policy::policies(&spec).map_err(|errors| ElasticError::Policy {
+        cluster: cluster.to_string(),
+        errors: errors.iter().map(ToString::to_string).collect(),
+    })?;
+    if let Some(p) = policies.iter().find(|p| p.stop_to_power_off) {
+        return Err(ElasticError::Policy {
+            cluster: cluster.to_string(),
+            errors: vec![format!(
+                "system `{}`: `ec3_reuse_nodes` (power-off by stopping) is not supported yet; remove it to power off by destroying",
+                p.system
+            )],
+        });
+    }
+    Ok((spec, policies))
+}
+
+/// The recorded elastic nodes, or (the first time) one per elastic slot:
+/// idle where a VM runs, off elsewhere.
+fn nodes(
+    env: &Env,
+    cluster: &str,
+    spec: &ClusterSpec,
+    policies: &[Policy],
+) -> Result<Vec<ElasticNode>, ElasticError> {
+    let recorded = env.store.elastic_nodes(cluster)?;
+    let vms = env.store.vms(cluster)?;
+    let now = now_ms();
+    let mut out = Vec::new();
+    for p in policies {
+        for slot in spec.slots_of(&p.system) {
+            if let Some(n) = recorded.iter().find(|n| n.name == slot.name) {
+                out.push(n.clone());
+                continue;
+            }
+            let running = vms
+                .iter()
+                .any(|v| v.node == slot.name && v.state == VmState::Running);
+            let state = if running {
+                NodeState::Idle
+            } else {
+                NodeState::Off
+            };
+            out.push(ElasticNode::new(
+                &slot.name,
+                &p.system,
+                slot.number,
+                state,
+                now,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn records(now: i64, decisions: &[Decision]) -> Vec<DecisionRecord> {
+    decisions
+        .iter()
+        .map(|d| DecisionRecord {
+            at: Timestamp(now),
+            node: d.node.clone(),
+            action: d.action.as_str().to_string(),
+            reason: d.reason.clone(),
+        })
+        .collect()
+}
+
+fn note(now: i64, node: &str, action: &str, reason: String) -> DecisionRecord {
+    DecisionRecord {
+        at: Timestamp(now),
+        node: node.to_string(),
+        action: action.to_string(),
+        reason,
+    }
+}
+
+/// Carries out what the nodes' states ask for: drains and checks the
+/// nodes powering off, reconfigures the cluster with the nodes that are
+/// on, tells the queue which are gone, and records the result. Returns
+/// whether everything was done (false: try again next round).
+async fn apply(
+    env: &Env,
+    cluster: &str,
+    dirs: &RecipeDirs,
+    queue: Option<&Queue>,
+    nodes: &mut [ElasticNode],
+) -> Result<bool, ElasticError> {
+    let now = now_ms();
+    let mut notes = Vec::new();
+    // 1. Drain what powers off; call it off where a job got there first.
+    let leaving: Vec<usize> = (0..nodes.len())
+        .filter(|&i| nodes[i].state == NodeState::PoweringOff)
+        .collect();
+    if let (Some(q), false) = (queue, leaving.is_empty()) {
+        for &i in &leaving {
+            if let Err(e) = q.drain(&nodes[i].name).await {
+                tracing::warn!(node = %nodes[i].name, error = %e, "drain failed");
+            }
+        }
+        let snap = q.snapshot().await?;
+        for &i in &leaving {
+            if snap.node(&nodes[i].name) == Some(QueueState::Used) {
+                let _ = q.undrain(&nodes[i].name).await;
+                nodes[i].set(NodeState::Used, now);
+                nodes[i].last_busy = now;
+                notes.push(note(
+                    now,
+                    &nodes[i].name,
+                    "power_off_called_off",
+                    "a job started on it while it was being drained".into(),
+                ));
+            }
+        }
+        env.store
+            .record_elastic_round(cluster, nodes, &notes, None)?;
+        notes.clear();
+    }
+    // 2. Converge the VMs on the nodes that are on.
+    let result = launch::reconfigure(env, cluster, dirs, false, Arc::new(Silent)).await;
+    let complete = match &result {
+        Ok(r) => r.succeeded(),
+        Err(LaunchError::State(StateError::ClusterBusy { .. })) => {
+            tracing::info!("cluster busy; acting next round");
+            return Ok(false);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "reconfigure failed");
+            false
+        }
+    };
+    // 3. Record what came of it.
+    let vms = env.store.vms(cluster)?;
+    let now = now_ms();
+    for n in nodes.iter_mut() {
+        let running = vms
+            .iter()
+            .any(|v| v.node == n.name && v.state == VmState::Running);
+        match n.state {
+            NodeState::PoweringOff if !running => {
+                n.set(NodeState::Off, now);
+                notes.push(note(now, &n.name, "off", "its VM is removed".into()));
+                if let Some(q) = queue {
+                    let _ = q.gone(&n.name).await;
+                }
+            }
+            NodeState::Failed if !running => {
+                if let Some(q) = queue {
+                    let _ = q.gone(&n.name).await;
+                }
+            }
+            NodeState::PoweringOn if !running => {
+                n.failures += 1;
+                n.set(NodeState::Failed, now);
+                notes.push(note(
+                    now,
+                    &n.name,
+                    "fail",
+                    match &result {
+                        Err(e) => format!("could not create it: {e}"),
+                        Ok(_) => "its VM did not come up".into(),
+                    },
+                ));
+            }
+            _ => {}
+        }
+    }
+    env.store
+        .record_elastic_round(cluster, nodes, &notes, None)?;
+    Ok(complete)
+}
+
+/// Whether the recorded VMs already match the nodes' states.
+fn settled(env: &Env, cluster: &str, nodes: &[ElasticNode]) -> Result<bool, ElasticError> {
+    let vms = env.store.vms(cluster)?;
+    Ok(nodes.iter().all(|n| {
+        let running = vms
+            .iter()
+            .any(|v| v.node == n.name && v.state == VmState::Running);
+        match n.state {
+            NodeState::PoweringOn => running,
+            NodeState::Idle | NodeState::Used => running,
+            NodeState::Off | NodeState::Failed | NodeState::PoweringOff => !running,
+        }
+    }))
+}
+
+/// Holds the one-daemon-per-cluster lock.
+struct DaemonLock(#[allow(dead_code)] std::fs::File);
+
+fn daemon_lock(env: &Env, cluster: &str) -> Result<DaemonLock, ElasticError> {
+    use std::io::{Read, Seek, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = env.store.dir().join("locks");
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| ElasticError::Io(format!("{}: {e}", dir.display())))?;
+    let path = dir.join(format!("{cluster}.elastic.lock"));
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| ElasticError::Io(format!("{}: {e}", path.display())))?;
+    if f.try_lock().is_err() {
+        let mut pid = String::new();
+        let _ = f.read_to_string(&mut pid);
+        return Err(ElasticError::AlreadyRunning {
+            cluster: cluster.to_string(),
+            pid: pid.trim().to_string(),
+        });
+    }
+    let _ = f.set_len(0);
+    let _ = f.rewind();
+    let _ = write!(f, "{}", std::process::id());
+    Ok(DaemonLock(f))
+}
+
+/// `nubo elastic run`: rounds every `period` until `shutdown` resolves
+/// (or `rounds` are done).
+pub async fn run(
+    env: &Env,
+    opts: &RunOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), ElasticError> {
+    let cluster = opts.cluster.as_str();
+    let _lock = daemon_lock(env, cluster)?;
+    let (spec, policies) = load(env, cluster)?;
+    let mut nodes = nodes(env, cluster, &spec, &policies)?;
+    env.store.record_elastic_round(cluster, &nodes, &[], None)?;
+    let metrics = Arc::new(Metrics::default());
+    let _server = match opts.metrics {
+        Some(addr) => Some(metrics::serve(addr, metrics.clone()).await?),
+        None => None,
+    };
+    let queue = Queue::new(env.clone(), cluster, opts.queue.clone());
+    // What a crash left half done (a VM or a configuration step) is
+    // finished first: one reconfigure, which skips what is done.
+    let mut pending_work = true;
+    let mut retry_at = tokio::time::Instant::now();
+    let mut reported: HashSet<String> = HashSet::new();
+    let mut ticker = tokio::time::interval(opts.period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+    let mut round = 0u64;
+    tracing::info!(cluster, "elasticity daemon started");
+    loop {
+        let event = tokio::select! {
+            _ = &mut shutdown => Event::Shutdown,
+            _ = ticker.tick() => Event::Tick,
+        };
+        match event {
+            Event::Shutdown => break,
+            Event::Tick => {}
+        }
+        round += 1;
+        metrics.round();
+        let snap = match queue.snapshot().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the job queue failed");
+                metrics.queue_error();
+                if opts.rounds.is_some_and(|r| round >= r) {
+                    break;
+                }
+                continue;
+            }
+        };
+        let now = now_ms();
+        let out = decide(now, &policies, &nodes, &snap);
+        nodes = out.nodes;
+        let mut recs = records(now, &out.decisions);
+        for u in &out.unschedulable {
+            if reported.insert(u.job.clone()) {
+                recs.push(note(
+                    now,
+                    &format!("job {}", u.job),
+                    "unschedulable",
+                    u.reason.clone(),
+                ));
+            }
+        }
+        for d in &out.decisions {
+            tracing::info!(node = %d.node, action = d.action.as_str(), reason = %d.reason, "decision");
+            metrics.decision(d.action);
+        }
+        env.store.record_elastic_round(
+            cluster,
+            &nodes,
+            &recs,
+            Some(&QueueRecord {
+                at: Timestamp(now),
+                snapshot: serde_json::to_value(&snap).unwrap_or_default(),
+                pid: std::process::id() as i64,
+            }),
+        )?;
+        metrics.observe(&nodes, &snap);
+        let acts = out
+            .decisions
+            .iter()
+            .any(|d| matches!(d.action, Action::PowerOn | Action::PowerOff | Action::Fail));
+        if acts || (pending_work && tokio::time::Instant::now() >= retry_at) {
+            pending_work = !apply(env, cluster, &opts.dirs, Some(&queue), &mut nodes).await?
+                || !settled(env, cluster, &nodes)?;
+            if pending_work {
+                retry_at = tokio::time::Instant::now() + RETRY_AFTER;
+            }
+            metrics.observe(&nodes, &snap);
+        }
+        if opts.rounds.is_some_and(|r| round >= r) {
+            break;
+        }
+    }
+    queue.close().await;
+    tracing::info!(cluster, "elasticity daemon stopped");
+    Ok(())
+}
+
+fn select(
+    cluster: &str,
+    nodes: &[ElasticNode],
+    list: &[String],
+) -> Result<Vec<usize>, ElasticError> {
+    let mut out = Vec::new();
+    for item in list {
+        for name in hostlist::expand(item)? {
+            let i = nodes.iter().position(|n| n.name == name).ok_or_else(|| {
+                ElasticError::UnknownNode {
+                    cluster: cluster.to_string(),
+                    node: name.clone(),
+                    known: nodes
+                        .iter()
+                        .map(|n| n.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }
+            })?;
+            out.push(i);
+        }
+    }
+    Ok(out)
+}
+
+/// `nubo elastic resume` / `suspend` (SLURM's ResumeProgram and
+/// SuspendProgram): powers the named nodes on or off now.
+pub async fn power(
+    env: &Env,
+    cluster: &str,
+    list: &[String],
+    on: bool,
+    dirs: &RecipeDirs,
+) -> Result<Vec<ElasticNode>, ElasticError> {
+    let (spec, policies) = load(env, cluster)?;
+    let mut nodes = nodes(env, cluster, &spec, &policies)?;
+    let now = now_ms();
+    let mut recs = Vec::new();
+    for i in select(cluster, &nodes, list)? {
+        let n = &mut nodes[i];
+        match (on, n.state) {
+            (true, NodeState::Off | NodeState::Failed) => {
+                n.set(NodeState::PoweringOn, now);
+                recs.push(note(now, &n.name, "power_on", "resume requested".into()));
+            }
+            (false, NodeState::PoweringOn | NodeState::Idle | NodeState::Used) => {
+                n.set(NodeState::PoweringOff, now);
+                recs.push(note(now, &n.name, "power_off", "suspend requested".into()));
+            }
+            _ => {}
+        }
+    }
+    env.store
+        .record_elastic_round(cluster, &nodes, &recs, None)?;
+    apply(env, cluster, dirs, None, &mut nodes).await?;
+    // Without a queue reading, a node whose VM runs is taken as idle.
+    let vms = env.store.vms(cluster)?;
+    let now = now_ms();
+    for n in nodes.iter_mut() {
+        if n.state == NodeState::PoweringOn
+            && vms
+                .iter()
+                .any(|v| v.node == n.name && v.state == VmState::Running)
+            && on
+        {
+            n.set(NodeState::Idle, now);
+        }
+    }
+    env.store.record_elastic_round(cluster, &nodes, &[], None)?;
+    Ok(nodes)
+}
+
+/// What `nubo elastic status` shows.
+#[derive(Debug, serde::Serialize)]
+pub struct Status {
+    pub cluster: String,
+    pub nodes: Vec<ElasticNode>,
+    pub queue: Option<QueueRecord>,
+    pub decisions: Vec<DecisionRecord>,
+    /// Whether a daemon holds the cluster's daemon lock now.
+    pub daemon_running: bool,
+}
+
+pub fn status(env: &Env, cluster: &str, decisions: u32) -> Result<Status, ElasticError> {
+    if env.store.cluster(cluster)?.is_none() {
+        return Err(ElasticError::NotFound(cluster.to_string()));
+    }
+    let daemon_running = match daemon_lock(env, cluster) {
+        Ok(_) => false,
+        Err(ElasticError::AlreadyRunning { .. }) => true,
+        Err(e) => return Err(e),
+    };
+    Ok(Status {
+        cluster: cluster.to_string(),
+        nodes: env.store.elastic_nodes(cluster)?,
+        queue: env.store.elastic_queue(cluster)?,
+        decisions: env.store.elastic_decisions(cluster, decisions)?,
+        daemon_running,
+    })
+}
+
+/// The snapshot in a queue record, if it parses.
+pub fn recorded_snapshot(q: &QueueRecord) -> Option<Snapshot> {
+    serde_json::from_value(q.snapshot.clone()).ok()
+}

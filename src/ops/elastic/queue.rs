@@ -1,0 +1,176 @@
+//! Reading the job queue and telling it about nodes, for the daemon.
+//!
+//! SLURM's commands run on the cluster's front-end over SSH with the
+//! cluster's key (on a cloud front-end running the daemon itself, that is
+//! a loopback login), one `squeue && sinfo` per round on a kept session.
+//! The generic `command` queue runs a user's program on this machine.
+
+use super::ElasticError;
+use crate::elastic::{Snapshot, command, slurm};
+use crate::ops::env::Env;
+use crate::ops::info;
+use crate::ssh::{KnownHosts, Session, SshTarget};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// Which job queue a cluster runs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum QueueKind {
+    Slurm,
+    /// A program printing the queue as JSON (see `elastic::command`).
+    Command(String),
+}
+
+impl std::str::FromStr for QueueKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<QueueKind, String> {
+        match s.split_once(':') {
+            None if s == "slurm" => Ok(QueueKind::Slurm),
+            Some(("command", prog)) if !prog.trim().is_empty() => {
+                Ok(QueueKind::Command(prog.to_string()))
+            }
+            _ => Err(format!(
+                "unknown queue {s:?}: use `slurm` or `command:PROGRAM`"
+            )),
+        }
+    }
+}
+
+const SSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Queue {
+    kind: QueueKind,
+    env: Env,
+    cluster: String,
+    session: Mutex<Option<Arc<Session>>>,
+}
+
+impl Queue {
+    pub fn new(env: Env, cluster: &str, kind: QueueKind) -> Queue {
+        Queue {
+            kind,
+            env,
+            cluster: cluster.to_string(),
+            session: Mutex::new(None),
+        }
+    }
+
+    async fn front(&self) -> Result<Arc<Session>, ElasticError> {
+        let mut slot = self.session.lock().await;
+        if let Some(s) = slot.as_ref()
+            && !s.is_closed()
+        {
+            return Ok(s.clone());
+        }
+        let place = info::ssh_place(&self.env, &self.cluster, None)
+            .await
+            .map_err(|e| ElasticError::Queue(format!("cannot reach the front-end: {e}")))?;
+        let target = SshTarget::new(
+            &place.access.host,
+            place.access.port,
+            &place.access.user,
+            &place.key_path,
+        );
+        let known =
+            KnownHosts::open(&place.known_hosts).map_err(|e| ElasticError::Queue(e.to_string()))?;
+        let s = Arc::new(
+            Session::connect(&target, &known, SSH_TIMEOUT)
+                .await
+                .map_err(|e| ElasticError::Queue(format!("front-end `{}`: {e}", place.node)))?,
+        );
+        *slot = Some(s.clone());
+        Ok(s)
+    }
+
+    /// Runs `command` on the front-end; its standard output.
+    async fn on_front(&self, command: &str) -> Result<String, ElasticError> {
+        let s = self.front().await?;
+        let out = match s.exec(command).await {
+            Ok(o) => o,
+            Err(e) => {
+                *self.session.lock().await = None;
+                return Err(ElasticError::Queue(format!("`{command}`: {e}")));
+            }
+        };
+        if !out.success() {
+            return Err(ElasticError::Queue(format!(
+                "`{command}` failed on the front-end: {}",
+                out.stderr_text().trim()
+            )));
+        }
+        Ok(out.stdout_text().into_owned())
+    }
+
+    /// One reading of the queue.
+    pub async fn snapshot(&self) -> Result<Snapshot, ElasticError> {
+        match &self.kind {
+            QueueKind::Slurm => {
+                let text = self.on_front(&slurm::snapshot_command()).await?;
+                slurm::parse_both(&text).map_err(|e| ElasticError::Queue(e.to_string()))
+            }
+            QueueKind::Command(prog) => {
+                let out = tokio::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(prog)
+                    .env("NUBO_CLUSTER", &self.cluster)
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .await
+                    .map_err(|e| ElasticError::Queue(format!("cannot run `{prog}`: {e}")))?;
+                if !out.status.success() {
+                    return Err(ElasticError::Queue(format!(
+                        "`{prog}` failed ({}): {}",
+                        out.status,
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    )));
+                }
+                command::parse(&String::from_utf8_lossy(&out.stdout))
+                    .map_err(|e| ElasticError::Queue(e.to_string()))
+            }
+        }
+    }
+
+    /// Stops the queue from giving `node` new jobs (before a power-off).
+    pub async fn drain(&self, node: &str) -> Result<(), ElasticError> {
+        match self.kind {
+            QueueKind::Slurm => self
+                .on_front(&format!(
+                    "scontrol update NodeName={node} State=DRAIN Reason=nubo-power-off"
+                ))
+                .await
+                .map(drop),
+            QueueKind::Command(_) => Ok(()),
+        }
+    }
+
+    /// Gives a drained node back (a power-off that was called off).
+    pub async fn undrain(&self, node: &str) -> Result<(), ElasticError> {
+        match self.kind {
+            QueueKind::Slurm => self
+                .on_front(&format!("scontrol update NodeName={node} State=RESUME"))
+                .await
+                .map(drop),
+            QueueKind::Command(_) => Ok(()),
+        }
+    }
+
+    /// Tells the queue a node is gone.
+    pub async fn gone(&self, node: &str) -> Result<(), ElasticError> {
+        match self.kind {
+            QueueKind::Slurm => self
+                .on_front(&format!(
+                    "scontrol update NodeName={node} State=DOWN Reason=nubo-off"
+                ))
+                .await
+                .map(drop),
+            QueueKind::Command(_) => Ok(()),
+        }
+    }
+
+    pub async fn close(&self) {
+        if let Some(s) = self.session.lock().await.take() {
+            s.close().await;
+        }
+    }
+}
