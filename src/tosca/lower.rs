@@ -271,6 +271,19 @@ impl Lowering<'_> {
                 let mut sys = self.system(node);
                 self.nets(node, &mut sys);
                 let count = self.instances(node);
+                // Scaling bounds become the elasticity daemon's (EC3's
+                // feature names).
+                for (prop, feature) in [
+                    ("max_instances", "ec3_max_instances"),
+                    ("min_instances", "ec3_min_instances"),
+                ] {
+                    if let Some(n) = self.scalable_bound(node, prop)
+                        && (prop == "min_instances" || n > count)
+                        && (prop == "max_instances" || n < count)
+                    {
+                        sys.set(feature, Op::Eq, V::Num(Number::Int(n), None));
+                    }
+                }
                 self.systems.push(sys);
                 if count > 0 {
                     self.deploys.push((node.name.text.clone(), count));
@@ -315,6 +328,17 @@ impl Lowering<'_> {
             net.features.insert("router".into(), V::Str(v));
         }
         net
+    }
+
+    /// A whole-number property of the `scalable` capability.
+    fn scalable_bound(&self, node: &NodeTemplate, name: &str) -> Option<i64> {
+        self.cap_props(node, "scalable")
+            .iter()
+            .find(|(k, _)| k == name)
+            .and_then(|(_, v)| match v.value {
+                Value::Int(i) if i >= 0 => Some(i),
+                _ => None,
+            })
     }
 
     /// `count`, else `default_instances`, else `min_instances`, else 1.
