@@ -161,3 +161,165 @@ async fn a_bad_auth_file_names_its_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("auth.dat:2:"), "{err}");
 }
+
+/// Issue 5's fault injection: 20% of the server creations fail with 503
+/// and one with a quota answer; the 10-VM launch ends with each VM running
+/// or cleanly failed (the quota answer is final, not retried), and the
+/// cloud holds nothing the state does not know. Then destroy leaves the
+/// cloud empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_vms_with_transient_failures_and_a_quota_answer_end_clean() {
+    let emu = OstEmu::start(ost::EmuConfig {
+        boot_delay: Duration::ZERO,
+        action_delay: Duration::ZERO,
+        delete_delay: Duration::ZERO,
+        ..ost::EmuConfig::default()
+    })
+    .await;
+    // The first create is refused for quota; every 5th fails with 503.
+    emu.inject_every("nova.create_server", ost::Fault::Status(503), 5);
+    emu.inject(Some("nova.create_server"), ost::Fault::Quota(403), 1);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("cluster.radl"),
+        format!(
+            "network private (provider_id = 'private')\n\
+             system wn (cpu.count >= 1 and memory.size >= 1g and \
+               net_interface.0.connection = 'private' and \
+               disk.0.image.url = 'ost://127.0.0.1/{IMAGE_ID}')\n\
+             contextualize ()\n\
+             deploy wn 10\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("auth.dat"),
+        format!(
+            "id = ost; type = OpenStack; host = {}; username = alice; password = 'ostpass'; tenant = demo; domain = Default\n",
+            emu.keystone()
+        ),
+    )
+    .unwrap();
+    let out = nubo(
+        dir,
+        &["launch", "c1", "cluster.radl", "-a", "auth.dat", "-y"],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "one VM cannot be made: {stderr}"
+    );
+    assert!(
+        stderr.contains("uota"),
+        "the quota answer is reported: {stderr}"
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(dir, &["show", "c1", "--json"]).await).unwrap();
+    let vms = shown["vms"].as_array().unwrap();
+    let running: Vec<&serde_json::Value> = vms.iter().filter(|v| v["state"] == "running").collect();
+    assert_eq!(running.len(), 9, "{vms:#?}");
+    assert!(
+        vms.iter()
+            .all(|v| v["state"] == "running" || v["state"] == "failed"),
+        "{vms:#?}"
+    );
+    // 503s were retried: more creations than servers, none left over.
+    let creates = emu.count("nova.create_server");
+    assert!(creates >= 12, "10 VMs, 2+ failures: {creates} creates");
+    let recorded: Vec<&str> = running
+        .iter()
+        .filter_map(|v| v["provider_vm_id"].as_str())
+        .collect();
+    let held: Vec<String> = emu.servers().iter().map(|s| s.id.clone()).collect();
+    assert_eq!(held.len(), 9, "{held:?}");
+    for id in &held {
+        assert!(
+            recorded.contains(&id.as_str()),
+            "server {id} is not recorded: {recorded:?}"
+        );
+    }
+    ok(dir, &["destroy", "c1", "-y"]).await;
+    assert!(emu.servers().is_empty());
+}
+
+/// Issue 5's hybrid: the front-end on OpenNebula, the workers on
+/// OpenStack, from one description (`deploy SYSTEM N CLOUD`), through the
+/// same commands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hybrid_front_on_opennebula_workers_on_openstack() {
+    let one = OneEmu::start(EmuConfig {
+        boot_delay: Duration::ZERO,
+        ..EmuConfig::default()
+    })
+    .await;
+    let ost_emu = OstEmu::start(ost::EmuConfig {
+        boot_delay: Duration::ZERO,
+        action_delay: Duration::ZERO,
+        delete_delay: Duration::ZERO,
+        ..ost::EmuConfig::default()
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("cluster.radl"),
+        format!(
+            "network public (outbound = 'yes' and provider_id = '0')\n\
+             network private (provider_id = 'private')\n\
+             system front (cpu.count >= 1 and memory.size >= 1g and \
+               net_interface.0.connection = 'public' and \
+               disk.0.image.url = 'one://127.0.0.1/5')\n\
+             system wn (cpu.count >= 1 and memory.size >= 1g and \
+               net_interface.0.connection = 'private' and \
+               disk.0.image.url = 'ost://127.0.0.1/{IMAGE_ID}')\n\
+             contextualize ()\n\
+             deploy front 1 one\n\
+             deploy wn 2 ost\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("auth.dat"),
+        format!(
+            "id = one; type = OpenNebula; host = {}; username = oneuser; password = 'onepass'\n\
+             id = ost; type = OpenStack; host = {}; username = alice; password = 'ostpass'; tenant = demo; domain = Default\n",
+            one.endpoint(),
+            ost_emu.keystone()
+        ),
+    )
+    .unwrap();
+    ok(
+        dir,
+        &["launch", "h1", "cluster.radl", "-a", "auth.dat", "-y"],
+    )
+    .await;
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(dir, &["show", "h1", "--json"]).await).unwrap();
+    let placed: Vec<(String, String)> = shown["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["node"].as_str().unwrap().into(),
+                v["provider"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        placed,
+        [
+            ("front".to_string(), "one".to_string()),
+            ("wn-1".into(), "ost".into()),
+            ("wn-2".into(), "ost".into())
+        ]
+    );
+    assert_eq!((one.live_vms().len(), ost_emu.servers().len()), (1, 2));
+    ok(dir, &["stop", "h1"]).await;
+    ok(dir, &["restart", "h1"]).await;
+    ok(dir, &["destroy", "h1", "-y"]).await;
+    assert_eq!((one.live_vms().len(), ost_emu.servers().len()), (0, 0));
+}

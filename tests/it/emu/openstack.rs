@@ -209,6 +209,9 @@ struct Injected {
     op: Option<String>,
     fault: Fault,
     times: usize,
+    /// Answer only every `every`-th matching call (1: each one).
+    every: usize,
+    seen: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -353,10 +356,18 @@ impl State {
     }
 
     fn take_fault(&mut self, op: &str) -> Option<Fault> {
-        let i = self
-            .faults
-            .iter()
-            .position(|f| f.op.as_deref().is_none_or(|o| o == op))?;
+        // Every matching injection counts the call; the first due answers.
+        let mut due = None;
+        for (i, f) in self.faults.iter_mut().enumerate() {
+            if f.op.as_deref().is_some_and(|o| o != op) {
+                continue;
+            }
+            f.seen += 1;
+            if due.is_none() && f.seen % f.every == 0 {
+                due = Some(i);
+            }
+        }
+        let i = due?;
         let fault = self.faults[i].fault.clone();
         self.faults[i].times -= 1;
         if self.faults[i].times == 0 {
@@ -414,6 +425,20 @@ impl OstEmu {
             op: op.map(str::to_string),
             fault,
             times,
+            every: 1,
+            seen: 0,
+        });
+    }
+
+    /// Answers every `every`-th call of `op` with `fault`, for good (a
+    /// steady failure rate: `every = 5` fails 20% of the calls).
+    pub fn inject_every(&self, op: &str, fault: Fault, every: usize) {
+        self.state.lock().unwrap().faults.push(Injected {
+            op: Some(op.to_string()),
+            fault,
+            times: usize::MAX,
+            every: every.max(1),
+            seen: 0,
         });
     }
 
