@@ -229,12 +229,25 @@ impl GitCache {
         if tree.is_dir() {
             return Ok(tree);
         }
-        let _lock = lock(&repo)?;
+        let lock = lock(&repo)?;
         if tree.is_dir() {
             return Ok(tree); // another nubo checked it out meanwhile
         }
         sweep_temporaries(&repo);
-        let bare = self.bare(&repo)?;
+        let result = self.fill(url, &commit, &repo, &tree);
+        if result.is_err() && !holds_a_checkout(&repo) {
+            // Nothing of this repository was ever had: leave no trace.
+            let _ = fs::remove_dir_all(&repo);
+        }
+        drop(lock);
+        result
+    }
+
+    /// Fetches `commit` into the bare repository of `repo` (when missing)
+    /// and writes its files to `tree`. Called with the lock held.
+    fn fill(&self, url: &str, commit: &str, repo: &Path, tree: &Path) -> Result<PathBuf, GitError> {
+        let commit = commit.to_string();
+        let bare = self.bare(repo)?;
         let pin = format!("refs/nubo/{commit}");
         if !self.has_commit(&bare, &commit)? {
             // Fetch just that commit; a server that refuses a commit that
@@ -274,8 +287,8 @@ impl GitCache {
         self.git_ok(&bare, &["update-ref", &pin, &commit], "update-ref")?;
         let tmp = repo.join(format!(".tmp-{}-{commit}", std::process::id()));
         let result = self.extract(&bare, &commit, &tmp).and_then(|()| {
-            fs::rename(&tmp, &tree).map_err(io(&tree))?;
-            Ok(tree.clone())
+            fs::rename(&tmp, tree).map_err(io(tree))?;
+            Ok(tree.to_path_buf())
         });
         if result.is_err() {
             let _ = fs::remove_dir_all(&tmp);
@@ -527,6 +540,15 @@ fn lock(repo: &Path) -> Result<fs::File, GitError> {
         .map_err(io(&path))?;
     f.lock().map_err(io(&path))?;
     Ok(f)
+}
+
+/// Whether a repository's cache directory holds a checked-out commit.
+fn holds_a_checkout(repo: &Path) -> bool {
+    fs::read_dir(repo)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.file_name().to_str().is_some_and(is_full_commit))
 }
 
 /// Removes checkouts a killed nubo left half-written (`.tmp-PID-...` of

@@ -267,6 +267,15 @@ fn the_three_errors_and_a_missing_git() {
         )),
         "{e}"
     );
+    let cached: Vec<_> = std::fs::read_dir(tmp.path().join("cache"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        cached.is_empty(),
+        "a repository nothing was had from leaves no trace: {cached:?}"
+    );
     assert_eq!(
         load(&url, Some("main"), Some("b")),
         format!(
