@@ -21,5 +21,11 @@ need_pip radl==1.3.5
 need_pip tosca-parser==2.15.0
 need_pip im==2.0.0
 
+# Recipes from git (tests/it/recipe_git.rs): git, with its `git daemon`.
+if ! command -v git >/dev/null || [ ! -x "$(git --exec-path)/git-daemon" ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git >/dev/null
+fi
+
 # The local provider (tests/it/local_host.rs, tests/it/launch.rs).
 "$(dirname "$0")/install-local-deps.sh"

@@ -2,9 +2,8 @@
 
 use super::common::{EnvArgs, fail, runtime};
 use super::progress::Progress;
-use crate::ops::launch::{self, LaunchError, LaunchOptions, LaunchReport};
+use crate::ops::launch::{self, LaunchError, LaunchOptions, LaunchReport, ReconfigureOptions};
 use crate::ops::plan::{self, Action};
-use crate::ops::recipes::RecipeDirs;
 use crate::plan::walk::Outcome;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -59,6 +58,11 @@ pub struct ReconfigureArgs {
     /// Run every step again, even those recorded `ok` with the same script.
     #[arg(long)]
     force: bool,
+    /// Resolve the branches and tags of recipes from git again (needs the
+    /// repositories) and record the new commits; without it, the commits
+    /// recorded at launch are used, even if a branch has moved since.
+    #[arg(long)]
+    update_recipes: bool,
     #[command(flatten)]
     env: EnvArgs,
 }
@@ -286,13 +290,13 @@ pub fn reconfigure(args: ReconfigureArgs) -> ExitCode {
         Err(c) => return c,
     };
     let progress = Arc::new(Progress::new(false));
-    let result = runtime().block_on(launch::reconfigure(
-        &env,
-        &args.name,
-        &RecipeDirs::default(),
-        args.force,
-        progress.clone(),
-    ));
+    let opts = ReconfigureOptions {
+        name: args.name.clone(),
+        force: args.force,
+        update_recipes: args.update_recipes,
+        recipe_dirs: None,
+    };
+    let result = runtime().block_on(launch::reconfigure(&env, &opts, progress.clone()));
     progress.finish();
     match result {
         Ok(r) => report(&r, false),

@@ -142,6 +142,21 @@ pub fn show(args: ShowArgs) -> ExitCode {
             v.addresses.join(" ")
         );
     }
+    if !d.git_pins.is_empty() {
+        println!();
+        println!(
+            "RECIPES FROM GIT (pinned; `nubo reconfigure {} --update-recipes` moves them)",
+            c.name
+        );
+        for p in &d.git_pins {
+            println!(
+                "{} {} {}",
+                p.url,
+                p.rev.as_deref().unwrap_or("(default branch)"),
+                p.commit
+            );
+        }
+    }
     if !d.steps.is_empty() {
         println!();
         println!(

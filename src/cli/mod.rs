@@ -49,7 +49,9 @@ pub enum Command {
     /// steps to create, keep or destroy), without doing it.
     Plan(launch::PlanArgs),
     /// Run a cluster's configuration again: steps whose script changed or
-    /// that did not finish (all with --force).
+    /// that did not finish (all with --force). Recipes from git come from
+    /// the commits recorded at launch (--update-recipes fetches their
+    /// branches and tags again).
     Reconfigure(launch::ReconfigureArgs),
     /// List the recorded clusters.
     List(manage::ListArgs),

@@ -8,6 +8,7 @@
 
 use super::env::{Env, PlacementError};
 use super::executor::ClusterExecutor;
+use super::git::GitRecipes;
 use super::observer::{Event, Observer};
 use super::recipes::{self, RecipeDirs};
 use super::reconcile::{self, ReconcileError};
@@ -19,7 +20,7 @@ use crate::plan::walk::{self, WalkOptions, WalkReport};
 use crate::provider::Provider;
 use crate::source::SourceMap;
 use crate::ssh::KnownHosts;
-use crate::state::{ClusterStatus, IntentKind, NewCluster, StateError, VmState};
+use crate::state::{ClusterStatus, GitPin, IntentKind, NewCluster, StateError, VmState};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -85,34 +86,55 @@ impl LaunchReport {
     }
 }
 
+/// What `nubo reconfigure` does.
+#[derive(Clone, Debug, Default)]
+pub struct ReconfigureOptions {
+    pub name: String,
+    /// Run every step again.
+    pub force: bool,
+    /// Resolve the branches and tags of recipes from git again (the
+    /// network) and record the new commits, instead of the recorded ones.
+    pub update_recipes: bool,
+    pub recipe_dirs: Option<RecipeDirs>,
+}
+
 /// A composed, checked, lowered description with its graph and recipes.
 pub struct Prepared {
     pub composed: Composed,
     pub spec: ClusterSpec,
     pub graph: DeployGraph,
     pub recipes: HashMap<String, crate::recipe::Recipe>,
+    /// The commits the recipes from git were compiled from.
+    pub git_pins: Vec<GitPin>,
 }
 
-/// Composes, checks, lowers and plans; every problem with a span.
+/// Composes, checks, lowers and plans; every problem with a span. Git
+/// references use the commits in `pins` (a cluster's recorded ones) and
+/// resolve the others.
 pub fn prepare(
     search: &TemplateSearch,
     templates: &[String],
     add: Option<&str>,
     recipe_dirs: &RecipeDirs,
+    pins: &[GitPin],
 ) -> Result<Prepared, LaunchError> {
+    let git = GitRecipes::new(recipe_dirs.git.clone(), pins, false);
     finish_prepare(
         templates::compose(search, templates, add)?,
         recipe_dirs,
         Default::default(),
+        &git,
     )
 }
 
-/// Lowers, compiles the recipes of, and plans a composed description;
-/// `scaled` gives the elastic systems' nodes that are on.
+/// Lowers, compiles the recipes of (fetching recipes from git), and plans
+/// a composed description; `scaled` gives the elastic systems' nodes that
+/// are on. Nothing is made on any provider here.
 fn finish_prepare(
     mut composed: Composed,
     recipe_dirs: &RecipeDirs,
     scaled: indexmap::IndexMap<String, Vec<u32>>,
+    git: &GitRecipes,
 ) -> Result<Prepared, LaunchError> {
     let (mut spec, mut diags) = model::lower(&composed.document);
     spec.scaled = scaled;
@@ -123,7 +145,7 @@ fn finish_prepare(
             diagnostics: diags,
         });
     }
-    let recipes = recipes::compile(&spec, &mut composed.sources, recipe_dirs);
+    let recipes = recipes::compile(&spec, &mut composed.sources, recipe_dirs, git);
     let recipes = match recipes {
         Ok(r) => r,
         Err(d) => {
@@ -144,6 +166,7 @@ fn finish_prepare(
         spec,
         graph,
         recipes,
+        git_pins: git.pins(),
     })
 }
 
@@ -162,14 +185,22 @@ pub async fn launch(
 ) -> Result<LaunchReport, LaunchError> {
     let search = opts.search.clone().unwrap_or_default();
     let dirs = opts.recipe_dirs.clone().unwrap_or_default();
-    let prepared = prepare(&search, &opts.templates, opts.add.as_deref(), &dirs)?;
     let store = &env.store;
     let _lock = store.lock_cluster(&opts.name)?;
+    let recorded = store.cluster(&opts.name)?;
+    if let Some(c) = &recorded
+        && matches!(c.status, ClusterStatus::Running | ClusterStatus::Stopped)
+    {
+        return Err(LaunchError::Exists(opts.name.clone()));
+    }
+    // A launch that did not finish keeps the commits it resolved.
+    let pins = match recorded {
+        Some(_) => store.git_pins(&opts.name)?,
+        None => Vec::new(),
+    };
+    let prepared = prepare(&search, &opts.templates, opts.add.as_deref(), &dirs, &pins)?;
     let mut reconciled = Vec::new();
-    match store.cluster(&opts.name)? {
-        Some(c) if matches!(c.status, ClusterStatus::Running | ClusterStatus::Stopped) => {
-            return Err(LaunchError::Exists(opts.name.clone()));
-        }
+    match recorded {
         Some(_) => {
             // A launch that did not finish: converge to this description.
             reconciled = reconcile::reconcile(env, &opts.name).await?.actions;
@@ -188,28 +219,40 @@ pub async fn launch(
             })?;
         }
     }
+    store.set_git_pins(&opts.name, &prepared.git_pins)?;
     env.record_auth(&opts.name)?;
     run(env, &opts.name, prepared, observer, reconciled, false).await
 }
 
 /// `nubo reconfigure`: re-reads the recorded description, re-runs the steps
 /// whose script changed or did not finish `ok` (every step with `force`).
+/// Recipes from git come from the recorded commits, unless
+/// `update_recipes` resolves their branches and tags again (the new
+/// commits are recorded before any step runs).
 pub async fn reconfigure(
     env: &Env,
-    name: &str,
-    dirs: &RecipeDirs,
-    force: bool,
+    opts: &ReconfigureOptions,
     observer: Arc<dyn Observer>,
 ) -> Result<LaunchReport, LaunchError> {
+    let name = opts.name.as_str();
+    let dirs = opts.recipe_dirs.clone().unwrap_or_default();
     let store = &env.store;
     let _lock = store.lock_cluster(name)?;
     let cluster = store
         .cluster(name)?
         .ok_or_else(|| LaunchError::NotFound(name.to_string()))?;
-    let reconciled = reconcile::reconcile(env, name).await?.actions;
+    // Compile (and fetch) first: a recipe that cannot be had changes
+    // nothing.
     let composed = templates::compose_recorded(&TemplateSearch::default(), &cluster.description)?;
-    let prepared = finish_prepare(composed, dirs, scaled_nodes(env, name)?)?;
-    run(env, name, prepared, observer, reconciled, force).await
+    let git = GitRecipes::new(
+        dirs.git.clone(),
+        &store.git_pins(name)?,
+        opts.update_recipes,
+    );
+    let prepared = finish_prepare(composed, &dirs, scaled_nodes(env, name)?, &git)?;
+    let reconciled = reconcile::reconcile(env, name).await?.actions;
+    store.set_git_pins(name, &prepared.git_pins)?;
+    run(env, name, prepared, observer, reconciled, opts.force).await
 }
 
 /// The elastic systems' nodes that are on, as the elasticity daemon

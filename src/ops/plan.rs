@@ -49,11 +49,16 @@ pub struct PlanReport {
 pub fn plan(env: &Env, opts: &LaunchOptions) -> Result<PlanReport, LaunchError> {
     let search = opts.search.clone().unwrap_or_default();
     let dirs = opts.recipe_dirs.clone().unwrap_or_default();
-    let prepared = launch::prepare(&search, &opts.templates, opts.add.as_deref(), &dirs)?;
-    let placement = launch::place(env, &prepared.spec)?;
     let store = &env.store;
     let name = &opts.name;
     let exists = store.cluster(name)?.is_some();
+    let pins = if exists {
+        store.git_pins(name)?
+    } else {
+        Vec::new()
+    };
+    let prepared = launch::prepare(&search, &opts.templates, opts.add.as_deref(), &dirs, &pins)?;
+    let placement = launch::place(env, &prepared.spec)?;
     let vms = if exists { store.vms(name)? } else { Vec::new() };
     let steps = if exists {
         store.steps(name)?

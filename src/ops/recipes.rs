@@ -5,9 +5,13 @@
 //!
 //! `include: NAME` looks for `NAME` (then `NAME.yaml`, `NAME.yml`) in
 //! `./recipes`, the user's recipe directory
-//! (`$XDG_CONFIG_HOME/nubo/recipes`) and the recipes built into nubo.
+//! (`$XDG_CONFIG_HOME/nubo/recipes`) and the recipes built into nubo; in a
+//! recipe from git, first next to that recipe at its commit.
+//! `include: {git: URL, rev: REV, path: PATH}` is served by
+//! [`GitRecipes`](super::git::GitRecipes).
 
 use super::builtin;
+use super::git::{GitCache, GitRecipes};
 use super::templates::user_config_dir;
 use crate::diagnostic::Diagnostic;
 use crate::model::ClusterSpec;
@@ -16,11 +20,12 @@ use crate::source::{SourceMap, read_text};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-/// Where `include: NAME` looks.
+/// Where `include: NAME` looks, and where recipes from git are cached.
 #[derive(Clone, Debug)]
 pub struct RecipeDirs {
     pub dirs: Vec<PathBuf>,
     pub builtin: bool,
+    pub git: GitCache,
 }
 
 impl Default for RecipeDirs {
@@ -32,26 +37,52 @@ impl Default for RecipeDirs {
         RecipeDirs {
             dirs,
             builtin: true,
+            git: GitCache::default(),
         }
     }
 }
 
-impl RecipeSource for RecipeDirs {
+/// Recipes for one compile: the directories, and git.
+struct Sources<'a> {
+    dirs: &'a RecipeDirs,
+    git: &'a GitRecipes,
+}
+
+impl RecipeSource for Sources<'_> {
     fn load(&self, r: &IncludeRef) -> Result<(String, String), String> {
-        let name = match r {
-            IncludeRef::Name { name, .. } => name,
-            IncludeRef::Git { .. } => {
-                return Err(
-                    "recipes from git are not supported yet: copy the recipe into ./recipes".into(),
-                );
+        self.load_in(r, None)
+    }
+
+    fn load_in(&self, r: &IncludeRef, from: Option<&str>) -> Result<(String, String), String> {
+        match r {
+            IncludeRef::Git { url, rev, path, .. } => self
+                .git
+                .load_git(url, rev.as_deref(), path.as_deref())
+                .map_err(|e| e.to_string()),
+            IncludeRef::Name { name, .. } => {
+                if let Some(found) = from.and_then(|f| self.git.load_beside(f, name)) {
+                    return found;
+                }
+                self.dirs.find(name)
             }
-        };
+        }
+    }
+}
+
+impl RecipeDirs {
+    /// Finds `include: NAME` (or `template: NAME`) in the directories,
+    /// then among the built-in recipes.
+    pub fn find(&self, name: &str) -> Result<(String, String), String> {
         if name.contains("..") || name.starts_with('/') {
             return Err(format!(
                 "recipe name `{name}` must be relative, without `..`"
             ));
         }
-        let candidates = [name.clone(), format!("{name}.yaml"), format!("{name}.yml")];
+        let candidates = [
+            name.to_string(),
+            format!("{name}.yaml"),
+            format!("{name}.yml"),
+        ];
         for dir in &self.dirs {
             for c in &candidates {
                 let p = dir.join(c);
@@ -81,11 +112,16 @@ impl RecipeSource for RecipeDirs {
 
 /// Compiles every configure the cluster runs: name → recipe with includes
 /// expanded. Every problem is returned, with its span.
+///
+/// Git references are resolved through `git` (recorded commits as they
+/// are); `git.pins()` then says which commits were used.
 pub fn compile(
     spec: &ClusterSpec,
     sources: &mut SourceMap,
     dirs: &RecipeDirs,
+    git: &GitRecipes,
 ) -> Result<HashMap<String, Recipe>, Vec<Diagnostic>> {
+    let src = Sources { dirs, git };
     let used: Vec<String> = spec.steps().into_iter().map(|s| s.configure).collect();
     let mut out = HashMap::new();
     let mut diags = Vec::new();
@@ -97,7 +133,7 @@ pub fn compile(
         let mut steps = Vec::new();
         for part in &text.parts {
             let parsed = recipe::parse(part.span.file, part.span.start as usize, &part.text)
-                .and_then(|r| recipe::expand_includes(r, dirs, sources));
+                .and_then(|r| recipe::expand_includes(r, &src, sources));
             match parsed {
                 Ok(r) => steps.extend(r.steps),
                 Err(d) => diags.extend(d),

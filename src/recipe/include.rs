@@ -16,6 +16,15 @@ use crate::source::{SourceMap, Span};
 /// `recipes/hosts.yaml`; a name with one (`motd.hbs`) is a file name.
 pub trait RecipeSource {
     fn load(&self, r: &IncludeRef) -> Result<(String, String), String>;
+
+    /// `load` for a reference written in a loaded file: `from` is the
+    /// display name `load` gave that file (`None` in the recipe handed to
+    /// `expand_includes`), so a source can find names next to it (a
+    /// recipe from git includes files of its own repository).
+    fn load_in(&self, r: &IncludeRef, from: Option<&str>) -> Result<(String, String), String> {
+        let _ = from;
+        self.load(r)
+    }
 }
 
 /// How deep includes may nest (a chain of distinct names that never ends
@@ -35,6 +44,7 @@ pub fn expand_includes(
         src,
         sources,
         chain: Vec::new(),
+        origins: Vec::new(),
         diags: Vec::new(),
     };
     let steps = x.steps(recipe.steps);
@@ -50,6 +60,8 @@ struct Expander<'a> {
     sources: &'a mut SourceMap,
     /// The includes being expanded, outermost first.
     chain: Vec<IncludeRef>,
+    /// The display name each of `chain` was loaded under.
+    origins: Vec<String>,
     diags: Vec<Diagnostic>,
 }
 
@@ -67,7 +79,7 @@ impl Expander<'_> {
                         },
                     ..
                 } if loaded.is_none() => {
-                    if let Some((id, text)) = self.load(reference, "template") {
+                    if let Some((id, text, _)) = self.load(reference, "template") {
                         let len = text.len();
                         *loaded = Some(Text {
                             value: text.clone(),
@@ -83,11 +95,17 @@ impl Expander<'_> {
         out
     }
 
-    fn load(&mut self, r: &IncludeRef, what: &str) -> Option<(crate::source::FileId, String)> {
-        match self.src.load(r) {
+    /// Loads what `r` names; returns its file, text and display name.
+    fn load(
+        &mut self,
+        r: &IncludeRef,
+        what: &str,
+    ) -> Option<(crate::source::FileId, String, String)> {
+        let from = self.origins.last().map(String::as_str);
+        match self.src.load_in(r, from) {
             Ok((name, text)) => {
-                let id = self.sources.add(name, text.clone());
-                Some((id, text))
+                let id = self.sources.add(name.clone(), text.clone());
+                Some((id, text, name))
             }
             Err(why) => {
                 self.diags.push(Diagnostic::error(
@@ -121,14 +139,16 @@ impl Expander<'_> {
             ));
             return Vec::new();
         }
-        let Some((id, text)) = self.load(&r, "recipe") else {
+        let Some((id, text, name)) = self.load(&r, "recipe") else {
             return Vec::new();
         };
         match parse(id, 0, &text) {
             Ok(recipe) => {
                 self.chain.push(r);
+                self.origins.push(name);
                 let steps = self.steps(recipe.steps);
                 self.chain.pop();
+                self.origins.pop();
                 steps
             }
             Err(diags) => {
@@ -199,6 +219,47 @@ mod tests {
         assert_eq!(e, ["include cycle: a -> b -> a"]);
         let e = expand("- include: a\n", &[("a", "- include: a\n")]).unwrap_err();
         assert_eq!(e, ["include cycle: a -> a"]);
+    }
+
+    /// Records the `from` each load is given.
+    struct Origins(std::cell::RefCell<Vec<(String, Option<String>)>>);
+
+    impl RecipeSource for Origins {
+        fn load(&self, _: &IncludeRef) -> Result<(String, String), String> {
+            Err("load_in is called".into())
+        }
+
+        fn load_in(&self, r: &IncludeRef, from: Option<&str>) -> Result<(String, String), String> {
+            self.0
+                .borrow_mut()
+                .push((r.to_string(), from.map(str::to_string)));
+            let text = match r.to_string().as_str() {
+                "a" => "- include: b\n- file: {path: /x, template: t}\n",
+                "b" => "- shell: b\n",
+                _ => "x\n",
+            };
+            Ok((format!("dir/{r}.yaml"), text.into()))
+        }
+    }
+
+    #[test]
+    fn loads_are_told_which_file_they_are_written_in() {
+        let mut sm = SourceMap::new();
+        let root = "- include: a\n- file: {path: /y, template: u}\n";
+        let id = sm.add("root.yaml", root);
+        let src = Origins(Default::default());
+        expand_includes(parse(id, 0, root).unwrap(), &src, &mut sm).unwrap();
+        let seen = src.0.into_inner();
+        let from = |s: &str| Some(s.to_string());
+        assert_eq!(
+            seen,
+            [
+                ("a".to_string(), None),
+                ("b".to_string(), from("dir/a.yaml")),
+                ("t".to_string(), from("dir/a.yaml")),
+                ("u".to_string(), None),
+            ]
+        );
     }
 
     #[test]

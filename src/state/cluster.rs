@@ -5,8 +5,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::{
-    Intent, Result, StateError, StateStore, Step, Timestamp, Vm, VmState, cluster_id, intent,
-    json_col, json_text, step, text_enum, vm,
+    GitPin, Intent, Result, StateError, StateStore, Step, Timestamp, Vm, VmState, cluster_id,
+    git_pin, intent, json_col, json_text, step, text_enum, vm,
 };
 
 text_enum! {
@@ -64,13 +64,15 @@ pub struct ClusterSummary {
 }
 
 /// Everything `show` needs: the cluster, its VMs, its steps with their
-/// logs, and its open intents. Secrets are not included.
+/// logs, its open intents and the commits its recipes from git are pinned
+/// to. Secrets are not included.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClusterDetail {
     pub cluster: Cluster,
     pub vms: Vec<Vm>,
     pub steps: Vec<Step>,
     pub open_intents: Vec<Intent>,
+    pub git_pins: Vec<GitPin>,
 }
 
 /// A cluster name is a file name too (its lock file): ASCII letters,
@@ -198,6 +200,7 @@ impl StateStore {
                 vms: vm::list(tx, id, name)?,
                 steps: step::list(tx, id)?,
                 open_intents: intent::list(tx, id, true)?,
+                git_pins: git_pin::list(tx, id)?,
                 cluster,
             }))
         })

@@ -28,6 +28,7 @@
 mod cluster;
 mod elastic;
 mod error;
+mod git_pin;
 mod intent;
 mod lock;
 mod schema;
@@ -38,6 +39,7 @@ mod vm;
 pub use cluster::{Cluster, ClusterDetail, ClusterStatus, ClusterSummary, NewCluster};
 pub use elastic::{DecisionRecord, QueueRecord};
 pub use error::{Result, StateError};
+pub use git_pin::GitPin;
 pub use intent::{Intent, IntentId, IntentKind, IntentState, Outcome};
 pub use lock::ClusterLock;
 pub use schema::SCHEMA_VERSION;

@@ -140,6 +140,18 @@ const MIGRATIONS: &[&str] = &[
         pid         INTEGER NOT NULL
     ) STRICT;
     "#,
+    // 3: the commit each git reference of a cluster's recipes stands for.
+    r#"
+    CREATE TABLE git_pins (
+        cluster_id  INTEGER NOT NULL REFERENCES clusters(id) ON DELETE CASCADE,
+        url         TEXT    NOT NULL,
+        -- the revision as written; '' for the repository's default branch
+        rev         TEXT    NOT NULL,
+        commit_id   TEXT    NOT NULL,
+        resolved_at INTEGER NOT NULL,
+        PRIMARY KEY (cluster_id, url, rev)
+    ) STRICT;
+    "#,
 ];
 
 /// The schema version this nubo writes.
@@ -194,6 +206,38 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_version_1_database_is_brought_up_to_date_keeping_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut conn = Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO clusters (name, created_at, updated_at, description, status)
+             VALUES ('c', 0, 0, 'd', 'running')",
+            [],
+        )
+        .unwrap();
+        migrate(&mut conn, &path).unwrap();
+        let v: u32 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM clusters", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+        conn.execute(
+            "INSERT INTO git_pins (cluster_id, url, rev, commit_id, resolved_at)
+             SELECT id, 'u', '', 'c0ffee', 0 FROM clusters",
+            [],
+        )
+        .unwrap();
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod radl_invalid;
 mod radl_reference;
 mod radl_roundtrip;
 mod recipe_corpus;
+mod recipe_git;
 mod recipe_invalid;
 mod recipe_script;
 mod snapshots;

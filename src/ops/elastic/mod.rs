@@ -218,7 +218,14 @@ async fn apply(
         notes.clear();
     }
     // 2. Converge the VMs on the nodes that are on.
-    let result = launch::reconfigure(env, cluster, dirs, false, Arc::new(Silent)).await;
+    // Recipes from git stay on the commits recorded for the cluster.
+    let opts = launch::ReconfigureOptions {
+        name: cluster.to_string(),
+        force: false,
+        update_recipes: false,
+        recipe_dirs: Some(dirs.clone()),
+    };
+    let result = launch::reconfigure(env, &opts, Arc::new(Silent)).await;
     let complete = match &result {
         Ok(r) => r.succeeded(),
         Err(LaunchError::State(StateError::ClusterBusy { .. })) => {
