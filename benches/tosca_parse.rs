@@ -58,6 +58,7 @@ fn main() -> ExitCode {
     let opts = ImportOptions {
         import_dirs: vec![import_dir.clone()],
         cache_dir: None,
+        fetch: None,
     };
     let pass = || {
         let mut rejected = 0;

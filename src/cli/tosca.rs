@@ -28,17 +28,18 @@ pub enum Command {
 pub struct ImportArgs {
     /// A directory with local copies of URL imports (repeatable). For
     /// https://host/a/b.yaml nubo tries DIR/host/a/b.yaml, DIR/a/b.yaml and
-    /// DIR/b.yaml; nothing is downloaded.
+    /// DIR/b.yaml, then the cache (~/.cache/nubo/tosca); a URL import found
+    /// nowhere is downloaded into the cache (unless --offline).
     #[arg(long = "import-dir", value_name = "DIR")]
     import_dirs: Vec<PathBuf>,
+    /// Never download a URL import (also NUBO_OFFLINE=1).
+    #[arg(long)]
+    offline: bool,
 }
 
 impl ImportArgs {
     fn options(self) -> ImportOptions {
-        ImportOptions {
-            import_dirs: self.import_dirs,
-            cache_dir: ImportOptions::default_cache_dir(),
-        }
+        crate::ops::fetch::import_options(self.import_dirs, self.offline)
     }
 }
 

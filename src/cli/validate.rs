@@ -11,12 +11,18 @@ pub struct Args {
     /// A directory holding local copies of TOSCA URL imports (repeatable).
     #[arg(long = "import-dir", value_name = "DIR")]
     import_dirs: Vec<PathBuf>,
+    /// Never download a TOSCA URL import that has no local copy (also
+    /// NUBO_OFFLINE=1); by default it is downloaded into the cache
+    /// (~/.cache/nubo/tosca).
+    #[arg(long)]
+    offline: bool,
 }
 
 pub fn run(args: Args) -> ExitCode {
     let report = validate(&ValidateOptions {
         files: args.files,
         import_dirs: args.import_dirs,
+        offline: args.offline,
     });
     for outcome in &report.files {
         match outcome {

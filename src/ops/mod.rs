@@ -8,6 +8,7 @@ pub mod destroy;
 pub mod elastic;
 pub mod env;
 pub mod executor;
+pub mod fetch;
 pub mod git;
 pub mod graph;
 pub mod info;

@@ -38,10 +38,7 @@ impl Default for TemplateSearch {
         TemplateSearch {
             dirs,
             builtin: true,
-            imports: ImportOptions {
-                import_dirs: Vec::new(),
-                cache_dir: ImportOptions::default_cache_dir(),
-            },
+            imports: super::fetch::import_options(Vec::new(), false),
         }
     }
 }

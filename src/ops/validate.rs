@@ -3,13 +3,15 @@
 use super::radl_file::{self, ReadError};
 use crate::diagnostic::Diagnostic;
 use crate::source::SourceMap;
-use crate::tosca::{self, ImportOptions};
+use crate::tosca;
 use std::path::PathBuf;
 
 pub struct ValidateOptions {
     pub files: Vec<PathBuf>,
     /// Where TOSCA URL imports are found (`--import-dir`), besides the cache.
     pub import_dirs: Vec<PathBuf>,
+    /// Never download a URL import.
+    pub offline: bool,
 }
 
 pub enum FileOutcome {
@@ -46,10 +48,7 @@ impl ValidateReport {
 /// Checks each file: `.yaml`/`.yml` as TOSCA, anything else as RADL.
 pub fn validate(opts: &ValidateOptions) -> ValidateReport {
     let mut sources = SourceMap::new();
-    let imports = ImportOptions {
-        import_dirs: opts.import_dirs.clone(),
-        cache_dir: ImportOptions::default_cache_dir(),
-    };
+    let imports = super::fetch::import_options(opts.import_dirs.clone(), opts.offline);
     let files = opts
         .files
         .iter()

@@ -2,8 +2,10 @@
 //! reading their type definitions.
 //!
 //! A relative import is read beside the importing file (or joined to the
-//! importing URL). A URL import is never fetched: it is read from a local
-//! copy, looked up in each `--import-dir` and then in the cache directory.
+//! importing URL). A URL import is read from a local copy, looked up in each
+//! `--import-dir` and then in the cache directory; only when there is none
+//! is it asked of the caller's [`Fetcher`] (the CLI's downloads it over
+//! HTTP into the cache; this module never touches the network).
 //! For `scheme://host/a/b/c.yaml` the candidates are `DIR/host/a/b/c.yaml`,
 //! `DIR/a/b/c.yaml`, `DIR/b/c.yaml` and `DIR/c.yaml`, longest first (the
 //! cache uses the first form). A missing copy is an error that says where
@@ -18,6 +20,19 @@ use crate::source::{SourceMap, Span};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+/// Gets a URL import's text, or says why not.
+pub type FetchFn = dyn Fn(&str) -> Result<String, String> + Send + Sync;
+
+/// Gets a URL import that has no local copy.
+#[derive(Clone)]
+pub struct Fetcher(pub std::sync::Arc<FetchFn>);
+
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Fetcher")
+    }
+}
+
 /// Where URL imports are read from.
 #[derive(Clone, Debug, Default)]
 pub struct ImportOptions {
@@ -25,6 +40,8 @@ pub struct ImportOptions {
     pub import_dirs: Vec<PathBuf>,
     /// The download cache (`~/.cache/nubo/tosca`), laid out as `host/path`.
     pub cache_dir: Option<PathBuf>,
+    /// Asked for a URL import with no local copy (none: offline).
+    pub fetch: Option<Fetcher>,
 }
 
 impl ImportOptions {
@@ -366,8 +383,15 @@ fn read_url(url: &str, opts: &ImportOptions) -> Result<(Origin, String), String>
     } else {
         format!("looked in {}", looked.join(", "))
     };
+    let fetched = match &opts.fetch {
+        Some(f) => match (f.0)(url) {
+            Ok(text) => return Ok((Origin::Url(url.to_string()), text)),
+            Err(e) => format!("downloading it failed ({e})"),
+        },
+        None => "nubo is offline".to_string(),
+    };
     Err(format!(
-        "cannot read the import `{url}`: nubo reads URL imports from local copies only, and {looked}; \
+        "cannot read the import `{url}`: {fetched}, and {looked}; \
          save the file there (e.g. under --import-dir DIR as DIR/{})",
         url.rsplit('/').next().unwrap_or("FILE")
     ))

@@ -86,6 +86,7 @@ fn bodies_written_by_the_tosca_lowering_are_reported_as_ansible() {
     let opts = ImportOptions {
         import_dirs: vec![corpus.join("tosca/grycap")],
         cache_dir: None,
+        fetch: None,
     };
     let mut problems = Vec::new();
     let mut seen = 0;

@@ -80,6 +80,7 @@ fn accepts_what_tosca_parser_accepts() {
     let opts = ImportOptions {
         import_dirs: vec![grycap],
         cache_dir: None,
+        fetch: None,
     };
     let (mut accepted, mut problems, mut agreed) = (0, Vec::new(), 0);
     for path in &files {
@@ -141,7 +142,7 @@ fn a_missing_url_import_is_a_clear_error() {
     let text = first.render(&sources);
     assert!(
         text.contains("cannot read the import `https://raw.githubusercontent.com/grycap/tosca/main/custom_types.yaml`")
-            && text.contains("local copies only"),
+            && text.contains("nubo is offline"),
         "{text}"
     );
 }
@@ -153,8 +154,76 @@ fn url_imports_resolve_from_the_import_dir() {
     let mut sources = SourceMap::new();
     let opts = ImportOptions {
         import_dirs: vec![corpus.join("tosca/grycap")],
-        cache_dir: None,
+        ..ImportOptions::default()
     };
     let checked = tosca::load(&mut sources, &path, &opts).unwrap();
     assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+}
+
+/// A URL import with no local copy is downloaded over HTTP into the cache
+/// (from a server the test runs on 127.0.0.1), then read from the cache
+/// with the server gone; a 404 is an error naming the import and the HTTP
+/// status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_imports_are_downloaded_into_the_cache_then_work_offline() {
+    use crate::emu::{Answer, serve};
+    let types = "tosca_definitions_version: tosca_simple_yaml_1_0\n\
+node_types:\n  my.nodes.Thing:\n    derived_from: tosca.nodes.SoftwareComponent\n";
+    let (addr, server) = serve(
+        move |_, req: hyper::Request<hyper::body::Incoming>| async move {
+            let body = if req.uri().path() == "/t/custom.yaml" {
+                hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(types)))
+            } else {
+                let mut r: Answer =
+                    hyper::Response::new(http_body_util::Full::new(bytes::Bytes::new()));
+                *r.status_mut() = hyper::StatusCode::NOT_FOUND;
+                r
+            };
+            Ok::<_, std::convert::Infallible>(body)
+        },
+    )
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let template = |path: &str| {
+        format!(
+            "tosca_definitions_version: tosca_simple_yaml_1_0\nimports:\n  - http://{addr}{path}\n\
+topology_template:\n  node_templates:\n    host:\n      type: tosca.nodes.Compute\n    app:\n      type: my.nodes.Thing\n      requirements:\n        - host: host\n"
+        )
+    };
+    std::fs::write(tmp.path().join("ok.yaml"), template("/t/custom.yaml")).unwrap();
+    std::fs::write(tmp.path().join("missing.yaml"), template("/t/nope.yaml")).unwrap();
+    let run = |file: &str| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_nubo"));
+        c.args(["validate", file])
+            .current_dir(tmp.path())
+            .env("XDG_CACHE_HOME", tmp.path().join("cache"))
+            .env_remove("NUBO_OFFLINE");
+        tokio::process::Command::from(c).output()
+    };
+    let out = run("ok.yaml").await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cached = tmp.path().join(format!(
+        "cache/nubo/tosca/127.0.0.1:{}/t/custom.yaml",
+        addr.port()
+    ));
+    assert_eq!(std::fs::read_to_string(&cached).unwrap(), types);
+    let out = run("missing.yaml").await.unwrap();
+    let err =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("missing.yaml:3:") && err.contains("HTTP 404"),
+        "{err}"
+    );
+    server.abort();
+    let out = run("ok.yaml").await.unwrap();
+    assert!(
+        out.status.success(),
+        "offline from the cache: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

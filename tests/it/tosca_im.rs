@@ -136,6 +136,7 @@ fn lowering_matches_im_on_corpus() {
     let opts = ImportOptions {
         import_dirs: vec![grycap.clone()],
         cache_dir: None,
+        fetch: None,
     };
     let (mut compared, mut failures, mut skipped) = (0, Vec::new(), Vec::new());
     for path in &files {

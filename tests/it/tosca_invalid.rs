@@ -80,6 +80,7 @@ fn no_panic_on_truncated_or_mutated_corpus() {
     let opts = ImportOptions {
         import_dirs: vec![corpus.join("tosca/grycap")],
         cache_dir: None,
+        fetch: None,
     };
     let exhaustive = std::env::var("NUBO_EXHAUSTIVE").as_deref() == Ok("1");
     let points = if exhaustive { 400 } else { 2 };
