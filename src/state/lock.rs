@@ -46,10 +46,21 @@ impl StateStore {
     /// Takes the cluster's lock without waiting. If another process holds
     /// it, fails with [`StateError::ClusterBusy`] naming that process.
     pub fn lock_cluster(&self, cluster: &str) -> Result<ClusterLock> {
+        self.lock_file(cluster, "lock")
+    }
+
+    /// The lock of the cluster's elasticity daemon (one per cluster),
+    /// taken the same way as [`StateStore::lock_cluster`], in
+    /// `locks/NAME.elastic.lock`.
+    pub fn lock_daemon(&self, cluster: &str) -> Result<ClusterLock> {
+        self.lock_file(cluster, "elastic.lock")
+    }
+
+    fn lock_file(&self, cluster: &str, suffix: &str) -> Result<ClusterLock> {
         validate_name(cluster)?;
         let dir = self.dir().join("locks");
         create_private_dir(&dir)?;
-        let path = dir.join(format!("{cluster}.lock"));
+        let path = dir.join(format!("{cluster}.{suffix}"));
         loop {
             let mut file = OpenOptions::new()
                 .read(true)

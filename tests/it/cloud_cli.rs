@@ -21,15 +21,7 @@ async fn nubo(dir: &Path, args: &[&str]) -> Output {
 }
 
 async fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = nubo(dir, args).await;
-    assert!(
-        out.status.success(),
-        "nubo {args:?}: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    crate::support::stdout_of(&format!("nubo {args:?}"), nubo(dir, args).await)
 }
 
 const CLUSTER: &str = "network public (outbound = 'yes' and provider_id = '0')\n\
@@ -106,15 +98,28 @@ async fn life_cycle(dir: &Path, live: impl Fn() -> usize, provider: &str, secret
     assert!(!ok(dir, &["list"]).await.contains("c1"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openstack_cluster_through_the_cli() {
-    let emu = OstEmu::start(ost::EmuConfig {
+/// The OpenStack emulator answering at once.
+async fn ost_emu() -> OstEmu {
+    OstEmu::start(ost::EmuConfig {
         boot_delay: Duration::ZERO,
         action_delay: Duration::ZERO,
         delete_delay: Duration::ZERO,
         ..ost::EmuConfig::default()
     })
-    .await;
+    .await
+}
+
+/// An auth line for the OpenStack emulator.
+fn ost_auth(emu: &OstEmu) -> String {
+    format!(
+        "id = ost; type = OpenStack; host = {}; username = alice; password = 'ostpass'; tenant = demo; domain = Default\n",
+        emu.keystone()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openstack_cluster_through_the_cli() {
+    let emu = ost_emu().await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     std::fs::write(
@@ -134,14 +139,7 @@ async fn openstack_cluster_through_the_cli() {
         ),
     )
     .unwrap();
-    std::fs::write(
-        dir.join("auth.dat"),
-        format!(
-            "id = ost; type = OpenStack; host = {}; username = alice; password = 'ostpass'; tenant = demo; domain = Default\n",
-            emu.keystone()
-        ),
-    )
-    .unwrap();
+    std::fs::write(dir.join("auth.dat"), ost_auth(&emu)).unwrap();
     life_cycle(dir, || emu.servers().len(), "ost", "ostpass").await;
     assert!(emu.floating_ips().is_empty(), "{:?}", emu.floating_ips());
     assert!(emu.groups().iter().all(|g| !g.name.starts_with("nubo-c1-")));
@@ -169,13 +167,7 @@ async fn a_bad_auth_file_names_its_line() {
 /// cloud empty.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_vms_with_transient_failures_and_a_quota_answer_end_clean() {
-    let emu = OstEmu::start(ost::EmuConfig {
-        boot_delay: Duration::ZERO,
-        action_delay: Duration::ZERO,
-        delete_delay: Duration::ZERO,
-        ..ost::EmuConfig::default()
-    })
-    .await;
+    let emu = ost_emu().await;
     // The first create is refused for quota; every 5th fails with 503.
     emu.inject_every("nova.create_server", ost::Fault::Status(503), 5);
     emu.inject(Some("nova.create_server"), ost::Fault::Quota(403), 1);
@@ -193,14 +185,7 @@ async fn ten_vms_with_transient_failures_and_a_quota_answer_end_clean() {
         ),
     )
     .unwrap();
-    std::fs::write(
-        dir.join("auth.dat"),
-        format!(
-            "id = ost; type = OpenStack; host = {}; username = alice; password = 'ostpass'; tenant = demo; domain = Default\n",
-            emu.keystone()
-        ),
-    )
-    .unwrap();
+    std::fs::write(dir.join("auth.dat"), ost_auth(&emu)).unwrap();
     let out = nubo(
         dir,
         &["launch", "c1", "cluster.radl", "-a", "auth.dat", "-y"],
@@ -255,13 +240,7 @@ async fn hybrid_front_on_opennebula_workers_on_openstack() {
         ..EmuConfig::default()
     })
     .await;
-    let ost_emu = OstEmu::start(ost::EmuConfig {
-        boot_delay: Duration::ZERO,
-        action_delay: Duration::ZERO,
-        delete_delay: Duration::ZERO,
-        ..ost::EmuConfig::default()
-    })
-    .await;
+    let ost_emu = ost_emu().await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     std::fs::write(

@@ -90,15 +90,7 @@ impl Cluster {
 
     /// Runs a command on a node; panics unless it succeeds; its stdout.
     fn ssh_ok(&self, ip: Ipv4Addr, command: &str) -> String {
-        let out = self.ssh(ip, command);
-        assert!(
-            out.status.success(),
-            "ssh {ip} {command:?}: {}\nstdout: {}\nstderr: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        crate::support::stdout_of(&format!("ssh {ip} {command:?}"), self.ssh(ip, command))
     }
 
     fn netns_inodes(&self) -> Vec<u64> {

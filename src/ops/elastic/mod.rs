@@ -293,36 +293,14 @@ fn settled(env: &Env, cluster: &str, nodes: &[ElasticNode]) -> Result<bool, Elas
     }))
 }
 
-/// Holds the one-daemon-per-cluster lock.
-struct DaemonLock(#[allow(dead_code)] std::fs::File);
-
-fn daemon_lock(env: &Env, cluster: &str) -> Result<DaemonLock, ElasticError> {
-    use std::io::{Read, Seek, Write};
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = env.store.dir().join("locks");
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| ElasticError::Io(format!("{}: {e}", dir.display())))?;
-    let path = dir.join(format!("{cluster}.elastic.lock"));
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| ElasticError::Io(format!("{}: {e}", path.display())))?;
-    if f.try_lock().is_err() {
-        let mut pid = String::new();
-        let _ = f.read_to_string(&mut pid);
-        return Err(ElasticError::AlreadyRunning {
-            cluster: cluster.to_string(),
-            pid: pid.trim().to_string(),
-        });
-    }
-    let _ = f.set_len(0);
-    let _ = f.rewind();
-    let _ = write!(f, "{}", std::process::id());
-    Ok(DaemonLock(f))
+fn daemon_lock(env: &Env, cluster: &str) -> Result<crate::state::ClusterLock, ElasticError> {
+    env.store.lock_daemon(cluster).map_err(|e| match e {
+        StateError::ClusterBusy { cluster, pid } => ElasticError::AlreadyRunning {
+            cluster,
+            pid: pid.map_or_else(|| "unknown".into(), |p| p.to_string()),
+        },
+        e => e.into(),
+    })
 }
 
 /// `nubo elastic run`: rounds every `period` until `shutdown` resolves

@@ -116,3 +116,16 @@ pub fn nubo_in(dir: &std::path::Path) -> std::process::Command {
         .current_dir(dir);
     c
 }
+
+/// A command's standard output; panics with `what`, the status and both
+/// outputs unless it succeeded.
+pub fn stdout_of(what: &str, out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{what}: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
