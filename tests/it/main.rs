@@ -3,6 +3,8 @@
 mod auth;
 mod cli_validate;
 mod cloud_cli;
+#[cfg(feature = "ec2")]
+mod ec2;
 mod emu;
 mod launch;
 mod launch_input;

@@ -116,3 +116,5 @@ pub fn nubo_in(dir: &std::path::Path) -> std::process::Command {
         .current_dir(dir);
     c
 }
+#[cfg(feature = "ec2")]
+pub mod moto;
