@@ -68,6 +68,9 @@ impl Default for Ec2Options {
     }
 }
 
+/// (region, cluster, VPC): where a cluster's group is.
+type GroupKey = (String, String, String);
+
 /// One AWS account (or EC2-compatible endpoint), as one access key.
 pub struct Ec2 {
     id: String,
@@ -83,7 +86,7 @@ pub struct Ec2 {
     /// Serialises finding-or-making the cluster's group and key pair in
     /// this process, and remembers the ones made: (region, cluster, vpc)
     /// → (group id, rules it has).
-    groups: tokio::sync::Mutex<HashMap<(String, String, String), (String, Vec<Rule>)>>,
+    groups: tokio::sync::Mutex<HashMap<GroupKey, (String, Vec<Rule>)>>,
     /// (region, key name) → whether EC2 holds it (false: EC2 refused the
     /// key's format, the user data alone carries it).
     keys: tokio::sync::Mutex<HashMap<(String, String), bool>>,
