@@ -488,3 +488,143 @@ async fn ec2_provider_spot_and_requests_it_cannot_serve() {
     p.destroy_cluster("c4").await.unwrap();
     assert_eq!(held(&p, "c4").await, Held::default());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ec2_provider_subnets_and_regions() {
+    let Some(moto) = Moto::start() else { return };
+    let p = provider(&moto);
+    // A VPC and a subnet of its own, as a user's account would have.
+    let c = p.client(REGION);
+    let vpc = c
+        .create_vpc()
+        .cidr_block("10.42.0.0/16")
+        .send()
+        .await
+        .unwrap()
+        .vpc()
+        .unwrap()
+        .vpc_id()
+        .unwrap()
+        .to_string();
+    let subnet = c
+        .create_subnet()
+        .vpc_id(&vpc)
+        .cidr_block("10.42.1.0/24")
+        .send()
+        .await
+        .unwrap()
+        .subnet()
+        .unwrap()
+        .subnet_id()
+        .unwrap()
+        .to_string();
+    let radl = |pid: &str, public: bool, region: &str| {
+        format!(
+            "network n (outbound = '{}' and provider_id = '{pid}')\n\
+             system s (net_interface.0.connection = 'n' and \
+               disk.0.image.url = 'aws://{region}/{AMI}')\n\
+             deploy s 1\n",
+            if public { "yes" } else { "no" }
+        )
+    };
+    let instance = |id: &str| {
+        let (region, i) = id.split_once('/').unwrap();
+        let (region, i) = (region.to_string(), i.to_string());
+        let p = &p;
+        async move {
+            p.client(&region)
+                .describe_instances()
+                .instance_ids(i)
+                .send()
+                .await
+                .unwrap()
+                .reservations()[0]
+                .instances()[0]
+                .clone()
+        }
+    };
+    // IM's `vpc-X.subnet-Y` on a public network: a network interface in
+    // the subnet with a public address, the group made in that VPC.
+    let public = p
+        .create_vm(&crate::support::vm_request(
+            &radl(&format!("{vpc}.{subnet}"), true, REGION),
+            "c5",
+            "s-0",
+            "t0",
+        ))
+        .await
+        .unwrap();
+    let i = instance(&public.id).await;
+    assert_eq!(i.subnet_id(), Some(subnet.as_str()));
+    assert_eq!(i.vpc_id(), Some(vpc.as_str()));
+    let running = p.wait_running("c5", &public.id).await.unwrap();
+    assert!(
+        running.addresses.iter().any(|a| a.starts_with("10.42.1.")),
+        "{running:?}"
+    );
+    // A bare subnet id on a private network: its VPC is looked up.
+    let private = p
+        .create_vm(&crate::support::vm_request(
+            &radl(&subnet, false, REGION),
+            "c5",
+            "s-1",
+            "t1",
+        ))
+        .await
+        .unwrap();
+    let i = instance(&private.id).await;
+    assert_eq!(i.subnet_id(), Some(subnet.as_str()));
+    let groups: Vec<_> = i
+        .security_groups()
+        .iter()
+        .filter_map(|g| g.group_id())
+        .collect();
+    assert_eq!(groups.len(), 1);
+    // Another region: the id says where, and the sweep finds it there.
+    let far = p
+        .create_vm(&crate::support::vm_request(
+            &format!("system s (disk.0.image.url = 'aws://eu-west-1/{AMI}')\ndeploy s 1\n"),
+            "c5",
+            "s-2",
+            "t2",
+        ))
+        .await
+        .unwrap();
+    assert!(far.id.starts_with("eu-west-1/i-"), "{far:?}");
+    assert_eq!(
+        instance(&far.id)
+            .await
+            .placement()
+            .unwrap()
+            .availability_zone()
+            .map(|z| z.starts_with("eu-west-1")),
+        Some(true)
+    );
+    let mut listed: Vec<String> = p
+        .list_vms("c5")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| v.id)
+        .collect();
+    listed.sort();
+    let mut made = vec![public.id.clone(), private.id.clone(), far.id.clone()];
+    made.sort();
+    assert_eq!(listed, made);
+    p.destroy_cluster("c5").await.unwrap();
+    assert!(p.list_vms("c5").await.unwrap().is_empty());
+    assert_eq!(held(&p, "c5").await, Held::default());
+    let eu = p.client("eu-west-1");
+    let left = eu
+        .describe_security_groups()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:nubo:cluster")
+                .values("c5")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(left.security_groups().is_empty(), "{left:?}");
+}
