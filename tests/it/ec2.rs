@@ -628,3 +628,105 @@ async fn ec2_provider_subnets_and_regions() {
         .unwrap();
     assert!(left.security_groups().is_empty(), "{left:?}");
 }
+
+/// What an EC2 endpoint that answers every call with one error does to
+/// the provider: the SDK reads EC2's error document, and nubo classifies
+/// it; throttling is retried (the SDK's attempts), a quota is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ec2_errors_are_classified_from_ec2_answers() {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    async fn answering(
+        status: u16,
+        body: String,
+    ) -> (Ec2, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let (addr, task) = crate::emu::serve(move |_, _req| {
+            let counted = counted.clone();
+            let body = Bytes::from(body.clone());
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                Ok(hyper::Response::builder()
+                    .status(status)
+                    .header("content-type", "text/xml")
+                    .body(Full::new(body))
+                    .unwrap())
+            }
+        })
+        .await;
+        let line = format!(
+            "id = ec2; type = EC2; host = http://{addr}; username = AKID; password = 'nubo-secret-key'\n"
+        );
+        let file = auth::parse("auth.dat", &line, Path::new(".")).unwrap();
+        let p = Ec2::with_options(file.by_id("ec2").unwrap(), options()).unwrap();
+        (p, calls, task)
+    }
+    fn error(code: &str) -> String {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{code}</Code><Message>the message of {code}</Message></Error></Errors><RequestID>r-1</RequestID></Response>"
+        )
+    }
+    let cases: Vec<(u16, String, &str, usize)> = vec![
+        (400, error("InstanceLimitExceeded"), "quota", 1),
+        (400, error("VcpuLimitExceeded"), "quota", 1),
+        (401, error("AuthFailure"), "auth", 1),
+        (403, error("UnauthorizedOperation"), "auth", 1),
+        (400, error("InvalidInstanceID.NotFound"), "not found", 1),
+        (400, error("InvalidParameterValue"), "final", 1),
+        (503, error("RequestLimitExceeded"), "transient", 2),
+        (500, error("InternalError"), "transient", 2),
+        (
+            502,
+            "<html><body>Bad Gateway</body></html>".to_string(),
+            "transient",
+            2,
+        ),
+    ];
+    for (status, body, class, attempts) in cases {
+        let (p, calls, task) = answering(status, body.clone()).await;
+        let e = p.check().await.unwrap_err();
+        let got = match &e {
+            ProviderError::Quota(_) => "quota",
+            ProviderError::Auth(_) => "auth",
+            ProviderError::NotFound(_) => "not found",
+            ProviderError::Final(_) => "final",
+            ProviderError::Transient(_) => "transient",
+            ProviderError::Unsupported(_) => "unsupported",
+        };
+        assert_eq!(got, class, "{status} {body}: {e}");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            attempts,
+            "{status} {body}: calls made"
+        );
+        if body.contains("<Code>") {
+            let code = body
+                .split("<Code>")
+                .nth(1)
+                .unwrap()
+                .split('<')
+                .next()
+                .unwrap();
+            assert!(e.to_string().contains(code), "{e}");
+        }
+        assert!(!e.to_string().contains("nubo-secret-key"));
+        task.abort();
+    }
+    // Nothing listening: transient.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let line = format!(
+        "id = ec2; type = EC2; host = http://127.0.0.1:{port}; username = AKID; password = sk\n"
+    );
+    let file = auth::parse("auth.dat", &line, Path::new(".")).unwrap();
+    let p = Ec2::with_options(file.by_id("ec2").unwrap(), options()).unwrap();
+    let e = p.check().await.unwrap_err();
+    assert!(e.is_transient(), "{e:?}");
+}
