@@ -730,3 +730,60 @@ async fn ec2_errors_are_classified_from_ec2_answers() {
     let e = p.check().await.unwrap_err();
     assert!(e.is_transient(), "{e:?}");
 }
+
+/// nubo killed (SIGKILL) right after EC2 made a VM and before the state
+/// recorded it, at two points; each time the same launch run again ends
+/// with exactly the requested instances (the one made before the kill
+/// found again by its token tag, none made twice), and destroy leaves
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ec2_launch_killed_halfway_converges() {
+    let Some(moto) = Moto::start() else { return };
+    let p = provider(&moto);
+    // (cluster, crash point, instances EC2 holds at least when it fires)
+    for (cluster, point, made) in [("k1", "vm-created:2", 2), ("k2", "vm-intent:3", 0)] {
+        let tmp = workspace(&moto, 3);
+        let dir = tmp.path();
+        let mut c = crate::support::nubo_in(dir);
+        c.args(["launch", cluster, "cluster.radl", "-a", "auth.dat", "-y"])
+            .env("NUBO_TEST_KILL_AT", point)
+            .env("NUBO_LOG", "warn");
+        let out = tokio::process::Command::from(c)
+            .output()
+            .await
+            .expect("run nubo");
+        assert!(
+            !out.status.success(),
+            "killed at {point}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let during = held(&p, cluster).await.instances.len();
+        assert!((made..=4).contains(&during), "{point}: {during}");
+        ok(
+            dir,
+            &["launch", cluster, "cluster.radl", "-a", "auth.dat", "-y"],
+        )
+        .await;
+        let h = held(&p, cluster).await;
+        assert_eq!(h.instances.len(), 4, "{point}: {h:?}");
+        assert!(h.instances.iter().all(|(_, s)| s == "running"), "{h:?}");
+        let shown: serde_json::Value =
+            serde_json::from_str(&ok(dir, &["show", cluster, "--json"]).await).unwrap();
+        let mut ids: Vec<String> = shown["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["provider_vm_id"].as_str().unwrap_or_default().to_string())
+            .collect();
+        ids.sort();
+        let mut held_ids: Vec<String> = h
+            .instances
+            .iter()
+            .map(|(id, _)| format!("{REGION}/{id}"))
+            .collect();
+        held_ids.sort();
+        assert_eq!(ids, held_ids, "{point}: the state records what EC2 holds");
+        ok(dir, &["destroy", cluster, "-y"]).await;
+        assert_eq!(held(&p, cluster).await, Held::default(), "{point}");
+    }
+}
