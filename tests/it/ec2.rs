@@ -424,6 +424,7 @@ async fn ec2_provider_spot_and_requests_it_cannot_serve() {
     let radl = format!(
         "network public (outbound = 'yes')\n\
          system s (spot = 'yes' and instance_type = 'm5.large' and \
+           disk.0.size >= 20Gi and disk.0.type = 'gp3' and \
            net_interface.0.connection = 'public' and \
            disk.0.image.url = 'aws://{REGION}/{AMI}')\n\
          deploy s 1\n"
@@ -447,6 +448,25 @@ async fn ec2_provider_spot_and_requests_it_cannot_serve() {
     );
     assert_eq!(i.instance_type().unwrap().as_str(), "m5.large");
     assert_eq!(i.key_name(), None);
+    // The root volume as `disk.0.size` and `disk.0.type` ask, tagged.
+    let root = i
+        .block_device_mappings()
+        .iter()
+        .find(|m| m.device_name() == i.root_device_name())
+        .and_then(|m| m.ebs())
+        .and_then(|e| e.volume_id())
+        .expect("a root volume")
+        .to_string();
+    let v = c.describe_volumes().volume_ids(&root).send().await.unwrap();
+    let v = &v.volumes()[0];
+    assert_eq!(v.size(), Some(20));
+    assert_eq!(v.volume_type().map(|t| t.as_str()), Some("gp3"));
+    assert!(
+        v.tags()
+            .iter()
+            .any(|t| t.key() == Some("nubo:cluster") && t.value() == Some("c4")),
+        "{v:?}"
+    );
     let e = p.stop_vm("c4", &vm.id).await.unwrap_err();
     assert!(matches!(e, ProviderError::Unsupported(_)), "{e:?}");
 
@@ -454,6 +474,15 @@ async fn ec2_provider_spot_and_requests_it_cannot_serve() {
     let too_big = radl.replace(
         "spot = 'yes' and instance_type = 'm5.large'",
         "cpu.count >= 500",
+    );
+    let no_image = radl.replace(AMI, "ami-0000000000000000a");
+    let e = p
+        .create_vm(&crate::support::vm_request(&no_image, "c4", "s-4", "t4"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ProviderError::Final(m) if m.contains("ami-0000000000000000a")),
+        "{e:?}"
     );
     let e = p
         .create_vm(&crate::support::vm_request(&too_big, "c4", "s-1", "t1"))

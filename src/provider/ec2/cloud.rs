@@ -21,10 +21,10 @@ use aws_sdk_ec2::config::timeout::TimeoutConfig;
 use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_ec2::primitives::Blob;
 use aws_sdk_ec2::types::{
-    Filter, Instance, InstanceInterruptionBehavior, InstanceLifecycleType,
-    InstanceMarketOptionsRequest, InstanceNetworkInterfaceSpecification, InstanceStateName,
-    InstanceType, IpPermission, IpRange, MarketType, ResourceType, SpotInstanceType,
-    SpotMarketOptions, Tag, TagSpecification, UserIdGroupPair,
+    BlockDeviceMapping, EbsBlockDevice, Filter, Instance, InstanceInterruptionBehavior,
+    InstanceLifecycleType, InstanceMarketOptionsRequest, InstanceNetworkInterfaceSpecification,
+    InstanceStateName, InstanceType, IpPermission, IpRange, MarketType, ResourceType,
+    SpotInstanceType, SpotMarketOptions, Tag, TagSpecification, UserIdGroupPair,
 };
 
 use super::catalog::Catalog;
@@ -38,6 +38,7 @@ use crate::provider::openstack::{DEFAULT_USER, ssh_user, userdata};
 use crate::provider::{
     BoxFuture, Provider, ProviderError, Result, SshAccess, VmInfo, VmRequest, VmStatus,
 };
+use crate::radl::features::{Entry, FeatureSet, number_of};
 
 /// The region when neither the image URL nor the auth line names one.
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -153,6 +154,20 @@ pub fn endpoint_of(
         }
         e => Ok(e),
     }
+}
+
+/// The root volume's size in GiB that `disk.0.size` asks for (its lower
+/// bound, rounded up), as IM sizes it; `None` keeps the AMI's size.
+pub fn root_size_gib(features: &FeatureSet) -> Option<i32> {
+    let Some(Entry::Interval(lo, _)) = features.entries.get("disk.0.size") else {
+        return None;
+    };
+    let bytes = number_of(lo.as_ref()?)?.as_f64();
+    if !bytes.is_finite() || bytes <= 0.0 {
+        return None;
+    }
+    let gib = (bytes / 1_073_741_824.0).ceil();
+    Some(gib.min(f64::from(i32::MAX)) as i32)
 }
 
 /// `REGION/INSTANCE_ID`, the provider id of a VM.
@@ -700,6 +715,196 @@ impl Ec2 {
         Ok(held.then_some(name))
     }
 
+    /// The root device of an AMI with a volume of `size` GiB (of
+    /// `disk.0.type` when given, e.g. `gp3`).
+    async fn root_volume(
+        &self,
+        region: &str,
+        ami: &str,
+        size: i32,
+        features: &FeatureSet,
+    ) -> Result<BlockDeviceMapping> {
+        let out = self
+            .client(region)
+            .describe_images()
+            .image_ids(ami)
+            .send()
+            .await
+            .map_err(|e| Ec2Error::from_sdk("DescribeImages", e))?;
+        let image = out
+            .images()
+            .first()
+            .ok_or_else(|| ProviderError::Final(format!("EC2 has no image {ami} in {region}")))?;
+        let device = image
+            .root_device_name()
+            .or_else(|| {
+                image
+                    .block_device_mappings()
+                    .iter()
+                    .find(|m| m.ebs().is_some())
+                    .and_then(|m| m.device_name())
+            })
+            .ok_or_else(|| {
+                ProviderError::Final(format!(
+                    "EC2 image {ami} names no root device, so `disk.0.size` cannot size it"
+                ))
+            })?;
+        let ebs = EbsBlockDevice::builder()
+            .volume_size(size)
+            .delete_on_termination(true)
+            .set_volume_type(
+                features
+                    .get_str("disk.0.type")
+                    .filter(|t| !t.is_empty())
+                    .map(Into::into),
+            )
+            .build();
+        Ok(BlockDeviceMapping::builder()
+            .device_name(device)
+            .ebs(ebs)
+            .build())
+    }
+
+    /// Creates the VM of a request (see [`Provider::create_vm`]).
+    async fn create(&self, req: &VmRequest) -> Result<VmInfo> {
+        let features = &req.system.features;
+        let url = req
+            .system
+            .image_url
+            .as_deref()
+            .or_else(|| features.get_str("disk.0.image.url"))
+            .ok_or_else(|| {
+                ProviderError::Final(format!(
+                    "system `{}` has no `disk.0.image.url`; EC2 needs 'aws://REGION/ami-ID'",
+                    req.system.name
+                ))
+            })?;
+        let (region, ami) = image_of(url)?;
+        let region = region.as_str();
+        if let Some(i) = self
+            .describe(
+                region,
+                &[],
+                vec![
+                    filter(&format!("tag:{TAG_CLUSTER}"), &[&req.cluster]),
+                    filter(&format!("tag:{TAG_TOKEN}"), &[&req.token]),
+                    filter(
+                        "instance-state-name",
+                        &["pending", "running", "stopping", "stopped"],
+                    ),
+                ],
+            )
+            .await?
+            .first()
+        {
+            tracing::info!(
+                cluster = req.cluster,
+                node = req.node,
+                id = i.instance_id(),
+                "EC2 instance for this token exists; not creating another"
+            );
+            return Ok(to_info(region, i));
+        }
+        let instance_type = self.instance_type(req)?;
+        let subnet = network::subnet_for(&req.networks)?;
+        let root = match root_size_gib(features) {
+            Some(size) => Some(self.root_volume(region, &ami, size, features).await?),
+            None => None,
+        };
+        let vpc = self.vpc_of(region, subnet.as_ref()).await?;
+        let group = self
+            .ensure_group(
+                region,
+                &req.cluster,
+                &vpc,
+                &network::rules_for(&req.networks),
+            )
+            .await?;
+        let key = self
+            .ensure_key(region, &req.cluster, &req.public_key)
+            .await?;
+        let user = ssh_user(features);
+        let user_data = userdata::cloud_config(&req.node, &user, &req.public_key);
+        let name = label::instance_name(&req.cluster, &req.node);
+        let instance_tags = [
+            (TAG_CLUSTER, req.cluster.as_str()),
+            (TAG_NODE, req.node.as_str()),
+            (TAG_TOKEN, req.token.as_str()),
+            (TAG_SSH_USER, user.as_str()),
+            (TAG_NAME, name.as_str()),
+        ];
+        let mut call = self
+            .client(region)
+            .run_instances()
+            .image_id(&ami)
+            .instance_type(InstanceType::from(instance_type.as_str()))
+            .min_count(1)
+            .max_count(1)
+            .client_token(label::client_token(&req.cluster, &req.node, &req.token))
+            .user_data(userdata::base64(user_data.as_bytes()))
+            .set_key_name(key)
+            .set_block_device_mappings(root.map(|r| vec![r]))
+            .tag_specifications(tags(ResourceType::Instance, &instance_tags))
+            .tag_specifications(tags(
+                ResourceType::Volume,
+                &[(TAG_CLUSTER, &req.cluster), (TAG_NAME, &name)],
+            ));
+        let public = req.networks.iter().any(|n| n.public);
+        call = match &subnet {
+            // A named subnet may not give public addresses by itself.
+            Some(s) if public => call.network_interfaces(
+                InstanceNetworkInterfaceSpecification::builder()
+                    .device_index(0)
+                    .subnet_id(&s.subnet)
+                    .associate_public_ip_address(true)
+                    .groups(&group)
+                    .build(),
+            ),
+            Some(s) => call.subnet_id(&s.subnet).security_group_ids(&group),
+            None => call.security_group_ids(&group),
+        };
+        let spot = features
+            .get_str("spot")
+            .is_some_and(|s| s.eq_ignore_ascii_case("yes"));
+        if spot {
+            call = call.instance_market_options(
+                InstanceMarketOptionsRequest::builder()
+                    .market_type(MarketType::Spot)
+                    .spot_options(
+                        SpotMarketOptions::builder()
+                            .spot_instance_type(SpotInstanceType::OneTime)
+                            .instance_interruption_behavior(InstanceInterruptionBehavior::Terminate)
+                            .build(),
+                    )
+                    .build(),
+            );
+        }
+        let out = call
+            .send()
+            .await
+            .map_err(|e| Ec2Error::from_sdk("RunInstances", e))?;
+        let i = out.instances().first().ok_or_else(|| {
+            ProviderError::from(Ec2Error::Malformed {
+                operation: "RunInstances".into(),
+                message: "no instance in the answer".into(),
+            })
+        })?;
+        tracing::info!(
+            cluster = req.cluster,
+            node = req.node,
+            region,
+            id = i.instance_id(),
+            instance_type,
+            spot,
+            "EC2 instance launched"
+        );
+        let mut info = to_info(region, i);
+        // RunInstances' answer may lack the tags: say what was asked.
+        info.node.get_or_insert_with(|| req.node.clone());
+        info.token.get_or_insert_with(|| req.token.clone());
+        Ok(info)
+    }
+
     /// The instance type for a request.
     fn instance_type(&self, req: &VmRequest) -> Result<String> {
         let want = Requirements::of(&req.system.features);
@@ -946,139 +1151,12 @@ impl Provider for Ec2 {
 
     fn create_vm<'a>(&'a self, req: &'a VmRequest) -> BoxFuture<'a, Result<VmInfo>> {
         Box::pin(async move {
-            let features = &req.system.features;
-            let url = req
-                .system
-                .image_url
-                .as_deref()
-                .or_else(|| features.get_str("disk.0.image.url"))
-                .ok_or_else(|| {
-                    ProviderError::Final(format!(
-                        "system `{}` has no `disk.0.image.url`; EC2 needs 'aws://REGION/ami-ID'",
-                        req.system.name
-                    ))
-                })?;
-            let (region, ami) = image_of(url)?;
-            let region = region.as_str();
-            if let Some(i) = self
-                .describe(
-                    region,
-                    &[],
-                    vec![
-                        filter(&format!("tag:{TAG_CLUSTER}"), &[&req.cluster]),
-                        filter(&format!("tag:{TAG_TOKEN}"), &[&req.token]),
-                        filter(
-                            "instance-state-name",
-                            &["pending", "running", "stopping", "stopped"],
-                        ),
-                    ],
-                )
-                .await?
-                .first()
-            {
-                tracing::info!(
-                    cluster = req.cluster,
-                    node = req.node,
-                    id = i.instance_id(),
-                    "EC2 instance for this token exists; not creating another"
-                );
-                return Ok(to_info(region, i));
-            }
-            let instance_type = self.instance_type(req)?;
-            let subnet = network::subnet_for(&req.networks)?;
-            let vpc = self.vpc_of(region, subnet.as_ref()).await?;
-            let group = self
-                .ensure_group(
-                    region,
-                    &req.cluster,
-                    &vpc,
-                    &network::rules_for(&req.networks),
-                )
-                .await?;
-            let key = self
-                .ensure_key(region, &req.cluster, &req.public_key)
-                .await?;
-            let user = ssh_user(features);
-            let user_data = userdata::cloud_config(&req.node, &user, &req.public_key);
-            let name = label::instance_name(&req.cluster, &req.node);
-            let instance_tags = [
-                (TAG_CLUSTER, req.cluster.as_str()),
-                (TAG_NODE, req.node.as_str()),
-                (TAG_TOKEN, req.token.as_str()),
-                (TAG_SSH_USER, user.as_str()),
-                (TAG_NAME, name.as_str()),
-            ];
-            let mut call = self
-                .client(region)
-                .run_instances()
-                .image_id(&ami)
-                .instance_type(InstanceType::from(instance_type.as_str()))
-                .min_count(1)
-                .max_count(1)
-                .client_token(label::client_token(&req.cluster, &req.node, &req.token))
-                .user_data(userdata::base64(user_data.as_bytes()))
-                .set_key_name(key)
-                .tag_specifications(tags(ResourceType::Instance, &instance_tags))
-                .tag_specifications(tags(
-                    ResourceType::Volume,
-                    &[(TAG_CLUSTER, &req.cluster), (TAG_NAME, &name)],
-                ));
-            let public = req.networks.iter().any(|n| n.public);
-            call = match &subnet {
-                // A named subnet may not give public addresses by itself.
-                Some(s) if public => call.network_interfaces(
-                    InstanceNetworkInterfaceSpecification::builder()
-                        .device_index(0)
-                        .subnet_id(&s.subnet)
-                        .associate_public_ip_address(true)
-                        .groups(&group)
-                        .build(),
-                ),
-                Some(s) => call.subnet_id(&s.subnet).security_group_ids(&group),
-                None => call.security_group_ids(&group),
-            };
-            let spot = features
-                .get_str("spot")
-                .is_some_and(|s| s.eq_ignore_ascii_case("yes"));
-            if spot {
-                call = call.instance_market_options(
-                    InstanceMarketOptionsRequest::builder()
-                        .market_type(MarketType::Spot)
-                        .spot_options(
-                            SpotMarketOptions::builder()
-                                .spot_instance_type(SpotInstanceType::OneTime)
-                                .instance_interruption_behavior(
-                                    InstanceInterruptionBehavior::Terminate,
-                                )
-                                .build(),
-                        )
-                        .build(),
-                );
-            }
-            let out = call
-                .send()
-                .await
-                .map_err(|e| Ec2Error::from_sdk("RunInstances", e))?;
-            let i = out.instances().first().ok_or_else(|| {
-                ProviderError::from(Ec2Error::Malformed {
-                    operation: "RunInstances".into(),
-                    message: "no instance in the answer".into(),
-                })
-            })?;
-            tracing::info!(
-                cluster = req.cluster,
-                node = req.node,
-                region,
-                id = i.instance_id(),
-                instance_type,
-                spot,
-                "EC2 instance launched"
-            );
-            let mut info = to_info(region, i);
-            // RunInstances' answer may lack the tags: say what was asked.
-            info.node.get_or_insert_with(|| req.node.clone());
-            info.token.get_or_insert_with(|| req.token.clone());
-            Ok(info)
+            // What a create names and EC2 lacks (an AMI, a subnet) is a
+            // wrong request, not a VM gone.
+            self.create(req).await.map_err(|e| match e {
+                ProviderError::NotFound(m) => ProviderError::Final(m),
+                e => e,
+            })
         })
     }
 
@@ -1288,6 +1366,24 @@ mod tests {
         }
         let e = image_of("ost://h/1").unwrap_err().to_string();
         assert!(e.contains("not an EC2 image"), "{e}");
+    }
+
+    #[test]
+    fn root_sizes() {
+        let size = |text: &str| {
+            let v = crate::radl::validate(crate::source::FileId(0), text);
+            assert!(v.diagnostics().is_empty(), "{:?}", v.diagnostics());
+            root_size_gib(&v.document.systems[0].features)
+        };
+        assert_eq!(size("system s ()\n"), None);
+        assert_eq!(
+            size("system s (disk.0.size >= 20G)\n"),
+            Some(19),
+            "20e9 bytes"
+        );
+        assert_eq!(size("system s (disk.0.size >= 20Gi)\n"), Some(20));
+        assert_eq!(size("system s (disk.0.size = 8GB)\n"), Some(8));
+        assert_eq!(size("system s (disk.0.size <= 100G)\n"), None);
     }
 
     #[test]
