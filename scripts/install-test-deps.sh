@@ -4,8 +4,9 @@
 # Idempotent: installs only what is missing.
 set -euo pipefail
 
-need_pip() { # package==version
+need_pip() { # package[extras]==version
   local name=${1%%==*} version=${1##*==}
+  name=${name%%\[*}
   python3 -c "import importlib.metadata as m, sys; sys.exit(m.version('$name') != '$version')" 2>/dev/null ||
     python3 -m pip install --quiet --disable-pip-version-check "$1"
 }
@@ -20,6 +21,15 @@ need_pip radl==1.3.5
 # ansible among them) whose to_radl() the lowering test compares against.
 need_pip tosca-parser==2.15.0
 need_pip im==2.0.0
+# EC2: moto's standalone server, which tests/it/ec2.rs starts on
+# 127.0.0.1 (moto_server must run under the python3 pip installed it for).
+need_pip 'moto[server]==5.2.1'
+python3 -c 'import flask, flask_cors' 2>/dev/null ||
+  python3 -m pip install --quiet --disable-pip-version-check 'moto[server]==5.2.1'
+if ! command -v moto_server >/dev/null && command -v pyenv >/dev/null; then
+  pyenv rehash
+fi
+moto_server --help >/dev/null
 
 # Recipes from git (tests/it/recipe_git.rs): git, with its `git daemon`.
 if ! command -v git >/dev/null || [ ! -x "$(git --exec-path)/git-daemon" ]; then

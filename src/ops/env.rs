@@ -221,7 +221,26 @@ pub enum EnvError {
 }
 
 /// The kinds of credential a launch can use today.
+#[cfg(feature = "ec2")]
+pub const USABLE_KINDS: &[&str] = &["Local", "OpenNebula", "OpenStack", "EC2"];
+/// The kinds of credential a launch can use today.
+#[cfg(not(feature = "ec2"))]
 pub const USABLE_KINDS: &[&str] = &["Local", "OpenNebula", "OpenStack"];
+
+/// The EC2 provider of a credential.
+#[cfg(feature = "ec2")]
+fn ec2_provider(c: &Credential) -> Result<Arc<dyn Provider>, String> {
+    crate::provider::ec2::Ec2::from_credential(c)
+        .map(|p| Arc::new(p) as Arc<dyn Provider>)
+        .map_err(|e| e.to_string())
+}
+
+/// Without the `ec2` feature an EC2 line is an error, not skipped: the
+/// user meant it.
+#[cfg(not(feature = "ec2"))]
+fn ec2_provider(_: &Credential) -> Result<Arc<dyn Provider>, String> {
+    Err("this nubo was built without EC2 support (cargo feature `ec2`)".into())
+}
 
 impl Providers {
     /// One provider per usable credential of the auth file, in its order.
@@ -246,6 +265,10 @@ impl Providers {
                     .push(Arc::new(OpenStack::from_credential(c).map_err(|e| {
                         EnvError::Provider(format!("{}: {e}", c.describe()))
                     })?)),
+                "EC2" => list.push(
+                    ec2_provider(c)
+                        .map_err(|e| EnvError::Provider(format!("{}: {e}", c.describe())))?,
+                ),
                 _ => {}
             }
         }
@@ -384,6 +407,36 @@ mod tests {
         assert_eq!(placed["wn"].id(), "b");
         assert_eq!(placed["front"].id(), "b", "follows wn along `priv`");
         assert_eq!(placed["other"].id(), "a", "the first provider");
+    }
+
+    #[test]
+    fn an_ec2_line() {
+        let a = auth::parse(
+            "auth.dat",
+            "id = here; type = Local\nid = aws; type = EC2; username = AKID; password = 'sk'; host = http://127.0.0.1:9\n",
+            Path::new("."),
+        )
+        .unwrap();
+        let r = Providers::from_auth(&a, Some(Path::new("/nonexistent")));
+        #[cfg(feature = "ec2")]
+        {
+            let p = r.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(p.by_id("aws").unwrap().kind(), "EC2");
+            assert!(USABLE_KINDS.contains(&"EC2"));
+            let s = spec(
+                "system a (disk.0.image.url = 'aws://eu-west-1/ami-1')\n\
+                 system b ()\ndeploy a 1\ndeploy b 1\n",
+            );
+            let placed = p.place(&s).unwrap();
+            assert_eq!(placed["a"].id(), "aws", "aws:// chooses the EC2 cloud");
+            assert_eq!(placed["b"].id(), "here", "the first provider");
+        }
+        #[cfg(not(feature = "ec2"))]
+        {
+            let e = r.err().expect("refused").to_string();
+            assert!(e.contains("built without EC2 support"), "{e}");
+            assert!(e.contains("`aws` (EC2, line 2)"), "{e}");
+        }
     }
 
     #[test]

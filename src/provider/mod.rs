@@ -19,6 +19,8 @@
 //! - Calls are async; a provider that blocks (the local one runs `ip`)
 //!   moves its work to a blocking thread.
 
+#[cfg(feature = "ec2")]
+pub mod ec2;
 pub mod local;
 pub mod local_cloud;
 pub mod opennebula;

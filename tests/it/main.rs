@@ -3,6 +3,8 @@
 mod auth;
 mod cli_validate;
 mod cloud_cli;
+#[cfg(feature = "ec2")]
+mod ec2;
 mod elastic;
 mod emu;
 mod launch;

@@ -116,6 +116,8 @@ pub fn nubo_in(dir: &std::path::Path) -> std::process::Command {
         .current_dir(dir);
     c
 }
+#[cfg(feature = "ec2")]
+pub mod moto;
 
 /// A command's standard output; panics with `what`, the status and both
 /// outputs unless it succeeded.

@@ -1,0 +1,238 @@
+//! RADL networks on EC2: where an instance goes (a subnet named by a
+//! network's `provider_id`, else the region's default VPC) and the
+//! ingress rules of the cluster's security group.
+//!
+//! `provider_id` takes IM's form `vpc-X.subnet-Y`, or a bare `subnet-Y`
+//! (its VPC is looked up). The group lets the cluster's instances reach
+//! each other on every TCP and UDP port, opens SSH (22/tcp) to the world
+//! (nubo logs in over it), and opens each `outports` entry of the
+//! cluster's public networks (ranges as they are; a `REMOTE-LOCAL`
+//! mapping opens the remote port, as IM does, EC2 having no port mapping)
+//! from its CIDR, `0.0.0.0/0` when none is given.
+
+use super::error::Ec2Error;
+use crate::model::NetworkSpec;
+
+/// A subnet named by a network's `provider_id`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subnet {
+    pub vpc: Option<String>,
+    pub subnet: String,
+}
+
+/// Reads a network's `provider_id`; `None` when it has none (the default
+/// VPC's subnets).
+pub fn subnet_of(net: &NetworkSpec) -> Result<Option<Subnet>, Ec2Error> {
+    let Some(pid) = net
+        .provider_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    else {
+        return Ok(None);
+    };
+    let bad = || {
+        Ec2Error::Request(format!(
+            "network `{}`: provider_id `{pid}` is not an EC2 subnet: write `vpc-ID.subnet-ID` or `subnet-ID`",
+            net.name
+        ))
+    };
+    let valid = |s: &str, prefix: &str| {
+        s.strip_prefix(prefix)
+            .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric()))
+    };
+    match pid.split_once('.') {
+        Some((vpc, subnet)) if valid(vpc, "vpc-") && valid(subnet, "subnet-") => Ok(Some(Subnet {
+            vpc: Some(vpc.to_string()),
+            subnet: subnet.to_string(),
+        })),
+        None if valid(pid, "subnet-") => Ok(Some(Subnet {
+            vpc: None,
+            subnet: pid.to_string(),
+        })),
+        _ => Err(bad()),
+    }
+}
+
+/// The one subnet an instance on these networks goes into (`None`: the
+/// default VPC). nubo gives an EC2 instance one network interface, so
+/// networks naming two different subnets are refused.
+pub fn subnet_for(networks: &[NetworkSpec]) -> Result<Option<Subnet>, Ec2Error> {
+    let mut found: Option<Subnet> = None;
+    for n in networks {
+        if let Some(s) = subnet_of(n)? {
+            match &found {
+                Some(f) if f.subnet != s.subnet => {
+                    return Err(Ec2Error::Request(format!(
+                        "an EC2 instance gets one network interface from nubo, but its networks name two subnets (`{}` and `{}`)",
+                        f.subnet, s.subnet
+                    )));
+                }
+                Some(_) => {}
+                None => found = Some(s),
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// One ingress rule of the cluster's group.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Rule {
+    /// `tcp`, `udp` or `icmp`.
+    pub protocol: String,
+    /// Ports (`-1`, `-1` for every ICMP type and code).
+    pub from: i32,
+    pub to: i32,
+    /// A CIDR, or `None` for the group itself.
+    pub cidr: Option<String>,
+}
+
+/// The rules for a cluster whose instances are on `networks`, without
+/// repeats, in a fixed order.
+pub fn rules_for(networks: &[NetworkSpec]) -> Vec<Rule> {
+    let mut out: Vec<Rule> = Vec::new();
+    let mut add = |r: Rule| {
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    };
+    for protocol in ["tcp", "udp"] {
+        add(Rule {
+            protocol: protocol.into(),
+            from: 0,
+            to: 65535,
+            cidr: None,
+        });
+    }
+    let world = || Some("0.0.0.0/0".to_string());
+    add(Rule {
+        protocol: "tcp".into(),
+        from: 22,
+        to: 22,
+        cidr: world(),
+    });
+    for net in networks.iter().filter(|n| n.public) {
+        for p in &net.outports {
+            let (from, to) = match p.protocol.as_str() {
+                "icmp" => (-1, -1),
+                _ if p.range => (i32::from(p.start), i32::from(p.end)),
+                _ => (i32::from(p.start), i32::from(p.start)),
+            };
+            add(Rule {
+                protocol: p.protocol.clone(),
+                from,
+                to,
+                cidr: p.remote_cidr.clone().or_else(world),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::radl::outports;
+
+    fn net(name: &str, public: bool, pid: Option<&str>, ports: &str) -> NetworkSpec {
+        NetworkSpec {
+            name: name.into(),
+            public,
+            outports: if ports.is_empty() {
+                Vec::new()
+            } else {
+                outports::parse(ports).unwrap()
+            },
+            provider_id: pid.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn subnets_from_provider_ids() {
+        assert_eq!(subnet_of(&net("n", false, None, "")).unwrap(), None);
+        assert_eq!(
+            subnet_of(&net("n", false, Some("vpc-1a2b.subnet-3c4d"), "")).unwrap(),
+            Some(Subnet {
+                vpc: Some("vpc-1a2b".into()),
+                subnet: "subnet-3c4d".into()
+            })
+        );
+        assert_eq!(
+            subnet_of(&net("n", false, Some("subnet-9"), "")).unwrap(),
+            Some(Subnet {
+                vpc: None,
+                subnet: "subnet-9".into()
+            })
+        );
+        for bad in [
+            "public",
+            "vpc-1",
+            "vpc-1.subnet-",
+            "subnet-a b",
+            "vpc-1.sg-2",
+        ] {
+            let e = subnet_of(&net("n", false, Some(bad), ""))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("`{bad}`")), "{e}");
+        }
+        let two = [
+            net("a", false, Some("subnet-1"), ""),
+            net("b", true, Some("vpc-2.subnet-2"), ""),
+        ];
+        assert!(
+            subnet_for(&two)
+                .unwrap_err()
+                .to_string()
+                .contains("two subnets")
+        );
+        let same = [
+            net("a", false, Some("subnet-1"), ""),
+            net("b", true, None, ""),
+        ];
+        assert_eq!(subnet_for(&same).unwrap().unwrap().subnet, "subnet-1");
+    }
+
+    #[test]
+    fn rules_from_outports() {
+        let rules = rules_for(&[
+            net(
+                "pub",
+                true,
+                None,
+                "80,443/tcp,8000:8010/tcp,53/udp,22/tcp,10.0.0.0/8-9090/tcp,8080/tcp-80/tcp,0/icmp",
+            ),
+            // A private network's outports open nothing to the world.
+            net("priv", false, None, "9999"),
+        ]);
+        let show: Vec<String> = rules
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {}-{} {}",
+                    r.protocol,
+                    r.from,
+                    r.to,
+                    r.cidr.as_deref().unwrap_or("self")
+                )
+            })
+            .collect();
+        assert_eq!(
+            show,
+            [
+                "tcp 0-65535 self",
+                "udp 0-65535 self",
+                "tcp 22-22 0.0.0.0/0",
+                "tcp 80-80 0.0.0.0/0",
+                "tcp 443-443 0.0.0.0/0",
+                "tcp 8000-8010 0.0.0.0/0",
+                "udp 53-53 0.0.0.0/0",
+                "tcp 9090-9090 10.0.0.0/8",
+                "tcp 8080-8080 0.0.0.0/0",
+                "icmp -1--1 0.0.0.0/0",
+            ]
+        );
+        assert_eq!(rules_for(&[net("priv", false, None, "")]).len(), 3);
+    }
+}
