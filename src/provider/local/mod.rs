@@ -56,8 +56,10 @@ pub mod bridge;
 mod cmd;
 mod error;
 mod host;
+mod init;
 pub mod keys;
 pub mod naming;
+mod netlink;
 pub mod node;
 mod procs;
 
@@ -187,6 +189,35 @@ impl LocalProvider {
         })
     }
 
+    /// The cluster's network as [`ensure_cluster`](Self::ensure_cluster)
+    /// left it, read without a process or the host lock when it is whole
+    /// (the name file, both key pairs, the recorded subnet, the bridge up);
+    /// else `ensure_cluster`. A launch sets the cluster up once, before its
+    /// nodes, so each of many nodes created at once does not list the
+    /// host's addresses and routes again, one after the other.
+    fn cluster_net(&self, cluster: &str) -> Result<ClusterNet, LocalError> {
+        let paths = self.paths(cluster)?;
+        let nonempty = |p: &Path| p.metadata().is_ok_and(|m| m.len() > 0);
+        let whole = cmd::read_opt(&paths.name_file())?
+            .is_some_and(|n| n.trim_end_matches('\n') == cluster)
+            && [paths.user_key(), paths.host_key()]
+                .iter()
+                .all(|k| nonempty(k) && nonempty(&keys::public_path(k)));
+        let octet = cmd::read_opt(&paths.subnet_file())?
+            .as_deref()
+            .and_then(bridge::parse_subnet);
+        match octet {
+            Some(octet) if whole && bridge::is_up(cluster) => Ok(ClusterNet {
+                cluster: cluster.to_string(),
+                bridge: naming::cluster_id(cluster),
+                octet,
+                subnet: bridge::format_subnet(octet),
+                host_ip: naming::host_ip(octet),
+            }),
+            _ => self.ensure_cluster(cluster),
+        }
+    }
+
     /// Creates the node (hostname `name`, address `10.250.X.(10+index)`) and
     /// returns once its sshd accepts connections. Sets the cluster up first
     /// if needed. A node that already runs with this index is returned as
@@ -199,7 +230,7 @@ impl LocalProvider {
     ) -> Result<LocalNode, LocalError> {
         let (paths, node) = self.node_paths(cluster, name)?;
         naming::check_index(index)?;
-        let net = self.ensure_cluster(cluster)?;
+        let net = self.cluster_net(cluster)?;
         match node::read_index(&node)? {
             Some(existing) if existing != index => {
                 return Err(LocalError::IndexMismatch {
@@ -306,7 +337,7 @@ impl LocalProvider {
     /// A running node is returned as is.
     pub fn start_node(&self, cluster: &str, name: &str) -> Result<LocalNode, LocalError> {
         let (paths, node, index) = self.existing_node(cluster, name)?;
-        let net = self.ensure_cluster(cluster)?;
+        let net = self.cluster_net(cluster)?;
         let spec = NodeSpec {
             cluster: cluster.to_string(),
             name: name.to_string(),

@@ -62,37 +62,6 @@ pub fn is_alive(pid: u32) -> bool {
     start_time(pid).is_some()
 }
 
-/// Children of a process (from `/proc/PID/task/*/children`, else by
-/// scanning every process's parent).
-pub fn children(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    let mut found_file = false;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        if let Ok(s) = std::fs::read_to_string(task.path().join("children")) {
-            found_file = true;
-            out.extend(s.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
-        }
-    }
-    if !found_file {
-        for p in all_pids() {
-            let ppid = std::fs::read_to_string(format!("/proc/{p}/stat"))
-                .ok()
-                .and_then(|s| {
-                    let rest = s[s.rfind(')')? + 2..].to_string();
-                    rest.split(' ').nth(1)?.parse::<u32>().ok()
-                });
-            if ppid == Some(pid) {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
 /// Live processes in one of the network namespaces (by inode), or whose
 /// command line contains `marker`. Never this process.
 pub fn find(netns_inodes: &[u64], marker: Option<&str>) -> Vec<u32> {
