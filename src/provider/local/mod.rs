@@ -15,8 +15,11 @@
 //!   new mount, UTS, IPC, PID, cgroup and time namespaces that overlays the
 //!   host's `/etc /var /usr /opt /home /srv` with the node's own upper
 //!   directories, gives the node its own `/root` (from `/etc/skel`, not the
-//!   host's: see [`naming::NodePaths::root_home`]), mounts fresh `/sys`,
-//!   `/run`, `/tmp`, and runs sshd as PID 1 (see [`node`]).
+//!   host's: see [`naming::NodePaths::root_home`]), mounts fresh `/sys`
+//!   (with cgroup2 on `/sys/fs/cgroup`), `/run`, `/tmp`, and runs sshd as
+//!   PID 1 (see [`node`]). A node costs no process but its sshd: the
+//!   network is made with netlink, the init forked from nubo makes its
+//!   namespaces and mounts with system calls.
 //!   What the host changes in the overlaid trees while a node runs may or
 //!   may not show in the node (overlayfs leaves that undefined); what the
 //!   node changes never reaches the host. Every name is derived from the
@@ -44,7 +47,8 @@
 //! [`naming::MAX_INDEX`]. One cluster name names one cluster per host: two
 //! roots using the same cluster name would share its bridge and namespaces.
 //!
-//! Calls are synchronous (they run `ip`, `ssh-keygen`, ...); the async
+//! Calls are synchronous (system calls, and `ip` and `ssh-keygen` when a
+//! cluster is set up); the async
 //! walker calls them through `spawn_blocking`. Different nodes may be
 //! handled concurrently; one node must not see two operations at once, and
 //! `destroy_cluster` must not run alongside other calls for its cluster.
@@ -125,8 +129,8 @@ impl LocalProvider {
         &self.root
     }
 
-    /// Whether this host can run local nodes: root, `ip`, `unshare`,
-    /// `nsenter`, `sshd`, `ssh-keygen`, overlayfs and the namespaces.
+    /// Whether this host can run local nodes: root, `ip`, `sshd`,
+    /// `ssh-keygen`, overlayfs and the namespaces.
     pub fn check_host() -> Result<(), LocalError> {
         host::check()
     }

@@ -6,23 +6,25 @@
 //!    `/etc/nubo-node/` (sshd config, the cluster's host key, the authorized
 //!    key), `/etc/hostname`, `/etc/hosts` and `/etc/machine-id` written
 //!    straight into the upper `/etc` (the overlay is not mounted then);
-//! 2. network: `ip netns add nb-H-I`; a veth pair `nbHvI` (on the bridge) and
-//!    `eth0` (in the namespace, with the node's fixed MAC); `lo` and `eth0`
-//!    up with `10.250.X.(10+I)/24`, so the only route is the bridge's subnet;
-//! 3. init: `nsenter --net=/run/netns/nb-H-I unshare --mount --uts
-//!    --ipc --pid --cgroup --time --fork --kill-child --mount-proc
-//!    --boottime=-B --monotonic=-M sh <node dir>/init.sh`, detached from
-//!    nubo (started by a shell in a new session that exits at once, so nodes
-//!    outlive the nubo process). The clock offsets make the node's uptime
-//!    start at zero. The script mounts the node's file system (see
-//!    [`init_script`]) and `exec`s sshd, which is then PID 1 of the node: it
-//!    reaps orphans like an init, and killing it ends every process of the
-//!    node (so does killing `unshare`, through `--kill-child`);
-//! 4. ready: create returns once sshd answers with its SSH banner on port 22.
+//! 2. network (netlink, no `ip` process: see [`netlink`]): the network
+//!    namespace `nb-H-I` (`/run/netns/nb-H-I`, as `ip netns add` makes it);
+//!    a veth pair `nbHvI` (on the bridge) and `eth0` (in the namespace, with
+//!    the node's fixed MAC); `lo` and `eth0` up with `10.250.X.(10+I)/24`,
+//!    so the only route is the bridge's subnet;
+//! 3. init (system calls, no shell or `unshare` process: see [`init`]):
+//!    forked from nubo into the network namespace and new mount, UTS, IPC,
+//!    PID, cgroup and time namespaces, detached from nubo (nodes outlive
+//!    the nubo process). The clock offsets make the node's uptime start at
+//!    zero. It mounts the node's file system and execs sshd, which is then
+//!    PID 1 of the node: it reaps orphans like an init, and killing it ends
+//!    every process of the node;
+//! 4. ready: create returns once sshd listens on port 22 (its pid file,
+//!    written once the socket is bound, appears in the node's `/run`).
 //!
 //! Tearing down (stop, destroy, or before a re-start): SIGKILL every process
-//! in the node's network namespace or with the node directory on its command
-//! line, wait until they are gone, delete the veth pair and the namespace.
+//! in the node's network namespace (or with the node directory on its
+//! command line: the init script of nodes started by earlier versions),
+//! wait until they are gone, delete the veth pair and the namespace.
 
 use std::net::Ipv4Addr;
 use std::os::unix::process::CommandExt;
@@ -146,10 +148,9 @@ pub fn write_files(
         let id = naming::machine_id(&spec.cluster, &spec.name);
         cmd::write_file(&machine_id, format!("{id}\n").as_bytes(), 0o444)?;
     }
-    // An init script of an earlier nubo; nodes start without one now.
-    match std::fs::remove_file(node.dir.join("init.sh")) {
+    match std::fs::remove_file(node.init_script()) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(LocalError::io("cannot remove", node.dir.join("init.sh"), e))
+            Err(LocalError::io("cannot remove", node.init_script(), e))
         }
         _ => Ok(()),
     }

@@ -2,7 +2,9 @@
 //!
 //! A node's processes are found from what exists, never from memory: those
 //! whose network namespace is the node's, and those whose command line names
-//! the node's directory (the node's init is started as `sh <node dir>/init.sh`).
+//! the node's directory (the init script of nodes started by earlier
+//! versions, `sh <node dir>/init.sh`). Every process of a node enters its
+//! network namespace before anything else.
 //! Killing the init (PID 1 of the node's PID namespace) makes the kernel kill
 //! every other process of the node.
 
