@@ -189,14 +189,22 @@ impl ClusterExecutor {
                 .set_vm_state(&self.cluster, node, VmState::Creating)
                 .map_err(state_err)?,
         }
-        let intent = store
-            .begin_intent(
-                &self.cluster,
-                IntentKind::CreateVm,
-                node,
-                &serde_json::json!({"system": system, "number": inst.number, "provider": provider.id()}),
-            )
-            .map_err(state_err)?;
+        // Durable before the provider call: it waits for an fsync, which
+        // must not hold up the runtime's few worker threads.
+        let intent = {
+            let (store, cluster, node) = (
+                self.env.store.clone(),
+                self.cluster.clone(),
+                node.to_string(),
+            );
+            let params = serde_json::json!({"system": system, "number": inst.number, "provider": provider.id()});
+            tokio::task::spawn_blocking(move || {
+                store.begin_intent(&cluster, IntentKind::CreateVm, &node, &params)
+            })
+            .await
+            .map_err(|e| StepError::Final(format!("state store task failed: {e}")))?
+            .map_err(state_err)?
+        };
         crash::point("vm-intent");
         let networks = self
             .spec

@@ -102,10 +102,13 @@ impl KnownHosts {
     pub fn pin(&self, host: &str, port: u16, key: PublicKey) -> Result<(), SshError> {
         let name = known_hosts_name(host, port);
         let mut keys = self.lock();
-        if let Some(old) = keys.get(&name)
-            && !old.iter().any(|k| same_key(k, &key))
-        {
-            info!(host = %name, key = %fingerprint(&key), "host key pinned, replacing the recorded one");
+        match keys.get(&name) {
+            // Already the one key recorded: nothing to write.
+            Some(old) if old.len() == 1 && same_key(&old[0], &key) => return Ok(()),
+            Some(old) if !old.iter().any(|k| same_key(k, &key)) => {
+                info!(host = %name, key = %fingerprint(&key), "host key pinned, replacing the recorded one");
+            }
+            _ => {}
         }
         if let Some(path) = &self.inner.path {
             rewrite_with(path, &name, &key)?;
@@ -286,7 +289,10 @@ fn append(path: &Path, name: &str, key: &PublicKey) -> Result<(), SshError> {
 /// Rewrites the file with `name`'s entries replaced by `key`, keeping every
 /// other line as it is (re-read now, so entries other processes added
 /// stay). Written to a temporary file and renamed over, so a reader never
-/// sees half a file.
+/// sees half a file. Not fsynced, like [`append`]: a pin is made again from
+/// the provider at every connection, so one lost with the power is only
+/// made again, and a launch of many machines does not wait on a disk flush
+/// per machine.
 fn rewrite_with(path: &Path, name: &str, key: &PublicKey) -> Result<(), SshError> {
     ensure_dir(path)?;
     let old = match fs::read_to_string(path) {
@@ -330,7 +336,6 @@ fn rewrite_with(path: &Path, name: &str, key: &PublicKey) -> Result<(), SshError
             .open(&tmp)?;
         file.set_permissions(fs::Permissions::from_mode(0o600))?;
         file.write_all(text.as_bytes())?;
-        file.sync_all()?;
         fs::rename(&tmp, path)
     };
     write().map_err(|source| {

@@ -190,7 +190,7 @@ pub fn new_token() -> Result<String> {
 impl StateStore {
     /// Commits an `open` intent for a provider call about to be made, with
     /// a fresh idempotency token. Call it before the provider call; pass
-    /// `intent.token` to the provider.
+    /// `intent.token` to the provider. Fsynced: it survives a power loss.
     pub fn begin_intent(
         &self,
         cluster: &str,
@@ -199,7 +199,7 @@ impl StateStore {
         params: &serde_json::Value,
     ) -> Result<Intent> {
         let token = new_token()?;
-        self.write(|tx| {
+        self.write_durable(|tx| {
             let cid = cluster_id(tx, cluster)?;
             tx.execute(
                 "INSERT INTO intents (cluster_id, kind, target, token, params, state, created_at)

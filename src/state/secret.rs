@@ -39,9 +39,10 @@ impl From<String> for Secret {
 }
 
 impl StateStore {
-    /// Stores (or replaces) the cluster's secret `name`.
+    /// Stores (or replaces) the cluster's secret `name`. Fsynced: a
+    /// credential is not lost with the power.
     pub fn put_secret(&self, cluster: &str, name: &str, value: &Secret) -> Result<()> {
-        self.write(|tx| {
+        self.write_durable(|tx| {
             let cid = cluster_id(tx, cluster)?;
             tx.execute(
                 "INSERT INTO secrets (cluster_id, name, value, created_at) VALUES (?1, ?2, ?3, ?4)

@@ -197,6 +197,17 @@ fn write_sysctl(path: &str, value: &str) -> Result<(), LocalError> {
     }
 }
 
+/// Whether the cluster's bridge exists, is a bridge, and is up (from
+/// `/sys`, without running anything).
+pub fn is_up(cluster: &str) -> bool {
+    let dir = Path::new("/sys/class/net").join(naming::cluster_id(cluster));
+    dir.join("bridge").is_dir()
+        && std::fs::read_to_string(dir.join("flags"))
+            .ok()
+            .and_then(|f| u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok())
+            .is_some_and(|flags| flags & libc::IFF_UP as u32 != 0)
+}
+
 /// Creates the bridge if missing, turns forwarding off on it, gives it the
 /// host address and brings it up. Idempotent. Call with the [`HostLock`].
 pub fn ensure_bridge(cluster: &str, octet: u8) -> Result<String, LocalError> {

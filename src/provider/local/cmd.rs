@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::error::LocalError;
+use super::netlink;
 
 /// Where tools are looked for besides `$PATH` (`ip` and `sshd` live in sbin,
 /// which a non-login root shell may not have on its path).
@@ -28,17 +29,10 @@ fn is_executable(p: &Path) -> bool {
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// The host tools the provider runs, with the Debian package of each.
-pub const TOOLS: [(&str, &str); 8] = [
-    ("ip", "iproute2"),
-    ("unshare", "util-linux"),
-    ("nsenter", "util-linux"),
-    ("mount", "mount"),
-    ("umount", "mount"),
-    ("mountpoint", "util-linux"),
-    ("ssh-keygen", "openssh-client"),
-    ("sh", "dash"),
-];
+/// The host tools the provider runs, with the Debian package of each: `ip`
+/// for the cluster's bridge, `ssh-keygen` for its keys. Nodes start
+/// without any (see `init`), and their network is made with netlink.
+pub const TOOLS: [(&str, &str); 2] = [("ip", "iproute2"), ("ssh-keygen", "openssh-client")];
 
 /// A tool's path, or the error that says which package to install.
 pub fn tool(name: &'static str) -> Result<PathBuf, LocalError> {
@@ -151,11 +145,6 @@ pub fn remove_dir_all(path: &Path) -> Result<(), LocalError> {
     }
 }
 
-/// Quotes a string for `sh`.
-pub fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 /// Whether a network interface exists in the root network namespace.
 pub fn link_exists(name: &str) -> bool {
     Path::new("/sys/class/net").join(name).exists()
@@ -198,30 +187,18 @@ pub fn delete_link(name: &str) -> Result<(), LocalError> {
     if !link_exists(name) {
         return Ok(());
     }
-    match run(
-        "deleting interface",
-        "ip",
-        &["link", "del", "dev", name],
-        None,
-    ) {
-        // It may vanish between the check and the delete (a netns going away).
-        Err(_) if !link_exists(name) => Ok(()),
-        r => r.map(drop),
-    }
+    netlink::Socket::open()
+        .and_then(|mut s| s.delete_link(name))
+        .map_err(|source| LocalError::System {
+            what: format!("deleting interface {name}"),
+            source,
+        })
 }
 
 /// Deletes a named network namespace if it exists.
 pub fn delete_netns(name: &str) -> Result<(), LocalError> {
-    if !netns_exists(name) {
-        return Ok(());
-    }
-    match run(
-        "deleting network namespace",
-        "ip",
-        &["netns", "del", name],
-        None,
-    ) {
-        Err(_) if !netns_exists(name) => Ok(()),
-        r => r.map(drop),
-    }
+    netlink::delete_netns(name).map_err(|source| LocalError::System {
+        what: format!("deleting network namespace {name}"),
+        source,
+    })
 }

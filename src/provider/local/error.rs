@@ -46,6 +46,13 @@ pub enum LocalError {
         detail: String,
     },
 
+    #[error("{what}: {source}")]
+    System {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,

@@ -15,8 +15,11 @@
 //!   new mount, UTS, IPC, PID, cgroup and time namespaces that overlays the
 //!   host's `/etc /var /usr /opt /home /srv` with the node's own upper
 //!   directories, gives the node its own `/root` (from `/etc/skel`, not the
-//!   host's: see [`naming::NodePaths::root_home`]), mounts fresh `/sys`,
-//!   `/run`, `/tmp`, and runs sshd as PID 1 (see [`node`]).
+//!   host's: see [`naming::NodePaths::root_home`]), mounts fresh `/sys`
+//!   (with cgroup2 on `/sys/fs/cgroup`), `/run`, `/tmp`, and runs sshd as
+//!   PID 1 (see [`node`]). A node costs no process but its sshd: the
+//!   network is made with netlink, the init forked from nubo makes its
+//!   namespaces and mounts with system calls.
 //!   What the host changes in the overlaid trees while a node runs may or
 //!   may not show in the node (overlayfs leaves that undefined); what the
 //!   node changes never reaches the host. Every name is derived from the
@@ -44,7 +47,8 @@
 //! [`naming::MAX_INDEX`]. One cluster name names one cluster per host: two
 //! roots using the same cluster name would share its bridge and namespaces.
 //!
-//! Calls are synchronous (they run `ip`, `ssh-keygen`, ...); the async
+//! Calls are synchronous (system calls, and `ip` and `ssh-keygen` when a
+//! cluster is set up); the async
 //! walker calls them through `spawn_blocking`. Different nodes may be
 //! handled concurrently; one node must not see two operations at once, and
 //! `destroy_cluster` must not run alongside other calls for its cluster.
@@ -56,8 +60,10 @@ pub mod bridge;
 mod cmd;
 mod error;
 mod host;
+mod init;
 pub mod keys;
 pub mod naming;
+mod netlink;
 pub mod node;
 mod procs;
 
@@ -123,8 +129,8 @@ impl LocalProvider {
         &self.root
     }
 
-    /// Whether this host can run local nodes: root, `ip`, `unshare`,
-    /// `nsenter`, `sshd`, `ssh-keygen`, overlayfs and the namespaces.
+    /// Whether this host can run local nodes: root, `ip`, `sshd`,
+    /// `ssh-keygen`, overlayfs and the namespaces.
     pub fn check_host() -> Result<(), LocalError> {
         host::check()
     }
@@ -187,6 +193,35 @@ impl LocalProvider {
         })
     }
 
+    /// The cluster's network as [`ensure_cluster`](Self::ensure_cluster)
+    /// left it, read without a process or the host lock when it is whole
+    /// (the name file, both key pairs, the recorded subnet, the bridge up);
+    /// else `ensure_cluster`. A launch sets the cluster up once, before its
+    /// nodes, so each of many nodes created at once does not list the
+    /// host's addresses and routes again, one after the other.
+    fn cluster_net(&self, cluster: &str) -> Result<ClusterNet, LocalError> {
+        let paths = self.paths(cluster)?;
+        let nonempty = |p: &Path| p.metadata().is_ok_and(|m| m.len() > 0);
+        let whole = cmd::read_opt(&paths.name_file())?
+            .is_some_and(|n| n.trim_end_matches('\n') == cluster)
+            && [paths.user_key(), paths.host_key()]
+                .iter()
+                .all(|k| nonempty(k) && nonempty(&keys::public_path(k)));
+        let octet = cmd::read_opt(&paths.subnet_file())?
+            .as_deref()
+            .and_then(bridge::parse_subnet);
+        match octet {
+            Some(octet) if whole && bridge::is_up(cluster) => Ok(ClusterNet {
+                cluster: cluster.to_string(),
+                bridge: naming::cluster_id(cluster),
+                octet,
+                subnet: bridge::format_subnet(octet),
+                host_ip: naming::host_ip(octet),
+            }),
+            _ => self.ensure_cluster(cluster),
+        }
+    }
+
     /// Creates the node (hostname `name`, address `10.250.X.(10+index)`) and
     /// returns once its sshd accepts connections. Sets the cluster up first
     /// if needed. A node that already runs with this index is returned as
@@ -199,7 +234,7 @@ impl LocalProvider {
     ) -> Result<LocalNode, LocalError> {
         let (paths, node) = self.node_paths(cluster, name)?;
         naming::check_index(index)?;
-        let net = self.ensure_cluster(cluster)?;
+        let net = self.cluster_net(cluster)?;
         match node::read_index(&node)? {
             Some(existing) if existing != index => {
                 return Err(LocalError::IndexMismatch {
@@ -306,7 +341,7 @@ impl LocalProvider {
     /// A running node is returned as is.
     pub fn start_node(&self, cluster: &str, name: &str) -> Result<LocalNode, LocalError> {
         let (paths, node, index) = self.existing_node(cluster, name)?;
-        let net = self.ensure_cluster(cluster)?;
+        let net = self.cluster_net(cluster)?;
         let spec = NodeSpec {
             cluster: cluster.to_string(),
             name: name.to_string(),

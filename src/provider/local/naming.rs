@@ -281,6 +281,8 @@ impl NodePaths {
     pub fn index_file(&self) -> PathBuf {
         self.dir.join("index")
     }
+    /// The init script of nodes started by earlier versions (removed at
+    /// the next start: nodes start without one now).
     pub fn init_script(&self) -> PathBuf {
         self.dir.join("init.sh")
     }

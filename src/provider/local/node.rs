@@ -6,34 +6,40 @@
 //!    `/etc/nubo-node/` (sshd config, the cluster's host key, the authorized
 //!    key), `/etc/hostname`, `/etc/hosts` and `/etc/machine-id` written
 //!    straight into the upper `/etc` (the overlay is not mounted then);
-//! 2. network: `ip netns add nb-H-I`; a veth pair `nbHvI` (on the bridge) and
-//!    `eth0` (in the namespace, with the node's fixed MAC); `lo` and `eth0`
-//!    up with `10.250.X.(10+I)/24`, so the only route is the bridge's subnet;
-//! 3. init: `nsenter --net=/run/netns/nb-H-I unshare --mount --uts
-//!    --ipc --pid --cgroup --time --fork --kill-child --mount-proc
-//!    --boottime=-B --monotonic=-M sh <node dir>/init.sh`, detached from
-//!    nubo (started by a shell in a new session that exits at once, so nodes
-//!    outlive the nubo process). The clock offsets make the node's uptime
-//!    start at zero. The script mounts the node's file system (see
-//!    [`init_script`]) and `exec`s sshd, which is then PID 1 of the node: it
-//!    reaps orphans like an init, and killing it ends every process of the
-//!    node (so does killing `unshare`, through `--kill-child`);
-//! 4. ready: create returns once sshd answers with its SSH banner on port 22.
+//! 2. network (netlink, no `ip` process: see [`netlink`]): the network
+//!    namespace `nb-H-I` (`/run/netns/nb-H-I`, as `ip netns add` makes it);
+//!    a veth pair `nbHvI` (on the bridge) and `eth0` (in the namespace, with
+//!    the node's fixed MAC); `lo` and `eth0` up with `10.250.X.(10+I)/24`,
+//!    so the only route is the bridge's subnet;
+//! 3. init (system calls, no shell or `unshare` process: see [`init`]):
+//!    forked from nubo into the network namespace and new mount, UTS, IPC,
+//!    PID, cgroup and time namespaces, detached from nubo (nodes outlive
+//!    the nubo process). The clock offsets make the node's uptime start at
+//!    zero. It mounts the node's file system and execs sshd, which is then
+//!    PID 1 of the node: it reaps orphans like an init, and killing it ends
+//!    every process of the node;
+//! 4. ready: create returns once sshd listens on port 22 (its pid file,
+//!    written once the socket is bound, appears in the node's `/run`).
 //!
 //! Tearing down (stop, destroy, or before a re-start): SIGKILL every process
-//! in the node's network namespace or with the node directory on its command
-//! line, wait until they are gone, delete the veth pair and the namespace.
+//! in the node's network namespace (or with the node directory on its
+//! command line: the init script of nodes started by earlier versions),
+//! wait until they are gone, delete the veth pair and the namespace.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::Ipv4Addr;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use super::cmd::{self, sh_quote};
+use super::cmd;
 use super::error::LocalError;
-use super::keys;
 use super::naming::{self, ClusterPaths, NodePaths, OVERLAID};
-use super::procs;
+use super::{init, keys, netlink, procs};
+
+/// The OpenSSH server every node runs as its PID 1.
+pub const SSHD: &str = "/usr/sbin/sshd";
 
 /// The node's identity and network, all derived from names.
 #[derive(Debug, Clone)]
@@ -62,6 +68,10 @@ impl NodeSpec {
 /// Where the node's own SSH files live inside the node.
 const NODE_ETC: &str = "nubo-node";
 
+/// sshd's pid file in the node, written once it listens. A name of its own:
+/// before the node mounts its `/run`, the host's shows there.
+const PID_FILE: &str = "/run/nubo-sshd.pid";
+
 fn sshd_config(ip: Ipv4Addr) -> String {
     format!(
         "# Written by nubo's local provider at each start of the node.\n\
@@ -73,7 +83,7 @@ fn sshd_config(ip: Ipv4Addr) -> String {
          KbdInteractiveAuthentication no\n\
          UsePAM no\n\
          StrictModes no\n\
-         PidFile /run/sshd.pid\n\
+         PidFile {PID_FILE}\n\
          PrintMotd no\n\
          AcceptEnv LANG LC_*\n\
          Subsystem sftp /usr/lib/openssh/sftp-server\n\
@@ -84,52 +94,7 @@ fn sshd_config(ip: Ipv4Addr) -> String {
     )
 }
 
-/// The node's init: runs as PID 1 of the node's namespaces, already in its
-/// network namespace, with a private copy of the host's mounts.
-pub fn init_script(spec: &NodeSpec, node: &NodePaths) -> String {
-    let dir = sh_quote(&node.dir.display().to_string());
-    let root_home = sh_quote(&node.root_home().display().to_string());
-    let overlaid = OVERLAID.join(" ");
-    format!(
-        r#"#!/bin/sh
-# nubo local node `{name}` of cluster `{cluster}`: PID 1 of the node until it
-# execs sshd. Written by nubo at each start of the node.
-set -eu
-node={dir}
-echo "nubo: booting node {name} ($(date -u +%FT%TZ))"
-# The copied mounts must not leak back to the host, nor keep other nodes'
-# network namespaces alive (ip netns keeps them as nsfs mounts). They lie
-# under /run/netns, which one lazy unmount removes with all it holds (one
-# umount per node, not one per network namespace on the host); then any
-# elsewhere.
-mount --make-rprivate /
-if mountpoint -q /run/netns; then umount -l /run/netns; fi
-sed -n 's/^[^ ]* [^ ]* [^ ]* [^ ]* \([^ ]*\) .* - nsfs .*/\1/p' /proc/self/mountinfo |
-  while read -r m; do umount -l "$m" 2>/dev/null || true; done
-# This node's interfaces and cgroups.
-umount -l /sys 2>/dev/null || true
-mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
-mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup ||
-  echo "nubo: no cgroup2 in this node"
-# The node's own files: the host's trees with the node's changes on top.
-for d in {overlaid}; do
-  [ -d "/$d" ] || continue
-  mount -t overlay "nubo-$d" -o "lowerdir=/$d,upperdir=$node/upper/$d,workdir=$node/work/$d" "/$d"
-done
-mount --bind {root_home} /root
-mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
-mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
-mkdir -p -m 0755 /run/sshd /run/lock
-hostname {name}
-echo "nubo: node {name} up, starting sshd"
-exec /usr/sbin/sshd -D -e -f /etc/{NODE_ETC}/sshd_config
-"#,
-        name = spec.name,
-        cluster = spec.cluster.replace('\n', " "),
-    )
-}
-
-/// Writes the node's files: overlay directories, `/etc` files, init script.
+/// Writes the node's files: overlay directories, `/etc` files.
 pub fn write_files(
     spec: &NodeSpec,
     cluster: &ClusterPaths,
@@ -183,11 +148,12 @@ pub fn write_files(
         let id = naming::machine_id(&spec.cluster, &spec.name);
         cmd::write_file(&machine_id, format!("{id}\n").as_bytes(), 0o444)?;
     }
-    cmd::write_file(
-        &node.init_script(),
-        init_script(spec, node).as_bytes(),
-        0o755,
-    )
+    match std::fs::remove_file(node.init_script()) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(LocalError::io("cannot remove", node.init_script(), e))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Makes the node's `/root` at its first start: mode 0700, with the files
@@ -218,37 +184,26 @@ fn seed_root_home(node: &NodePaths) -> Result<(), LocalError> {
     std::fs::rename(&fresh, &home).map_err(|e| LocalError::io("cannot create", &home, e))
 }
 
-/// The node's network namespace, veth pair and addresses.
+/// The node's network namespace, veth pair and addresses (see
+/// [`netlink::add_node_network`]).
 pub fn setup_network(spec: &NodeSpec) -> Result<(), LocalError> {
-    let ns = spec.netns();
-    let veth = spec.veth();
-    let bridge = naming::cluster_id(&spec.cluster);
-    cmd::run(
-        "creating the node's network namespace",
-        "ip",
-        &["netns", "add", &ns],
-        None,
-    )?;
-    cmd::run(
-        "creating the node's veth pair",
-        "ip",
-        &["-batch", "-"],
-        Some(&format!(
-            "link add name {veth} type veth peer name eth0 address {mac} netns {ns}\n\
-             link set dev {veth} master {bridge} up\n",
-            mac = spec.mac()
-        )),
-    )?;
-    cmd::run(
-        "configuring the node's network",
-        "ip",
-        &["-n", &ns, "-batch", "-"],
-        Some(&format!(
-            "link set dev lo up\naddr add {ip}/24 dev eth0\nlink set dev eth0 up\n",
-            ip = spec.ip()
-        )),
-    )?;
-    Ok(())
+    let mac = netlink::parse_mac(&spec.mac()).ok_or_else(|| LocalError::Command {
+        what: "setting up the node's network".into(),
+        command: "parse MAC".into(),
+        detail: format!("bad MAC {}", spec.mac()),
+    })?;
+    netlink::add_node_network(
+        &spec.netns(),
+        &spec.veth(),
+        &naming::cluster_id(&spec.cluster),
+        mac,
+        spec.ip(),
+        24,
+    )
+    .map_err(|(what, source)| LocalError::System {
+        what: format!("{what} for node {}", spec.name),
+        source,
+    })
 }
 
 /// CLOCK_BOOTTIME and CLOCK_MONOTONIC, whole seconds.
@@ -265,98 +220,39 @@ fn clocks() -> (i64, i64) {
     (get(libc::CLOCK_BOOTTIME), get(libc::CLOCK_MONOTONIC))
 }
 
-/// Starts the node's init, detached; returns its pid (as seen on the host).
+/// sshd's arguments: in the foreground, logging to standard error (the
+/// console log), with the node's config; `-r`: no re-exec of sshd for each
+/// connection (it only re-randomises a test node's memory layout, at the
+/// cost of a whole sshd start per connection), where sshd still has that
+/// option (before OpenSSH 9.8, which split off `sshd-session` and runs it
+/// for every connection).
+fn sshd_args() -> &'static [&'static str] {
+    static ARGS: OnceLock<&'static [&'static str]> = OnceLock::new();
+    ARGS.get_or_init(|| {
+        const CONFIG: &str = "/etc/nubo-node/sshd_config";
+        if Path::new("/usr/lib/openssh/sshd-session").exists() {
+            &["-D", "-e", "-f", CONFIG]
+        } else {
+            &["-D", "-e", "-r", "-f", CONFIG]
+        }
+    })
+}
+
+/// Starts the node's init, detached (see [`init`]); returns its pid as
+/// seen on the host.
 pub fn spawn_init(spec: &NodeSpec, node: &NodePaths) -> Result<u32, LocalError> {
-    let nsenter = cmd::tool("nsenter")?;
-    let unshare = cmd::tool("unshare")?;
-    let sh = cmd::tool("sh")?;
-    let (boot, mono) = clocks();
     let netns = cmd::netns_path(&spec.netns());
-    let log = node.console_log();
-    let args: Vec<String> = vec![
-        nsenter.display().to_string(),
-        format!("--net={}", netns.display()),
-        unshare.display().to_string(),
-        "--mount".into(),
-        "--uts".into(),
-        "--ipc".into(),
-        "--pid".into(),
-        "--cgroup".into(),
-        "--time".into(),
-        "--fork".into(),
-        "--kill-child".into(),
-        "--mount-proc".into(),
-        format!("--boottime=-{boot}"),
-        format!("--monotonic=-{mono}"),
-        sh.display().to_string(),
-        node.init_script().display().to_string(),
-    ];
-    let command = format!(
-        "setsid sh -c '\"$@\" >>LOG 2>&1 & echo $!' sh {}",
-        args.join(" ")
-    );
-    let fail = |detail: String| LocalError::Command {
-        what: "starting the node's init".into(),
-        command: command.clone(),
-        detail,
-    };
-    let log_err = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
-        .map_err(|e| LocalError::io("cannot open console log", &log, e))?;
-    // The shell, in a session of its own, starts the init in the background
-    // and exits: the init is re-parented away from nubo, so it outlives nubo,
-    // leaves no zombie, and has no terminal whose signals could reach it.
-    let mut command_builder = Command::new(&sh);
-    // SAFETY: setsid(2) is async-signal-safe, as pre_exec requires.
-    unsafe {
-        command_builder.pre_exec(|| {
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let out = command_builder
-        .arg("-c")
-        .arg(r#""$@" </dev/null >>"$NUBO_NODE_LOG" 2>&1 & echo $!"#)
-        .arg("sh")
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log_err)
-        .env_clear()
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        )
-        .env("NUBO_NODE_LOG", &log)
-        .output()
-        .map_err(|e| fail(format!("cannot run {}: {e}", sh.display())))?;
-    if !out.status.success() {
-        return Err(fail(format!("it exited with {}", out.status)));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let outer: u32 = text
-        .trim()
-        .parse()
-        .map_err(|_| fail(format!("no pid in its output {text:?}")))?;
-    // `outer` is `unshare` (nsenter exec'd it); its one child,
-    // once forked, is PID 1 of the node.
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        if let Some(&init) = procs::children(outer).first() {
-            return Ok(init);
-        }
-        if !procs::is_alive(outer) {
-            return Err(boot_error(spec, node, "its init exited at once"));
-        }
-        if Instant::now() > deadline {
-            return Err(boot_error(spec, node, "its init did not start within 3 s"));
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let prepared = init::prepare(
+        &netns,
+        node,
+        &spec.name,
+        &spec.cluster,
+        clocks(),
+        Path::new(SSHD),
+        sshd_args(),
+    )
+    .map_err(|e| LocalError::io("cannot prepare the init of", &node.dir, e))?;
+    init::start(&prepared).map_err(|e| boot_error(spec, node, &e.to_string()))
 }
 
 /// An error for a node that did not come up, with the end of its log.
@@ -376,24 +272,25 @@ pub fn boot_error(spec: &NodeSpec, node: &NodePaths, why: &str) -> LocalError {
     }
 }
 
-/// Waits until sshd answers on port 22 with its banner, or fails after
-/// `timeout` or as soon as the init dies.
+/// Waits until the node's sshd listens on port 22, or fails after
+/// `timeout` or as soon as the init dies. sshd writes its pid file
+/// ([`PID_FILE`] in the node, seen from the host through
+/// `/proc/INIT/root`) once its listening socket is bound, just before it
+/// accepts connections; so one `stat` tells, where connecting would cost
+/// sshd a fork for nothing (and reading the node's TCP table walks the
+/// host's whole connection hash).
 pub fn wait_for_sshd(
     spec: &NodeSpec,
     node: &NodePaths,
     init: u32,
     timeout: Duration,
 ) -> Result<(), LocalError> {
-    use std::io::Read;
-    let addr = SocketAddr::from((spec.ip(), 22));
     let deadline = Instant::now() + timeout;
+    let pid_file = format!("/proc/{init}/root{PID_FILE}");
+    let mut pause = Duration::from_micros(500);
     loop {
-        if let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
-            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-            let mut buf = [0u8; 4];
-            if s.read_exact(&mut buf).is_ok() && &buf == b"SSH-" {
-                return Ok(());
-            }
+        if Path::new(&pid_file).exists() {
+            return Ok(());
         }
         if !procs::is_alive(init) {
             return Err(boot_error(spec, node, "its init exited"));
@@ -403,12 +300,14 @@ pub fn wait_for_sshd(
                 spec,
                 node,
                 &format!(
-                    "sshd did not answer on {addr} within {} s",
+                    "sshd did not listen on {}:22 within {} s",
+                    spec.ip(),
                     timeout.as_secs()
                 ),
             ));
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(5));
     }
 }
 
@@ -434,6 +333,15 @@ pub fn record_init(node: &NodePaths, pid: u32) -> Result<(), LocalError> {
 /// files. Tolerates any half-made state.
 pub fn teardown(cluster: &str, index: Option<u32>, node: &NodePaths) -> Result<(), LocalError> {
     let ns = index.map(|i| naming::netns_name(cluster, i));
+    // A node that never ran, or was torn down whole: no namespace, no
+    // recorded init, no veth. Every process of a node lives in its network
+    // namespace from its start, so there is none to look for (a look is a
+    // walk over every process on the host).
+    let has_netns = ns.as_deref().is_some_and(cmd::netns_exists);
+    let has_veth = index.is_some_and(|i| cmd::link_exists(&naming::veth_name(cluster, i)));
+    if !has_netns && !has_veth && !node.init_pid_file().exists() {
+        return Ok(());
+    }
     let inodes: Vec<u64> = ns
         .iter()
         .filter_map(|n| procs::ns_inode(&cmd::netns_path(n)))

@@ -2,7 +2,9 @@
 //!
 //! A node's processes are found from what exists, never from memory: those
 //! whose network namespace is the node's, and those whose command line names
-//! the node's directory (the node's init is started as `sh <node dir>/init.sh`).
+//! the node's directory (the init script of nodes started by earlier
+//! versions, `sh <node dir>/init.sh`). Every process of a node enters its
+//! network namespace before anything else.
 //! Killing the init (PID 1 of the node's PID namespace) makes the kernel kill
 //! every other process of the node.
 
@@ -60,37 +62,6 @@ pub fn start_time(pid: u32) -> Option<u64> {
 
 pub fn is_alive(pid: u32) -> bool {
     start_time(pid).is_some()
-}
-
-/// Children of a process (from `/proc/PID/task/*/children`, else by
-/// scanning every process's parent).
-pub fn children(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    let mut found_file = false;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        if let Ok(s) = std::fs::read_to_string(task.path().join("children")) {
-            found_file = true;
-            out.extend(s.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
-        }
-    }
-    if !found_file {
-        for p in all_pids() {
-            let ppid = std::fs::read_to_string(format!("/proc/{p}/stat"))
-                .ok()
-                .and_then(|s| {
-                    let rest = s[s.rfind(')')? + 2..].to_string();
-                    rest.split(' ').nth(1)?.parse::<u32>().ok()
-                });
-            if ppid == Some(pid) {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 /// Live processes in one of the network namespaces (by inode), or whose
