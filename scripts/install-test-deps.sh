@@ -21,5 +21,6 @@ need_pip radl==1.3.5
 need_pip tosca-parser==2.15.0
 need_pip im==2.0.0
 
-# The local provider (tests/it/local_host.rs, tests/it/launch.rs).
+# The local provider and the shipped templates' recipes (tests/it/local_host.rs,
+# tests/it/launch.rs, tests/it/slurm_cluster.rs).
 "$(dirname "$0")/install-local-deps.sh"
