@@ -16,6 +16,7 @@ mod radl_roundtrip;
 mod recipe_corpus;
 mod recipe_invalid;
 mod recipe_script;
+mod slurm_cluster;
 mod snapshots;
 mod ssh;
 mod state;
