@@ -200,12 +200,14 @@ impl Drop for Cluster {
     }
 }
 
-/// Submits a job on the front-end and waits for it; returns what it printed.
+/// Submits a job on the front-end and waits (up to 60 s, looking every
+/// 0.1 s) until it left the queue; returns what it printed.
 fn job(c: &Cluster, sbatch_args: &str) -> String {
     let out = c.on(
         "front",
         &format!(
-            "cd /home && sbatch --wait --parsable -o /home/job-%j.out {sbatch_args} --wrap hostname"
+            "cd /home && id=$(sbatch --parsable -o /home/job-%j.out {sbatch_args} --wrap hostname) && \
+             for i in $(seq 600); do squeue -h -j $id | grep -q . || break; sleep 0.1; done && echo $id"
         ),
     );
     let id = out
@@ -254,6 +256,11 @@ fn slurm_nfs_local_runs_jobs_shares_home_grows_and_leaves_nothing() {
     );
     let launch_time = c.start.elapsed();
     c.mark("launched: front and wn-1 configured");
+    // 2. At once, a job submitted on the front-end runs on the worker.
+    c.mark("sbatch --wrap hostname");
+    assert_eq!(job(&c, ""), "wn-1");
+    let first_job = c.start.elapsed();
+    c.mark("first job done, on wn-1");
     let shown: serde_json::Value = serde_json::from_str(&c.ok(&["show", &name, "--json"])).unwrap();
     let nodes: Vec<&str> = shown["vms"]
         .as_array()
@@ -265,7 +272,7 @@ fn slurm_nfs_local_runs_jobs_shares_home_grows_and_leaves_nothing() {
     let steps = shown["steps"].as_array().unwrap();
     assert!(steps.iter().all(|s| s["status"] == "ok"), "{steps:#?}");
 
-    // 2. slurm.conf lists every worker slot; absent ones are DOWN, wn-1 IDLE.
+    // slurm.conf lists every worker slot; absent ones are DOWN, wn-1 IDLE.
     let conf = c.on("front", "cat /etc/slurm/slurm.conf");
     assert!(conf.contains(&format!("ClusterName={name}")), "{conf}");
     assert!(conf.contains("SlurmctldHost=front("), "{conf}");
@@ -287,12 +294,7 @@ fn slurm_nfs_local_runs_jobs_shares_home_grows_and_leaves_nothing() {
     assert_eq!(node_state(&c, "wn-3"), "down~");
     assert_eq!(reason(&c, "wn-3"), "nubo: no VM");
 
-    // 3. A job submitted on the front-end runs on the worker.
-    c.mark("sbatch --wrap hostname");
-    assert_eq!(job(&c, ""), "wn-1");
-    let first_job = c.start.elapsed();
-    c.mark("first job done, on wn-1");
-    // `nubo ssh c1 front -- sbatch --wrap hostname`, word for word.
+    // 3. `nubo ssh c1 front -- sbatch ...` as the README says.
     let out = c.ok(&["ssh", &name, "front", "--", "sbatch", "--wrap", "hostname"]);
     assert!(out.starts_with("Submitted batch job "), "{out}");
 
@@ -409,6 +411,45 @@ fn slurm_nfs_local_runs_jobs_shares_home_grows_and_leaves_nothing() {
         ctld,
         c.on("front", "cat /run/slurmctld.pid"),
         "slurmctld restarted"
+    );
+
+    // Every step again, on a running cluster: the steps hold, nothing
+    // restarts slurmctld, and jobs still run.
+    c.ok(&["reconfigure", &name, "--force"]);
+    c.mark("reconfigure --force");
+    assert_eq!(
+        ctld,
+        c.on("front", "cat /run/slurmctld.pid"),
+        "slurmctld restarted"
+    );
+    assert_eq!(job(&c, "-w wn-2"), "wn-2");
+
+    // The secrets server answers the cluster's nodes only (this machine is
+    // on the cluster's bridge, but not a node).
+    let front_ip = c.on("wn-1", "getent hosts front | cut -d' ' -f1");
+    let front_ip = front_ip.trim();
+    assert!(
+        c.on(
+            "wn-1",
+            "/usr/local/lib/nubo/cluster-secret munge.key | wc -c"
+        )
+        .trim()
+            == "1024"
+    );
+    let outside = Command::new("timeout")
+        .args(["10", "busybox", "wget", "-q", "-O", "-"])
+        .arg(format!("http://{front_ip}:6808/munge.key"))
+        .output()
+        .unwrap();
+    assert!(
+        !outside.status.success(),
+        "the secrets server answered a non-node"
+    );
+    assert!(outside.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&outside.stderr).contains("403"),
+        "{}",
+        String::from_utf8_lossy(&outside.stderr)
     );
 
     // 9. Destroy: nothing is left, none of the cluster's daemons either.
