@@ -2,15 +2,26 @@
 # Installs what the local provider and the shipped templates' recipes need
 # on this machine (local nodes see the machine's packages): iproute2,
 # util-linux, OpenSSH (server binary and client), busybox (the demo's web
-# server and client). Idempotent: installs only what is missing.
+# server and client, the cluster secrets' server), and for the slurm and
+# nfs templates SLURM (slurmctld, slurmd, slurm-client), munge and sshfs.
+# No service is started or enabled on this machine. Idempotent: installs
+# only what is missing.
 set -euo pipefail
 if [ "$(id -u)" != 0 ]; then
   echo "the local provider needs root: run as root" >&2
   exit 1
 fi
-# Namespaces, a bridge, and an sshd inside each node. The host's own sshd is not wanted: the
-# install must neither start it nor enable it (the tests never use it).
-if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null || ! command -v ip >/dev/null ||
+# Namespaces, a bridge, and an sshd inside each node; SLURM, munge and
+# sshfs, which recipes/slurm-*.yaml, munge.yaml and nfs-client.yaml run
+# inside the nodes. The host's own sshd, munged, slurmctld and slurmd are
+# not wanted: the install must neither start nor enable them (the nodes
+# run their own).
+packages="openssh-server openssh-client iproute2 util-linux busybox slurmctld slurmd slurm-client munge sshfs"
+missing=
+for p in $packages; do
+  [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing="$missing $p"
+done
+if [ -n "$missing" ] || [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null || ! command -v ip >/dev/null ||
   ! command -v unshare >/dev/null || ! command -v nsenter >/dev/null || ! command -v busybox >/dev/null; then
   policy=/usr/sbin/policy-rc.d added_policy=
   if [ ! -e "$policy" ]; then # tells maintainer scripts not to start services
@@ -23,7 +34,8 @@ if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null || ! command -v ip >/d
     mkdir -p /etc/ssh && touch /etc/ssh/sshd_not_to_be_run # Debian's off switch
   fi
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client iproute2 util-linux busybox >/dev/null
+  # shellcheck disable=SC2086 # a list of package names
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages >/dev/null
   if [ -n "$added_policy" ]; then rm -f "$policy" && trap - EXIT; fi
   if [ -n "$new_sshd" ]; then
     if [ -d /run/systemd/system ]; then
@@ -37,4 +49,11 @@ if [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null || ! command -v ip >/d
       kill "$(cat /run/sshd.pid)"
     fi
   fi
+  # The daemons installed just now: off on this machine.
+  for service in munge slurmctld slurmd; do
+    case " $missing " in *" $service "*) ;; *) continue ;; esac
+    if [ -d /run/systemd/system ]; then systemctl stop "$service.service" >/dev/null 2>&1 || true; fi
+    if command -v systemctl >/dev/null; then systemctl disable "$service.service" >/dev/null 2>&1 || true; fi
+    update-rc.d "$service" disable >/dev/null 2>&1 || true
+  done
 fi

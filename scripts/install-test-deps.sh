@@ -37,5 +37,6 @@ if ! command -v git >/dev/null || [ ! -x "$(git --exec-path)/git-daemon" ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git >/dev/null
 fi
 
-# The local provider (tests/it/local_host.rs, tests/it/launch.rs).
+# The local provider and the shipped templates' recipes (tests/it/local_host.rs,
+# tests/it/launch.rs, tests/it/slurm_cluster.rs).
 "$(dirname "$0")/install-local-deps.sh"

@@ -3,15 +3,62 @@
 //! A test checks these lists against the directories.
 
 /// `(file name, text)` of every built-in template.
-pub const TEMPLATES: &[(&str, &str)] = &[("demo.radl", include_str!("../../templates/demo.radl"))];
+pub const TEMPLATES: &[(&str, &str)] = &[
+    ("demo.radl", include_str!("../../templates/demo.radl")),
+    ("ec2.radl", include_str!("../../templates/ec2.radl")),
+    ("local.radl", include_str!("../../templates/local.radl")),
+    ("nfs.radl", include_str!("../../templates/nfs.radl")),
+    (
+        "opennebula.radl",
+        include_str!("../../templates/opennebula.radl"),
+    ),
+    (
+        "openports.radl",
+        include_str!("../../templates/openports.radl"),
+    ),
+    (
+        "openstack.radl",
+        include_str!("../../templates/openstack.radl"),
+    ),
+    ("slurm.radl", include_str!("../../templates/slurm.radl")),
+];
 
 /// `(file name, text)` of every built-in recipe.
 pub const RECIPES: &[(&str, &str)] = &[
+    (
+        "cluster-secrets.yaml",
+        include_str!("../../recipes/cluster-secrets.yaml"),
+    ),
     (
         "cluster-user.yaml",
         include_str!("../../recipes/cluster-user.yaml"),
     ),
     ("hosts.yaml", include_str!("../../recipes/hosts.yaml")),
+    ("munge.yaml", include_str!("../../recipes/munge.yaml")),
+    (
+        "nfs-client.yaml",
+        include_str!("../../recipes/nfs-client.yaml"),
+    ),
+    (
+        "nfs-server.yaml",
+        include_str!("../../recipes/nfs-server.yaml"),
+    ),
+    (
+        "slurm-conf.yaml",
+        include_str!("../../recipes/slurm-conf.yaml"),
+    ),
+    (
+        "slurm-front.yaml",
+        include_str!("../../recipes/slurm-front.yaml"),
+    ),
+    (
+        "slurm-worker.yaml",
+        include_str!("../../recipes/slurm-worker.yaml"),
+    ),
+    (
+        "ssh-between-nodes.yaml",
+        include_str!("../../recipes/ssh-between-nodes.yaml"),
+    ),
 ];
 
 pub fn template(file: &str) -> Option<&'static str> {

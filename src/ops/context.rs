@@ -1,5 +1,6 @@
 //! The context recipes are rendered with: this node, every node grouped by
-//! system, the front-end, cluster variables. Its shape is documented in
+//! system, every system's features (also of a system with no node now),
+//! the front-end, cluster variables. Its shape is documented in
 //! `recipes/README.md`.
 
 use crate::model::{ClusterSpec, Instance};
@@ -84,6 +85,15 @@ pub fn build(input: &ContextInput<'_>, node: &Instance) -> Value {
             json!({"names": names, "min": s.min, "max": s.max}),
         );
     }
+    // A system's features whatever its count, so a recipe sized from them
+    // (the SLURM front-end's slurm.conf lists every worker slot) renders the
+    // same text while the elasticity daemon adds and removes workers.
+    let system_features: Map<String, Value> = input
+        .spec
+        .systems
+        .iter()
+        .map(|s| (s.name.clone(), Value::Object(json::features(&s.features))))
+        .collect();
     let front = front_end(input.instances, |i| &i.system)
         .map(|f| node_json(input, f))
         .unwrap_or(Value::Null);
@@ -93,6 +103,7 @@ pub fn build(input: &ContextInput<'_>, node: &Instance) -> Value {
         "nodes": nodes,
         "systems": systems,
         "slots": slots,
+        "system_features": system_features,
         "front": front,
         "vars": input.variables,
         "ssh": {"public_key": input.public_key},

@@ -20,6 +20,7 @@ mod recipe_corpus;
 mod recipe_git;
 mod recipe_invalid;
 mod recipe_script;
+mod slurm_cluster;
 mod snapshots;
 mod ssh;
 mod state;

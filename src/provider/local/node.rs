@@ -87,10 +87,11 @@ fn sshd_config(ip: Ipv4Addr) -> String {
          PrintMotd no\n\
          AcceptEnv LANG LC_*\n\
          Subsystem sftp /usr/lib/openssh/sftp-server\n\
-         # root logs in with the cluster's key only; other users (made by\n\
-         # recipes) with their own ~/.ssh/authorized_keys.\n\
+         # root logs in with the cluster's key, and with the keys recipes\n\
+         # put in its own ~/.ssh/authorized_keys (ssh between nodes); other\n\
+         # users (made by recipes) with their own ~/.ssh/authorized_keys.\n\
          Match User root\n\
-         \x20   AuthorizedKeysFile /etc/{NODE_ETC}/authorized_keys\n"
+         \x20   AuthorizedKeysFile /etc/{NODE_ETC}/authorized_keys .ssh/authorized_keys\n"
     )
 }
 

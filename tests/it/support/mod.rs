@@ -65,6 +65,10 @@ pub fn recipe_context() -> serde_json::Value {
         "node": wn1,
         "nodes": [front, wn1, wn2],
         "systems": {"front": [front], "wn": [wn1, wn2]},
+        "system_features": {
+            "front": {"cpu.count": 2, "memory.size": 536870912},
+            "wn": {"cpu.count": 2, "memory.size": 536870912, "ec3_max_instances": 3},
+        },
         "front": front,
         "vars": {"port": 8080},
         "ssh": {"public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDemoKey nubo@demo"},

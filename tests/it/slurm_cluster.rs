@@ -1,0 +1,622 @@
+//! The shipped `slurm`, `nfs` and `local` templates end to end on the
+//! local provider, through the binary: `nubo launch c1 slurm nfs local`
+//! gives a SLURM cluster whose jobs run on a worker, with one /home on
+//! every node and ssh between nodes; the cluster grows by a worker (at the
+//! ops level, as the elasticity daemon will: the recorded description gets
+//! `deploy wn 2` and the configuration walk runs again), which becomes
+//! IDLE and takes a job without slurmctld restarting; it shrinks again
+//! (the worker's slot DOWN, jobs still accepted); `destroy` leaves nothing,
+//! no slurmctld, slurmd, munged or sshfs among it.
+//!
+//! Needs root and what `scripts/install-local-deps.sh` installs (SLURM,
+//! munge, sshfs). Prints a timeline.
+
+use crate::support::{local, skip_or_fail};
+use nubo::ops::context::{self, ContextInput};
+use nubo::ops::env::{Env, EnvOptions};
+use nubo::ops::launch;
+use nubo::ops::observer::Silent;
+use nubo::ops::recipes::RecipeDirs;
+use nubo::ops::templates::{self, TemplateSearch};
+use nubo::provider::local::LocalProvider;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TEMPLATES: [&str; 3] = ["slurm", "nfs", "local"];
+
+/// The daemons the cluster runs; none may outlive `destroy`.
+const DAEMONS: [&str; 5] = ["slurmctld", "slurmd", "munged", "sshfs", "busybox"];
+
+fn can_run() -> bool {
+    if let Err(e) = LocalProvider::check_host() {
+        skip_or_fail(&format!("the local provider cannot run here: {e}"));
+        return false;
+    }
+    for (tool, package) in [
+        ("ssh", "openssh-client"),
+        ("busybox", "busybox"),
+        ("slurmctld", "slurmctld"),
+        ("slurmd", "slurmd"),
+        ("sinfo", "slurm-client"),
+        ("munged", "munge"),
+        ("sshfs", "sshfs"),
+    ] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            skip_or_fail(&format!(
+                "no {tool}: run scripts/install-local-deps.sh (apt-get install {package})"
+            ));
+            return false;
+        }
+    }
+    if !std::path::Path::new("/dev/fuse").exists() {
+        skip_or_fail("no /dev/fuse: the shared /home (sshfs) needs FUSE");
+        return false;
+    }
+    local::sweep_stale();
+    true
+}
+
+/// A state directory and a local-provider root of its own; the cluster is
+/// destroyed when dropped.
+struct Cluster {
+    home: PathBuf,
+    root: PathBuf,
+    name: String,
+    start: Instant,
+    timeline: Vec<(Duration, String)>,
+}
+
+impl Cluster {
+    fn new() -> Cluster {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let unique = format!("slurm-{}-{nanos:x}", std::process::id());
+        let dir = PathBuf::from(format!("/tmp/nubo-it-{unique}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Cluster {
+            home: dir.join("state"),
+            root: dir.join("local"),
+            name: format!("c1-{nanos:x}"),
+            start: Instant::now(),
+            timeline: Vec::new(),
+        }
+    }
+
+    fn mark(&mut self, what: impl Into<String>) {
+        let what = what.into();
+        eprintln!("[{:7.2} s] {what}", self.start.elapsed().as_secs_f64());
+        self.timeline.push((self.start.elapsed(), what));
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_nubo"))
+            .args(args)
+            .env("NUBO_HOME", &self.home)
+            .env("NUBO_LOCAL_ROOT", &self.root)
+            .env("NUBO_LOG", "warn")
+            .env("XDG_CONFIG_HOME", self.root.with_file_name("config"))
+            .env_remove("NUBO_TEST_KILL_AT")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run nubo")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "nubo {args:?}: {}\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A shell command on a node, through `nubo ssh`.
+    fn on(&self, node: &str, cmd: &str) -> String {
+        self.ok(&["ssh", &self.name, node, "--", cmd])
+    }
+
+    fn env(&self) -> Env {
+        Env::open(&EnvOptions {
+            auth: None,
+            state_dir: Some(self.home.clone()),
+            local_root: Some(self.root.clone()),
+        })
+        .unwrap()
+        .for_cluster(&self.name)
+        .unwrap()
+    }
+
+    /// What the elasticity daemon does to change the number of workers:
+    /// the recorded description gets `deploy wn COUNT`, and the cluster's
+    /// configuration walk runs again (new VMs made, dropped ones
+    /// destroyed, changed steps run).
+    fn set_workers(&self, count: u32) {
+        let env = self.env();
+        let names: Vec<String> = TEMPLATES.iter().map(|t| t.to_string()).collect();
+        let add = format!("deploy wn {count}\n");
+        let composed = templates::compose(&TemplateSearch::default(), &names, Some(&add)).unwrap();
+        assert!(!composed.has_errors(), "{:?}", composed.diagnostics);
+        env.store
+            .set_cluster_source(&self.name, &composed.record(), &composed.templates)
+            .unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let report = rt
+            .block_on(launch::reconfigure(
+                &env,
+                &self.name,
+                &RecipeDirs::default(),
+                false,
+                Arc::new(Silent),
+            ))
+            .unwrap();
+        assert!(report.succeeded(), "walk to {count} worker(s) failed");
+    }
+
+    /// The host pids of the cluster's daemons (in its network namespaces).
+    fn daemon_pids(&self) -> Vec<(u32, String)> {
+        let inodes = local::netns_inodes(&self.name);
+        let mut out = Vec::new();
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) else {
+                continue;
+            };
+            let comm = comm.trim().to_string();
+            let in_cluster = std::fs::metadata(format!("/proc/{pid}/ns/net"))
+                .is_ok_and(|m| inodes.contains(&m.ino()));
+            if in_cluster && DAEMONS.contains(&comm.as_str()) {
+                out.push((pid, comm));
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.run(&["destroy", &self.name, "-y", "--force"]);
+        if let Err(e) = LocalProvider::new(&self.root).destroy_cluster(&self.name) {
+            eprintln!("cleanup of {}: {e}", self.name);
+        }
+        let _ = std::fs::remove_dir_all(self.root.parent().unwrap());
+    }
+}
+
+/// Submits a job on the front-end and waits (up to 60 s, looking every
+/// 0.1 s) until it left the queue; returns what it printed.
+fn job(c: &Cluster, sbatch_args: &str) -> String {
+    let out = c.on(
+        "front",
+        &format!(
+            "cd /home && id=$(sbatch --parsable -o /home/job-%j.out {sbatch_args} --wrap hostname) && \
+             for i in $(seq 600); do squeue -h -j $id | grep -q . || break; sleep 0.1; done && echo $id"
+        ),
+    );
+    let id = out
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    assert!(id.parse::<u32>().is_ok(), "sbatch printed {out:?}");
+    c.on("front", &format!("cat /home/job-{id}.out"))
+        .trim()
+        .to_string()
+}
+
+/// The SLURM state of a node, as `sinfo` prints it.
+fn node_state(c: &Cluster, node: &str) -> String {
+    c.on("front", &format!("sinfo -h -N -n {node} -o %t"))
+        .trim()
+        .to_string()
+}
+
+/// Why a node is DOWN, as `sinfo` prints it.
+fn reason(c: &Cluster, node: &str) -> String {
+    c.on("front", &format!("sinfo -h -N -n {node} -o %E"))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn slurm_nfs_local_runs_jobs_shares_home_grows_and_leaves_nothing() {
+    if !can_run() {
+        return;
+    }
+    let mut c = Cluster::new();
+    let name = c.name.clone();
+
+    // 1. Launch, through the binary, as the README says.
+    c.mark(format!("launch {name} slurm nfs local"));
+    let launched = c.run(&["launch", &name, "slurm", "nfs", "local", "-y"]);
+    assert!(
+        launched.status.success(),
+        "launch: {}\n{}",
+        launched.status,
+        String::from_utf8_lossy(&launched.stderr)
+    );
+    let launch_time = c.start.elapsed();
+    c.mark("launched: front and wn-1 configured");
+    // 2. At once, a job submitted on the front-end runs on the worker.
+    c.mark("sbatch --wrap hostname");
+    assert_eq!(job(&c, ""), "wn-1");
+    let first_job = c.start.elapsed();
+    c.mark("first job done, on wn-1");
+    let shown: serde_json::Value = serde_json::from_str(&c.ok(&["show", &name, "--json"])).unwrap();
+    let nodes: Vec<&str> = shown["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(nodes, ["front", "wn-1"]);
+    let steps = shown["steps"].as_array().unwrap();
+    assert!(steps.iter().all(|s| s["status"] == "ok"), "{steps:#?}");
+
+    // slurm.conf lists every worker slot; absent ones are DOWN, wn-1 IDLE.
+    let conf = c.on("front", "cat /etc/slurm/slurm.conf");
+    assert!(conf.contains(&format!("ClusterName={name}")), "{conf}");
+    assert!(conf.contains("SlurmctldHost=front("), "{conf}");
+    assert!(
+        conf.contains("NodeName=wn-[1-3] CPUs=1 RealMemory=488 "),
+        "{conf}"
+    );
+    assert!(
+        conf.contains("PartitionName=wn Nodes=wn-[1-3] Default=YES"),
+        "{conf}"
+    );
+    assert_eq!(
+        conf,
+        c.on("wn-1", "cat /etc/slurm/slurm.conf"),
+        "the same slurm.conf"
+    );
+    assert_eq!(node_state(&c, "wn-1"), "idle");
+    assert_eq!(node_state(&c, "wn-2"), "down~");
+    assert_eq!(node_state(&c, "wn-3"), "down~");
+    assert_eq!(reason(&c, "wn-3"), "nubo: no VM");
+
+    // 3. `nubo ssh c1 front -- sbatch ...` as the README says.
+    let out = c.ok(&["ssh", &name, "front", "--", "sbatch", "--wrap", "hostname"]);
+    assert!(out.starts_with("Submitted batch job "), "{out}");
+
+    // 4. One /home: each side sees what the other writes, with its owner.
+    c.on("front", "echo from-front >/home/from-front.txt");
+    assert_eq!(
+        c.on("wn-1", "cat /home/from-front.txt").trim(),
+        "from-front"
+    );
+    c.on("wn-1", "echo from-wn-1 >/home/from-wn-1.txt");
+    assert_eq!(c.on("front", "cat /home/from-wn-1.txt").trim(), "from-wn-1");
+    c.on(
+        "wn-1",
+        "su nubo -s /bin/sh -c 'echo mine >/home/nubo/mine.txt'",
+    );
+    assert_eq!(
+        c.on("front", "stat -c '%U %s' /home/nubo/mine.txt").trim(),
+        "nubo 5"
+    );
+    c.mark("/home shared both ways");
+
+    // 5. root and nubo ssh between nodes without a prompt.
+    assert_eq!(c.on("front", "ssh wn-1 hostname").trim(), "wn-1");
+    assert_eq!(c.on("wn-1", "ssh front hostname").trim(), "front");
+    assert_eq!(
+        c.on("wn-1", "su nubo -s /bin/sh -c 'ssh front id -un'")
+            .trim(),
+        "nubo"
+    );
+    // munge: a credential made on one node is accepted on another.
+    assert!(
+        c.on("front", "munge -n | ssh wn-1 unmunge")
+            .contains("STATUS:          Success (0)")
+    );
+
+    // 6. Grow to two workers as the elasticity daemon will: slurm.conf and
+    //    slurmctld stay as they are; wn-2 becomes IDLE and takes a job.
+    let ctld = c.on("front", "cat /run/slurmctld.pid");
+    let grow = Instant::now();
+    c.mark("grow: deploy wn 2, walk again");
+    c.set_workers(2);
+    let grow_time = grow.elapsed();
+    c.mark("wn-2 configured");
+    assert_eq!(node_state(&c, "wn-2"), "idle");
+    assert_eq!(
+        conf,
+        c.on("front", "cat /etc/slurm/slurm.conf"),
+        "slurm.conf changed"
+    );
+    assert_eq!(
+        ctld,
+        c.on("front", "cat /run/slurmctld.pid"),
+        "slurmctld restarted"
+    );
+    assert!(
+        c.on("front", "getent hosts wn-2").contains("wn-2"),
+        "the front-end's /etc/hosts has wn-2"
+    );
+    assert_eq!(job(&c, "-w wn-2"), "wn-2");
+    c.mark("a job ran on wn-2");
+    assert_eq!(
+        c.on("wn-2", "cat /home/from-front.txt").trim(),
+        "from-front"
+    );
+
+    // 7. Shrink back: wn-2's VM goes, its slot is DOWN, and a job that
+    //    needs two nodes waits instead of failing.
+    c.set_workers(1);
+    c.mark("shrunk to wn-1");
+    assert!(node_state(&c, "wn-2").starts_with("down"));
+    assert_eq!(reason(&c, "wn-2"), "nubo: no VM");
+    assert_eq!(node_state(&c, "wn-1"), "idle");
+    assert_eq!(job(&c, ""), "wn-1", "wn-1 still takes jobs");
+    c.mark("a job ran on wn-1");
+    let pending = c.on(
+        "front",
+        "cd /home && sbatch --parsable -N 2 -o /home/job-%j.out --wrap 'srun hostname | sort'",
+    );
+    let id = pending.trim();
+    assert_eq!(
+        c.on("front", &format!("squeue -h -j {id} -o %T")).trim(),
+        "PENDING"
+    );
+    c.mark("a two-node job waits");
+
+    // 8. Grow again: the powered-off slot comes back, and the job that
+    //    waited for two nodes runs.
+    c.set_workers(2);
+    c.mark("grown again to wn-2");
+    // Up, and maybe running the waiting job already.
+    let state = node_state(&c, "wn-2");
+    assert!(
+        ["idle", "alloc", "comp"].contains(&state.as_str()),
+        "wn-2 is {state}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !c
+        .on("front", &format!("squeue -h -j {id} -o %T"))
+        .trim()
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "job {id} did not run on two nodes"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    c.mark("the two-node job ran");
+    assert_eq!(
+        c.on("front", &format!("cat /home/job-{id}.out")),
+        "wn-1\nwn-2\n"
+    );
+    assert_eq!(
+        conf,
+        c.on("front", "cat /etc/slurm/slurm.conf"),
+        "slurm.conf changed"
+    );
+    assert_eq!(
+        ctld,
+        c.on("front", "cat /run/slurmctld.pid"),
+        "slurmctld restarted"
+    );
+
+    // Every step again, on a running cluster: the steps hold, nothing
+    // restarts slurmctld, and jobs still run.
+    c.ok(&["reconfigure", &name, "--force"]);
+    c.mark("reconfigure --force");
+    assert_eq!(
+        ctld,
+        c.on("front", "cat /run/slurmctld.pid"),
+        "slurmctld restarted"
+    );
+    assert_eq!(job(&c, "-w wn-2"), "wn-2");
+
+    // The secrets server answers the cluster's nodes only (this machine is
+    // on the cluster's bridge, but not a node).
+    let front_ip = c.on("wn-1", "getent hosts front | cut -d' ' -f1");
+    let front_ip = front_ip.trim();
+    assert!(
+        c.on(
+            "wn-1",
+            "/usr/local/lib/nubo/cluster-secret munge.key | wc -c"
+        )
+        .trim()
+            == "1024"
+    );
+    let outside = Command::new("timeout")
+        .args(["10", "busybox", "wget", "-q", "-O", "-"])
+        .arg(format!("http://{front_ip}:6808/munge.key"))
+        .output()
+        .unwrap();
+    assert!(
+        !outside.status.success(),
+        "the secrets server answered a non-node"
+    );
+    assert!(outside.stdout.is_empty());
+    assert!(
+        String::from_utf8_lossy(&outside.stderr).contains("403"),
+        "{}",
+        String::from_utf8_lossy(&outside.stderr)
+    );
+
+    // 9. Destroy: nothing is left, none of the cluster's daemons either.
+    let daemons = c.daemon_pids();
+    let names: Vec<&str> = daemons.iter().map(|(_, n)| n.as_str()).collect();
+    for d in ["slurmctld", "slurmd", "munged", "sshfs"] {
+        assert!(
+            names.contains(&d),
+            "{d} not running before destroy: {names:?}"
+        );
+    }
+    let netns = local::netns_inodes(&name);
+    c.mark("destroy");
+    c.ok(&["destroy", &name, "-y"]);
+    c.mark("destroyed");
+    let left = local::traces(&name, &c.root, &netns);
+    assert!(left.is_empty(), "left behind: {left:#?}");
+    for (pid, comm) in &daemons {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                || std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .map(|c| c.trim() != comm)
+                    .unwrap_or(true),
+            "{comm} (pid {pid}) outlived destroy"
+        );
+    }
+    assert!(!c.home.join("keys").join(&name).exists());
+    assert!(!c.ok(&["list"]).contains(&name));
+
+    eprintln!(
+        "timeline of {name}:\n{}",
+        c.timeline
+            .iter()
+            .map(|(t, w)| format!("  {:7.2} s  {w}", t.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    eprintln!(
+        "launch (slurm nfs local, 2 nodes): {:.1} s; first job done {:.1} s after the launch began; grow by one worker: {:.1} s",
+        launch_time.as_secs_f64(),
+        first_job.as_secs_f64(),
+        grow_time.as_secs_f64()
+    );
+}
+
+/// The rendered body of the step labelled `label` in the script of the
+/// configure `configure` on `node`, for `slurm nfs local` plus `add`.
+fn rendered_step(add: &str, configure: &str, node: &str, label: &str) -> String {
+    let names: Vec<String> = TEMPLATES.iter().map(|t| t.to_string()).collect();
+    let prepared = launch::prepare(
+        &TemplateSearch::default(),
+        &names,
+        Some(add),
+        &RecipeDirs::default(),
+    )
+    .unwrap_or_else(|e| panic!("{add}: {e}"));
+    let instances = prepared.spec.instances();
+    let inst = instances.iter().find(|i| i.name == node).unwrap();
+    let ctx = context::build(
+        &ContextInput {
+            cluster: "c1",
+            spec: &prepared.spec,
+            instances: &instances,
+            vms: &[],
+            variables: &serde_json::json!({}),
+            public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHNsdXJtLXRlc3Qta2V5 nubo",
+        },
+        inst,
+    );
+    let script = nubo::recipe::render(&prepared.recipes[configure], &ctx).unwrap();
+    let n = script
+        .steps
+        .iter()
+        .position(|l| l == label)
+        .unwrap_or_else(|| panic!("no step {label:?} in {:?}", script.steps))
+        + 1;
+    let start = script.text.find(&format!("\nnubo_step_{n}() {{")).unwrap();
+    let rest = &script.text[start + 1..];
+    let end = rest.find("\n}\n").unwrap();
+    rest[..end].to_string()
+}
+
+/// The elasticity contract, without root: the front-end's slurm.conf is
+/// the same text whatever the number of workers (so slurmctld is not
+/// restarted as they come and go), and follows the `wn` system's
+/// `ec3_max_instances`, `cpu.count` and `memory.size`, which a later
+/// template (or `--add`) may change.
+#[test]
+fn slurm_conf_does_not_change_with_the_number_of_workers() {
+    const CONF: &str = "slurm.conf from the cluster's description";
+    let with =
+        |workers: u32| rendered_step(&format!("deploy wn {workers}\n"), "front", "front", CONF);
+    let one = with(1);
+    assert!(one.contains("max=3\n"), "{one}");
+    assert!(one.contains("cpus=1\n"), "{one}");
+    assert!(one.contains("memory_bytes=512000000\n"), "{one}");
+    assert!(one.contains("NodeName=wn-[1-$max] CPUs=$cpus$memory State=CLOUD"));
+    assert_eq!(one, with(0), "no worker");
+    assert_eq!(one, with(2), "two workers");
+    assert_eq!(one, with(3), "three workers");
+    // The same text on a worker.
+    assert_eq!(
+        one,
+        rendered_step("deploy wn 2\n", "wn", "wn-2", CONF),
+        "a worker's slurm.conf"
+    );
+    // A later description changes the bound and the workers' size.
+    let bigger = rendered_step(
+        "system wn (ec3_max_instances = 8 and cpu.count >= 4 and memory.size >= 2g)\n",
+        "front",
+        "front",
+        CONF,
+    );
+    assert!(bigger.contains("max=8\n"), "{bigger}");
+    assert!(bigger.contains("cpus=4\n"), "{bigger}");
+    assert!(bigger.contains("memory_bytes=2000000000\n"), "{bigger}");
+    // Slots with no VM are listed for `scontrol update ... State=DOWN`:
+    // that step changes with the workers, slurm.conf does not.
+    const DOWN: &str = "worker slots without a VM are DOWN";
+    let down =
+        |workers: u32| rendered_step(&format!("deploy wn {workers}\n"), "front", "front", DOWN);
+    assert!(down(1).contains("present=\" wn-1 \""), "{}", down(1));
+    assert!(down(2).contains("present=\" wn-1 wn-2 \""), "{}", down(2));
+}
+
+/// `nubo templates` lists the shipped templates with their kind and
+/// summary (EC3's `description` features `kind` and `short`).
+#[test]
+fn nubo_templates_lists_the_shipped_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::support::nubo_in(dir.path())
+        .arg("templates")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = |name: &str| -> (String, String) {
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("{name} not listed:\n{text}"));
+        let mut words = line.split_whitespace();
+        words.next();
+        let kind = words.next().unwrap_or_default().to_string();
+        (kind, words.collect::<Vec<_>>().join(" "))
+    };
+    assert!(
+        text.lines().count() > 8,
+        "a header and 8 templates:\n{text}"
+    );
+    for (name, kind) in [
+        ("slurm", "main"),
+        ("nfs", "component"),
+        ("openports", "component"),
+        ("local", "images"),
+        ("ec2", "images"),
+        ("openstack", "images"),
+        ("opennebula", "images"),
+    ] {
+        let (k, summary) = row(name);
+        assert_eq!(k, kind, "{name}:\n{text}");
+        assert!(!summary.is_empty(), "{name} has no summary:\n{text}");
+    }
+    assert!(row("slurm").1.starts_with("A SLURM cluster"), "{text}");
+}
