@@ -159,9 +159,10 @@ impl Cluster {
         let report = rt
             .block_on(launch::reconfigure(
                 &env,
-                &self.name,
-                &RecipeDirs::default(),
-                false,
+                &launch::ReconfigureOptions {
+                    name: self.name.clone(),
+                    ..Default::default()
+                },
                 Arc::new(Silent),
             ))
             .unwrap();
@@ -277,11 +278,11 @@ fn slurm_nfs_local_runs_jobs_shares_home_grows_and_leaves_nothing() {
     assert!(conf.contains(&format!("ClusterName={name}")), "{conf}");
     assert!(conf.contains("SlurmctldHost=front("), "{conf}");
     assert!(
-        conf.contains("NodeName=wn-[1-3] CPUs=1 RealMemory=488 "),
+        conf.contains("NodeName=wn-1,wn-2,wn-3 CPUs=1 RealMemory=488 "),
         "{conf}"
     );
     assert!(
-        conf.contains("PartitionName=wn Nodes=wn-[1-3] Default=YES"),
+        conf.contains("PartitionName=wn Nodes=wn-1,wn-2,wn-3 Default=YES"),
         "{conf}"
     );
     assert_eq!(
@@ -509,6 +510,7 @@ fn rendered_step(add: &str, configure: &str, node: &str, label: &str) -> String 
         &names,
         Some(add),
         &RecipeDirs::default(),
+        &[],
     )
     .unwrap_or_else(|e| panic!("{add}: {e}"));
     let instances = prepared.spec.instances();
@@ -551,7 +553,8 @@ fn slurm_conf_does_not_change_with_the_number_of_workers() {
     assert!(one.contains("max=3\n"), "{one}");
     assert!(one.contains("cpus=1\n"), "{one}");
     assert!(one.contains("memory_bytes=512000000\n"), "{one}");
-    assert!(one.contains("NodeName=wn-[1-$max] CPUs=$cpus$memory State=CLOUD"));
+    assert!(one.contains("workers=\"wn-1,wn-2,wn-3\"\n"), "{one}");
+    assert!(one.contains("NodeName=$workers CPUs=$cpus$memory State=CLOUD"));
     assert_eq!(one, with(0), "no worker");
     assert_eq!(one, with(2), "two workers");
     assert_eq!(one, with(3), "three workers");
@@ -569,6 +572,7 @@ fn slurm_conf_does_not_change_with_the_number_of_workers() {
         CONF,
     );
     assert!(bigger.contains("max=8\n"), "{bigger}");
+    assert!(bigger.contains(",wn-8\"\n"), "{bigger}");
     assert!(bigger.contains("cpus=4\n"), "{bigger}");
     assert!(bigger.contains("memory_bytes=2000000000\n"), "{bigger}");
     // Slots with no VM are listed for `scontrol update ... State=DOWN`:

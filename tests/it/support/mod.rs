@@ -69,6 +69,10 @@ pub fn recipe_context() -> serde_json::Value {
             "front": {"cpu.count": 2, "memory.size": 536870912},
             "wn": {"cpu.count": 2, "memory.size": 536870912, "ec3_max_instances": 3},
         },
+        "slots": {
+            "front": {"names": ["front"], "min": 0, "max": 1},
+            "wn": {"names": ["wn-1", "wn-2", "wn-3"], "min": 0, "max": 3},
+        },
         "front": front,
         "vars": {"port": 8080},
         "ssh": {"public_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDemoKey nubo@demo"},
