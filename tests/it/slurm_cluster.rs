@@ -101,17 +101,20 @@ impl Cluster {
         self.timeline.push((self.start.elapsed(), what));
     }
 
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_nubo"))
-            .args(args)
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_nubo"));
+        c.args(args)
             .env("NUBO_HOME", &self.home)
             .env("NUBO_LOCAL_ROOT", &self.root)
             .env("NUBO_LOG", "warn")
             .env("XDG_CONFIG_HOME", self.root.with_file_name("config"))
             .env_remove("NUBO_TEST_KILL_AT")
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("run nubo")
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run nubo")
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -623,4 +626,179 @@ fn nubo_templates_lists_the_shipped_templates() {
         assert!(!summary.is_empty(), "{name} has no summary:\n{text}");
     }
     assert!(row("slurm").1.starts_with("A SLURM cluster"), "{text}");
+}
+
+/// Issue 6's real test: a SLURM cluster whose workers are all off, the
+/// elasticity daemon running; six one-node `sleep 20` jobs with at most
+/// three workers: the daemon powers on three, all six complete, the
+/// workers go after the idle time, nothing is left. Prints the timeline:
+/// submit, decision, node up, job start, job end, power-off.
+#[test]
+fn elastic_daemon_runs_a_slurm_burst_on_three_workers_then_shrinks() {
+    if !can_run() {
+        return;
+    }
+    let mut c = Cluster::new();
+    let name = c.name.clone();
+    let add = c.root.with_file_name("elastic.radl");
+    std::fs::write(
+        &add,
+        "system wn (ec3_max_instances = 3 and elastic_idle_time = 5 and elastic_cooldown = 0)\n\
+         deploy wn 0\n",
+    )
+    .unwrap();
+    c.mark(format!("launch {name} slurm nfs local, no worker"));
+    c.ok(&[
+        "launch",
+        &name,
+        "slurm",
+        "nfs",
+        "local",
+        "--add",
+        add.to_str().unwrap(),
+        "-y",
+    ]);
+    c.mark("launched: the front-end only");
+    let sinfo = c.on("front", "sinfo -h -N -o '%N %t'");
+    for w in ["wn-1", "wn-2", "wn-3"] {
+        assert!(
+            sinfo.contains(&format!("{w} down")),
+            "{w} declared and off: {sinfo}"
+        );
+    }
+    let mut daemon = c
+        .command(&["elastic", "run", &name, "--period", "0.5"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let ids: Vec<String> = c
+        .on(
+            "front",
+            "cd /tmp && for i in 1 2 3 4 5 6; do sbatch --parsable -o /tmp/job-%j.out --wrap 'sleep 20'; done",
+        )
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect();
+    assert_eq!(ids.len(), 6, "{ids:?}");
+    c.mark(format!("submitted 6 jobs: {}", ids.join(" ")));
+
+    // Watch the queue and the daemon until the jobs are done and the
+    // workers are off again.
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut seen: std::collections::BTreeMap<String, &str> = Default::default();
+    let mut node_seen: std::collections::BTreeMap<String, String> = Default::default();
+    let mut decisions_seen = 0;
+    let mut powered_on: std::collections::BTreeSet<String> = Default::default();
+    loop {
+        assert!(Instant::now() < deadline, "timed out: {:#?}", c.timeline);
+        let status: serde_json::Value = serde_json::from_str(&c.ok(&[
+            "elastic",
+            "status",
+            &name,
+            "--json",
+            "--decisions",
+            "200",
+        ]))
+        .unwrap();
+        let decisions = status["decisions"].as_array().unwrap();
+        for d in &decisions[decisions_seen.min(decisions.len())..] {
+            let (action, node, why) = (
+                d["action"].as_str().unwrap(),
+                d["node"].as_str().unwrap(),
+                d["reason"].as_str().unwrap(),
+            );
+            if action == "power_on" {
+                powered_on.insert(node.to_string());
+            }
+            c.mark(format!("decision: {action} {node}: {why}"));
+        }
+        decisions_seen = decisions.len();
+        for n in status["nodes"].as_array().unwrap() {
+            let (node, state) = (n["name"].as_str().unwrap(), n["state"].as_str().unwrap());
+            if node_seen.get(node).map(String::as_str) != Some(state) {
+                if state == "idle" || state == "used" {
+                    if !matches!(
+                        node_seen.get(node).map(String::as_str),
+                        Some("idle" | "used")
+                    ) {
+                        c.mark(format!("{node} up"));
+                    }
+                } else if state == "off" && node_seen.contains_key(node) {
+                    c.mark(format!("{node} off"));
+                }
+                node_seen.insert(node.to_string(), state.to_string());
+            }
+        }
+        let queue = c.on("front", "squeue -h -o '%i %t %N'");
+        for id in &ids {
+            let line = queue
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(id.as_str()));
+            let now = match line {
+                Some(l) if l.split_whitespace().nth(1) == Some("R") => "running",
+                Some(_) => "pending",
+                None => "done",
+            };
+            if seen.get(id).copied() != Some(now) {
+                let on = line.and_then(|l| l.split_whitespace().nth(2)).unwrap_or("");
+                match now {
+                    "running" => c.mark(format!("job {id} starts on {on}")),
+                    "done" => c.mark(format!("job {id} ends")),
+                    _ => {}
+                }
+                seen.insert(id.clone(), now);
+            }
+        }
+        let all_done = ids.iter().all(|id| seen.get(id) == Some(&"done"));
+        let all_off = node_seen.values().all(|s| s == "off");
+        if all_done && all_off && node_seen.len() == 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // SIGTERM: the daemon stops cleanly.
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
+    let status = daemon.wait().unwrap();
+    let mut err = String::new();
+    let _ = std::io::Read::read_to_string(daemon.stderr.as_mut().unwrap(), &mut err);
+    assert!(status.success(), "daemon: {status}\n{err}");
+
+    assert_eq!(
+        powered_on.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["wn-1", "wn-2", "wn-3"],
+        "three workers powered on, no more"
+    );
+    for id in &ids {
+        let state = c.on(
+            "front",
+            &format!("scontrol show job {id} | grep -o 'JobState=[A-Z]*'"),
+        );
+        assert_eq!(state.trim(), "JobState=COMPLETED", "job {id}");
+    }
+    let shown: serde_json::Value = serde_json::from_str(&c.ok(&["show", &name, "--json"])).unwrap();
+    let running: Vec<&str> = shown["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["state"] == "running")
+        .map(|v| v["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(running, ["front"], "the workers are gone");
+
+    let netns = local::netns_inodes(&name);
+    c.ok(&["destroy", &name, "-y"]);
+    c.mark("destroyed");
+    let left = local::traces(&name, &c.root, &netns);
+    assert!(left.is_empty(), "left behind: {left:#?}");
+    eprintln!(
+        "timeline of {name}:\n{}",
+        c.timeline
+            .iter()
+            .map(|(t, w)| format!("  {:7.2} s  {w}", t.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }

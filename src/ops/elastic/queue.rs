@@ -159,8 +159,12 @@ impl Queue {
     pub async fn gone(&self, node: &str) -> Result<(), ElasticError> {
         match self.kind {
             QueueKind::Slurm => self
+                // The reason the front-end's own configuration gives absent
+                // workers (recipes/slurm-front.yaml); the drain of the
+                // power-off is lifted so the node returns when it registers.
                 .on_front(&format!(
-                    "scontrol update NodeName={node} State=DOWN Reason=nubo-off"
+                    "scontrol update NodeName={node} State=DOWN Reason='nubo: no VM' && \
+                     scontrol update NodeName={node} State=UNDRAIN"
                 ))
                 .await
                 .map(drop),
