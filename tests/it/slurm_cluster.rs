@@ -628,64 +628,12 @@ fn nubo_templates_lists_the_shipped_templates() {
     assert!(row("slurm").1.starts_with("A SLURM cluster"), "{text}");
 }
 
-/// Issue 6's real test: a SLURM cluster whose workers are all off, the
-/// elasticity daemon running; six one-node `sleep 20` jobs with at most
-/// three workers: the daemon powers on three, all six complete, the
-/// workers go after the idle time, nothing is left. Prints the timeline:
-/// submit, decision, node up, job start, job end, power-off.
-#[test]
-fn elastic_daemon_runs_a_slurm_burst_on_three_workers_then_shrinks() {
-    if !can_run() {
-        return;
-    }
-    let mut c = Cluster::new();
+/// Follows the queue and the daemon's decisions until every job in `ids`
+/// is done and every elastic node is off again, marking the timeline:
+/// decisions, nodes up and off, jobs starting and ending. Returns the
+/// nodes the daemon powered on.
+fn watch_burst(c: &mut Cluster, ids: &[String]) -> std::collections::BTreeSet<String> {
     let name = c.name.clone();
-    let add = c.root.with_file_name("elastic.radl");
-    std::fs::write(
-        &add,
-        "system wn (ec3_max_instances = 3 and elastic_idle_time = 5 and elastic_cooldown = 0)\n\
-         deploy wn 0\n",
-    )
-    .unwrap();
-    c.mark(format!("launch {name} slurm nfs local, no worker"));
-    c.ok(&[
-        "launch",
-        &name,
-        "slurm",
-        "nfs",
-        "local",
-        "--add",
-        add.to_str().unwrap(),
-        "-y",
-    ]);
-    c.mark("launched: the front-end only");
-    let sinfo = c.on("front", "sinfo -h -N -o '%N %t'");
-    for w in ["wn-1", "wn-2", "wn-3"] {
-        assert!(
-            sinfo.contains(&format!("{w} down")),
-            "{w} declared and off: {sinfo}"
-        );
-    }
-    let mut daemon = c
-        .command(&["elastic", "run", &name, "--period", "0.5"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-
-    let ids: Vec<String> = c
-        .on(
-            "front",
-            "cd /tmp && for i in 1 2 3 4 5 6; do sbatch --parsable -o /tmp/job-%j.out --wrap 'sleep 20'; done",
-        )
-        .lines()
-        .map(|l| l.trim().to_string())
-        .collect();
-    assert_eq!(ids.len(), 6, "{ids:?}");
-    c.mark(format!("submitted 6 jobs: {}", ids.join(" ")));
-
-    // Watch the queue and the daemon until the jobs are done and the
-    // workers are off again.
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut seen: std::collections::BTreeMap<String, &str> = Default::default();
     let mut node_seen: std::collections::BTreeMap<String, String> = Default::default();
@@ -732,7 +680,7 @@ fn elastic_daemon_runs_a_slurm_burst_on_three_workers_then_shrinks() {
             }
         }
         let queue = c.on("front", "squeue -h -o '%i %t %N'");
-        for id in &ids {
+        for id in ids {
             let line = queue
                 .lines()
                 .find(|l| l.split_whitespace().next() == Some(id.as_str()));
@@ -758,13 +706,77 @@ fn elastic_daemon_runs_a_slurm_burst_on_three_workers_then_shrinks() {
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    // SIGTERM: the daemon stops cleanly.
+    powered_on
+}
+
+/// Stops the daemon with SIGTERM; it must exit cleanly.
+fn stop_daemon(mut daemon: std::process::Child) {
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
     let status = daemon.wait().unwrap();
     let mut err = String::new();
     let _ = std::io::Read::read_to_string(daemon.stderr.as_mut().unwrap(), &mut err);
     assert!(status.success(), "daemon: {status}\n{err}");
+}
+
+/// Issue 6's real test: a SLURM cluster whose workers are all off, the
+/// elasticity daemon running; six one-node `sleep 20` jobs with at most
+/// three workers: the daemon powers on three, all six complete, the
+/// workers go after the idle time, nothing is left. Prints the timeline:
+/// submit, decision, node up, job start, job end, power-off.
+#[test]
+fn elastic_daemon_runs_a_slurm_burst_on_three_workers_then_shrinks() {
+    if !can_run() {
+        return;
+    }
+    let mut c = Cluster::new();
+    let name = c.name.clone();
+    let add = c.root.with_file_name("elastic.radl");
+    std::fs::write(
+        &add,
+        "system wn (ec3_max_instances = 3 and elastic_idle_time = 5 and elastic_cooldown = 0)\n\
+         deploy wn 0\n",
+    )
+    .unwrap();
+    c.mark(format!("launch {name} slurm nfs local, no worker"));
+    c.ok(&[
+        "launch",
+        &name,
+        "slurm",
+        "nfs",
+        "local",
+        "--add",
+        add.to_str().unwrap(),
+        "-y",
+    ]);
+    c.mark("launched: the front-end only");
+    let sinfo = c.on("front", "sinfo -h -N -o '%N %t'");
+    for w in ["wn-1", "wn-2", "wn-3"] {
+        assert!(
+            sinfo.contains(&format!("{w} down")),
+            "{w} declared and off: {sinfo}"
+        );
+    }
+    let daemon = c
+        .command(&["elastic", "run", &name, "--period", "0.5"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let ids: Vec<String> = c
+        .on(
+            "front",
+            "cd /tmp && for i in 1 2 3 4 5 6; do sbatch --parsable -o /tmp/job-%j.out --wrap 'sleep 20'; done",
+        )
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect();
+    assert_eq!(ids.len(), 6, "{ids:?}");
+    c.mark(format!("submitted 6 jobs: {}", ids.join(" ")));
+
+    let powered_on = watch_burst(&mut c, &ids);
+    stop_daemon(daemon);
 
     assert_eq!(
         powered_on.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -791,6 +803,86 @@ fn elastic_daemon_runs_a_slurm_burst_on_three_workers_then_shrinks() {
     let netns = local::netns_inodes(&name);
     c.ok(&["destroy", &name, "-y"]);
     c.mark("destroyed");
+    let left = local::traces(&name, &c.root, &netns);
+    assert!(left.is_empty(), "left behind: {left:#?}");
+    eprintln!(
+        "timeline of {name}:\n{}",
+        c.timeline
+            .iter()
+            .map(|(t, w)| format!("  {:7.2} s  {w}", t.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// Issue 7's first must-show with the daemon: `nubo launch c1 slurm nfs
+/// local` (the idle time shortened for the test) runs `sbatch --wrap
+/// hostname` on its worker and shares /home; then, with the daemon
+/// running, a second burst grows the cluster to three workers and it
+/// shrinks back (`ec3_min_instances` is 0, so to the front-end alone).
+#[test]
+fn slurm_nfs_local_with_the_daemon_grows_on_a_second_burst_then_shrinks() {
+    if !can_run() {
+        return;
+    }
+    let mut c = Cluster::new();
+    let name = c.name.clone();
+    let add = c.root.with_file_name("timing.radl");
+    std::fs::write(
+        &add,
+        "system wn (elastic_idle_time = 5 and elastic_cooldown = 0)\n",
+    )
+    .unwrap();
+    c.mark(format!("launch {name} slurm nfs local"));
+    c.ok(&[
+        "launch",
+        &name,
+        "slurm",
+        "nfs",
+        "local",
+        "--add",
+        add.to_str().unwrap(),
+        "-y",
+    ]);
+    c.mark("launched: front and wn-1");
+    assert_eq!(job(&c, ""), "wn-1", "the first job runs on the worker");
+    c.mark("sbatch --wrap hostname ran on wn-1");
+    c.on("front", "echo shared > /home/from-front");
+    assert_eq!(c.on("wn-1", "cat /home/from-front").trim(), "shared");
+
+    let daemon = c
+        .command(&["elastic", "run", &name, "--period", "0.5"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ids: Vec<String> = c
+        .on(
+            "front",
+            "cd /tmp && for i in 1 2 3 4 5 6; do sbatch --parsable -o /tmp/job-%j.out --wrap 'sleep 10'; done",
+        )
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect();
+    c.mark(format!("second burst: {}", ids.join(" ")));
+    let powered_on = watch_burst(&mut c, &ids);
+    stop_daemon(daemon);
+    assert_eq!(
+        powered_on.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["wn-2", "wn-3"],
+        "grown by the two missing workers"
+    );
+    let shown: serde_json::Value = serde_json::from_str(&c.ok(&["show", &name, "--json"])).unwrap();
+    let running: Vec<&str> = shown["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["state"] == "running")
+        .map(|v| v["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(running, ["front"], "shrunk to the front-end");
+    let netns = local::netns_inodes(&name);
+    c.ok(&["destroy", &name, "-y"]);
     let left = local::traces(&name, &c.root, &netns);
     assert!(left.is_empty(), "left behind: {left:#?}");
     eprintln!(
