@@ -323,5 +323,31 @@ pub fn stop(args: PowerArgs) -> ExitCode {
 }
 
 pub fn restart(args: PowerArgs) -> ExitCode {
-    power(args, Action::Start)
+    let env = match args.env.open_for(&args.name) {
+        Ok(e) => e,
+        Err(c) => return c,
+    };
+    let progress = Arc::new(Progress::new(false));
+    let result = runtime().block_on(lifecycle::restart(&env, &args.name, progress.clone()));
+    progress.finish();
+    match result {
+        Ok((nodes, report)) => {
+            eprintln!("Cluster `{}`: started {} VM(s).", args.name, nodes.len());
+            match report {
+                Some(r) if !r.succeeded() => fail(
+                    1,
+                    format!(
+                        "configuring cluster `{}` again failed: `nubo show {} --logs` shows why; `nubo reconfigure {}` tries again",
+                        args.name, args.name, args.name
+                    ),
+                ),
+                Some(_) => {
+                    eprintln!("Configuration run again.");
+                    ExitCode::SUCCESS
+                }
+                None => ExitCode::SUCCESS,
+            }
+        }
+        Err(e) => fail(1, e),
+    }
 }

@@ -63,7 +63,8 @@ pub enum Command {
     Destroy(manage::DestroyArgs),
     /// Stop a cluster's VMs, keeping their disks.
     Stop(manage::PowerArgs),
-    /// Start a stopped cluster's VMs again.
+    /// Start a stopped cluster's VMs again, then run its configuration
+    /// again (every step: services started by steps come back).
     Restart(manage::PowerArgs),
     /// List the templates `launch` can compose (./templates, the user's
     /// config directory, built-in).

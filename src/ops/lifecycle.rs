@@ -1,5 +1,8 @@
 //! `nubo stop` and `nubo restart`: every VM of the cluster through its
-//! provider, each call between an intent and its completion.
+//! provider, each call between an intent and its completion. A restart
+//! then runs the cluster's configuration again, every step: what a step
+//! started (a `daemon`) did not survive the stop, and each step is
+//! idempotent.
 
 use super::env::Env;
 use super::reconcile::{self, ReconcileError};
@@ -14,6 +17,8 @@ pub enum LifecycleError {
     State(#[from] StateError),
     #[error(transparent)]
     Reconcile(#[from] ReconcileError),
+    #[error("the VMs are started, but configuring them again failed: {0}")]
+    Reconfigure(#[from] Box<super::launch::LaunchError>),
     #[error("{action} of `{node}` failed: {error}")]
     Provider {
         action: &'static str,
@@ -112,4 +117,30 @@ pub async fn set_power(
         },
     )?;
     Ok(done)
+}
+
+/// `nubo restart`: starts every VM, then, if the cluster has configuration
+/// steps, runs them all again. Returns the started nodes and the walk's
+/// report (none without steps).
+pub async fn restart(
+    env: &Env,
+    name: &str,
+    observer: std::sync::Arc<dyn super::observer::Observer>,
+) -> Result<(Vec<String>, Option<super::launch::LaunchReport>), LifecycleError> {
+    let started = set_power(env, name, Action::Start).await?;
+    if env.store.steps(name)?.is_empty() {
+        return Ok((started, None));
+    }
+    let report = super::launch::reconfigure(
+        env,
+        &super::launch::ReconfigureOptions {
+            name: name.to_string(),
+            force: true,
+            ..Default::default()
+        },
+        observer,
+    )
+    .await
+    .map_err(Box::new)?;
+    Ok((started, Some(report)))
 }

@@ -104,6 +104,22 @@ fn main_job_demo_launch_ssh_destroy_leaves_nothing() {
     );
     // Reconfigure reruns nothing that is done, and succeeds.
     n.ok(&["reconfigure", &n.name]);
+    // Stop, then restart: the front-end's web server (a `daemon` step) is
+    // back, since a restart runs the configuration again.
+    n.ok(&["stop", &n.name]);
+    n.ok(&["restart", &n.name]);
+    let page = n.ok(&[
+        "ssh",
+        &n.name,
+        "wn-1",
+        "busybox",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        "http://front:8080/",
+    ]);
+    assert!(page.starts_with("hello from front"), "{page}");
 
     n.ok(&["destroy", &n.name, "-y"]);
     assert_nothing_left(&n, "after destroy");
