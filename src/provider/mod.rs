@@ -96,6 +96,20 @@ pub struct SshAccess {
     pub host_key: Option<String>,
 }
 
+impl SshAccess {
+    /// A cloud VM's access: port 22, the cluster key, the host key pinned
+    /// at first contact.
+    pub fn cloud(host: String, user: String) -> SshAccess {
+        SshAccess {
+            host,
+            port: 22,
+            user,
+            key_path: None,
+            host_key: None,
+        }
+    }
+}
+
 /// A provider error, classified for the walk's retry policy.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum ProviderError {

@@ -709,6 +709,28 @@ fn watch_burst(c: &mut Cluster, ids: &[String]) -> std::collections::BTreeSet<St
     powered_on
 }
 
+/// Starts `nubo elastic run` on the cluster, a round every 0.5 s.
+fn start_daemon(c: &Cluster) -> std::process::Child {
+    c.command(&["elastic", "run", &c.name, "--period", "0.5"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Submits six one-node `sleep SECS` jobs on the front-end; their ids.
+fn submit_burst(c: &Cluster, secs: u32) -> Vec<String> {
+    c.on(
+        "front",
+        &format!(
+            "cd /tmp && for i in 1 2 3 4 5 6; do sbatch --parsable -o /tmp/job-%j.out --wrap 'sleep {secs}'; done"
+        ),
+    )
+    .lines()
+    .map(|l| l.trim().to_string())
+    .collect()
+}
+
 /// Stops the daemon with SIGTERM; it must exit cleanly.
 fn stop_daemon(mut daemon: std::process::Child) {
     // SAFETY: kill(2) on our own child.
@@ -757,21 +779,8 @@ fn elastic_daemon_runs_a_slurm_burst_on_three_workers_then_shrinks() {
             "{w} declared and off: {sinfo}"
         );
     }
-    let daemon = c
-        .command(&["elastic", "run", &name, "--period", "0.5"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-
-    let ids: Vec<String> = c
-        .on(
-            "front",
-            "cd /tmp && for i in 1 2 3 4 5 6; do sbatch --parsable -o /tmp/job-%j.out --wrap 'sleep 20'; done",
-        )
-        .lines()
-        .map(|l| l.trim().to_string())
-        .collect();
+    let daemon = start_daemon(&c);
+    let ids = submit_burst(&c, 20);
     assert_eq!(ids.len(), 6, "{ids:?}");
     c.mark(format!("submitted 6 jobs: {}", ids.join(" ")));
 
@@ -850,20 +859,8 @@ fn slurm_nfs_local_with_the_daemon_grows_on_a_second_burst_then_shrinks() {
     c.on("front", "echo shared > /home/from-front");
     assert_eq!(c.on("wn-1", "cat /home/from-front").trim(), "shared");
 
-    let daemon = c
-        .command(&["elastic", "run", &name, "--period", "0.5"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let ids: Vec<String> = c
-        .on(
-            "front",
-            "cd /tmp && for i in 1 2 3 4 5 6; do sbatch --parsable -o /tmp/job-%j.out --wrap 'sleep 10'; done",
-        )
-        .lines()
-        .map(|l| l.trim().to_string())
-        .collect();
+    let daemon = start_daemon(&c);
+    let ids = submit_burst(&c, 10);
     c.mark(format!("second burst: {}", ids.join(" ")));
     let powered_on = watch_burst(&mut c, &ids);
     stop_daemon(daemon);

@@ -1333,13 +1333,7 @@ impl Provider for Ec2 {
                 .filter(|u| !u.is_empty())
                 .unwrap_or(DEFAULT_USER)
                 .to_string();
-            Ok(SshAccess {
-                host,
-                port: 22,
-                user,
-                key_path: None,
-                host_key: None,
-            })
+            Ok(SshAccess::cloud(host, user))
         })
     }
 }

@@ -376,13 +376,7 @@ impl Provider for OpenNebula {
                 .filter(|u| !u.is_empty())
                 .cloned()
                 .unwrap_or_else(|| "root".into());
-            Ok(SshAccess {
-                host,
-                port: 22,
-                user,
-                key_path: None,
-                host_key: None,
-            })
+            Ok(SshAccess::cloud(host, user))
         })
     }
 }

@@ -933,13 +933,7 @@ impl Provider for OpenStack {
                 .filter(|u| !u.is_empty())
                 .cloned()
                 .unwrap_or_else(|| DEFAULT_USER.into());
-            Ok(SshAccess {
-                host,
-                port: 22,
-                user,
-                key_path: None,
-                host_key: None,
-            })
+            Ok(SshAccess::cloud(host, user))
         })
     }
 }
