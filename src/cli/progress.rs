@@ -1,117 +1,298 @@
-//! Progress for long operations: a bar on a terminal, one line per
-//! finished piece of work otherwise (logs, CI).
+//! Progress for long operations: on a terminal, a bar per phase (a
+//! launch's networks, VMs and configuration, which overlap; a destroy's
+//! VMs), each left on screen as it completes; otherwise (logs, CI) one
+//! line per phase and per finished piece of work.
 
 use crate::ops::observer::{Event, Observer};
 use crate::plan::graph::Vertex;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// The phase `Destroyed` events count for.
+const DESTROY: &str = "destroy";
 
 pub struct Progress {
-    bar: Mutex<Option<ProgressBar>>,
-    started: Mutex<HashMap<Vertex, Instant>>,
-    tty: bool,
+    inner: Mutex<Inner>,
+    /// Bars (a terminal) or lines.
+    bars: bool,
     quiet: bool,
 }
 
+#[derive(Default)]
+struct Inner {
+    multi: Option<MultiProgress>,
+    phases: Vec<(&'static str, ProgressBar)>,
+    started: HashMap<Vertex, Instant>,
+}
+
+/// A phase as its bar stands: name, done, total, complete.
+#[cfg(test)]
+type PhaseState = (&'static str, u64, u64, bool);
+
 impl Progress {
+    /// Bars when standard error is a terminal and not `quiet`.
     pub fn new(quiet: bool) -> Self {
+        let tty = std::io::stderr().is_terminal();
+        Self::with_target(quiet, tty.then(ProgressDrawTarget::stderr))
+    }
+
+    /// Bars drawn to `target`, or lines when `None`.
+    fn with_target(quiet: bool, target: Option<ProgressDrawTarget>) -> Self {
+        let bars = target.is_some() && !quiet;
         Progress {
-            bar: Mutex::new(None),
-            started: Mutex::new(HashMap::new()),
-            tty: std::io::stderr().is_terminal(),
+            inner: Mutex::new(Inner {
+                multi: target.filter(|_| bars).map(MultiProgress::with_draw_target),
+                ..Inner::default()
+            }),
+            bars,
             quiet,
         }
     }
 
-    fn line(&self, text: String) {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // Each update is a single assignment or insert: a panic elsewhere
+        // cannot leave it half done.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn line(&self, inner: &Inner, text: String) {
         if self.quiet {
             return;
         }
-        match self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            Some(bar) => bar.println(text),
+        match &inner.multi {
+            Some(m) => {
+                let _ = m.println(text);
+            }
             None => eprintln!("{text}"),
         }
     }
 
+    /// Leaves every bar as it stands (a phase cut short by a failure shows
+    /// how far it got) and stops drawing.
     pub fn finish(&self) {
-        if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            bar.finish_and_clear();
+        let mut inner = self.lock();
+        for (_, bar) in inner.phases.drain(..) {
+            if !bar.is_finished() {
+                bar.abandon();
+            }
         }
+        inner.multi = None;
+    }
+
+    fn bar(inner: &Inner, phase: &str) -> Option<ProgressBar> {
+        inner
+            .phases
+            .iter()
+            .find(|(name, _)| *name == phase)
+            .map(|(_, b)| b.clone())
+    }
+
+    /// One more done in `phase`; a phase done is drawn complete.
+    fn advance(inner: &Inner, phase: &str) {
+        if let Some(bar) = Self::bar(inner, phase) {
+            bar.inc(1);
+            if bar.length().is_some_and(|len| bar.position() >= len) {
+                bar.finish_with_message("");
+            }
+        }
+    }
+
+    fn add_phase(&self, inner: &mut Inner, name: &'static str, total: usize) {
+        if let Some((_, old)) = inner.phases.iter().find(|(n, _)| *n == name) {
+            old.abandon();
+        }
+        inner.phases.retain(|(n, _)| *n != name);
+        if !self.bars {
+            if total > 0 {
+                self.line(inner, format!("{name}: {total} to do"));
+            }
+            return;
+        }
+        let Some(multi) = &inner.multi else { return };
+        if total == 0 {
+            return;
+        }
+        let bar = multi.add(ProgressBar::new(total as u64));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>13} [{bar:30}] {pos:>3}/{len:<3} {elapsed:>4} {wide_msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(name);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        inner.phases.push((name, bar));
+    }
+
+    #[cfg(test)]
+    fn phases(&self) -> Vec<PhaseState> {
+        self.lock()
+            .phases
+            .iter()
+            .map(|(n, b)| (*n, b.position(), b.length().unwrap_or(0), b.is_finished()))
+            .collect()
     }
 }
 
 impl Observer for Progress {
     fn on(&self, event: &Event) {
+        let mut inner = self.lock();
         match event {
-            Event::Phase { name, total } => {
-                if self.tty && !self.quiet {
-                    let bar = ProgressBar::new(*total as u64);
-                    bar.set_style(
-                        ProgressStyle::with_template(
-                            "{prefix:>9} [{bar:30}] {pos}/{len} {elapsed} {wide_msg}",
-                        )
-                        .unwrap_or_else(|_| ProgressStyle::default_bar())
-                        .progress_chars("=> "),
-                    );
-                    bar.set_prefix(name.to_string());
-                    bar.enable_steady_tick(std::time::Duration::from_millis(120));
-                    if let Some(old) = self
-                        .bar
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .replace(bar)
-                    {
-                        old.finish_and_clear();
-                    }
-                } else {
-                    self.line(format!("{name}: {total} to do"));
-                }
-            }
+            Event::Phase { name, total } => self.add_phase(&mut inner, name, *total),
             Event::Started(v) => {
-                self.started
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(v.clone(), Instant::now());
-                if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                inner.started.insert(v.clone(), Instant::now());
+                if let Some(bar) = Self::bar(&inner, v.phase()) {
                     bar.set_message(v.to_string());
                 }
             }
             Event::Finished { vertex, error } => {
-                let took = self
+                let took = inner
                     .started
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(vertex)
-                    .map(|t| t.elapsed().as_secs_f64())
-                    .unwrap_or(0.0);
-                if let Some(bar) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                    bar.inc(1);
-                }
+                    .remove(vertex)
+                    .map_or(0.0, |t| t.elapsed().as_secs_f64());
+                Self::advance(&inner, vertex.phase());
                 match error {
-                    None => {
-                        if !self.tty {
-                            self.line(format!("  done {vertex} ({took:.2} s)"));
-                        }
+                    None if !self.bars => {
+                        self.line(&inner, format!("  done {vertex} ({took:.2} s)"))
                     }
-                    Some(e) => self.line(format!("  FAILED {vertex} ({took:.2} s): {e}")),
+                    None => {}
+                    Some(e) => self.line(&inner, format!("  FAILED {vertex} ({took:.2} s): {e}")),
                 }
             }
-            Event::Kept(node) => self.line(format!("  kept vm {node} (running)")),
-            Event::Created(_) => {}
-            Event::Destroyed(node) => self.line(format!("  destroyed vm {node}")),
+            Event::Kept(node) => self.line(&inner, format!("  kept vm {node} (running)")),
+            Event::Created(_) | Event::StepDone { .. } => {}
+            Event::Destroyed(node) => {
+                Self::advance(&inner, DESTROY);
+                if !self.bars {
+                    self.line(&inner, format!("  destroyed vm {node}"));
+                }
+            }
             Event::StepKept(k) => {
-                if !self.tty {
-                    self.line(format!(
-                        "  kept configure {} on {} (step {}): already done",
-                        k.configure, k.node, k.step
-                    ));
+                if !self.bars {
+                    self.line(
+                        &inner,
+                        format!(
+                            "  kept configure {} on {} (step {}): already done",
+                            k.configure, k.node, k.step
+                        ),
+                    );
                 }
             }
-            Event::StepDone { .. } => {}
-            Event::Note(n) => self.line(format!("  {n}")),
+            Event::Note(n) => self.line(&inner, format!("  {n}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::graph::PHASES;
+
+    fn vm(n: &str) -> Vertex {
+        Vertex::Vm {
+            system: "wn".into(),
+            name: n.into(),
+        }
+    }
+
+    fn step(n: &str, s: u32) -> Vertex {
+        Vertex::Configure {
+            node: n.into(),
+            system: "wn".into(),
+            configure: "wn".into(),
+            step: s,
+        }
+    }
+
+    fn done(p: &Progress, v: Vertex, error: Option<&str>) {
+        p.on(&Event::Started(v.clone()));
+        p.on(&Event::Finished {
+            vertex: v,
+            error: error.map(str::to_string),
+        });
+    }
+
+    fn bars() -> Progress {
+        Progress::with_target(false, Some(ProgressDrawTarget::hidden()))
+    }
+
+    #[test]
+    fn a_launch_has_a_bar_per_phase_each_counting_its_own_work() {
+        let p = bars();
+        for (phase, total) in PHASES.into_iter().zip([1, 2, 4]) {
+            p.on(&Event::Phase { name: phase, total });
+        }
+        done(&p, Vertex::Network { name: "n".into() }, None);
+        done(&p, vm("wn-1"), None);
+        done(&p, step("wn-1", 1), None);
+        assert_eq!(
+            p.phases(),
+            vec![
+                ("networks", 1, 1, true),
+                ("VMs", 1, 2, false),
+                ("configuration", 1, 4, false),
+            ]
+        );
+        done(&p, vm("wn-2"), None);
+        for (n, s) in [("wn-1", 2), ("wn-2", 1), ("wn-2", 2)] {
+            done(&p, step(n, s), None);
+        }
+        assert!(
+            p.phases()
+                .iter()
+                .all(|&(_, pos, len, finished)| pos == len && finished)
+        );
+        p.finish();
+        assert!(p.phases().is_empty());
+    }
+
+    #[test]
+    fn a_phase_cut_short_by_a_failure_stays_where_it_got() {
+        let p = bars();
+        p.on(&Event::Phase {
+            name: "VMs",
+            total: 2,
+        });
+        p.on(&Event::Phase {
+            name: "configuration",
+            total: 0,
+        });
+        done(&p, vm("wn-1"), Some("quota"));
+        // No bar for an empty phase; a failed vertex still counts as done.
+        assert_eq!(p.phases(), vec![("VMs", 1, 2, false)]);
+        p.finish();
+    }
+
+    #[test]
+    fn destroy_counts_destroyed_vms() {
+        let p = bars();
+        p.on(&Event::Phase {
+            name: DESTROY,
+            total: 2,
+        });
+        p.on(&Event::Destroyed("a".into()));
+        p.on(&Event::Destroyed("b".into()));
+        assert_eq!(p.phases(), vec![(DESTROY, 2, 2, true)]);
+    }
+
+    #[test]
+    fn without_a_terminal_there_are_no_bars() {
+        let p = Progress::with_target(false, None);
+        p.on(&Event::Phase {
+            name: "VMs",
+            total: 2,
+        });
+        done(&p, vm("wn-1"), None);
+        assert!(p.phases().is_empty());
+        let q = Progress::with_target(true, Some(ProgressDrawTarget::hidden()));
+        q.on(&Event::Phase {
+            name: "VMs",
+            total: 2,
+        });
+        assert!(q.phases().is_empty(), "quiet (--json) draws nothing");
     }
 }

@@ -15,7 +15,7 @@ use super::reconcile::{self, ReconcileError};
 use super::templates::{self, Composed, TemplateError, TemplateSearch};
 use crate::diagnostic::Diagnostic;
 use crate::model::{self, ClusterSpec};
-use crate::plan::graph::{DeployGraph, PlanError};
+use crate::plan::graph::{DeployGraph, PHASES, PlanError};
 use crate::plan::walk::{self, WalkOptions, WalkReport};
 use crate::provider::Provider;
 use crate::source::SourceMap;
@@ -323,10 +323,15 @@ async fn run(
     );
     exec.rerun_all = rerun_all;
     let exec = Arc::new(exec);
-    observer.on(&Event::Phase {
-        name: "launch",
-        total: prepared.graph.graph.node_count(),
-    });
+    for phase in PHASES {
+        let total = prepared
+            .graph
+            .graph
+            .node_weights()
+            .filter(|v| v.phase() == phase)
+            .count();
+        observer.on(&Event::Phase { name: phase, total });
+    }
     let report = walk::walk(&prepared.graph, exec, &WalkOptions::default()).await;
     store.set_cluster_status(
         name,

@@ -6,7 +6,9 @@ use crate::state::StepKey;
 
 #[derive(Clone, Debug)]
 pub enum Event {
-    /// A phase starts, with how many things it will do.
+    /// A phase starts, with how many things it will do. A launch announces
+    /// its three phases (`plan::graph::PHASES`) before its walk; their work
+    /// overlaps, and each `Finished` vertex counts for its `Vertex::phase`.
     Phase {
         name: &'static str,
         total: usize,

@@ -7,6 +7,12 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
+/// The phases of a launch, in order (see [`Vertex::phase`]).
+pub const PHASE_NETWORKS: &str = "networks";
+pub const PHASE_VMS: &str = "VMs";
+pub const PHASE_CONFIGURATION: &str = "configuration";
+pub const PHASES: [&str; 3] = [PHASE_NETWORKS, PHASE_VMS, PHASE_CONFIGURATION];
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Vertex {
     Network {
@@ -31,6 +37,16 @@ impl Vertex {
             Vertex::Network { .. } => "network",
             Vertex::Vm { .. } => "vm",
             Vertex::Configure { .. } => "configure",
+        }
+    }
+
+    /// The phase of a launch this work belongs to, as progress shows it
+    /// (phases overlap: a node is configured while others are created).
+    pub fn phase(&self) -> &'static str {
+        match self {
+            Vertex::Network { .. } => PHASE_NETWORKS,
+            Vertex::Vm { .. } => PHASE_VMS,
+            Vertex::Configure { .. } => PHASE_CONFIGURATION,
         }
     }
 }

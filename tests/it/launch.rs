@@ -267,3 +267,49 @@ fn destroy_force_sweeps_a_cluster_the_state_forgot() {
     n.ok(&["destroy", &n.name, "-y", "--force"]);
     assert!(n.traces().is_empty(), "{:#?}", n.traces());
 }
+
+/// On a terminal (a pseudo-terminal from util-linux's `script`), `launch`
+/// and `destroy` draw a bar per phase, each left complete at the end.
+#[test]
+fn launch_on_a_terminal_draws_a_bar_per_phase() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !can_run() {
+        return;
+    }
+    if Command::new("script").arg("--version").output().is_err() {
+        return crate::support::skip_or_fail("no `script`: apt-get install bsdutils");
+    }
+    let n = Nubo::new("tty");
+    let on_a_terminal = |args: &str| {
+        let line = format!("{} {args}", env!("CARGO_BIN_EXE_nubo"));
+        let mut s = Command::new("script");
+        s.args(["-q", "-e", "-c", &line, "/dev/null"])
+            .env("NUBO_HOME", &n.home)
+            .env("NUBO_LOCAL_ROOT", &n.root)
+            .env("COLUMNS", "120")
+            .env_remove("NUBO_LOG")
+            .env_remove("NUBO_TEST_KILL_AT")
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        let out = s.output().expect("run script");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "nubo {args}: {}\n{text}", out.status);
+        text
+    };
+    let launched = on_a_terminal(&format!("launch {} demo -y", n.name));
+    for bar in ["networks [", "VMs [", "configuration ["] {
+        assert!(launched.contains(bar), "no {bar} bar in\n{launched}");
+    }
+    // The last drawing shows each phase complete: 1 network, 3 VMs, 6 steps.
+    let last = launched.rsplit("networks [").next().unwrap();
+    for done in ["1/1", "3/3", "6/6"] {
+        assert!(last.contains(done), "not {done} at the end:\n{last}");
+    }
+    assert!(
+        !launched.contains("  done vm"),
+        "lines are for logs, not terminals"
+    );
+    let destroyed = on_a_terminal(&format!("destroy {} -y", n.name));
+    assert!(destroyed.contains("destroy ["), "{destroyed}");
+    assert!(destroyed.contains("3/3"), "{destroyed}");
+    assert_nothing_left(&n, "after destroy on a terminal");
+}
