@@ -73,7 +73,7 @@ fn read_add(add: &Option<PathBuf>) -> Result<Option<String>, ExitCode> {
         .transpose()
 }
 
-fn launch_error(e: LaunchError) -> ExitCode {
+pub(super) fn launch_error(e: LaunchError) -> ExitCode {
     match e {
         LaunchError::Invalid {
             sources,

@@ -37,8 +37,8 @@ pub enum Command {
     /// TOSCA tools: check templates, or print one lowered to RADL.
     #[command(subcommand)]
     Tosca(tosca::Command),
-    /// Print the deployment graph of a RADL file as Graphviz DOT: networks,
-    /// VMs and configuration steps, with what waits for what.
+    /// Print the graph `launch` would walk for these templates as Graphviz
+    /// DOT: networks, VMs and configuration steps, with what waits for what.
     Graph(graph::Args),
     /// Launch a cluster from templates on the local provider (or on the
     /// clouds of the auth file given with -a), configure it over SSH, and

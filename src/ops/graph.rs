@@ -36,3 +36,20 @@ pub fn graph(sources: &mut SourceMap, opts: &GraphOptions) -> Result<DeployGraph
     }
     Ok(DeployGraph::build(&spec)?)
 }
+
+/// The graph `launch` would walk for these templates (names or files,
+/// composed as `launch` composes them, recipes compiled), on a cluster
+/// with nothing recorded.
+pub fn graph_of_templates(
+    templates: &[String],
+    add: Option<&str>,
+) -> Result<DeployGraph, super::launch::LaunchError> {
+    let prepared = super::launch::prepare(
+        &Default::default(),
+        templates,
+        add,
+        &Default::default(),
+        &[],
+    )?;
+    Ok(prepared.graph)
+}

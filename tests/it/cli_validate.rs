@@ -136,6 +136,47 @@ fn graph_prints_dot_with_networks_vms_and_steps() {
 }
 
 #[test]
+fn graph_composes_templates_and_add_as_launch_does() {
+    let add = std::env::temp_dir().join(format!("nubo-graph-add-{}.radl", std::process::id()));
+    std::fs::write(&add, "deploy wn 2\n").unwrap();
+    let o = nubo(&[
+        "graph",
+        "slurm",
+        "nfs",
+        "local",
+        "--add",
+        add.to_str().unwrap(),
+    ]);
+    std::fs::remove_file(&add).unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let dot = stdout(&o);
+    assert!(
+        dot.starts_with("digraph \"slurm + nfs + local\" {"),
+        "{dot}"
+    );
+    for line in [
+        "\"vm wn-2\" [shape=box];",
+        "\"vm front\" -> \"configure front on front (step 1)\" [style=solid];",
+        "\"configure front on front (step 1)\" -> \"configure wn on wn-2 (step 2)\" [style=dashed];",
+    ] {
+        assert!(dot.contains(line), "missing {line} in\n{dot}");
+    }
+    assert!(!dot.contains("vm wn-3"), "{dot}");
+    let bad = nubo(&["graph", "slurm", "no-such-template"]);
+    assert_ne!(bad.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("no-such-template"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
+
+#[test]
 fn validate_checks_tosca_files_by_extension() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/tosca");
     if !dir.is_dir() {
