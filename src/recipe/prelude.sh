@@ -22,7 +22,9 @@ nubo_run() {
 		printf '::nubo-result %s failed %s\n' "$1" "$nubo_st"
 		exit "$nubo_st"
 	fi
-	nubo_o=$(cat "$nubo_tmp/outcome")
+	# read, a builtin: no process for each step (an empty file leaves it empty)
+	nubo_o=
+	read -r nubo_o <"$nubo_tmp/outcome" || :
 	printf '::nubo-result %s %s\n' "$1" "${nubo_o:-changed}"
 }
 
