@@ -15,10 +15,11 @@
 //! (e.g. `1,10,50`) overrides the sizes.
 //!
 //! The target: 50 nodes take at most twice as long as 1. It is reported,
-//! not enforced. Last run (2 cores, load average 8.6 to 11.7 from other
-//! work): 1 node 0.13 s, 10 nodes 0.35 s, 50 nodes 1.80 s (13.6x; 55 ms
-//! of CPU per further node), against 0.49 s, 1.43 s and 6.72 s before
-//! nodes were started with system calls (README.md, "Benchmarks").
+//! not enforced. Last run (2 cores, load average 1.2 to 2.3): 1 node
+//! 0.13 s, 10 nodes 0.26 s, 50 nodes 0.97 s (7.7x; 34 ms of CPU per
+//! further node, of which OpenSSH's own start and session take about 25 ms:
+//! `benches/openssh_floor.sh`). On 2 cores the target is out of reach
+//! (README.md, "Benchmarks").
 
 #[path = "support/mod.rs"]
 mod support;
