@@ -129,6 +129,21 @@ impl Credential {
         self.get(key).map(Secretish::expose)
     }
 
+    /// A value that is set and not blank, without surrounding whitespace.
+    pub fn nonblank(&self, key: &str) -> Option<&str> {
+        self.value(key).map(str::trim).filter(|v| !v.is_empty())
+    }
+
+    /// That this credential has type `kind`; otherwise the message a
+    /// provider reports about it.
+    pub fn check_kind(&self, kind: &str) -> Result<(), String> {
+        if self.kind == kind {
+            Ok(())
+        } else {
+            Err(format!("has type `{}`, not `{kind}`", self.kind))
+        }
+    }
+
     /// How messages name it: `` `one` (OpenNebula, line 3) ``.
     pub fn describe(&self) -> String {
         match &self.id {

@@ -199,3 +199,22 @@ pub trait Provider: Send + Sync {
         vm: &'a VmInfo,
     ) -> BoxFuture<'a, Result<SshAccess>>;
 }
+
+/// A reqwest error with its causes (reqwest's own message is terse), for
+/// the HTTP clients of the OpenNebula and OpenStack providers.
+pub(crate) fn describe_http_error(e: &reqwest::Error) -> String {
+    let mut out = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "cannot connect".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

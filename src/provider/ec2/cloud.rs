@@ -277,10 +277,8 @@ impl Ec2 {
             credential: c.describe(),
             message,
         };
-        if c.kind != "EC2" {
-            return Err(bad(format!("has type `{}`, not `EC2`", c.kind)));
-        }
-        let get = |key: &str| c.value(key).map(str::trim).filter(|v| !v.is_empty());
+        c.check_kind("EC2").map_err(bad)?;
+        let get = |key: &str| c.nonblank(key);
         let access =
             get("username").ok_or_else(|| bad("needs `username` (the access key id)".into()))?;
         let secret = get("password")

@@ -113,7 +113,7 @@ impl OneClient {
         let started = Instant::now();
         let transport = |e: reqwest::Error| OneError::Transport {
             endpoint: self.endpoint.clone(),
-            message: describe(&e),
+            message: crate::provider::describe_http_error(&e),
             timeout: e.is_timeout(),
         };
         let resp = self
@@ -236,24 +236,6 @@ impl OneClient {
             .await?;
         vm::parse_image(&doc)
     }
-}
-
-/// A reqwest error with its causes (reqwest's own message is terse).
-fn describe(e: &reqwest::Error) -> String {
-    let mut out = if e.is_timeout() {
-        "timed out".to_string()
-    } else if e.is_connect() {
-        "cannot connect".to_string()
-    } else {
-        "request failed".to_string()
-    };
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]

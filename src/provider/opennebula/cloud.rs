@@ -67,9 +67,7 @@ impl OpenNebula {
             credential: c.describe(),
             message,
         };
-        if c.kind != "OpenNebula" {
-            return Err(bad(format!("has type `{}`, not `OpenNebula`", c.kind)));
-        }
+        c.check_kind("OpenNebula").map_err(bad)?;
         let need = |key: &str| {
             c.value(key)
                 .filter(|v| !v.is_empty())

@@ -152,7 +152,7 @@ impl OstClient {
         let transport = |e: reqwest::Error| OstError::Transport {
             service: Service::Identity,
             url: url.clone(),
-            message: describe(&e),
+            message: crate::provider::describe_http_error(&e),
             timeout: e.is_timeout(),
         };
         let resp = self
@@ -289,7 +289,7 @@ impl OstClient {
         let transport = |e: reqwest::Error| OstError::Transport {
             service,
             url: url.clone(),
-            message: describe(&e),
+            message: crate::provider::describe_http_error(&e),
             timeout: e.is_timeout(),
         };
         let mut req = self
@@ -378,24 +378,6 @@ pub fn encode(s: &str) -> String {
         } else {
             out.push_str(&format!("%{b:02X}"));
         }
-    }
-    out
-}
-
-/// A reqwest error with its causes (reqwest's own message is terse).
-fn describe(e: &reqwest::Error) -> String {
-    let mut out = if e.is_timeout() {
-        "timed out".to_string()
-    } else if e.is_connect() {
-        "cannot connect".to_string()
-    } else {
-        "request failed".to_string()
-    };
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
     }
     out
 }

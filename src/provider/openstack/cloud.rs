@@ -119,10 +119,8 @@ impl OpenStack {
             credential: c.describe(),
             message,
         };
-        if c.kind != "OpenStack" {
-            return Err(bad(format!("has type `{}`, not `OpenStack`", c.kind)));
-        }
-        let get = |key: &str| c.value(key).map(str::trim).filter(|v| !v.is_empty());
+        c.check_kind("OpenStack").map_err(bad)?;
+        let get = |key: &str| c.nonblank(key);
         let need = |key: &str| get(key).ok_or_else(|| bad(format!("needs `{key}`")));
         let host = need("host")?;
         let tokens_url = keystone::tokens_url(host).map_err(bad)?;
