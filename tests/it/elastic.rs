@@ -112,14 +112,7 @@ impl Elastic {
     }
 
     fn running_vms(&self) -> Vec<String> {
-        let shown = self.n.show();
-        shown["vms"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|v| v["state"] == "running")
-            .map(|v| v["node"].as_str().unwrap().to_string())
-            .collect()
+        crate::support::local::running_nodes(&self.n.show())
     }
 
     fn wait_for(&self, what: &str, secs: u64, mut f: impl FnMut(&Elastic) -> bool) {

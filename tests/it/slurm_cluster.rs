@@ -800,13 +800,7 @@ fn elastic_daemon_runs_a_slurm_burst_on_three_workers_then_shrinks() {
         assert_eq!(state.trim(), "JobState=COMPLETED", "job {id}");
     }
     let shown: serde_json::Value = serde_json::from_str(&c.ok(&["show", &name, "--json"])).unwrap();
-    let running: Vec<&str> = shown["vms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|v| v["state"] == "running")
-        .map(|v| v["node"].as_str().unwrap())
-        .collect();
+    let running = local::running_nodes(&shown);
     assert_eq!(running, ["front"], "the workers are gone");
 
     let netns = local::netns_inodes(&name);
@@ -870,13 +864,7 @@ fn slurm_nfs_local_with_the_daemon_grows_on_a_second_burst_then_shrinks() {
         "grown by the two missing workers"
     );
     let shown: serde_json::Value = serde_json::from_str(&c.ok(&["show", &name, "--json"])).unwrap();
-    let running: Vec<&str> = shown["vms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|v| v["state"] == "running")
-        .map(|v| v["node"].as_str().unwrap())
-        .collect();
+    let running = local::running_nodes(&shown);
     assert_eq!(running, ["front"], "shrunk to the front-end");
     let netns = local::netns_inodes(&name);
     c.ok(&["destroy", &name, "-y"]);

@@ -225,6 +225,17 @@ impl Drop for Nubo {
     }
 }
 
+/// The nodes `nubo show --json` gives as running, in its order.
+pub fn running_nodes(shown: &serde_json::Value) -> Vec<String> {
+    shown["vms"]
+        .as_array()
+        .expect("show --json has vms")
+        .iter()
+        .filter(|v| v["state"] == "running")
+        .map(|v| v["node"].as_str().expect("a VM's node").to_string())
+        .collect()
+}
+
 pub fn lines(text: &str) -> Vec<&str> {
     text.lines().collect()
 }
