@@ -1,9 +1,9 @@
 //! What cluster commands share: where the state is, the runtime, how
 //! errors and times are shown.
 
+use super::error::CliError;
 use crate::ops::env::{Env, EnvOptions};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct EnvArgs {
@@ -23,26 +23,20 @@ pub struct EnvArgs {
 }
 
 impl EnvArgs {
-    pub fn open(&self) -> Result<Env, ExitCode> {
+    pub fn open(&self) -> Result<Env, CliError> {
         let opts = EnvOptions {
             auth: self.auth.clone(),
             state_dir: self.state_dir.clone(),
             local_root: self.local_root.clone(),
         };
-        Env::open(&opts).map_err(|e| fail(2, e))
+        Ok(Env::open(&opts)?)
     }
 
     /// [`EnvArgs::open`], with the cluster's recorded auth when `-a` is not
     /// given.
-    pub fn open_for(&self, cluster: &str) -> Result<Env, ExitCode> {
-        self.open()?.for_cluster(cluster).map_err(|e| fail(2, e))
+    pub fn open_for(&self, cluster: &str) -> Result<Env, CliError> {
+        Ok(self.open()?.for_cluster(cluster)?)
     }
-}
-
-/// Prints `nubo: ERROR` and returns the exit code.
-pub fn fail(code: u8, e: impl std::fmt::Display) -> ExitCode {
-    eprintln!("nubo: {e}");
-    ExitCode::from(code)
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {

@@ -1,12 +1,12 @@
 //! `nubo elastic`: the elasticity daemon and its tools.
 
-use super::common::{EnvArgs, fail, runtime, time};
+use super::common::{EnvArgs, runtime, time};
+use super::error::{CliError, CliResult, Message};
 use crate::elastic::simulate;
 use crate::ops::elastic::{self, QueueKind, RunOptions};
 use crate::ops::recipes::RecipeDirs;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 #[derive(clap::Subcommand)]
@@ -82,7 +82,7 @@ pub struct PowerArgs {
     env: EnvArgs,
 }
 
-pub fn run(cmd: Command) -> ExitCode {
+pub fn run(cmd: Command) -> CliResult {
     match cmd {
         Command::Run(a) => daemon(a),
         Command::Status(a) => status(a),
@@ -103,14 +103,13 @@ async fn shutdown_signal() {
     }
 }
 
-fn daemon(a: RunArgs) -> ExitCode {
+fn daemon(a: RunArgs) -> CliResult {
     if !(a.period.is_finite() && a.period >= 0.05) {
-        return fail(2, "--period must be at least 0.05 seconds");
+        return Err(CliError::usage(Message(
+            "--period must be at least 0.05 seconds".into(),
+        )));
     }
-    let env = match a.env.open_for(&a.name) {
-        Ok(e) => e,
-        Err(c) => return c,
-    };
+    let env = a.env.open_for(&a.name)?;
     let opts = RunOptions {
         cluster: a.name.clone(),
         queue: a.queue,
@@ -119,24 +118,15 @@ fn daemon(a: RunArgs) -> ExitCode {
         rounds: a.rounds,
         dirs: RecipeDirs::default(),
     };
-    match runtime().block_on(elastic::run(&env, &opts, shutdown_signal())) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(1, e),
-    }
+    Ok(runtime().block_on(elastic::run(&env, &opts, shutdown_signal()))?)
 }
 
-fn status(a: StatusArgs) -> ExitCode {
-    let env = match a.env.open() {
-        Ok(e) => e,
-        Err(c) => return c,
-    };
-    let s = match elastic::status(&env, &a.name, a.decisions) {
-        Ok(s) => s,
-        Err(e) => return fail(1, e),
-    };
+fn status(a: StatusArgs) -> CliResult {
+    let env = a.env.open()?;
+    let s = elastic::status(&env, &a.name, a.decisions)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
-        return ExitCode::SUCCESS;
+        return Ok(());
     }
     println!(
         "Cluster {}: elasticity daemon {}",
@@ -186,25 +176,20 @@ fn status(a: StatusArgs) -> ExitCode {
             );
         }
     }
-    ExitCode::SUCCESS
+    Ok(())
 }
 
-fn simulate(a: SimulateArgs) -> ExitCode {
-    let text = match std::fs::read_to_string(&a.trace) {
-        Ok(t) => t,
-        Err(e) => return fail(2, format!("{}: {e}", a.trace.display())),
-    };
-    let trace = match simulate::parse(&text) {
-        Ok(t) => t,
-        Err(e) => return fail(1, format!("{}:{e}", a.trace.display())),
-    };
+fn simulate(a: SimulateArgs) -> CliResult {
+    let text = crate::source::read_text(&a.trace)?;
+    let trace = simulate::parse(&text)
+        .map_err(|e| CliError::failed(Message(format!("{}:{e}", a.trace.display()))))?;
     let report = simulate::run(&trace);
     if a.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
-        return ExitCode::SUCCESS;
+        return Ok(());
     }
     for e in &report.events {
         println!("{:>6}s  {}", e.at, e.what);
@@ -224,14 +209,11 @@ fn simulate(a: SimulateArgs) -> ExitCode {
         s.failures,
         s.ended_at
     );
-    ExitCode::SUCCESS
+    Ok(())
 }
 
-fn power(a: PowerArgs, on: bool) -> ExitCode {
-    let env = match a.env.open_for(&a.name) {
-        Ok(e) => e,
-        Err(c) => return c,
-    };
+fn power(a: PowerArgs, on: bool) -> CliResult {
+    let env = a.env.open_for(&a.name)?;
     match runtime().block_on(elastic::power(
         &env,
         &a.name,
@@ -243,8 +225,8 @@ fn power(a: PowerArgs, on: bool) -> ExitCode {
             for n in nodes {
                 println!("{} {}", n.name, n.state.as_str());
             }
-            ExitCode::SUCCESS
+            Ok(())
         }
-        Err(e) => fail(1, e),
+        Err(e) => Err(e.into()),
     }
 }

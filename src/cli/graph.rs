@@ -1,8 +1,7 @@
-use super::common::fail;
+use super::error::{CliError, CliResult, Message};
 use crate::ops::graph::{GraphError, GraphOptions, graph, graph_of_templates};
 use crate::source::SourceMap;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -15,53 +14,38 @@ pub struct Args {
     add: Option<PathBuf>,
 }
 
-pub fn run(args: Args) -> ExitCode {
+pub fn run(args: Args) -> CliResult {
     if args.templates == ["-"] && args.add.is_none() {
         return from_stdin();
     }
-    let add = match args
+    let add = args
         .add
         .as_ref()
         .map(|p| crate::source::read_text(p))
-        .transpose()
-    {
-        Ok(a) => a,
-        Err(e) => return fail(2, e),
-    };
+        .transpose()?;
     let title = args.templates.join(" + ");
-    match graph_of_templates(&args.templates, add.as_deref()) {
-        Ok(g) => {
-            print!("{}", g.to_dot(&title));
-            ExitCode::SUCCESS
-        }
-        Err(e) => super::launch::launch_error(e),
-    }
+    let g = graph_of_templates(&args.templates, add.as_deref())?;
+    print!("{}", g.to_dot(&title));
+    Ok(())
 }
 
-fn from_stdin() -> ExitCode {
+fn from_stdin() -> CliResult {
     let mut sources = SourceMap::new();
     let file = PathBuf::from("-");
     match graph(&mut sources, &GraphOptions { file }) {
         Ok(g) => {
             print!("{}", g.to_dot("-"));
-            ExitCode::SUCCESS
+            Ok(())
         }
-        Err(GraphError::Read(e)) => {
-            eprintln!("nubo: {e}");
-            ExitCode::from(2)
-        }
+        Err(e @ GraphError::Read(_)) => Err(CliError::usage(e)),
         Err(GraphError::Invalid(diags)) => {
             for d in &diags {
                 eprint!("{}", d.render(&sources));
             }
-            eprintln!(
-                "nubo: the description on standard input is not valid; fix the problems above"
-            );
-            ExitCode::from(1)
+            Err(CliError::failed(Message(
+                "the description on standard input is not valid; fix the problems above".into(),
+            )))
         }
-        Err(GraphError::Plan(e)) => {
-            eprintln!("nubo: {e}");
-            ExitCode::from(1)
-        }
+        Err(e @ GraphError::Plan(_)) => Err(CliError::failed(e)),
     }
 }

@@ -1,13 +1,15 @@
 //! `nubo launch`, `nubo plan`, `nubo reconfigure`.
 
-use super::common::{EnvArgs, fail, runtime};
+use super::common::{EnvArgs, runtime};
+use super::error::{CliError, CliResult, Message};
 use super::progress::Progress;
-use crate::ops::launch::{self, LaunchError, LaunchOptions, LaunchReport, ReconfigureOptions};
-use crate::ops::plan::{self, Action};
-use crate::plan::walk::Outcome;
+use crate::ops::executor::ExecError;
+use crate::ops::launch::{self, LaunchOptions, LaunchReport, ReconfigureOptions};
+use crate::ops::plan;
+use crate::plan::changes::VmAction;
+use crate::plan::walk::{Failure, Outcome};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(clap::Args)]
@@ -38,9 +40,12 @@ pub struct LaunchArgs {
 pub struct PlanArgs {
     /// The cluster's name (it may not exist yet).
     name: String,
-    /// Templates to compose, as for `launch`.
-    #[arg(required = true)]
+    /// Templates to compose, as for `launch`; none: what `nubo
+    /// reconfigure` would do to the recorded cluster.
     templates: Vec<String>,
+    /// With no templates: plan `reconfigure --force` (every step again).
+    #[arg(long)]
+    force: bool,
     /// A RADL file composed after the templates.
     #[arg(long, value_name = "RADL")]
     add: Option<PathBuf>,
@@ -67,39 +72,14 @@ pub struct ReconfigureArgs {
     env: EnvArgs,
 }
 
-fn read_add(add: &Option<PathBuf>) -> Result<Option<String>, ExitCode> {
-    add.as_ref()
-        .map(|p| crate::source::read_text(p).map_err(|e| fail(2, e)))
-        .transpose()
-}
-
-pub(super) fn launch_error(e: LaunchError) -> ExitCode {
-    match e {
-        LaunchError::Invalid {
-            sources,
-            diagnostics,
-        } => {
-            for d in &diagnostics {
-                eprint!("{}", d.render(&sources));
-            }
-            let n = diagnostics.iter().filter(|d| d.is_error()).count();
-            fail(
-                1,
-                format!("the cluster description has {n} error(s); fix them and launch again"),
-            )
-        }
-        LaunchError::Template(e) => fail(2, e),
-        LaunchError::State(e) => fail(2, e),
-        e => fail(1, e),
-    }
+fn read_add(add: &Option<PathBuf>) -> Result<Option<String>, CliError> {
+    Ok(add
+        .as_ref()
+        .map(|p| crate::source::read_text(p))
+        .transpose()?)
 }
 
 fn print_plan(p: &plan::PlanReport) {
-    let sign = |a: Action| match a {
-        Action::Create => "+",
-        Action::Keep => "=",
-        Action::Destroy => "-",
-    };
     println!(
         "Plan for cluster `{}`{}:",
         p.cluster,
@@ -107,39 +87,57 @@ fn print_plan(p: &plan::PlanReport) {
     );
     for v in &p.vms {
         println!(
-            "  {} vm {} ({} on {})",
-            sign(v.action),
+            "  {} vm {} ({} on {}): {}",
+            v.action.sign(),
             v.node,
             v.system,
-            v.provider
+            v.provider,
+            v.action
         );
     }
     for s in &p.steps {
         println!(
-            "  {} configure {} on {} (step {}): {}",
-            sign(s.action),
+            "  {} configure {} on {} (step {}): {} ({})",
+            s.action.sign(),
             s.key.configure,
             s.key.node,
             s.key.step,
+            s.action,
             s.reason
         );
     }
-    let count = |a: Action| p.vms.iter().filter(|v| v.action == a).count();
-    let runs = p
-        .steps
-        .iter()
-        .filter(|s| s.action == Action::Create)
-        .count();
+    let count = |a: VmAction| p.vms.iter().filter(|v| v.action == a).count();
+    let runs = p.steps.iter().filter(|s| s.action.runs()).count();
     println!(
-        "{} to create, {} to keep, {} to destroy; {} step(s) to run.",
-        count(Action::Create),
-        count(Action::Keep),
-        count(Action::Destroy),
+        "{} to create, {} to keep, {} to start, {} to recreate, {} to destroy; {} step(s) to run.",
+        count(VmAction::Create),
+        count(VmAction::Keep),
+        count(VmAction::Start),
+        count(VmAction::Recreate),
+        count(VmAction::Destroy),
         runs
     );
 }
 
-fn report(r: &LaunchReport, json: bool) -> ExitCode {
+/// A failed vertex's error: a recipe that cannot be rendered shows its
+/// diagnostics (rendered here, once); anything else its cause chain.
+fn render_failure(f: &Failure) -> String {
+    if let Some(ExecError::Render {
+        diagnostics,
+        sources,
+        ..
+    }) = f.downcast_ref::<ExecError>()
+    {
+        let mut out = format!("{}\n", f.error());
+        for d in diagnostics {
+            out.push_str(&d.render(sources));
+        }
+        return out;
+    }
+    f.to_string()
+}
+
+fn report(r: &LaunchReport, json: bool) -> CliResult {
     for d in &r.warnings {
         eprint!("{}", d.render(&r.sources));
     }
@@ -155,7 +153,7 @@ fn report(r: &LaunchReport, json: bool) -> ExitCode {
                     }
                     Outcome::Failed { error, attempts } => (
                         "failed",
-                        serde_json::json!({"error": error, "attempts": attempts}),
+                        serde_json::json!({"error": render_failure(error), "attempts": attempts}),
                     ),
                     Outcome::Skipped { because } => (
                         "skipped",
@@ -173,7 +171,10 @@ fn report(r: &LaunchReport, json: bool) -> ExitCode {
             "reconciled": r.reconciled,
             "outcomes": outcomes,
         });
-        println!("{}", serde_json::to_string_pretty(&v).expect("JSON"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).map_err(CliError::failed)?
+        );
     } else {
         for a in &r.reconciled {
             eprintln!("reconciled: {a}");
@@ -186,10 +187,10 @@ fn report(r: &LaunchReport, json: bool) -> ExitCode {
                 r.cluster
             );
         }
-        ExitCode::SUCCESS
+        Ok(())
     } else {
         for (v, e) in r.walk.failures() {
-            eprintln!("nubo: {v} failed: {e}");
+            eprintln!("nubo: {v} failed: {}", render_failure(e));
         }
         let skipped = r
             .walk
@@ -200,23 +201,16 @@ fn report(r: &LaunchReport, json: bool) -> ExitCode {
         if skipped > 0 {
             eprintln!("nubo: {skipped} step(s) skipped because of the failures above");
         }
-        eprintln!(
-            "nubo: cluster `{}` is not complete: fix the cause and run the same launch again (it keeps what is done), or `nubo destroy {0}`",
+        Err(CliError::failed(Message(format!(
+            "cluster `{}` is not complete: fix the cause and run the same launch again (it keeps what is done), or `nubo destroy {0}`",
             r.cluster
-        );
-        ExitCode::from(1)
+        ))))
     }
 }
 
-pub fn launch(args: LaunchArgs) -> ExitCode {
-    let env = match args.env.open_for(&args.name) {
-        Ok(e) => e,
-        Err(c) => return c,
-    };
-    let add = match read_add(&args.add) {
-        Ok(a) => a,
-        Err(c) => return c,
-    };
+pub fn launch(args: LaunchArgs) -> CliResult {
+    let env = args.env.open_for(&args.name)?;
+    let add = read_add(&args.add)?;
     let opts = LaunchOptions {
         name: args.name.clone(),
         templates: args.templates.clone(),
@@ -227,68 +221,74 @@ pub fn launch(args: LaunchArgs) -> ExitCode {
     };
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if args.dry_run || (interactive && !args.yes) {
-        let p = match plan::plan(&env, &opts) {
-            Ok(p) => p,
-            Err(e) => return launch_error(e),
-        };
+        let p = plan::plan(
+            &env,
+            &opts.name,
+            &opts.templates,
+            opts.add.as_deref(),
+            &Default::default(),
+            &Default::default(),
+        )?;
         if args.json && args.dry_run {
-            println!("{}", serde_json::to_string_pretty(&p).expect("JSON"));
+            print_json(&p)?;
         } else {
             print_plan(&p);
         }
         if args.dry_run {
-            return ExitCode::SUCCESS;
+            return Ok(());
         }
         eprint!("Launch cluster `{}`? [y/N] ", args.name);
         let _ = std::io::stderr().flush();
         let mut answer = String::new();
         let _ = std::io::stdin().lock().read_line(&mut answer);
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            return fail(1, "not launched");
+            return Err(CliError::failed(Message("not launched".into())));
         }
     }
     let progress = Arc::new(Progress::new(args.json));
     let result = runtime().block_on(launch::launch(&env, &opts, progress.clone()));
     progress.finish();
-    match result {
-        Ok(r) => report(&r, args.json),
-        Err(e) => launch_error(e),
+    report(&result?, args.json)
+}
+
+fn print_json(v: &impl serde::Serialize) -> CliResult {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).map_err(CliError::failed)?
+    );
+    Ok(())
+}
+
+pub fn plan(args: PlanArgs) -> CliResult {
+    let env = args.env.open_for(&args.name)?;
+    let add = read_add(&args.add)?;
+    if args.templates.is_empty() && add.is_some() {
+        return Err(CliError::usage(Message(
+            "--add goes with templates: `nubo plan NAME TEMPLATE... --add RADL`".into(),
+        )));
+    }
+    let p = if args.templates.is_empty() {
+        plan::plan_recorded(&env, &args.name, args.force, &Default::default())?
+    } else {
+        plan::plan(
+            &env,
+            &args.name,
+            &args.templates,
+            add.as_deref(),
+            &Default::default(),
+            &Default::default(),
+        )?
+    };
+    if args.json {
+        print_json(&p)
+    } else {
+        print_plan(&p);
+        Ok(())
     }
 }
 
-pub fn plan(args: PlanArgs) -> ExitCode {
-    let env = match args.env.open_for(&args.name) {
-        Ok(e) => e,
-        Err(c) => return c,
-    };
-    let add = match read_add(&args.add) {
-        Ok(a) => a,
-        Err(c) => return c,
-    };
-    let opts = LaunchOptions {
-        name: args.name,
-        templates: args.templates,
-        add,
-        ..LaunchOptions::default()
-    };
-    match plan::plan(&env, &opts) {
-        Ok(p) => {
-            if args.json {
-                println!("{}", serde_json::to_string_pretty(&p).expect("JSON"));
-            } else {
-                print_plan(&p);
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => launch_error(e),
-    }
-}
-
-pub fn reconfigure(args: ReconfigureArgs) -> ExitCode {
-    let env = match args.env.open_for(&args.name) {
-        Ok(e) => e,
-        Err(c) => return c,
-    };
+pub fn reconfigure(args: ReconfigureArgs) -> CliResult {
+    let env = args.env.open_for(&args.name)?;
     let progress = Arc::new(Progress::new(false));
     let opts = ReconfigureOptions {
         name: args.name.clone(),
@@ -298,8 +298,5 @@ pub fn reconfigure(args: ReconfigureArgs) -> ExitCode {
     };
     let result = runtime().block_on(launch::reconfigure(&env, &opts, progress.clone()));
     progress.finish();
-    match result {
-        Ok(r) => report(&r, false),
-        Err(e) => launch_error(e),
-    }
+    report(&result?, false)
 }

@@ -1,13 +1,13 @@
 //! `nubo list`, `show`, `ssh`, `destroy`, `stop`, `restart`.
 
-use super::common::{EnvArgs, fail, runtime, time};
+use super::common::{EnvArgs, runtime, time};
+use super::error::{CliError, CliResult, Message};
 use super::progress::Progress;
 use crate::ops::destroy::{self, DestroyOptions};
 use crate::ops::info;
 use crate::ops::lifecycle::{self, Action};
 use std::io::{BufRead, IsTerminal, Write};
 use std::os::unix::process::CommandExt;
-use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(clap::Args)]
@@ -65,22 +65,15 @@ pub struct PowerArgs {
     env: EnvArgs,
 }
 
-pub fn list(args: ListArgs) -> ExitCode {
-    let env = match args.env.open() {
-        Ok(e) => e,
-        Err(c) => return c,
-    };
-    let clusters = match info::list(&env) {
-        Ok(c) => c,
-        Err(e) => return fail(2, e),
-    };
+pub fn list(args: ListArgs) -> CliResult {
+    let env = args.env.open()?;
+    let clusters = info::list(&env)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&clusters).expect("JSON"));
-        return ExitCode::SUCCESS;
+        return print_json(&clusters);
     }
     if clusters.is_empty() {
         println!("No clusters. `nubo launch NAME TEMPLATE...` makes one.");
-        return ExitCode::SUCCESS;
+        return Ok(());
     }
     println!(
         "{:<20} {:<12} {:>5} {:>8}  {:<19}  TEMPLATES",
@@ -105,22 +98,14 @@ pub fn list(args: ListArgs) -> ExitCode {
             }
         );
     }
-    ExitCode::SUCCESS
+    Ok(())
 }
 
-pub fn show(args: ShowArgs) -> ExitCode {
-    let env = match args.env.open_for(&args.name) {
-        Ok(e) => e,
-        Err(c) => return c,
-    };
-    let d = match runtime().block_on(info::show(&env, &args.name)) {
-        Ok(d) => d,
-        Err(e @ info::InfoError::NotFound(_)) => return fail(1, e),
-        Err(e) => return fail(2, e),
-    };
+pub fn show(args: ShowArgs) -> CliResult {
+    let env = args.env.open_for(&args.name)?;
+    let d = runtime().block_on(info::show(&env, &args.name))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&d).expect("JSON"));
-        return ExitCode::SUCCESS;
+        return print_json(&d);
     }
     let c = &d.cluster;
     println!("cluster   {}", c.name);
@@ -198,10 +183,10 @@ pub fn show(args: ShowArgs) -> ExitCode {
             d.open_intents.len()
         );
     }
-    ExitCode::SUCCESS
+    Ok(())
 }
 
-pub fn ssh(mut args: SshArgs) -> ExitCode {
+pub fn ssh(mut args: SshArgs) -> CliResult {
     // `nubo ssh NAME -- CMD`: clap fills NODE from after the `--`; a
     // command given after `--` right behind the name has no node.
     let raw: Vec<String> = std::env::args().collect();
@@ -212,14 +197,8 @@ pub fn ssh(mut args: SshArgs) -> ExitCode {
     {
         args.command.insert(0, first);
     }
-    let env = match args.env.open_for(&args.name) {
-        Ok(e) => e,
-        Err(c) => return c,
-    };
-    let place = match runtime().block_on(info::ssh_place(&env, &args.name, args.node.as_deref())) {
-        Ok(p) => p,
-        Err(e) => return fail(1, e),
-    };
+    let env = args.env.open_for(&args.name)?;
+    let place = runtime().block_on(info::ssh_place(&env, &args.name, args.node.as_deref()))?;
     let mut cmd = std::process::Command::new("ssh");
     cmd.arg("-i")
         .arg(&place.key_path)
@@ -245,10 +224,9 @@ pub fn ssh(mut args: SshArgs) -> ExitCode {
         cmd.arg("--").args(&args.command);
     }
     let err = cmd.exec();
-    fail(
-        2,
-        format!("cannot run ssh: {err} (apt-get install openssh-client)"),
-    )
+    Err(CliError::usage(Message(format!(
+        "cannot run ssh: {err} (apt-get install openssh-client)"
+    ))))
 }
 
 fn confirm(question: &str) -> bool {
@@ -259,16 +237,13 @@ fn confirm(question: &str) -> bool {
     matches!(answer.trim(), "y" | "Y" | "yes")
 }
 
-pub fn destroy(args: DestroyArgs) -> ExitCode {
-    let env = match args.env.open_for(&args.name) {
-        Ok(e) => e,
-        Err(c) => return c,
-    };
+pub fn destroy(args: DestroyArgs) -> CliResult {
+    let env = args.env.open_for(&args.name)?;
     if !args.yes
         && std::io::stdin().is_terminal()
         && !confirm(&format!("Destroy cluster `{}` and all its VMs?", args.name))
     {
-        return fail(1, "not destroyed");
+        return Err(CliError::failed(Message("not destroyed".into())));
     }
     let progress = Arc::new(Progress::new(false));
     let result = runtime().block_on(destroy::destroy(
@@ -280,74 +255,60 @@ pub fn destroy(args: DestroyArgs) -> ExitCode {
         progress.clone(),
     ));
     progress.finish();
-    match result {
-        Ok(r) => {
-            for a in &r.reconciled {
-                eprintln!("reconciled: {a}");
-            }
-            for s in &r.swept {
-                eprintln!("swept unrecorded VM {s}");
-            }
-            eprintln!(
-                "Cluster `{}` destroyed ({} VM(s)).",
-                args.name,
-                r.destroyed.len()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e @ destroy::DestroyError::NotFound(_)) => fail(1, e),
-        Err(e) => fail(1, e),
+    let r = result?;
+    for a in &r.reconciled {
+        eprintln!("reconciled: {a}");
     }
+    for s in &r.swept {
+        eprintln!("swept unrecorded VM {s}");
+    }
+    eprintln!(
+        "Cluster `{}` destroyed ({} VM(s)).",
+        args.name,
+        r.destroyed.len()
+    );
+    Ok(())
 }
 
-fn power(args: PowerArgs, action: Action) -> ExitCode {
-    let env = match args.env.open_for(&args.name) {
-        Ok(e) => e,
-        Err(c) => return c,
+fn power(args: PowerArgs, action: Action) -> CliResult {
+    let env = args.env.open_for(&args.name)?;
+    let nodes = runtime().block_on(lifecycle::set_power(&env, &args.name, action))?;
+    let verb = match action {
+        Action::Stop => "stopped",
+        Action::Start => "started",
     };
-    match runtime().block_on(lifecycle::set_power(&env, &args.name, action)) {
-        Ok(nodes) => {
-            let verb = match action {
-                Action::Stop => "stopped",
-                Action::Start => "started",
-            };
-            eprintln!("Cluster `{}`: {verb} {} VM(s).", args.name, nodes.len());
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(1, e),
-    }
+    eprintln!("Cluster `{}`: {verb} {} VM(s).", args.name, nodes.len());
+    Ok(())
 }
 
-pub fn stop(args: PowerArgs) -> ExitCode {
+pub fn stop(args: PowerArgs) -> CliResult {
     power(args, Action::Stop)
 }
 
-pub fn restart(args: PowerArgs) -> ExitCode {
-    let env = match args.env.open_for(&args.name) {
-        Ok(e) => e,
-        Err(c) => return c,
-    };
+pub fn restart(args: PowerArgs) -> CliResult {
+    let env = args.env.open_for(&args.name)?;
     let progress = Arc::new(Progress::new(false));
     let result = runtime().block_on(lifecycle::restart(&env, &args.name, progress.clone()));
     progress.finish();
-    match result {
-        Ok((nodes, report)) => {
-            eprintln!("Cluster `{}`: started {} VM(s).", args.name, nodes.len());
-            match report {
-                Some(r) if !r.succeeded() => fail(
-                    1,
-                    format!(
-                        "configuring cluster `{}` again failed: `nubo show {} --logs` shows why; `nubo reconfigure {}` tries again",
-                        args.name, args.name, args.name
-                    ),
-                ),
-                Some(_) => {
-                    eprintln!("Configuration run again.");
-                    ExitCode::SUCCESS
-                }
-                None => ExitCode::SUCCESS,
-            }
+    let (nodes, report) = result?;
+    eprintln!("Cluster `{}`: started {} VM(s).", args.name, nodes.len());
+    match report {
+        Some(r) if !r.succeeded() => Err(CliError::failed(Message(format!(
+            "configuring cluster `{}` again failed: `nubo show {} --logs` shows why; `nubo reconfigure {}` tries again",
+            args.name, args.name, args.name
+        )))),
+        Some(_) => {
+            eprintln!("Configuration run again.");
+            Ok(())
         }
-        Err(e) => fail(1, e),
+        None => Ok(()),
     }
+}
+
+fn print_json(v: &impl serde::Serialize) -> CliResult {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).map_err(CliError::failed)?
+    );
+    Ok(())
 }

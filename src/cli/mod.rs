@@ -4,6 +4,7 @@
 
 mod common;
 mod elastic;
+pub mod error;
 mod graph;
 mod launch;
 mod manage;
@@ -14,12 +15,19 @@ mod tosca;
 mod validate;
 
 use clap::{Parser, Subcommand};
+pub use error::{Cause, CliError, CliResult};
 use std::process::ExitCode;
 
-const EXIT_CODES: &str = "Exit codes: 0 success; 1 the input is invalid or the operation failed (a launch that did not complete, a cluster not found); 2 nubo could not run (bad arguments, unreadable file, state store busy or unusable).\n\nLogs: NUBO_LOG=debug (or any tracing filter) on standard error.";
+/// `--help`'s closing text: the exit codes (from [`error::Cause`]) and logs.
+fn after_help() -> String {
+    format!(
+        "{}\n\nLogs: NUBO_LOG=debug (or any tracing filter) on standard error.",
+        error::exit_codes_help()
+    )
+}
 
 #[derive(Parser)]
-#[command(name = "nubo", version, about = "Declarative elastic clusters from RADL and TOSCA", after_help = EXIT_CODES)]
+#[command(name = "nubo", version, about = "Declarative elastic clusters from RADL and TOSCA", after_help = after_help())]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -45,8 +53,10 @@ pub enum Command {
     /// record it. Run again after a failure or a crash, it
     /// converges: it keeps what is done and does the rest.
     Launch(launch::LaunchArgs),
-    /// Show what `launch` would do against the recorded state (VMs and
-    /// steps to create, keep or destroy), without doing it.
+    /// Show what `launch` would do against the recorded state (VMs to
+    /// create, keep, start, recreate or destroy; steps to run, rerun, keep
+    /// or skip, with why), without doing it; with no templates, what
+    /// `reconfigure` would do. The walk decides by the same rules.
     Plan(launch::PlanArgs),
     /// Run a cluster's configuration again: steps whose script changed or
     /// that did not finish (all with --force). Recipes from git come from
@@ -74,7 +84,7 @@ pub enum Command {
     Elastic(elastic::Command),
 }
 
-pub fn run(cli: Cli) -> ExitCode {
+pub fn run(cli: Cli) -> CliResult {
     match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Radl(cmd) => radl::run(cmd),
@@ -91,5 +101,34 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Restart(args) => manage::restart(args),
         Command::Templates(args) => templates::run(args),
         Command::Elastic(cmd) => elastic::run(cmd),
+    }
+}
+
+/// The process: parse the arguments, set up logging, run the command, and
+/// turn its result into the exit code (the only place that does).
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // clap's help and version requests are not errors.
+            return if e.use_stderr() {
+                ExitCode::from(Cause::Usage.code())
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NUBO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, never in a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => e.exit(),
     }
 }

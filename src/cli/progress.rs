@@ -4,6 +4,7 @@
 //! line per phase and per finished piece of work.
 
 use crate::ops::observer::{Event, Observer};
+use crate::plan::changes::VmAction;
 use crate::plan::graph::Vertex;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
@@ -182,6 +183,13 @@ impl Observer for Progress {
                     );
                 }
             }
+            Event::VmAction { node, action } => match action {
+                VmAction::Start | VmAction::Recreate => {
+                    self.line(&inner, format!("  {action} vm {node}"))
+                }
+                VmAction::Create | VmAction::Keep | VmAction::Destroy => {}
+            },
+            Event::StepAction { .. } => {}
             Event::Note(n) => self.line(&inner, format!("  {n}")),
         }
     }
@@ -212,7 +220,7 @@ mod tests {
         p.on(&Event::Started(v.clone()));
         p.on(&Event::Finished {
             vertex: v,
-            error: error.map(str::to_string),
+            error: error.map(crate::plan::walk::Failure::from),
         });
     }
 

@@ -1,8 +1,8 @@
+use super::error::{CliError, CliResult, Message};
 use crate::ops::radl_file;
 use crate::radl::{json, printer};
 use crate::source::SourceMap;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -18,19 +18,13 @@ pub enum Command {
     },
 }
 
-pub fn run(cmd: Command) -> ExitCode {
+pub fn run(cmd: Command) -> CliResult {
     let (file, fmt) = match cmd {
         Command::Fmt { file } => (file, true),
         Command::Json { file } => (file, false),
     };
     let mut sources = SourceMap::new();
-    let checked = match radl_file::load(&mut sources, &file) {
-        Ok((_, c)) => c,
-        Err(e) => {
-            eprintln!("nubo: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let (_, checked) = radl_file::load(&mut sources, &file).map_err(CliError::usage)?;
     // Formatting needs only a complete tree; JSON needs a valid document.
     let blocking: Vec<_> = if fmt {
         checked.syntax.clone()
@@ -45,11 +39,10 @@ pub fn run(cmd: Command) -> ExitCode {
         for d in &blocking {
             eprint!("{}", d.render(&sources));
         }
-        eprintln!(
-            "nubo: {} is not valid RADL; fix the problems above (`nubo validate` lists them all)",
+        return Err(CliError::failed(Message(format!(
+            "{} is not valid RADL; fix the problems above (`nubo validate` lists them all)",
             file.display()
-        );
-        return ExitCode::from(1);
+        ))));
     }
     if fmt {
         print!("{}", printer::print(&checked.tree));
@@ -60,5 +53,5 @@ pub fn run(cmd: Command) -> ExitCode {
             serde_json::to_string_pretty(&out).expect("JSON values always serialise")
         );
     }
-    ExitCode::SUCCESS
+    Ok(())
 }

@@ -1,8 +1,7 @@
 //! `nubo templates`: the templates `launch` can compose.
 
-use super::common::fail;
+use super::error::{CliError, CliResult, Message};
 use crate::ops::templates::{self, TemplateSearch};
-use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -15,16 +14,13 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: Args) -> ExitCode {
+pub fn run(args: Args) -> CliResult {
     let search = TemplateSearch::default();
-    let pattern = match args
+    let pattern = args
         .search
         .map(|s| regex::RegexBuilder::new(&s).case_insensitive(true).build())
         .transpose()
-    {
-        Ok(p) => p,
-        Err(e) => return fail(2, format!("bad pattern for -s: {e}")),
-    };
+        .map_err(|e| CliError::usage(Message(format!("bad pattern for -s: {e}"))))?;
     let list: Vec<_> = search
         .list()
         .iter()
@@ -36,15 +32,15 @@ pub fn run(args: Args) -> ExitCode {
         })
         .collect();
     if args.json {
-        match serde_json::to_string_pretty(&list) {
-            Ok(s) => println!("{s}"),
-            Err(e) => return fail(2, e),
-        }
-        return ExitCode::SUCCESS;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).map_err(CliError::failed)?
+        );
+        return Ok(());
     }
     println!("{:<16} {:<10} SUMMARY", "NAME", "KIND");
     for t in list {
         println!("{:<16} {:<10} {}", t.name, t.kind, t.summary);
     }
-    ExitCode::SUCCESS
+    Ok(())
 }

@@ -1,8 +1,8 @@
+use super::error::{Cause, CliError, CliResult, Message};
 use crate::radl::printer;
 use crate::source::SourceMap;
 use crate::tosca::{self, ImportOptions};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -43,7 +43,7 @@ impl ImportArgs {
     }
 }
 
-pub fn run(cmd: Command) -> ExitCode {
+pub fn run(cmd: Command) -> CliResult {
     match cmd {
         Command::Check { files, imports } => {
             let opts = imports.options();
@@ -67,23 +67,17 @@ pub fn run(cmd: Command) -> ExitCode {
                 }
             }
             if unreadable {
-                ExitCode::from(2)
+                Err(CliError::reported(Cause::Usage))
             } else if invalid {
-                ExitCode::from(1)
+                Err(CliError::reported(Cause::Failed))
             } else {
-                ExitCode::SUCCESS
+                Ok(())
             }
         }
         Command::Radl { file, imports } => {
             let opts = imports.options();
             let mut sources = SourceMap::new();
-            let checked = match tosca::load(&mut sources, &file, &opts) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("nubo: {e}");
-                    return ExitCode::from(2);
-                }
-            };
+            let checked = tosca::load(&mut sources, &file, &opts).map_err(CliError::usage)?;
             let errors: Vec<_> = checked
                 .diagnostics
                 .iter()
@@ -93,14 +87,13 @@ pub fn run(cmd: Command) -> ExitCode {
                 for d in &errors {
                     eprint!("{}", d.render(&sources));
                 }
-                eprintln!(
-                    "nubo: {} is not a valid TOSCA template; fix the problems above",
+                return Err(CliError::failed(Message(format!(
+                    "{} is not a valid TOSCA template; fix the problems above",
                     file.display()
-                );
-                return ExitCode::from(1);
+                ))));
             }
             print!("{}", printer::print(&tosca::lower::to_radl(&checked)));
-            ExitCode::SUCCESS
+            Ok(())
         }
     }
 }

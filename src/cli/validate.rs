@@ -1,6 +1,6 @@
+use super::error::{Cause, CliError, CliResult};
 use crate::ops::validate::{FileOutcome, ValidateOptions, validate};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -18,7 +18,7 @@ pub struct Args {
     offline: bool,
 }
 
-pub fn run(args: Args) -> ExitCode {
+pub fn run(args: Args) -> CliResult {
     let report = validate(&ValidateOptions {
         files: args.files,
         import_dirs: args.import_dirs,
@@ -38,10 +38,10 @@ pub fn run(args: Args) -> ExitCode {
         }
     }
     if report.any_unreadable() {
-        ExitCode::from(2)
+        Err(CliError::reported(Cause::Usage))
     } else if report.any_invalid() {
-        ExitCode::from(1)
+        Err(CliError::reported(Cause::Failed))
     } else {
-        ExitCode::SUCCESS
+        Ok(())
     }
 }

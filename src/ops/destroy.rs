@@ -8,10 +8,11 @@
 //! of it, or cannot reconcile it.
 
 use super::env::Env;
-use super::launch::{self, LaunchError};
+use super::keys;
 use super::observer::{Event, Observer};
 use super::reconcile;
-use crate::state::{ClusterStatus, StateError};
+use crate::provider::ProviderError;
+use crate::state::{ClusterStatus, IntentKind, StateError, VmState};
 use std::sync::Arc;
 
 /// VMs destroyed at once (launch creates up to 16 at once).
@@ -32,17 +33,88 @@ pub enum DestroyError {
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
-    Launch(#[from] LaunchError),
+    Vm(#[from] VmDestroyError),
     #[error(transparent)]
     Reconcile(#[from] reconcile::ReconcileError),
     #[error(
-        "provider `{provider}` could not remove cluster `{cluster}`: {error}; run `nubo destroy {cluster} --force` again"
+        "provider `{provider}` could not remove cluster `{cluster}`; run `nubo destroy {cluster} --force` again"
     )]
     Sweep {
         provider: String,
         cluster: String,
-        error: String,
+        #[source]
+        source: ProviderError,
     },
+}
+
+/// Destroying one VM failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VmDestroyError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(
+        "VM `{node}` belongs to provider `{provider}`, which the auth file does not define: pass the auth file it was launched with"
+    )]
+    UnknownProvider { node: String, provider: String },
+    #[error("destroying `{node}` through provider `{provider}` failed")]
+    Provider {
+        node: String,
+        provider: String,
+        #[source]
+        source: ProviderError,
+    },
+}
+
+/// Destroys one recorded VM through its provider, between an intent and
+/// its completion, and forgets its host key (a new VM may get its
+/// address).
+pub async fn destroy_vm(env: &Env, cluster: &str, node: &str) -> Result<(), VmDestroyError> {
+    let db = env.db();
+    let Some(vm) = db.vm(cluster, node).await? else {
+        return Ok(());
+    };
+    if vm.state == VmState::Destroyed {
+        return Ok(());
+    }
+    let Some(provider) = env.providers.by_id(&vm.provider) else {
+        return Err(VmDestroyError::UnknownProvider {
+            node: node.to_string(),
+            provider: vm.provider.clone(),
+        });
+    };
+    let id = vm
+        .provider_vm_id
+        .clone()
+        .unwrap_or_else(|| node.to_string());
+    let intent = db
+        .begin_intent(
+            cluster,
+            IntentKind::DestroyVm,
+            node,
+            serde_json::json!({"provider": provider.id(), "id": id}),
+        )
+        .await?;
+    super::crash::point("destroy-intent");
+    match provider.destroy_vm(cluster, &id).await {
+        Ok(()) | Err(ProviderError::NotFound(_)) => {
+            db.record_vm_destroyed(intent.id).await?;
+            Ok(())
+        }
+        Err(source) => {
+            db.complete_intent(
+                intent.id,
+                crate::state::Outcome::Failed {
+                    error: source.to_string(),
+                },
+            )
+            .await?;
+            Err(VmDestroyError::Provider {
+                node: node.to_string(),
+                provider: provider.id().to_string(),
+                source,
+            })
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -59,17 +131,18 @@ pub async fn destroy(
     opts: &DestroyOptions,
     observer: Arc<dyn Observer>,
 ) -> Result<DestroyReport, DestroyError> {
-    let store = &env.store;
+    let db = env.db();
     let name = &opts.name;
-    let lock = store.lock_cluster(name)?;
+    let lock = db.lock_cluster(name).await?;
     let mut report = DestroyReport::default();
-    let recorded = store.cluster(name)?.is_some();
+    let recorded = db.cluster(name).await?.is_some();
     report.recorded = recorded;
     if !recorded && !opts.force {
         return Err(DestroyError::NotFound(name.clone()));
     }
     if recorded {
-        store.set_cluster_status(name, ClusterStatus::Destroying)?;
+        db.set_cluster_status(name, ClusterStatus::Destroying)
+            .await?;
         match reconcile::reconcile(env, name).await {
             Ok(r) => report.reconciled = r.actions,
             Err(e) if opts.force => observer.on(&Event::Note(format!(
@@ -77,7 +150,7 @@ pub async fn destroy(
             ))),
             Err(e) => return Err(e.into()),
         }
-        let vms = store.vms(name)?;
+        let vms = db.vms(name).await?;
         observer.on(&Event::Phase {
             name: "destroy",
             total: vms.len(),
@@ -90,7 +163,7 @@ pub async fn destroy(
             let (env, name, limit) = (env.clone(), name.clone(), limit.clone());
             tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                let r = launch::destroy_vm(&env, &name, &vm.node).await;
+                let r = destroy_vm(&env, &name, &vm.node).await;
                 (vm.node, r)
             });
         }
@@ -120,10 +193,10 @@ pub async fn destroy(
         let left = p.list_vms(name).await.unwrap_or_default();
         p.destroy_cluster(name)
             .await
-            .map_err(|e| DestroyError::Sweep {
+            .map_err(|source| DestroyError::Sweep {
                 provider: p.id().to_string(),
                 cluster: name.clone(),
-                error: e.to_string(),
+                source,
             })?;
         for v in left {
             if !report.destroyed.iter().any(|d| Some(d) == v.node.as_ref()) {
@@ -131,19 +204,19 @@ pub async fn destroy(
             }
         }
     }
-    if recorded {
-        if opts.force {
-            store.purge_cluster(name)?;
-        } else {
-            store.delete_cluster(name)?;
+    let (force, name, env) = (opts.force, name.clone(), env.clone());
+    db.run(move |store| {
+        if recorded {
+            if force {
+                store.purge_cluster(&name)?;
+            } else {
+                store.delete_cluster(&name)?;
+            }
         }
-    }
-    let _ = std::fs::remove_file(env.known_hosts_path(name));
-    let _ = std::fs::remove_dir_all(
-        launch::cluster_key_path(env, name)
-            .parent()
-            .expect("key in a dir"),
-    );
-    lock.remove()?;
+        let _ = std::fs::remove_file(env.known_hosts_path(&name));
+        let _ = std::fs::remove_dir_all(keys::key_dir(&env, &name));
+        lock.remove()
+    })
+    .await?;
     Ok(report)
 }

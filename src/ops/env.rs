@@ -371,6 +371,11 @@ impl Env {
     }
 
     /// The cluster's known_hosts file.
+    /// The state store for async code: every call on a blocking thread.
+    pub fn db(&self) -> super::db::Db {
+        super::db::Db::new(self.store.clone())
+    }
+
     pub fn known_hosts_path(&self, cluster: &str) -> PathBuf {
         self.store.dir().join("known_hosts").join(cluster)
     }

@@ -1,45 +1,128 @@
 //! `ClusterExecutor`: the work of each graph vertex for launch and
 //! reconfigure: networks and VMs through a provider (each call between an
 //! intent and its completion), configuration steps over SSH.
+//!
+//! What to do with each VM and step was planned once
+//! ([`crate::plan::changes`]); the executor only adds what needs the
+//! provider: a VM planned `Keep` that the provider no longer runs is made
+//! again (or started, if it is stopped), and its steps run again, decided
+//! by the same rules `nubo plan` shows.
 
 use super::context::{self, ContextInput};
 use super::crash;
+use super::db::Db;
 use super::env::Env;
 use super::observer::{Event, Observer};
 use crate::diagnostic::Diagnostic;
 use crate::model::{ClusterSpec, Instance};
+use crate::plan::changes::{self, AtProvider, RecordedStep, Script, StepAction, VmAction};
 use crate::plan::graph::Vertex;
 use crate::plan::walk::{Executor, StepError};
-use crate::provider::{Provider, ProviderError, VmInfo, VmRequest};
+use crate::provider::{Provider, ProviderError, VmInfo, VmRequest, VmStatus};
 use crate::recipe::{self, Recipe};
 use crate::source::SourceMap;
-use crate::ssh::{KnownHosts, PublicKey, Session, SshTarget, wait_for_ssh};
+use crate::ssh::{KnownHosts, Pool, PublicKey, Session, SshError, SshTarget, wait_for_ssh};
 use crate::state::{
-    IntentKind, NewVm, Outcome, StateError, StepKey, StepStatus, VmCreated, VmState,
+    IntentKind, NewVm, Outcome, StateError, StepKey, StepStatus, Vm, VmCreated, VmState,
 };
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a new VM may take to answer SSH.
 const SSH_DEADLINE: Duration = Duration::from_secs(180);
 
+/// How long one connection attempt to a VM that answered before may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Output is written to the state store in chunks of about this size.
 const LOG_CHUNK: usize = 8 * 1024;
 
-pub struct ClusterExecutor {
-    pub env: Env,
-    pub cluster: String,
+/// Why a vertex's work failed, with its cause.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("state store: {0}")]
+    State(#[from] StateError),
+    #[error("no provider is placed for system `{0}`")]
+    NoProvider(String),
+    #[error("node `{0}` is not in the description")]
+    NoNode(String),
+    #[error("{action} of {what} through provider `{provider}` failed")]
+    Provider {
+        action: &'static str,
+        what: String,
+        provider: String,
+        #[source]
+        source: ProviderError,
+    },
+    #[error("provider `{provider}` gave a host key for {node} that cannot be read: {message}")]
+    BadHostKey {
+        provider: String,
+        node: String,
+        message: String,
+    },
+    #[error("SSH to {node}")]
+    Ssh {
+        node: String,
+        #[source]
+        source: Box<SshError>,
+    },
+    /// The recipe cannot be rendered for this node; the CLI renders the
+    /// diagnostics from `sources`.
+    #[error("configure `{configure}` cannot be rendered for {node} ({} problem(s))", diagnostics.len())]
+    Render {
+        node: String,
+        configure: String,
+        diagnostics: Vec<Diagnostic>,
+        sources: Arc<SourceMap>,
+    },
+    #[error(
+        "configure `{configure}` failed on {node} with exit status {status}; the last lines of its output:\n{tail}\n(run `nubo show {cluster} --logs` for the whole log)"
+    )]
+    StepFailed {
+        cluster: String,
+        node: String,
+        configure: String,
+        status: u32,
+        tail: String,
+    },
+}
+
+impl ExecError {
+    fn into_step(self) -> StepError {
+        let transient = match &self {
+            ExecError::Provider { source, .. } => source.is_transient(),
+            ExecError::Ssh { source, .. } => source.is_retryable(),
+            _ => false,
+        };
+        StepError::new(transient, self)
+    }
+}
+
+impl From<ExecError> for StepError {
+    fn from(e: ExecError) -> StepError {
+        e.into_step()
+    }
+}
+
+impl From<StateError> for StepError {
+    fn from(e: StateError) -> StepError {
+        ExecError::State(e).into_step()
+    }
+}
+
+/// What the executor needs beyond the environment: the prepared
+/// description, the plan's VM actions, and the keys.
+pub struct ExecutorParts {
     pub spec: Arc<ClusterSpec>,
-    pub instances: Vec<Instance>,
     /// The provider of each system.
     pub placement: HashMap<String, Arc<dyn Provider>>,
     /// Each configure's recipe, includes expanded.
     pub recipes: HashMap<String, Recipe>,
-    /// For rendering recipe diagnostics into messages.
+    /// For rendering recipe diagnostics.
     pub sources: Arc<SourceMap>,
     pub known_hosts: KnownHosts,
     pub variables: serde_json::Value,
@@ -47,73 +130,92 @@ pub struct ClusterExecutor {
     pub public_key: String,
     /// The private key, for providers that take the cluster's key.
     pub key_path: PathBuf,
-    pub observer: Arc<dyn Observer>,
+    /// The planned action of each VM (`plan::changes::vm_action`).
+    pub vm_actions: HashMap<String, VmAction>,
     /// Re-run steps even when their recorded run is `ok` with the same
     /// script (`reconfigure --force`).
     pub rerun_all: bool,
-    sessions: tokio::sync::Mutex<HashMap<String, Arc<Session>>>,
 }
 
-fn state_err(e: StateError) -> StepError {
-    StepError::Final(format!("state store: {e}"))
-}
-
-fn provider_err(e: ProviderError) -> StepError {
-    if e.is_transient() {
-        StepError::Transient(e.to_string())
-    } else {
-        StepError::Final(e.to_string())
-    }
+pub struct ClusterExecutor {
+    env: Env,
+    db: Db,
+    cluster: String,
+    instances: Vec<Instance>,
+    parts: ExecutorParts,
+    observer: Arc<dyn Observer>,
+    /// What was really done to each VM in this walk (the plan's action,
+    /// corrected by what the provider said).
+    done: Mutex<HashMap<String, VmAction>>,
+    /// Where each node is reached.
+    targets: tokio::sync::Mutex<HashMap<String, SshTarget>>,
+    pool: Pool,
 }
 
 impl ClusterExecutor {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         env: Env,
         cluster: String,
-        spec: Arc<ClusterSpec>,
-        placement: HashMap<String, Arc<dyn Provider>>,
-        recipes: HashMap<String, Recipe>,
-        sources: Arc<SourceMap>,
-        known_hosts: KnownHosts,
-        variables: serde_json::Value,
-        public_key: String,
-        key_path: PathBuf,
+        parts: ExecutorParts,
         observer: Arc<dyn Observer>,
     ) -> Self {
-        let instances = spec.instances();
+        let instances = parts.spec.instances();
+        let pool = Pool::new(parts.known_hosts.clone(), CONNECT_TIMEOUT);
         ClusterExecutor {
+            db: env.db(),
             env,
             cluster,
-            spec,
             instances,
-            placement,
-            recipes,
-            sources,
-            known_hosts,
-            variables,
-            public_key,
-            key_path,
+            parts,
             observer,
-            rerun_all: false,
-            sessions: tokio::sync::Mutex::new(HashMap::new()),
+            done: Mutex::new(HashMap::new()),
+            targets: tokio::sync::Mutex::new(HashMap::new()),
+            pool,
         }
     }
 
-    fn provider(&self, system: &str) -> Result<Arc<dyn Provider>, StepError> {
-        self.placement
+    /// Ends the walk's SSH connections.
+    pub async fn close(&self) {
+        self.pool.close_all().await;
+    }
+
+    fn provider(&self, system: &str) -> Result<Arc<dyn Provider>, ExecError> {
+        self.parts
+            .placement
             .get(system)
             .cloned()
-            .ok_or_else(|| StepError::Final(format!("no provider placed for system `{system}`")))
+            .ok_or_else(|| ExecError::NoProvider(system.to_string()))
+    }
+
+    fn instance(&self, node: &str) -> Result<&Instance, ExecError> {
+        self.instances
+            .iter()
+            .find(|i| i.name == node)
+            .ok_or_else(|| ExecError::NoNode(node.to_string()))
+    }
+
+    fn provider_err(
+        &self,
+        action: &'static str,
+        what: &str,
+        p: &Arc<dyn Provider>,
+        source: ProviderError,
+    ) -> ExecError {
+        ExecError::Provider {
+            action,
+            what: what.to_string(),
+            provider: p.id().to_string(),
+            source,
+        }
     }
 
     async fn network(&self, name: &str) -> Result<(), StepError> {
-        let Some(net) = self.spec.networks.iter().find(|n| n.name == name) else {
+        let Some(net) = self.parts.spec.networks.iter().find(|n| n.name == name) else {
             return Ok(());
         };
         // Every provider some system on this network is placed on.
         let mut providers: Vec<Arc<dyn Provider>> = Vec::new();
-        for s in &self.spec.systems {
+        for s in &self.parts.spec.systems {
             if s.count > 0 && s.interfaces.iter().any(|i| i.network == name) {
                 let p = self.provider(&s.name)?;
                 if !providers.iter().any(|q| q.id() == p.id()) {
@@ -121,16 +223,16 @@ impl ClusterExecutor {
                 }
             }
         }
-        let store = &self.env.store;
         for p in providers {
-            let intent = store
+            let intent = self
+                .db
                 .begin_intent(
                     &self.cluster,
                     IntentKind::CreateNetwork,
                     name,
-                    &serde_json::json!({"provider": p.id()}),
+                    serde_json::json!({"provider": p.id()}),
                 )
-                .map_err(state_err)?;
+                .await?;
             crash::point("network-intent");
             let result = p.ensure_network(&self.cluster, net, &intent.token).await;
             let outcome = match &result {
@@ -141,88 +243,210 @@ impl ClusterExecutor {
                     error: e.to_string(),
                 },
             };
-            store
-                .complete_intent(intent.id, outcome)
-                .map_err(state_err)?;
-            result.map_err(provider_err)?;
+            self.db.complete_intent(intent.id, outcome).await?;
+            result.map_err(|e| self.provider_err("making network", name, &p, e))?;
         }
         Ok(())
     }
 
+    /// The plan's action for the VM, corrected by what its provider says.
+    async fn vm_action(
+        &self,
+        provider: &Arc<dyn Provider>,
+        node: &str,
+        recorded: Option<&Vm>,
+    ) -> Result<VmAction, ExecError> {
+        let planned = self
+            .parts
+            .vm_actions
+            .get(node)
+            .copied()
+            .unwrap_or_else(|| changes::vm_action(recorded));
+        let (VmAction::Keep | VmAction::Start, Some(id)) =
+            (planned, recorded.and_then(|v| v.provider_vm_id.as_deref()))
+        else {
+            return Ok(planned);
+        };
+        let seen = match provider.vm_info(&self.cluster, id).await {
+            Ok(Some(info)) => match info.status {
+                VmStatus::Running => AtProvider::Running,
+                VmStatus::Stopped => AtProvider::Stopped,
+                _ => AtProvider::Gone,
+            },
+            Ok(None) | Err(ProviderError::NotFound(_)) => AtProvider::Gone,
+            Err(e) => return Err(self.provider_err("looking up", node, provider, e)),
+        };
+        Ok(changes::vm_action_seen(planned, seen))
+    }
+
     async fn vm(&self, system: &str, node: &str) -> Result<(), StepError> {
-        let store = &self.env.store;
         let provider = self.provider(system)?;
-        let inst = self
-            .instances
-            .iter()
-            .find(|i| i.name == node)
-            .ok_or_else(|| StepError::Final(format!("node `{node}` is not in the plan")))?;
-        // Keep a VM that is recorded running and that the provider still runs.
-        if let Some(vm) = store.vm(&self.cluster, node).map_err(state_err)?
-            && vm.state == VmState::Running
-            && let Some(id) = &vm.provider_vm_id
-        {
-            match provider.vm_info(&self.cluster, id).await {
-                Ok(Some(info)) if info.status == crate::provider::VmStatus::Running => {
-                    self.observer.on(&Event::Kept(node.to_string()));
-                    return Ok(());
-                }
-                Ok(_) => {}
-                Err(e) => return Err(provider_err(e)),
+        let recorded = self.db.vm(&self.cluster, node).await?;
+        let action = self.vm_action(&provider, node, recorded.as_ref()).await?;
+        self.observer.on(&Event::VmAction {
+            node: node.to_string(),
+            action,
+        });
+        match action {
+            VmAction::Keep => {
+                self.observer.on(&Event::Kept(node.to_string()));
             }
+            VmAction::Start => self.start(&provider, node, recorded.as_ref()).await?,
+            VmAction::Recreate => {
+                if let Some(id) = recorded.as_ref().and_then(|v| v.provider_vm_id.clone()) {
+                    self.destroy_old(&provider, node, &id).await?;
+                }
+                self.create(&provider, system, node, true).await?;
+            }
+            VmAction::Create => {
+                self.create(&provider, system, node, recorded.is_some())
+                    .await?
+            }
+            VmAction::Destroy => {}
         }
-        match store.vm(&self.cluster, node).map_err(state_err)? {
-            None => {
-                store
-                    .insert_vm(
-                        &self.cluster,
-                        &NewVm {
-                            node: node.to_string(),
-                            system: system.to_string(),
-                            provider: provider.id().to_string(),
-                            state: VmState::Creating,
+        self.done
+            .lock()
+            .expect("done lock")
+            .insert(node.to_string(), action);
+        Ok(())
+    }
+
+    /// Starts a stopped VM, between an intent and its completion.
+    async fn start(
+        &self,
+        provider: &Arc<dyn Provider>,
+        node: &str,
+        recorded: Option<&Vm>,
+    ) -> Result<(), ExecError> {
+        let id = recorded
+            .and_then(|v| v.provider_vm_id.clone())
+            .ok_or_else(|| ExecError::NoNode(node.to_string()))?;
+        let intent = self
+            .db
+            .begin_intent(
+                &self.cluster,
+                IntentKind::StartVm,
+                node,
+                serde_json::json!({"provider": provider.id(), "id": id}),
+            )
+            .await?;
+        match provider.start_vm(&self.cluster, &id).await {
+            Ok(info) => {
+                self.db
+                    .complete_intent(
+                        intent.id,
+                        Outcome::Done {
+                            provider_id: Some(id.clone()),
                         },
                     )
-                    .map_err(state_err)?;
+                    .await?;
+                self.db
+                    .set_vm_addresses(&self.cluster, node, info.addresses.clone())
+                    .await?;
+                self.db
+                    .set_vm_state(&self.cluster, node, VmState::Running)
+                    .await?;
+                self.forget_session(node).await;
+                Ok(())
             }
-            Some(_) => store
-                .set_vm_state(&self.cluster, node, VmState::Creating)
-                .map_err(state_err)?,
+            Err(e) => {
+                self.db
+                    .complete_intent(
+                        intent.id,
+                        Outcome::Failed {
+                            error: e.to_string(),
+                        },
+                    )
+                    .await?;
+                Err(self.provider_err("starting", node, provider, e))
+            }
         }
-        // Durable before the provider call: it waits for an fsync, which
-        // must not hold up the runtime's few worker threads.
-        let intent = {
-            let (store, cluster, node) = (
-                self.env.store.clone(),
-                self.cluster.clone(),
-                node.to_string(),
-            );
-            let params = serde_json::json!({"system": system, "number": inst.number, "provider": provider.id()});
-            tokio::task::spawn_blocking(move || {
-                store.begin_intent(&cluster, IntentKind::CreateVm, &node, &params)
-            })
-            .await
-            .map_err(|e| StepError::Final(format!("state store task failed: {e}")))?
-            .map_err(state_err)?
-        };
+    }
+
+    /// Destroys the VM a node had before it is made again.
+    async fn destroy_old(
+        &self,
+        provider: &Arc<dyn Provider>,
+        node: &str,
+        id: &str,
+    ) -> Result<(), ExecError> {
+        let intent = self
+            .db
+            .begin_intent(
+                &self.cluster,
+                IntentKind::DestroyVm,
+                node,
+                serde_json::json!({"provider": provider.id(), "id": id}),
+            )
+            .await?;
+        match provider.destroy_vm(&self.cluster, id).await {
+            Ok(()) | Err(ProviderError::NotFound(_)) => {
+                self.db.record_vm_destroyed(intent.id).await?;
+                self.forget_node(node).await;
+                Ok(())
+            }
+            Err(e) => {
+                self.db
+                    .complete_intent(
+                        intent.id,
+                        Outcome::Failed {
+                            error: e.to_string(),
+                        },
+                    )
+                    .await?;
+                Err(self.provider_err("destroying the old VM", node, provider, e))
+            }
+        }
+    }
+
+    async fn create(
+        &self,
+        provider: &Arc<dyn Provider>,
+        system: &str,
+        node: &str,
+        has_row: bool,
+    ) -> Result<(), ExecError> {
+        let inst = self.instance(node)?;
+        if has_row {
+            self.db
+                .set_vm_state(&self.cluster, node, VmState::Creating)
+                .await?;
+        } else {
+            self.db
+                .insert_vm(
+                    &self.cluster,
+                    NewVm {
+                        node: node.to_string(),
+                        system: system.to_string(),
+                        provider: provider.id().to_string(),
+                        state: VmState::Creating,
+                    },
+                )
+                .await?;
+        }
+        let intent = self
+            .db
+            .begin_intent(
+                &self.cluster,
+                IntentKind::CreateVm,
+                node,
+                serde_json::json!({"system": system, "number": inst.number, "provider": provider.id()}),
+            )
+            .await?;
         crash::point("vm-intent");
-        let networks = self
-            .spec
+        let spec = &self.parts.spec;
+        let system_spec = spec
             .system(system)
-            .map(|s| self.spec.networks_of(s))
-            .unwrap_or_default();
+            .cloned()
+            .ok_or_else(|| ExecError::NoProvider(system.to_string()))?;
         let req = VmRequest {
             cluster: self.cluster.clone(),
             node: node.to_string(),
             number: inst.number,
             token: intent.token.clone(),
-            system: self
-                .spec
-                .system(system)
-                .cloned()
-                .ok_or_else(|| StepError::Final(format!("system `{system}` is not defined")))?,
-            networks,
-            public_key: self.public_key.clone(),
+            networks: spec.networks_of(&system_spec),
+            system: system_spec,
+            public_key: self.parts.public_key.clone(),
         };
         let created = async {
             let info = provider.create_vm(&req).await?;
@@ -233,57 +457,98 @@ impl ClusterExecutor {
         let info = match created {
             Ok(info) => info,
             Err(e) => {
-                store
+                self.db
                     .complete_intent(
                         intent.id,
                         Outcome::Failed {
                             error: e.to_string(),
                         },
                     )
-                    .map_err(state_err)?;
-                store
+                    .await?;
+                self.db
                     .set_vm_state(&self.cluster, node, VmState::Failed)
-                    .map_err(state_err)?;
-                return Err(provider_err(e));
+                    .await?;
+                return Err(self.provider_err("making", node, provider, e));
             }
         };
-        store
+        self.db
             .record_vm_created(
                 intent.id,
-                &VmCreated {
+                VmCreated {
                     provider_vm_id: info.id.clone(),
                     addresses: info.addresses.clone(),
                     state: VmState::Running,
                 },
             )
-            .map_err(state_err)?;
+            .await?;
         crash::point("vm-recorded");
+        // A new VM: whatever was known of the old one's host key is stale.
+        self.forget_node(node).await;
+        self.pin_host_key(provider, node, &info).await?;
         self.observer.on(&Event::Created(node.to_string()));
         Ok(())
     }
 
-    /// Waits for the VM's SSH and keeps the session for its steps (only
-    /// nodes that have steps are ever connected to).
-    async fn connect(
+    /// Pins the VM's host key when its provider knows it in advance, so
+    /// that `nubo ssh` works even on a cluster nubo never configured.
+    async fn pin_host_key(
         &self,
         provider: &Arc<dyn Provider>,
         node: &str,
         info: &VmInfo,
-    ) -> Result<(), StepError> {
-        if self.sessions.lock().await.contains_key(node) {
-            return Ok(());
-        }
+    ) -> Result<(), ExecError> {
         let access = provider
             .ssh_access(&self.cluster, info)
             .await
-            .map_err(provider_err)?;
+            .map_err(|e| self.provider_err("asking how to reach", node, provider, e))?;
         if let Some(key) = &access.host_key {
-            let key = PublicKey::from_openssh(key)
-                .map_err(|e| StepError::Final(format!("bad host key from the provider: {e}")))?;
-            self.known_hosts
+            let key = PublicKey::from_openssh(key).map_err(|e| ExecError::BadHostKey {
+                provider: provider.id().to_string(),
+                node: node.to_string(),
+                message: e.to_string(),
+            })?;
+            self.parts
+                .known_hosts
                 .pin(&access.host, access.port, key)
-                .map_err(|e| StepError::Final(e.to_string()))?;
+                .map_err(|source| ExecError::Ssh {
+                    node: node.to_string(),
+                    source: Box::new(source),
+                })?;
         }
+        Ok(())
+    }
+
+    /// Forgets how a node was reached (its VM is new or started again).
+    async fn forget_session(&self, node: &str) {
+        if let Some(target) = self.targets.lock().await.remove(node) {
+            self.pool.forget(&target);
+        }
+    }
+
+    async fn forget_node(&self, node: &str) {
+        self.forget_session(node).await;
+    }
+
+    /// The node's live session: the pooled one, else a new connection
+    /// that waits for its SSH to come up.
+    async fn session(&self, node: &str) -> Result<Arc<Session>, ExecError> {
+        let ssh_err = |source| ExecError::Ssh {
+            node: node.to_string(),
+            source: Box::new(source),
+        };
+        if let Some(target) = self.targets.lock().await.get(node).cloned() {
+            return self.pool.get(&target).await.map_err(ssh_err);
+        }
+        let vm = self
+            .db
+            .vm(&self.cluster, node)
+            .await?
+            .ok_or_else(|| ExecError::NoNode(node.to_string()))?;
+        let provider = self.provider(&vm.system)?;
+        let access = provider
+            .ssh_access(&self.cluster, &super::info::recorded_vm_info(&vm))
+            .await
+            .map_err(|e| self.provider_err("asking how to reach", node, &provider, e))?;
         let target = SshTarget::new(
             &access.host,
             access.port,
@@ -291,142 +556,150 @@ impl ClusterExecutor {
             access
                 .key_path
                 .clone()
-                .unwrap_or_else(|| self.key_path.clone()),
+                .unwrap_or_else(|| self.parts.key_path.clone()),
         );
-        let session = wait_for_ssh(&target, &self.known_hosts, Instant::now() + SSH_DEADLINE)
-            .await
-            .map_err(|e| {
-                if e.is_retryable() {
-                    StepError::Transient(e.to_string())
-                } else {
-                    StepError::Final(e.to_string())
-                }
-            })?;
-        self.sessions
-            .lock()
-            .await
-            .insert(node.to_string(), Arc::new(session));
-        Ok(())
-    }
-
-    async fn session(&self, node: &str) -> Result<Arc<Session>, StepError> {
-        if let Some(s) = self
-            .sessions
-            .lock()
-            .await
-            .get(node)
-            .filter(|s| !s.is_closed())
-        {
-            return Ok(s.clone());
-        }
-        // A session for a node this run did not create (reconfigure).
-        let vm = self
-            .env
-            .store
-            .vm(&self.cluster, node)
-            .map_err(state_err)?
-            .ok_or_else(|| StepError::Final(format!("node `{node}` has no VM")))?;
-        let provider = self.provider(&vm.system)?;
-        let info = super::info::recorded_vm_info(&vm);
-        self.sessions.lock().await.remove(node);
-        self.connect(&provider, node, &info).await?;
-        self.sessions
-            .lock()
-            .await
-            .get(node)
-            .cloned()
-            .ok_or_else(|| StepError::Final(format!("no SSH session to `{node}`")))
-    }
-
-    fn render_diags(&self, diags: &[Diagnostic]) -> String {
-        diags
-            .iter()
-            .map(|d| d.render(&self.sources))
-            .collect::<Vec<_>>()
-            .join("\n")
+        let session = wait_for_ssh(
+            &target,
+            &self.parts.known_hosts,
+            Instant::now() + SSH_DEADLINE,
+        )
+        .await
+        .map_err(ssh_err)?;
+        let session = self.pool.insert(session).await;
+        self.targets.lock().await.insert(node.to_string(), target);
+        Ok(session)
     }
 
     async fn configure(&self, node: &str, configure: &str, step: u32) -> Result<(), StepError> {
-        let store = &self.env.store;
-        let Some(recipe) = self.recipes.get(configure) else {
+        let key = StepKey::new(node, configure, step);
+        let recorded = self.db.step(&self.cluster, &key).await?;
+        let vm_action = self
+            .done
+            .lock()
+            .expect("done lock")
+            .get(node)
+            .copied()
+            .unwrap_or(VmAction::Keep);
+        let Some(recipe) = self.parts.recipes.get(configure) else {
+            let (action, reason) = changes::step_action(
+                vm_action,
+                recorded.as_ref().map(|s| RecordedStep {
+                    status: s.status,
+                    hash: &s.recipe_hash,
+                }),
+                Script::None,
+                self.parts.rerun_all,
+            );
+            self.observer.on(&Event::StepAction {
+                key,
+                action,
+                reason,
+            });
             return Ok(());
         };
-        let inst = self
-            .instances
-            .iter()
-            .find(|i| i.name == node)
-            .ok_or_else(|| StepError::Final(format!("node `{node}` is not in the plan")))?;
-        let vms = store.vms(&self.cluster).map_err(state_err)?;
+        let inst = self.instance(node)?;
+        let vms = self.db.vms(&self.cluster).await?;
         let ctx = context::build(
             &ContextInput {
                 cluster: &self.cluster,
-                spec: &self.spec,
+                spec: &self.parts.spec,
                 instances: &self.instances,
                 vms: &vms,
-                variables: &self.variables,
-                public_key: &self.public_key,
+                variables: &self.parts.variables,
+                public_key: &self.parts.public_key,
             },
             inst,
         );
-        let script =
-            recipe::render(recipe, &ctx).map_err(|d| StepError::Final(self.render_diags(&d)))?;
+        let script = recipe::render(recipe, &ctx).map_err(|diagnostics| ExecError::Render {
+            node: node.to_string(),
+            configure: configure.to_string(),
+            diagnostics,
+            sources: self.parts.sources.clone(),
+        })?;
         let hash = script_hash(&script.text);
-        let key = StepKey::new(node, configure, step);
-        let existing = store
-            .put_step(&self.cluster, &key, &hash)
-            .map_err(state_err)?;
-        if existing.status == StepStatus::Ok && !self.rerun_all {
-            self.observer.on(&Event::StepKept(key.clone()));
+        let (action, reason) = changes::step_action(
+            vm_action,
+            recorded.as_ref().map(|s| RecordedStep {
+                status: s.status,
+                hash: &s.recipe_hash,
+            }),
+            Script::Hash(&hash),
+            self.parts.rerun_all,
+        );
+        self.observer.on(&Event::StepAction {
+            key: key.clone(),
+            action,
+            reason,
+        });
+        self.db.put_step(&self.cluster, &key, &hash).await?;
+        if action == StepAction::Keep {
+            self.observer.on(&Event::StepKept(key));
             return Ok(());
         }
         let session = self.session(node).await?;
-        store.start_step(&self.cluster, &key).map_err(state_err)?;
+        self.db.start_step(&self.cluster, &key).await?;
         crash::point("step-started");
+        self.run_script(&session, &key, &script.text).await
+    }
+
+    /// Runs a step's script, its output written to the step's log as it
+    /// comes (by a task of its own: the SSH callback never waits for the
+    /// store).
+    async fn run_script(
+        &self,
+        session: &Session,
+        key: &StepKey,
+        script: &str,
+    ) -> Result<(), StepError> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let writer = {
+            let (db, cluster, key) = (self.db.clone(), self.cluster.clone(), key.clone());
+            tokio::spawn(async move {
+                while let Some(chunk) = rx.recv().await {
+                    db.append_step_log(&cluster, &key, chunk).await?;
+                }
+                Ok::<(), StateError>(())
+            })
+        };
         let mut buf = String::new();
         let mut all = String::new();
-        let mut log_err = None;
-        let cluster = self.cluster.clone();
         let status = session
-            .exec_streaming_with_stdin("sh -s", script.text.as_bytes(), |_stream, data| {
+            .exec_streaming_with_stdin("sh -s", script.as_bytes(), |_stream, data| {
                 // One log, both streams in arrival order, as a terminal shows them.
-                buf.push_str(&String::from_utf8_lossy(data));
+                let text = String::from_utf8_lossy(data);
+                buf.push_str(&text);
+                all.push_str(&text);
                 if buf.len() >= LOG_CHUNK {
-                    if let Err(e) = store.append_step_log(&cluster, &key, &buf) {
-                        log_err = Some(e);
-                    }
-                    all.push_str(&buf);
-                    buf.clear();
+                    let _ = tx.send(std::mem::take(&mut buf));
                 }
             })
             .await;
         if !buf.is_empty() {
-            store
-                .append_step_log(&self.cluster, &key, &buf)
-                .map_err(state_err)?;
-            all.push_str(&buf);
+            let _ = tx.send(buf);
         }
-        if let Some(e) = log_err {
-            return Err(state_err(e));
-        }
+        drop(tx);
+        writer
+            .await
+            .map_err(|e| StateError::Interrupted(e.to_string()))??;
         let status = match status {
             Ok(s) => s,
-            Err(e) => {
-                store
-                    .finish_step(&self.cluster, &key, StepStatus::Failed, None)
-                    .map_err(state_err)?;
-                return Err(if e.is_retryable() {
-                    StepError::Transient(e.to_string())
-                } else {
-                    StepError::Final(e.to_string())
-                });
+            Err(source) => {
+                self.db
+                    .finish_step(&self.cluster, key, StepStatus::Failed, None)
+                    .await?;
+                return Err(ExecError::Ssh {
+                    node: key.node.clone(),
+                    source: Box::new(source),
+                }
+                .into());
             }
         };
         crash::point("step-ran");
         let ok = status == 0;
-        store
+        self.db
             .finish_step(
                 &self.cluster,
-                &key,
+                key,
                 if ok {
                     StepStatus::Ok
                 } else {
@@ -434,11 +707,11 @@ impl ClusterExecutor {
                 },
                 Some(status as i32),
             )
-            .map_err(state_err)?;
+            .await?;
         if ok {
             let results = recipe::parse_results(&all);
             self.observer.on(&Event::StepDone {
-                key,
+                key: key.clone(),
                 changed: results
                     .iter()
                     .filter(|r| r.outcome == recipe::Outcome::Changed)
@@ -448,12 +721,20 @@ impl ClusterExecutor {
         } else {
             let tail: Vec<&str> = all.lines().rev().take(12).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
-            Err(StepError::Final(format!(
-                "configure `{configure}` failed on {node} with exit status {status}; the last lines of its output:\n{}\n(run `nubo show {} --logs` for the whole log)",
-                tail.join("\n"),
-                self.cluster
-            )))
+            Err(ExecError::StepFailed {
+                cluster: self.cluster.clone(),
+                node: key.node.clone(),
+                configure: key.configure.clone(),
+                status,
+                tail: tail.join("\n"),
+            }
+            .into())
         }
+    }
+
+    /// The environment the executor works in.
+    pub fn env(&self) -> &Env {
+        &self.env
     }
 }
 
@@ -487,9 +768,7 @@ impl Executor for ClusterExecutor {
             };
             self.observer.on(&Event::Finished {
                 vertex,
-                error: r.as_ref().err().map(|e| match e {
-                    StepError::Transient(m) | StepError::Final(m) => m.clone(),
-                }),
+                error: r.as_ref().err().map(|e| e.failure().clone()),
             });
             r
         })

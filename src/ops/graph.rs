@@ -43,8 +43,8 @@ pub fn graph(sources: &mut SourceMap, opts: &GraphOptions) -> Result<DeployGraph
 pub fn graph_of_templates(
     templates: &[String],
     add: Option<&str>,
-) -> Result<DeployGraph, super::launch::LaunchError> {
-    let prepared = super::launch::prepare(
+) -> Result<DeployGraph, super::prepare::PrepareError> {
+    let prepared = super::prepare::prepare(
         &Default::default(),
         templates,
         add,

@@ -22,8 +22,17 @@ pub enum InfoError {
         node: String,
         state: VmState,
     },
-    #[error("{0}")]
-    Provider(String),
+    #[error(transparent)]
+    Reconcile(#[from] reconcile::ReconcileError),
+    #[error("node `{node}` belongs to provider `{provider}`, which the auth file does not define")]
+    UnknownProvider { node: String, provider: String },
+    #[error("asking provider `{provider}` how to reach `{node}` failed")]
+    Provider {
+        node: String,
+        provider: String,
+        #[source]
+        source: crate::provider::ProviderError,
+    },
     #[error(transparent)]
     State(#[from] StateError),
 }
@@ -35,15 +44,15 @@ pub fn list(env: &Env) -> Result<Vec<ClusterSummary>, InfoError> {
 /// The cluster's record. An interrupted command's open intents are
 /// reconciled first when no other nubo holds the cluster.
 pub async fn show(env: &Env, name: &str) -> Result<ClusterDetail, InfoError> {
-    if let Ok(_lock) = env.store.lock_cluster(name)
-        && env.store.cluster(name)?.is_some()
+    let db = env.db();
+    if let Ok(_lock) = db.lock_cluster(name).await
+        && db.cluster(name).await?.is_some()
     {
-        reconcile::reconcile(env, name)
-            .await
-            .map_err(|e| InfoError::Provider(e.to_string()))?;
+        reconcile::reconcile(env, name).await?;
     }
-    env.store
-        .cluster_detail(name)?
+    let n = name.to_string();
+    db.run(move |s| s.cluster_detail(&n))
+        .await?
         .ok_or_else(|| InfoError::NotFound(name.to_string()))
 }
 
@@ -70,10 +79,11 @@ pub struct SshPlace {
 
 /// The node to log in to: `node`, else the front-end.
 pub async fn ssh_place(env: &Env, name: &str, node: Option<&str>) -> Result<SshPlace, InfoError> {
-    if env.store.cluster(name)?.is_none() {
+    let db = env.db();
+    if db.cluster(name).await?.is_none() {
         return Err(InfoError::NotFound(name.to_string()));
     }
-    let vms = env.store.vms(name)?;
+    let vms = db.vms(name).await?;
     let live: Vec<_> = vms
         .iter()
         .filter(|v| v.state != VmState::Destroyed)
@@ -107,20 +117,25 @@ pub async fn ssh_place(env: &Env, name: &str, node: Option<&str>) -> Result<SshP
             state: vm.state,
         });
     }
-    let provider = env.providers.by_id(&vm.provider).ok_or_else(|| {
-        InfoError::Provider(format!(
-            "node `{node}` belongs to provider `{}`, which the auth file does not define",
-            vm.provider
-        ))
-    })?;
+    let provider = env
+        .providers
+        .by_id(&vm.provider)
+        .ok_or_else(|| InfoError::UnknownProvider {
+            node: node.clone(),
+            provider: vm.provider.clone(),
+        })?;
     let access = provider
         .ssh_access(name, &recorded_vm_info(vm))
         .await
-        .map_err(|e| InfoError::Provider(e.to_string()))?;
+        .map_err(|source| InfoError::Provider {
+            node: node.clone(),
+            provider: vm.provider.clone(),
+            source,
+        })?;
     let key_path = access
         .key_path
         .clone()
-        .unwrap_or_else(|| super::launch::cluster_key_path(env, name));
+        .unwrap_or_else(|| super::keys::cluster_key_path(env, name));
     Ok(SshPlace {
         node,
         access,

@@ -6,22 +6,23 @@
 //! ones, destroys recorded VMs the description no longer asks for, and runs
 //! the steps whose recorded run is not `ok` with the same script.
 
-use super::env::{Env, PlacementError};
-use super::executor::ClusterExecutor;
+use super::db::Db;
+use super::env::{Env, EnvError, PlacementError};
+use super::executor::{ClusterExecutor, ExecutorParts};
 use super::git::GitRecipes;
+use super::keys::{self, KeyError};
 use super::observer::{Event, Observer};
-use super::recipes::{self, RecipeDirs};
+use super::plan::{self, PlanReport, Records};
+use super::prepare::{self, PrepareError, Prepared};
+use super::recipes::RecipeDirs;
 use super::reconcile::{self, ReconcileError};
-use super::templates::{self, Composed, TemplateError, TemplateSearch};
+use super::templates::{self, TemplateSearch};
 use crate::diagnostic::Diagnostic;
-use crate::model::{self, ClusterSpec};
-use crate::plan::graph::{DeployGraph, PHASES, PlanError};
+use crate::plan::graph::PHASES;
 use crate::plan::walk::{self, WalkOptions, WalkReport};
-use crate::provider::Provider;
 use crate::source::SourceMap;
-use crate::ssh::KnownHosts;
-use crate::state::{ClusterStatus, GitPin, IntentKind, NewCluster, StateError, VmState};
-use std::collections::HashMap;
+use crate::ssh::{KnownHosts, SshError};
+use crate::state::{ClusterStatus, NewCluster, StateError};
 use std::sync::Arc;
 
 #[derive(Clone, Debug, Default)]
@@ -39,31 +40,39 @@ pub struct LaunchOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
     #[error(transparent)]
-    Template(#[from] TemplateError),
-    /// The description has errors; render them from `sources`.
-    #[error("the cluster description has errors")]
-    Invalid {
-        sources: Box<SourceMap>,
-        diagnostics: Vec<Diagnostic>,
-    },
-    #[error(transparent)]
-    Plan(#[from] PlanError),
+    Prepare(#[from] PrepareError),
     #[error(transparent)]
     Placement(#[from] PlacementError),
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
-    Env(#[from] super::env::EnvError),
+    Env(#[from] EnvError),
     #[error(transparent)]
     Reconcile(#[from] ReconcileError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("the cluster's known_hosts file")]
+    KnownHosts(#[source] SshError),
+    #[error(transparent)]
+    Destroy(#[from] super::destroy::VmDestroyError),
     #[error(
         "cluster `{0}` is already launched: change it with `nubo reconfigure {0}`, or remove it with `nubo destroy {0}`"
     )]
     Exists(String),
     #[error("cluster `{0}` not found: `nubo list` shows the clusters there are")]
     NotFound(String),
-    #[error("{0}")]
-    Provider(String),
+    #[error("preparing the launch did not finish: {0}")]
+    Interrupted(String),
+}
+
+impl From<super::plan::PlanOpError> for LaunchError {
+    fn from(e: super::plan::PlanOpError) -> LaunchError {
+        match e {
+            super::plan::PlanOpError::Prepare(e) => e.into(),
+            super::plan::PlanOpError::Placement(e) => e.into(),
+            super::plan::PlanOpError::State(e) => e.into(),
+        }
+    }
 }
 
 /// What a launch did.
@@ -72,6 +81,9 @@ pub struct LaunchReport {
     pub cluster: String,
     pub templates: Vec<String>,
     pub walk: WalkReport,
+    /// What was planned (the walk's VM actions may be corrected by what
+    /// the providers said: see the observer's `VmAction` events).
+    pub plan: PlanReport,
     /// Recorded VMs the description no longer asks for, destroyed.
     pub removed: Vec<String>,
     pub reconciled: Vec<String>,
@@ -98,84 +110,14 @@ pub struct ReconfigureOptions {
     pub recipe_dirs: Option<RecipeDirs>,
 }
 
-/// A composed, checked, lowered description with its graph and recipes.
-pub struct Prepared {
-    pub composed: Composed,
-    pub spec: ClusterSpec,
-    pub graph: DeployGraph,
-    pub recipes: HashMap<String, crate::recipe::Recipe>,
-    /// The commits the recipes from git were compiled from.
-    pub git_pins: Vec<GitPin>,
-}
-
-/// Composes, checks, lowers and plans; every problem with a span. Git
-/// references use the commits in `pins` (a cluster's recorded ones) and
-/// resolve the others.
-pub fn prepare(
-    search: &TemplateSearch,
-    templates: &[String],
-    add: Option<&str>,
-    recipe_dirs: &RecipeDirs,
-    pins: &[GitPin],
-) -> Result<Prepared, LaunchError> {
-    let git = GitRecipes::new(recipe_dirs.git.clone(), pins, false);
-    finish_prepare(
-        templates::compose(search, templates, add)?,
-        recipe_dirs,
-        Default::default(),
-        &git,
-    )
-}
-
-/// Lowers, compiles the recipes of (fetching recipes from git), and plans
-/// a composed description; `scaled` gives the elastic systems' nodes that
-/// are on. Nothing is made on any provider here.
-fn finish_prepare(
-    mut composed: Composed,
-    recipe_dirs: &RecipeDirs,
-    scaled: indexmap::IndexMap<String, Vec<u32>>,
-    git: &GitRecipes,
-) -> Result<Prepared, LaunchError> {
-    let (mut spec, mut diags) = model::lower(&composed.document);
-    spec.scaled = scaled;
-    diags.extend(composed.diagnostics.iter().cloned());
-    if diags.iter().any(Diagnostic::is_error) {
-        return Err(LaunchError::Invalid {
-            sources: Box::new(composed.sources),
-            diagnostics: diags,
-        });
-    }
-    let recipes = recipes::compile(&spec, &mut composed.sources, recipe_dirs, git);
-    let recipes = match recipes {
-        Ok(r) => r,
-        Err(d) => {
-            return Err(LaunchError::Invalid {
-                sources: Box::new(composed.sources),
-                diagnostics: d,
-            });
-        }
-    };
-    let expanded: HashMap<String, String> = recipes
-        .iter()
-        .map(|(name, r)| (name.clone(), r.template_text()))
-        .collect();
-    let graph = DeployGraph::build_with(&spec, &expanded)?;
-    composed.diagnostics = diags;
-    Ok(Prepared {
-        composed,
-        spec,
-        graph,
-        recipes,
-        git_pins: git.pins(),
-    })
-}
-
-/// Where each system's VMs go.
-pub fn place(
-    env: &Env,
-    spec: &ClusterSpec,
-) -> Result<HashMap<String, Arc<dyn Provider>>, PlacementError> {
-    env.providers.place(spec)
+/// Runs blocking preparation (composing, compiling recipes, `git`) on a
+/// blocking thread.
+async fn off_runtime<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, LaunchError> + Send + 'static,
+) -> Result<T, LaunchError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| LaunchError::Interrupted(e.to_string()))?
 }
 
 pub async fn launch(
@@ -185,90 +127,137 @@ pub async fn launch(
 ) -> Result<LaunchReport, LaunchError> {
     let search = opts.search.clone().unwrap_or_default();
     let dirs = opts.recipe_dirs.clone().unwrap_or_default();
-    let store = &env.store;
-    let _lock = store.lock_cluster(&opts.name)?;
-    let recorded = store.cluster(&opts.name)?;
+    let db = env.db();
+    let name = opts.name.clone();
+    let _lock = db.lock_cluster(&name).await?;
+    let recorded = db.cluster(&name).await?;
     if let Some(c) = &recorded
         && matches!(c.status, ClusterStatus::Running | ClusterStatus::Stopped)
     {
-        return Err(LaunchError::Exists(opts.name.clone()));
+        return Err(LaunchError::Exists(name));
     }
     // A launch that did not finish keeps the commits it resolved.
     let pins = match recorded {
-        Some(_) => store.git_pins(&opts.name)?,
+        Some(_) => db.git_pins(&name).await?,
         None => Vec::new(),
     };
-    let prepared = prepare(&search, &opts.templates, opts.add.as_deref(), &dirs, &pins)?;
+    let (templates, add) = (opts.templates.clone(), opts.add.clone());
+    let prepared = off_runtime(move || {
+        Ok(prepare::prepare(
+            &search,
+            &templates,
+            add.as_deref(),
+            &dirs,
+            &pins,
+        )?)
+    })
+    .await?;
     let mut reconciled = Vec::new();
     match recorded {
         Some(_) => {
             // A launch that did not finish: converge to this description.
-            reconciled = reconcile::reconcile(env, &opts.name).await?.actions;
-            store.set_cluster_source(
-                &opts.name,
-                &prepared.composed.record(),
-                &prepared.composed.templates,
-            )?;
+            reconciled = reconcile::reconcile(env, &name).await?.actions;
+            db.set_cluster_source(
+                &name,
+                prepared.composed.record(),
+                prepared.composed.templates.clone(),
+            )
+            .await?;
         }
         None => {
-            store.create_cluster(&NewCluster {
-                name: opts.name.clone(),
+            db.create_cluster(NewCluster {
+                name: name.clone(),
                 description: prepared.composed.record(),
                 templates: prepared.composed.templates.clone(),
                 variables: serde_json::json!({}),
-            })?;
+            })
+            .await?;
         }
     }
-    store.set_git_pins(&opts.name, &prepared.git_pins)?;
-    env.record_auth(&opts.name)?;
-    run(env, &opts.name, prepared, observer, reconciled, false).await
+    db.set_git_pins(&name, prepared.git_pins.clone()).await?;
+    let auth_env = env.clone();
+    let auth_name = name.clone();
+    off_runtime(move || Ok(auth_env.record_auth(&auth_name)?)).await?;
+    run(env, &name, prepared, observer, reconciled, false).await
 }
 
-/// `nubo reconfigure`: re-reads the recorded description, re-runs the steps
-/// whose script changed or did not finish `ok` (every step with `force`).
-/// Recipes from git come from the recorded commits, unless
-/// `update_recipes` resolves their branches and tags again (the new
-/// commits are recorded before any step runs).
+/// `nubo reconfigure`: re-reads the recorded description, starts the VMs
+/// that are stopped, re-runs the steps whose script changed or did not
+/// finish `ok` (every step with `force`). Recipes from git come from the
+/// recorded commits, unless `update_recipes` resolves their branches and
+/// tags again (the new commits are recorded before any step runs).
 pub async fn reconfigure(
     env: &Env,
     opts: &ReconfigureOptions,
     observer: Arc<dyn Observer>,
 ) -> Result<LaunchReport, LaunchError> {
-    let name = opts.name.as_str();
+    let name = opts.name.clone();
     let dirs = opts.recipe_dirs.clone().unwrap_or_default();
-    let store = &env.store;
-    let _lock = store.lock_cluster(name)?;
-    let cluster = store
-        .cluster(name)?
-        .ok_or_else(|| LaunchError::NotFound(name.to_string()))?;
+    let db = env.db();
+    let _lock = db.lock_cluster(&name).await?;
+    let cluster = db
+        .cluster(&name)
+        .await?
+        .ok_or_else(|| LaunchError::NotFound(name.clone()))?;
     // Compile (and fetch) first: a recipe that cannot be had changes
     // nothing.
-    let composed = templates::compose_recorded(&TemplateSearch::default(), &cluster.description)?;
-    let git = GitRecipes::new(
-        dirs.git.clone(),
-        &store.git_pins(name)?,
-        opts.update_recipes,
-    );
-    let prepared = finish_prepare(composed, &dirs, scaled_nodes(env, name)?, &git)?;
-    let reconciled = reconcile::reconcile(env, name).await?.actions;
-    store.set_git_pins(name, &prepared.git_pins)?;
-    run(env, name, prepared, observer, reconciled, opts.force).await
+    let pins = db.git_pins(&name).await?;
+    let scaled = {
+        let (env, name) = (env.clone(), name.clone());
+        off_runtime(move || Ok(prepare::scaled_nodes(&env, &name)?)).await?
+    };
+    let update = opts.update_recipes;
+    let prepared = off_runtime(move || {
+        let composed =
+            templates::compose_recorded(&TemplateSearch::default(), &cluster.description)
+                .map_err(PrepareError::from)?;
+        let git = GitRecipes::new(dirs.git.clone(), &pins, update);
+        Ok(prepare::finish_prepare(composed, &dirs, scaled, &git)?)
+    })
+    .await?;
+    let reconciled = reconcile::reconcile(env, &name).await?.actions;
+    db.set_git_pins(&name, prepared.git_pins.clone()).await?;
+    run(env, &name, prepared, observer, reconciled, opts.force).await
 }
 
-/// The elastic systems' nodes that are on, as the elasticity daemon
-/// recorded them: systems it never managed keep their deploy count.
-pub fn scaled_nodes(
+/// The plan of `prepared` against the records, read through `db`.
+async fn plan_of(
     env: &Env,
+    db: &Db,
     name: &str,
-) -> Result<indexmap::IndexMap<String, Vec<u32>>, LaunchError> {
-    let mut scaled: indexmap::IndexMap<String, Vec<u32>> = indexmap::IndexMap::new();
-    for n in env.store.elastic_nodes(name)? {
-        let on = scaled.entry(n.system.clone()).or_default();
-        if n.state.is_on() {
-            on.push(n.number);
-        }
-    }
-    Ok(scaled)
+    prepared: &Prepared,
+    force: bool,
+) -> Result<PlanReport, LaunchError> {
+    let placement = prepare::place(env, &prepared.spec)?;
+    let cluster = db.cluster(name).await?;
+    let vms = db.vms(name).await?;
+    let steps = db.steps(name).await?;
+    let variables = cluster
+        .as_ref()
+        .map(|c| c.variables.clone())
+        .unwrap_or_default();
+    let public_key = {
+        let (env, name) = (env.clone(), name.to_string());
+        off_runtime(move || Ok(keys::public_key(&env, &name).unwrap_or_default())).await?
+    };
+    Ok(plan::compute(
+        prepared,
+        &|system| {
+            placement
+                .get(system)
+                .map(|p| p.id().to_string())
+                .unwrap_or_default()
+        },
+        &Records {
+            cluster: name,
+            exists: cluster.is_some(),
+            vms: &vms,
+            steps: &steps,
+            variables: &variables,
+            public_key: &public_key,
+            force,
+        },
+    ))
 }
 
 async fn run(
@@ -279,50 +268,51 @@ async fn run(
     reconciled: Vec<String>,
     rerun_all: bool,
 ) -> Result<LaunchReport, LaunchError> {
-    let store = &env.store;
-    let placement = place(env, &prepared.spec)?;
-    store.set_cluster_status(name, ClusterStatus::Launching)?;
+    let db = env.db();
+    let placement = prepare::place(env, &prepared.spec)?;
+    let plan = plan_of(env, &db, name, &prepared, rerun_all).await?;
+    db.set_cluster_status(name, ClusterStatus::Launching)
+        .await?;
 
     // VMs recorded but no longer asked for: destroy them first.
-    let wanted: Vec<String> = prepared
-        .spec
-        .instances()
-        .into_iter()
-        .map(|i| i.name)
-        .collect();
     let mut removed = Vec::new();
-    for vm in store.vms(name)? {
-        if wanted.contains(&vm.node) {
-            continue;
-        }
-        destroy_vm(env, name, &vm.node).await?;
-        store.delete_vm(name, &vm.node)?;
-        observer.on(&Event::Destroyed(vm.node.clone()));
-        removed.push(vm.node);
+    for node in plan.destroyed() {
+        super::destroy::destroy_vm(env, name, node).await?;
+        db.delete_vm(name, node).await?;
+        observer.on(&Event::Destroyed(node.to_string()));
+        removed.push(node.to_string());
     }
 
-    let (public_key, key_path) = cluster_key(env, name)?;
-    let known_hosts = KnownHosts::open(env.known_hosts_path(name))
-        .map_err(|e| LaunchError::Provider(e.to_string()))?;
-    let variables = store
-        .cluster(name)?
+    let (public_key, key_path) = {
+        let (env, name) = (env.clone(), name.to_string());
+        off_runtime(move || Ok(keys::cluster_key(&env, &name)?)).await?
+    };
+    let known_hosts = {
+        let path = env.known_hosts_path(name);
+        off_runtime(move || KnownHosts::open(path).map_err(LaunchError::KnownHosts)).await?
+    };
+    let variables = db
+        .cluster(name)
+        .await?
         .map(|c| c.variables)
         .unwrap_or_default();
-    let mut exec = ClusterExecutor::new(
+    let exec = Arc::new(ClusterExecutor::new(
         env.clone(),
         name.to_string(),
-        Arc::new(prepared.spec.clone()),
-        placement,
-        prepared.recipes,
-        Arc::new(prepared.composed.sources.clone()),
-        known_hosts,
-        variables,
-        public_key,
-        key_path,
+        ExecutorParts {
+            spec: Arc::new(prepared.spec.clone()),
+            placement,
+            recipes: prepared.recipes,
+            sources: Arc::new(prepared.composed.sources.clone()),
+            known_hosts,
+            variables,
+            public_key,
+            key_path,
+            vm_actions: plan.vm_actions(),
+            rerun_all,
+        },
         observer.clone(),
-    );
-    exec.rerun_all = rerun_all;
-    let exec = Arc::new(exec);
+    ));
     for phase in PHASES {
         let total = prepared
             .graph
@@ -332,91 +322,25 @@ async fn run(
             .count();
         observer.on(&Event::Phase { name: phase, total });
     }
-    let report = walk::walk(&prepared.graph, exec, &WalkOptions::default()).await;
-    store.set_cluster_status(
+    let report = walk::walk(&prepared.graph, exec.clone(), &WalkOptions::default()).await;
+    exec.close().await;
+    db.set_cluster_status(
         name,
         if report.succeeded() {
             ClusterStatus::Running
         } else {
             ClusterStatus::Failed
         },
-    )?;
+    )
+    .await?;
     Ok(LaunchReport {
         cluster: name.to_string(),
         templates: prepared.composed.templates.clone(),
         walk: report,
+        plan,
         removed,
         reconciled,
         warnings: prepared.composed.diagnostics,
         sources: prepared.composed.sources,
     })
-}
-
-/// The cluster's SSH key, made at its first launch and kept in the state
-/// directory (0600): clouds inject its public half, recipes get it as
-/// `ssh.public_key` (the local provider logs in as root with a key of its
-/// own).
-pub fn cluster_key(env: &Env, name: &str) -> Result<(String, std::path::PathBuf), LaunchError> {
-    let path = cluster_key_path(env, name);
-    if let Some(dir) = path.parent() {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| LaunchError::Provider(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    crate::provider::local::keys::ensure_keypair(&path, &format!("nubo-{name}"))
-        .map_err(|e| LaunchError::Provider(e.to_string()))?;
-    let public = crate::provider::local::keys::public_key(&path)
-        .map_err(|e| LaunchError::Provider(e.to_string()))?;
-    Ok((public, path))
-}
-
-pub fn cluster_key_path(env: &Env, name: &str) -> std::path::PathBuf {
-    env.store.dir().join("keys").join(name).join("id_ed25519")
-}
-
-/// Destroys one recorded VM through its provider, between an intent and its
-/// completion.
-pub async fn destroy_vm(env: &Env, cluster: &str, node: &str) -> Result<(), LaunchError> {
-    let store = &env.store;
-    let Some(vm) = store.vm(cluster, node)? else {
-        return Ok(());
-    };
-    if vm.state == VmState::Destroyed {
-        return Ok(());
-    }
-    let Some(provider) = env.providers.by_id(&vm.provider) else {
-        return Err(LaunchError::Provider(format!(
-            "VM `{node}` belongs to provider `{}`, which the auth file does not define: pass the auth file it was launched with",
-            vm.provider
-        )));
-    };
-    let id = vm
-        .provider_vm_id
-        .clone()
-        .unwrap_or_else(|| node.to_string());
-    let intent = store.begin_intent(
-        cluster,
-        IntentKind::DestroyVm,
-        node,
-        &serde_json::json!({"provider": provider.id(), "id": id}),
-    )?;
-    super::crash::point("destroy-intent");
-    match provider.destroy_vm(cluster, &id).await {
-        Ok(()) | Err(crate::provider::ProviderError::NotFound(_)) => {
-            store.record_vm_destroyed(intent.id)?;
-            Ok(())
-        }
-        Err(e) => {
-            store.complete_intent(
-                intent.id,
-                crate::state::Outcome::Failed {
-                    error: e.to_string(),
-                },
-            )?;
-            Err(LaunchError::Provider(format!("destroying `{node}`: {e}")))
-        }
-    }
 }

@@ -43,14 +43,14 @@ pub async fn set_power(
     name: &str,
     action: Action,
 ) -> Result<Vec<String>, LifecycleError> {
-    let store = &env.store;
-    let _lock = store.lock_cluster(name)?;
-    if store.cluster(name)?.is_none() {
+    let db = env.db();
+    let _lock = db.lock_cluster(name).await?;
+    if db.cluster(name).await?.is_none() {
         return Err(LifecycleError::NotFound(name.to_string()));
     }
     reconcile::reconcile(env, name).await?;
     let mut done = Vec::new();
-    for vm in store.vms(name)? {
+    for vm in db.vms(name).await? {
         let wanted = match action {
             Action::Stop => VmState::Stopped,
             Action::Start => VmState::Running,
@@ -70,37 +70,41 @@ pub async fn set_power(
             Action::Stop => (IntentKind::StopVm, "stop"),
             Action::Start => (IntentKind::StartVm, "start"),
         };
-        let intent = store.begin_intent(
-            name,
-            kind,
-            &vm.node,
-            &serde_json::json!({"provider": provider.id(), "id": id}),
-        )?;
+        let intent = db
+            .begin_intent(
+                name,
+                kind,
+                &vm.node,
+                serde_json::json!({"provider": provider.id(), "id": id}),
+            )
+            .await?;
         let result = match action {
             Action::Stop => provider.stop_vm(name, &id).await.map(|()| None),
             Action::Start => provider.start_vm(name, &id).await.map(Some),
         };
         match result {
             Ok(info) => {
-                store.complete_intent(
+                db.complete_intent(
                     intent.id,
                     Outcome::Done {
                         provider_id: Some(id.clone()),
                     },
-                )?;
-                store.set_vm_state(name, &vm.node, wanted)?;
+                )
+                .await?;
+                db.set_vm_state(name, &vm.node, wanted).await?;
                 if let Some(info) = info {
-                    store.set_vm_addresses(name, &vm.node, &info.addresses)?;
+                    db.set_vm_addresses(name, &vm.node, info.addresses).await?;
                 }
                 done.push(vm.node);
             }
             Err(error) => {
-                store.complete_intent(
+                db.complete_intent(
                     intent.id,
                     Outcome::Failed {
                         error: error.to_string(),
                     },
-                )?;
+                )
+                .await?;
                 return Err(LifecycleError::Provider {
                     action: label,
                     node: vm.node,
@@ -109,13 +113,14 @@ pub async fn set_power(
             }
         }
     }
-    store.set_cluster_status(
+    db.set_cluster_status(
         name,
         match action {
             Action::Stop => ClusterStatus::Stopped,
             Action::Start => ClusterStatus::Running,
         },
-    )?;
+    )
+    .await?;
     Ok(done)
 }
 
@@ -128,7 +133,7 @@ pub async fn restart(
     observer: std::sync::Arc<dyn super::observer::Observer>,
 ) -> Result<(Vec<String>, Option<super::launch::LaunchReport>), LifecycleError> {
     let started = set_power(env, name, Action::Start).await?;
-    if env.store.steps(name)?.is_empty() {
+    if env.db().steps(name).await?.is_empty() {
         return Ok((started, None));
     }
     let report = super::launch::reconfigure(

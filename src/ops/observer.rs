@@ -1,7 +1,9 @@
 //! What long operations report as they go, for the CLI's progress bars.
 //! Operations never print; they tell an `Observer`.
 
+use crate::plan::changes::{StepAction, StepReason, VmAction};
 use crate::plan::graph::Vertex;
+use crate::plan::walk::Failure;
 use crate::state::StepKey;
 
 #[derive(Clone, Debug)]
@@ -16,7 +18,19 @@ pub enum Event {
     Started(Vertex),
     Finished {
         vertex: Vertex,
-        error: Option<String>,
+        error: Option<Failure>,
+    },
+    /// What the walk does with a VM (the plan's action, corrected by what
+    /// the provider said).
+    VmAction {
+        node: String,
+        action: VmAction,
+    },
+    /// What the walk does with a step, and why.
+    StepAction {
+        key: StepKey,
+        action: StepAction,
+        reason: StepReason,
     },
     /// A VM recorded running and still running is kept.
     Kept(String),

@@ -1,41 +1,36 @@
-//! `nubo plan`: what `launch` (or a relaunch) would do against the recorded
-//! state, per VM and per step, without doing it.
+//! The plan of a launch, reconfigure or relaunch: per VM and per step what
+//! happens, computed once from the prepared description and the records
+//! by the rules of [`crate::plan::changes`]. `nubo plan` shows it; the
+//! walk is given its VM actions and decides each step by the same rules.
 
 use super::context::{self, ContextInput};
 use super::env::Env;
 use super::executor::script_hash;
-use super::launch::{self, LaunchError, LaunchOptions};
+use super::prepare::{self, PrepareError, Prepared};
+use super::templates::TemplateSearch;
+use super::{env::PlacementError, keys, recipes::RecipeDirs};
+use crate::plan::changes::{self, RecordedStep, Script, StepAction, StepReason, VmAction};
 use crate::plan::graph::Vertex;
 use crate::recipe;
-use crate::state::{StepKey, StepStatus, VmState};
+use crate::state::{StateError, Step, StepKey, Vm, VmState};
 use serde::Serialize;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// Make it (a VM) or run it (a step).
-    Create,
-    /// Recorded and current: left as it is.
-    Keep,
-    /// Recorded and no longer asked for.
-    Destroy,
-}
+use std::collections::HashMap;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct VmPlan {
     pub node: String,
     pub system: String,
     pub provider: String,
-    pub action: Action,
+    pub action: VmAction,
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct StepPlan {
     #[serde(flatten)]
     pub key: StepKey,
-    pub action: Action,
-    /// Why it runs.
-    pub reason: String,
+    pub action: StepAction,
+    /// Why.
+    pub reason: StepReason,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -46,60 +41,81 @@ pub struct PlanReport {
     pub steps: Vec<StepPlan>,
 }
 
-pub fn plan(env: &Env, opts: &LaunchOptions) -> Result<PlanReport, LaunchError> {
-    let search = opts.search.clone().unwrap_or_default();
-    let dirs = opts.recipe_dirs.clone().unwrap_or_default();
-    let store = &env.store;
-    let name = &opts.name;
-    let exists = store.cluster(name)?.is_some();
-    let pins = if exists {
-        store.git_pins(name)?
-    } else {
-        Vec::new()
-    };
-    let prepared = launch::prepare(&search, &opts.templates, opts.add.as_deref(), &dirs, &pins)?;
-    let placement = launch::place(env, &prepared.spec)?;
-    let vms = if exists { store.vms(name)? } else { Vec::new() };
-    let steps = if exists {
-        store.steps(name)?
-    } else {
-        Vec::new()
-    };
+impl PlanReport {
+    /// The planned action of each VM asked for, by node.
+    pub fn vm_actions(&self) -> HashMap<String, VmAction> {
+        self.vms
+            .iter()
+            .filter(|v| v.action != VmAction::Destroy)
+            .map(|v| (v.node.clone(), v.action))
+            .collect()
+    }
+
+    /// The recorded VMs no longer asked for.
+    pub fn destroyed(&self) -> impl Iterator<Item = &str> {
+        self.vms
+            .iter()
+            .filter(|v| v.action == VmAction::Destroy)
+            .map(|v| v.node.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanOpError {
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
+    #[error(transparent)]
+    Placement(#[from] PlacementError),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+/// What the plan is computed from besides the prepared description.
+pub struct Records<'a> {
+    pub cluster: &'a str,
+    pub exists: bool,
+    pub vms: &'a [Vm],
+    pub steps: &'a [Step],
+    pub variables: &'a serde_json::Value,
+    /// The cluster key's public half (empty before the first launch).
+    pub public_key: &'a str,
+    /// `reconfigure --force`.
+    pub force: bool,
+}
+
+/// The plan of `prepared` against `records`: a pure function.
+pub fn compute(
+    prepared: &Prepared,
+    provider_of: &dyn Fn(&str) -> String,
+    rec: &Records<'_>,
+) -> PlanReport {
     let instances = prepared.spec.instances();
     let mut out = PlanReport {
-        cluster: name.clone(),
-        exists,
+        cluster: rec.cluster.to_string(),
+        exists: rec.exists,
         vms: Vec::new(),
         steps: Vec::new(),
     };
     for i in &instances {
-        let kept = vms
-            .iter()
-            .any(|v| v.node == i.name && v.state == VmState::Running);
+        let recorded = rec.vms.iter().find(|v| v.node == i.name);
         out.vms.push(VmPlan {
             node: i.name.clone(),
             system: i.system.clone(),
-            provider: placement[&i.system].id().to_string(),
-            action: if kept { Action::Keep } else { Action::Create },
+            provider: provider_of(&i.system),
+            action: changes::vm_action(recorded),
         });
     }
-    for v in &vms {
+    for v in rec.vms {
         if v.state != VmState::Destroyed && !instances.iter().any(|i| i.name == v.node) {
             out.vms.push(VmPlan {
                 node: v.node.clone(),
                 system: v.system.clone(),
                 provider: v.provider.clone(),
-                action: Action::Destroy,
+                action: VmAction::Destroy,
             });
         }
     }
-    let variables = store
-        .cluster(name)?
-        .map(|c| c.variables)
-        .unwrap_or_default();
-    // Not made yet for a new cluster: its steps all run anyway.
-    let public_key = crate::provider::local::keys::public_key(&launch::cluster_key_path(env, name))
-        .unwrap_or_default();
+    let vm_actions = out.vm_actions();
     for n in prepared.graph.order() {
         let Vertex::Configure {
             node,
@@ -111,54 +127,136 @@ pub fn plan(env: &Env, opts: &LaunchOptions) -> Result<PlanReport, LaunchError> 
             continue;
         };
         let key = StepKey::new(node.clone(), configure.clone(), *step);
-        let vm_kept = out
-            .vms
+        let vm = vm_actions.get(node).copied().unwrap_or(VmAction::Create);
+        let recorded = rec
+            .steps
             .iter()
-            .any(|v| &v.node == node && v.action == Action::Keep);
-        let recorded = steps.iter().find(|s| s.key == key);
-        let (action, reason) = match recorded {
-            _ if !vm_kept => (Action::Create, "its VM is to be made".to_string()),
-            None => (Action::Create, "never run".to_string()),
-            Some(s) if s.status != StepStatus::Ok => {
-                (Action::Create, format!("last run: {}", s.status))
-            }
-            Some(s) => {
-                let inst = instances
-                    .iter()
-                    .find(|i| &i.name == node)
-                    .expect("steps are on planned nodes");
-                let ctx = context::build(
-                    &ContextInput {
-                        cluster: name,
-                        spec: &prepared.spec,
-                        instances: &instances,
-                        vms: &vms,
-                        variables: &variables,
-                        public_key: &public_key,
-                    },
-                    inst,
-                );
-                match prepared
-                    .recipes
-                    .get(configure)
-                    .map(|r| recipe::render(r, &ctx))
-                {
-                    Some(Ok(script)) if script_hash(&script.text) == s.recipe_hash => {
-                        (Action::Keep, "done with this script".to_string())
-                    }
-                    Some(Ok(_)) => (Action::Create, "its script changed".to_string()),
-                    _ => (
-                        Action::Create,
-                        "its script cannot be rendered yet".to_string(),
-                    ),
-                }
+            .find(|s| s.key == key)
+            .map(|s| RecordedStep {
+                status: s.status,
+                hash: &s.recipe_hash,
+            });
+        // The script is rendered only when it could be kept: for a VM
+        // that stays, from what is recorded.
+        let hash = match prepared.recipes.get(configure) {
+            None => None,
+            Some(_) if vm != VmAction::Keep => Some(Err(())),
+            Some(r) => {
+                let inst = instances.iter().find(|i| &i.name == node);
+                let rendered = inst.map(|inst| {
+                    let ctx = context::build(
+                        &ContextInput {
+                            cluster: rec.cluster,
+                            spec: &prepared.spec,
+                            instances: &instances,
+                            vms: rec.vms,
+                            variables: rec.variables,
+                            public_key: rec.public_key,
+                        },
+                        inst,
+                    );
+                    recipe::render(r, &ctx)
+                });
+                Some(match rendered {
+                    Some(Ok(script)) => Ok(script_hash(&script.text)),
+                    _ => Err(()),
+                })
             }
         };
+        let script = match &hash {
+            None => Script::None,
+            Some(Ok(h)) => Script::Hash(h),
+            Some(Err(())) => Script::Unrendered,
+        };
+        let (action, reason) = changes::step_action(vm, recorded, script, rec.force);
         out.steps.push(StepPlan {
             key,
             action,
             reason,
         });
     }
-    Ok(out)
+    out
+}
+
+/// `nubo plan`: prepares the templates as `launch` would and plans them
+/// against the cluster's records.
+pub fn plan(
+    env: &Env,
+    name: &str,
+    templates: &[String],
+    add: Option<&str>,
+    search: &TemplateSearch,
+    dirs: &RecipeDirs,
+) -> Result<PlanReport, PlanOpError> {
+    let store = &env.store;
+    let cluster = store.cluster(name)?;
+    let pins = if cluster.is_some() {
+        store.git_pins(name)?
+    } else {
+        Vec::new()
+    };
+    let prepared = prepare::prepare(search, templates, add, dirs, &pins)?;
+    of_prepared(env, name, &prepared, false)
+}
+
+/// What `nubo reconfigure` (with `force`) would do to a recorded
+/// cluster: its recorded description, recipes from the recorded commits,
+/// the elastic nodes that are on.
+pub fn plan_recorded(
+    env: &Env,
+    name: &str,
+    force: bool,
+    dirs: &RecipeDirs,
+) -> Result<PlanReport, PlanOpError> {
+    let store = &env.store;
+    let cluster = store
+        .cluster(name)?
+        .ok_or_else(|| StateError::ClusterNotFound(name.to_string()))?;
+    let composed =
+        super::templates::compose_recorded(&TemplateSearch::default(), &cluster.description)
+            .map_err(PrepareError::from)?;
+    let git = super::git::GitRecipes::new(dirs.git.clone(), &store.git_pins(name)?, false);
+    let prepared =
+        prepare::finish_prepare(composed, dirs, prepare::scaled_nodes(env, name)?, &git)?;
+    of_prepared(env, name, &prepared, force)
+}
+
+/// The plan of a prepared description against the cluster's records.
+pub fn of_prepared(
+    env: &Env,
+    name: &str,
+    prepared: &Prepared,
+    force: bool,
+) -> Result<PlanReport, PlanOpError> {
+    let store = &env.store;
+    let cluster = store.cluster(name)?;
+    let placement = prepare::place(env, &prepared.spec)?;
+    let (vms, steps) = if cluster.is_some() {
+        (store.vms(name)?, store.steps(name)?)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let variables = cluster
+        .as_ref()
+        .map(|c| c.variables.clone())
+        .unwrap_or_default();
+    let public_key = keys::public_key(env, name).unwrap_or_default();
+    Ok(compute(
+        prepared,
+        &|system| {
+            placement
+                .get(system)
+                .map(|p| p.id().to_string())
+                .unwrap_or_default()
+        },
+        &Records {
+            cluster: name,
+            exists: cluster.is_some(),
+            vms: &vms,
+            steps: &steps,
+            variables: &variables,
+            public_key: &public_key,
+            force,
+        },
+    ))
 }

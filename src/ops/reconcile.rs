@@ -39,30 +39,33 @@ pub struct Reconciled {
 
 /// Reconciles every open intent of `cluster`. The caller holds the lock.
 pub async fn reconcile(env: &Env, cluster: &str) -> Result<Reconciled, ReconcileError> {
-    let store = &env.store;
+    let db = env.db();
     let mut out = Reconciled::default();
-    for intent in store.open_intents(cluster)? {
+    for intent in db.open_intents(cluster).await? {
         let provider_id = intent
             .params
             .get("provider")
             .and_then(|v| v.as_str())
-            .map(str::to_string)
-            .or_else(|| {
-                store
-                    .vm(cluster, &intent.target)
-                    .ok()
-                    .flatten()
-                    .map(|v| v.provider)
-            })
-            .unwrap_or_else(|| "local".into());
+            .map(str::to_string);
+        let provider_id = match provider_id {
+            Some(p) => p,
+            None => db
+                .vm(cluster, &intent.target)
+                .await
+                .ok()
+                .flatten()
+                .map(|v| v.provider)
+                .unwrap_or_else(|| "local".into()),
+        };
         let Some(provider) = env.providers.by_id(&provider_id) else {
             // The auth file no longer names it: nothing can be asked.
-            store.complete_intent(
+            db.complete_intent(
                 intent.id,
                 Outcome::Failed {
                     error: format!("provider `{provider_id}` is not in the auth file"),
                 },
-            )?;
+            )
+            .await?;
             out.actions.push(format!(
                 "{} of {}: provider `{provider_id}` unknown, closed",
                 intent.kind, intent.target
@@ -82,7 +85,7 @@ pub async fn reconcile(env: &Env, cluster: &str) -> Result<Reconciled, Reconcile
                     v.token.as_deref() == Some(intent.token.as_str())
                         || v.node.as_deref() == Some(intent.target.as_str())
                 });
-                let has_row = store.vm(cluster, &intent.target)?.is_some();
+                let has_row = db.vm(cluster, &intent.target).await?.is_some();
                 match (found, has_row) {
                     (Some(v), true) => {
                         let state = match v.status {
@@ -91,14 +94,15 @@ pub async fn reconcile(env: &Env, cluster: &str) -> Result<Reconciled, Reconcile
                             VmStatus::Pending => VmState::Creating,
                             _ => VmState::Failed,
                         };
-                        store.record_vm_created(
+                        db.record_vm_created(
                             intent.id,
-                            &VmCreated {
+                            VmCreated {
                                 provider_vm_id: v.id.clone(),
                                 addresses: v.addresses.clone(),
                                 state,
                             },
-                        )?;
+                        )
+                        .await?;
                         out.actions.push(format!(
                             "create of {}: the provider has it ({}), recorded",
                             intent.target, v.id
@@ -107,26 +111,29 @@ pub async fn reconcile(env: &Env, cluster: &str) -> Result<Reconciled, Reconcile
                     (Some(v), false) => {
                         // No row to record it on: undo.
                         provider.destroy_vm(cluster, &v.id).await.map_err(perr)?;
-                        store.complete_intent(
+                        db.complete_intent(
                             intent.id,
                             Outcome::Failed {
                                 error: "interrupted; destroyed by reconcile".into(),
                             },
-                        )?;
+                        )
+                        .await?;
                         out.actions.push(format!(
                             "create of {}: unrecorded VM {} destroyed",
                             intent.target, v.id
                         ));
                     }
                     (None, _) => {
-                        store.complete_intent(
+                        db.complete_intent(
                             intent.id,
                             Outcome::Failed {
                                 error: "interrupted before the provider made it".into(),
                             },
-                        )?;
+                        )
+                        .await?;
                         if has_row {
-                            store.set_vm_state(cluster, &intent.target, VmState::Failed)?;
+                            db.set_vm_state(cluster, &intent.target, VmState::Failed)
+                                .await?;
                         }
                         out.actions.push(format!(
                             "create of {}: the provider never made it",
@@ -143,21 +150,22 @@ pub async fn reconcile(env: &Env, cluster: &str) -> Result<Reconciled, Reconcile
                     .map(str::to_string)
                     .unwrap_or_else(|| intent.target.clone());
                 provider.destroy_vm(cluster, &id).await.map_err(perr)?;
-                if store.vm(cluster, &intent.target)?.is_some() {
-                    store.record_vm_destroyed(intent.id)?;
+                if db.vm(cluster, &intent.target).await?.is_some() {
+                    db.record_vm_destroyed(intent.id).await?;
                 } else {
-                    store.complete_intent(
+                    db.complete_intent(
                         intent.id,
                         Outcome::Done {
                             provider_id: Some(id),
                         },
-                    )?;
+                    )
+                    .await?;
                 }
                 out.actions
                     .push(format!("destroy of {}: finished", intent.target));
             }
             IntentKind::StartVm | IntentKind::StopVm | IntentKind::RebootVm => {
-                let vm = store.vm(cluster, &intent.target)?;
+                let vm = db.vm(cluster, &intent.target).await?;
                 let id = vm.as_ref().and_then(|v| v.provider_vm_id.clone());
                 let info = match &id {
                     Some(id) => provider.vm_info(cluster, id).await.map_err(perr)?,
@@ -169,14 +177,15 @@ pub async fn reconcile(env: &Env, cluster: &str) -> Result<Reconciled, Reconcile
                     Some(_) => VmState::Failed,
                     None => VmState::Destroyed,
                 };
-                store.complete_intent(
+                db.complete_intent(
                     intent.id,
                     Outcome::Failed {
                         error: format!("interrupted; the VM is now {state}"),
                     },
-                )?;
+                )
+                .await?;
                 if vm.is_some() {
-                    store.set_vm_state(cluster, &intent.target, state)?;
+                    db.set_vm_state(cluster, &intent.target, state).await?;
                 }
                 out.actions.push(format!(
                     "{} of {}: interrupted, the VM is {state}",
@@ -184,12 +193,13 @@ pub async fn reconcile(env: &Env, cluster: &str) -> Result<Reconciled, Reconcile
                 ));
             }
             IntentKind::CreateNetwork | IntentKind::DestroyNetwork => {
-                store.complete_intent(
+                db.complete_intent(
                     intent.id,
                     Outcome::Failed {
                         error: "interrupted; repeated by the next launch or destroy".into(),
                     },
-                )?;
+                )
+                .await?;
                 out.actions
                     .push(format!("{} of {}: closed", intent.kind, intent.target));
             }

@@ -17,20 +17,96 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+/// Why a vertex failed: the executor's error, kept whole (its source
+/// chain, its type) for the caller to render; `plan/` never formats it
+/// beyond `Display`.
+#[derive(Clone)]
+pub struct Failure(Arc<dyn std::error::Error + Send + Sync + 'static>);
+
+impl Failure {
+    pub fn new(e: impl std::error::Error + Send + Sync + 'static) -> Failure {
+        Failure(Arc::new(e))
+    }
+
+    /// The error itself.
+    pub fn error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+
+    /// The error as its own type, when it is one.
+    pub fn downcast_ref<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        self.0.downcast_ref::<T>()
+    }
+}
+
+/// A failure that is only a message (the walk's own, tests').
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Message(pub String);
+
+impl From<String> for Failure {
+    fn from(m: String) -> Failure {
+        Failure::new(Message(m))
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(m: &str) -> Failure {
+        Failure::new(Message(m.to_string()))
+    }
+}
+
+impl std::fmt::Debug for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Failure({:?})", self.to_string())
+    }
+}
+
+/// The error and each of its causes, `: ` between them.
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
+/// Failures compare by what they say (for tests of outcomes).
+impl PartialEq for Failure {
+    fn eq(&self, other: &Failure) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for Failure {}
+
 /// What an executor reports when a vertex's work fails.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StepError {
     /// Worth retrying (a timeout, a 503, a busy host).
-    Transient(String),
+    Transient(Failure),
     /// Retrying will not help (bad credentials, quota exceeded, a recipe
     /// that exits non-zero).
-    Final(String),
+    Final(Failure),
 }
 
 impl StepError {
-    fn message(&self) -> &str {
+    pub fn failure(&self) -> &Failure {
         match self {
-            StepError::Transient(m) | StepError::Final(m) => m,
+            StepError::Transient(f) | StepError::Final(f) => f,
+        }
+    }
+
+    /// Transient or final, as `transient` says.
+    pub fn new(transient: bool, e: impl std::error::Error + Send + Sync + 'static) -> StepError {
+        if transient {
+            StepError::Transient(Failure::new(e))
+        } else {
+            StepError::Final(Failure::new(e))
         }
     }
 }
@@ -76,7 +152,7 @@ pub enum Outcome {
         attempts: u32,
     },
     Failed {
-        error: String,
+        error: Failure,
         attempts: u32,
     },
     /// Not run because something it waits for failed.
@@ -98,9 +174,9 @@ impl WalkReport {
             .all(|o| matches!(o, Outcome::Done { .. }))
     }
 
-    pub fn failures(&self) -> impl Iterator<Item = (&Vertex, &str)> {
+    pub fn failures(&self) -> impl Iterator<Item = (&Vertex, &Failure)> {
         self.outcomes.iter().filter_map(|(v, o)| match o {
-            Outcome::Failed { error, .. } => Some((v, error.as_str())),
+            Outcome::Failed { error, .. } => Some((v, error)),
             _ => None,
         })
     }
@@ -210,7 +286,8 @@ async fn run_with_retries<E: Executor>(
                     error: format!(
                         "system `{s}` failed: {used} VM launches failed (the limit is {})",
                         opts.max_vm_failures
-                    ),
+                    )
+                    .into(),
                     attempts,
                 };
             }
@@ -228,7 +305,7 @@ async fn run_with_retries<E: Executor>(
                 .entry(s.clone())
                 .or_default() += 1;
         }
-        tracing::warn!(vertex = %v, attempt = attempts, error = err.message(), "step failed");
+        tracing::warn!(vertex = %v, attempt = attempts, error = %err.failure(), "step failed");
         match err {
             StepError::Transient(_) if attempts < opts.max_attempts => {
                 tokio::time::sleep(delay).await;
@@ -236,7 +313,7 @@ async fn run_with_retries<E: Executor>(
             }
             e => {
                 return Outcome::Failed {
-                    error: e.message().to_string(),
+                    error: e.failure().clone(),
                     attempts,
                 };
             }

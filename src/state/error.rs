@@ -16,6 +16,11 @@ pub enum StateError {
         source: std::io::Error,
     },
 
+    /// The blocking thread a store call ran on ended without an answer
+    /// (the runtime is shutting down, or the call panicked).
+    #[error("a state store call did not finish: {0}")]
+    Interrupted(String),
+
     /// SQLite reported an error.
     #[error("state database: {0}")]
     Database(#[from] rusqlite::Error),

@@ -302,3 +302,103 @@ async fn hybrid_front_on_opennebula_workers_on_openstack() {
     ok(dir, &["destroy", "h1", "-y"]).await;
     assert_eq!((one.live_vms().len(), ost_emu.servers().len()), (0, 0));
 }
+
+/// Regression: `nubo stop` then `nubo reconfigure` made a second VM for
+/// every node (the executor kept only VMs recorded running, and
+/// reconfigure never looked at a stopped cluster), leaving the stopped
+/// ones on the cloud unrecorded. Now reconfigure starts them: the cloud
+/// holds exactly the recorded VMs, running.
+async fn stop_then_reconfigure_keeps_the_vms(dir: &Path, held: impl Fn() -> Vec<String>) {
+    ok(
+        dir,
+        &["launch", "c1", "cluster.radl", "-a", "auth.dat", "-y"],
+    )
+    .await;
+    let recorded = |shown: &serde_json::Value| -> Vec<String> {
+        let mut ids: Vec<String> = shown["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["provider_vm_id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let before: serde_json::Value =
+        serde_json::from_str(&ok(dir, &["show", "c1", "--json"]).await).unwrap();
+    ok(dir, &["stop", "c1"]).await;
+    let plan = ok(dir, &["plan", "c1", "cluster.radl"]).await;
+    assert!(
+        plan.contains("0 to create") && plan.contains("3 to start"),
+        "{plan}"
+    );
+    ok(dir, &["reconfigure", "c1"]).await;
+    let after: serde_json::Value =
+        serde_json::from_str(&ok(dir, &["show", "c1", "--json"]).await).unwrap();
+    assert_eq!(recorded(&before), recorded(&after), "the same VMs");
+    assert!(
+        after["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["state"] == "running"),
+        "{after:#}"
+    );
+    let mut on_cloud = held();
+    on_cloud.sort();
+    assert_eq!(
+        on_cloud,
+        recorded(&after),
+        "the cloud holds exactly the recorded VMs"
+    );
+    ok(dir, &["destroy", "c1", "-y"]).await;
+    assert!(held().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_then_reconfigure_on_opennebula_leaves_exactly_the_recorded_vms() {
+    let emu = OneEmu::start(EmuConfig {
+        boot_delay: Duration::ZERO,
+        ..EmuConfig::default()
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("cluster.radl"), CLUSTER).unwrap();
+    std::fs::write(
+        dir.join("auth.dat"),
+        format!(
+            "id = one; type = OpenNebula; host = {}; username = oneuser; password = 'onepass'\n",
+            emu.endpoint()
+        ),
+    )
+    .unwrap();
+    stop_then_reconfigure_keeps_the_vms(dir, || {
+        emu.live_vms().iter().map(|v| v.id.to_string()).collect()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_then_reconfigure_on_openstack_leaves_exactly_the_recorded_vms() {
+    let emu = ost_emu().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("cluster.radl"),
+        format!(
+            "network private (provider_id = 'private')\n\
+             system wn (cpu.count >= 1 and memory.size >= 1g and \
+               net_interface.0.connection = 'private' and \
+               disk.0.image.url = 'ost://127.0.0.1/{IMAGE_ID}')\n\
+             contextualize ()\n\
+             deploy wn 3\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("auth.dat"), ost_auth(&emu)).unwrap();
+    stop_then_reconfigure_keeps_the_vms(dir, || {
+        emu.servers().iter().map(|s| s.id.clone()).collect()
+    })
+    .await;
+}

@@ -215,6 +215,46 @@ async fn life_cycle(moto: &Moto, workers: u32, endpoint_from_env: bool) {
     assert!(!ok(dir, &["list"]).await.contains("c1"));
 }
 
+/// Regression: `nubo stop` then `nubo reconfigure` made a second instance
+/// for every node and left the stopped ones on EC2 unrecorded. Now the
+/// stopped instances are started: moto holds exactly the recorded ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_then_reconfigure_on_ec2_leaves_exactly_the_recorded_vms() {
+    let Some(moto) = Moto::start() else { return };
+    let tmp = workspace(&moto, 2);
+    let dir = tmp.path();
+    let p = provider(&moto);
+    ok(
+        dir,
+        &["launch", "c1", "cluster.radl", "-a", "auth.dat", "-y"],
+    )
+    .await;
+    ok(dir, &["stop", "c1"]).await;
+    ok(dir, &["reconfigure", "c1"]).await;
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(dir, &["show", "c1", "--json"]).await).unwrap();
+    let mut recorded: Vec<String> = shown["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let id = v["provider_vm_id"].as_str().unwrap();
+            id.rsplit('/').next().unwrap().to_string()
+        })
+        .collect();
+    recorded.sort();
+    let h = held(&p, "c1").await;
+    let mut on_ec2: Vec<String> = h.instances.iter().map(|(id, _)| id.clone()).collect();
+    on_ec2.sort();
+    assert_eq!(
+        on_ec2, recorded,
+        "moto holds exactly the recorded instances"
+    );
+    assert!(h.instances.iter().all(|(_, s)| s == "running"), "{h:?}");
+    ok(dir, &["destroy", "c1", "-y"]).await;
+    assert_eq!(held(&p, "c1").await, Held::default());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ec2_one_vm_through_the_cli() {
     let Some(moto) = Moto::start() else { return };

@@ -12,6 +12,7 @@ mod launch_input;
 mod local_host;
 mod opennebula;
 mod openstack;
+mod plan_walk;
 mod radl_corpus;
 mod radl_invalid;
 mod radl_reference;

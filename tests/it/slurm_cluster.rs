@@ -508,7 +508,7 @@ fn slurm_nfs_local_runs_jobs_shares_home_grows_and_leaves_nothing() {
 /// configure `configure` on `node`, for `slurm nfs local` plus `add`.
 fn rendered_step(add: &str, configure: &str, node: &str, label: &str) -> String {
     let names: Vec<String> = TEMPLATES.iter().map(|t| t.to_string()).collect();
-    let prepared = launch::prepare(
+    let prepared = nubo::ops::prepare::prepare(
         &TemplateSearch::default(),
         &names,
         Some(add),

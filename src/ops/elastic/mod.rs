@@ -99,7 +99,7 @@ fn load(env: &Env, cluster: &str) -> Result<(ClusterSpec, Vec<Policy>), ElasticE
         .cluster(cluster)?
         .ok_or_else(|| ElasticError::NotFound(cluster.to_string()))?;
     let composed = templates::compose_recorded(&TemplateSearch::default(), &c.description)
-        .map_err(LaunchError::from)?;
+        .map_err(|e| LaunchError::from(crate::ops::prepare::PrepareError::from(e)))?;
     let (spec, _) = model::lower(&composed.document);
     let policies = policy::policies(&spec).map_err(|errors| ElasticError::Policy {
         cluster: cluster.to_string(),
