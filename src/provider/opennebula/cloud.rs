@@ -3,11 +3,11 @@
 //! A VM's provider id is OpenNebula's VM id. OpenNebula has no client
 //! token, so a create first looks for a VM of the cluster carrying the
 //! request's token (left by an earlier try that crashed before recording
-//! it) and returns that one instead of making a second. A VM whose marks
-//! name another cluster is treated as absent: nubo never stops or
-//! destroys it through this cluster.
+//! it) and returns that one instead of making a second. What every cloud
+//! does alike (ownership by the VM's marks, waiting, sweeping) is
+//! [`crate::provider::cloud`]'s.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::client::{OneClient, endpoint_url};
 use super::error::{OneError, code};
@@ -16,6 +16,7 @@ use super::template::{self, ImageRef};
 use super::vm::{OneVm, image_state};
 use crate::auth::Credential;
 use crate::model::NetworkSpec;
+use crate::provider::cloud::{self, CloudVms, Fields, Pacing, Sweep};
 use crate::provider::{
     BoxFuture, Provider, ProviderError, Result, SshAccess, VmInfo, VmRequest, VmStatus,
 };
@@ -63,25 +64,21 @@ impl OpenNebula {
         c: &Credential,
         options: OpenNebulaOptions,
     ) -> std::result::Result<Self, OneError> {
-        let bad = |message: String| OneError::Credential {
-            credential: c.describe(),
-            message,
-        };
-        c.check_kind("OpenNebula").map_err(bad)?;
-        let need = |key: &str| {
-            c.value(key)
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| bad(format!("needs `{key}`")))
-        };
-        let host = need("host")?;
-        let username = need("username")?;
-        let password = Secret::new(need("password")?);
+        let line = Fields::open(c, "OpenNebula", |credential, message| {
+            OneError::Credential {
+                credential,
+                message,
+            }
+        })?;
+        let host = line.need("host")?;
+        let username = line.need("username")?;
+        let password = Secret::new(line.need("password")?);
         let (url, host) = endpoint_url(host).map_err(|e| match e {
-            OneError::Credential { message, .. } => bad(message),
+            OneError::Credential { message, .. } => line.bad(message),
             e => e,
         })?;
         Ok(OpenNebula {
-            id: c.id.clone().unwrap_or_else(|| "opennebula".into()),
+            id: line.id("opennebula"),
             client: OneClient::new(&url, username, &password, options.call_timeout)?,
             host,
             options,
@@ -90,30 +87,6 @@ impl OpenNebula {
 
     pub fn client(&self) -> &OneClient {
         &self.client
-    }
-
-    /// The VM with id `id` if it exists, is not DONE and belongs to
-    /// `cluster`.
-    async fn owned(&self, cluster: &str, id: &str) -> Result<Option<OneVm>> {
-        let Ok(n) = id.parse::<i64>() else {
-            return Ok(None);
-        };
-        match self.client.vm_info(n).await {
-            Ok(vm) if vm.is_done() => Ok(None),
-            Ok(vm) if vm.label().is_some_and(|l| l.cluster == cluster) => Ok(Some(vm)),
-            Ok(vm) => {
-                tracing::warn!(id, cluster, name = %vm.name, "OpenNebula VM is not this cluster's; ignored");
-                Ok(None)
-            }
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    async fn owned_or_not_found(&self, cluster: &str, id: &str) -> Result<OneVm> {
-        self.owned(cluster, id).await?.ok_or_else(|| {
-            ProviderError::NotFound(format!("OpenNebula VM {id} of cluster `{cluster}`"))
-        })
     }
 
     /// The cluster's VMs as OpenNebula holds them.
@@ -135,39 +108,10 @@ impl OpenNebula {
         Ok(out)
     }
 
-    /// Polls until `done` accepts the VM, or the boot timeout passes.
-    async fn wait_for(
-        &self,
-        cluster: &str,
-        id: &str,
-        what: &str,
-        done: impl Fn(&OneVm) -> Result<bool>,
-    ) -> Result<OneVm> {
-        let deadline = Instant::now() + self.options.boot_timeout;
-        loop {
-            let vm = self.owned_or_not_found(cluster, id).await?;
-            if done(&vm)? {
-                return Ok(vm);
-            }
-            if Instant::now() >= deadline {
-                return Err(ProviderError::Transient(format!(
-                    "OpenNebula VM {id} is not {what} after {:?} (STATE {}, LCM_STATE {})",
-                    self.options.boot_timeout, vm.state, vm.lcm_state
-                )));
-            }
-            tokio::time::sleep(self.options.poll_interval).await;
-        }
-    }
-
     /// Checks the image a request names, so a wrong id fails before a VM
     /// is made.
     async fn check_image(&self, req: &VmRequest) -> Result<()> {
-        let url = req
-            .system
-            .image_url
-            .as_deref()
-            .or_else(|| req.system.features.get_str("disk.0.image.url"))
-            .unwrap_or_default();
+        let url = req.system.image_url.as_deref().unwrap_or_default();
         if let Ok(ImageRef::Id(id)) = template::image_ref(url, &self.host) {
             let image = self.client.image_info(id).await?;
             if image.state == image_state::ERROR {
@@ -237,12 +181,7 @@ impl Provider for OpenNebula {
                 .into_iter()
                 .find(|vm| vm.label().is_some_and(|l| l.token == req.token))
             {
-                tracing::info!(
-                    cluster = req.cluster,
-                    node = req.node,
-                    id = vm.id,
-                    "OpenNebula VM for this token exists; not creating another"
-                );
+                cloud::reusing(Self::NOUN, req, &vm.id.to_string());
                 return Ok(vm.to_info());
             }
             let template = template::vm_template(req, &self.host)?;
@@ -257,13 +196,7 @@ impl Provider for OpenNebula {
             match self.client.vm_info(id).await {
                 Ok(vm) => Ok(vm.to_info()),
                 // Made, but not readable yet: report what is known.
-                Err(_) => Ok(VmInfo {
-                    id: id.to_string(),
-                    node: Some(req.node.clone()),
-                    token: Some(req.token.clone()),
-                    addresses: Vec::new(),
-                    status: VmStatus::Pending,
-                }),
+                Err(_) => Ok(cloud::just_made(id.to_string(), req)),
             }
         })
     }
@@ -292,7 +225,7 @@ impl Provider for OpenNebula {
         cluster: &'a str,
         id: &'a str,
     ) -> BoxFuture<'a, Result<Option<VmInfo>>> {
-        Box::pin(async move { Ok(self.owned(cluster, id).await?.map(|vm| vm.to_info())) })
+        Box::pin(CloudVms::vm_info(self, cluster, id))
     }
 
     fn stop_vm<'a>(&'a self, cluster: &'a str, id: &'a str) -> BoxFuture<'a, Result<()>> {
@@ -342,14 +275,11 @@ impl Provider for OpenNebula {
 
     fn destroy_cluster<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let mut first_error = None;
+            let mut sweep = Sweep::new("OpenNebula", cluster);
             for vm in self.cluster_vms(cluster).await? {
-                if let Err(e) = self.terminate(&vm).await {
-                    tracing::warn!(cluster, id = vm.id, error = %e, "cannot terminate OpenNebula VM");
-                    first_error.get_or_insert(e);
-                }
+                sweep.check(&format!("VM {}", vm.id), self.terminate(&vm).await);
             }
-            first_error.map_or(Ok(()), Err)
+            sweep.done()
         })
     }
 
@@ -358,23 +288,44 @@ impl Provider for OpenNebula {
         cluster: &'a str,
         vm: &'a VmInfo,
     ) -> BoxFuture<'a, Result<SshAccess>> {
-        Box::pin(async move {
-            let one = self.owned_or_not_found(cluster, &vm.id).await?;
-            let host = vm
-                .addresses
-                .first()
-                .or_else(|| one.addresses.first())
-                .cloned()
-                .ok_or_else(|| {
-                    ProviderError::Transient(format!("OpenNebula VM {} has no address yet", vm.id))
-                })?;
-            let user = one
-                .user_template
-                .get(ATTR_SSH_USER)
-                .filter(|u| !u.is_empty())
-                .cloned()
-                .unwrap_or_else(|| "root".into());
-            Ok(SshAccess::cloud(host, user))
-        })
+        Box::pin(self.access(cluster, vm))
+    }
+}
+
+impl CloudVms for OpenNebula {
+    type Vm = OneVm;
+    const NOUN: &'static str = "OpenNebula VM";
+    const DEFAULT_LOGIN: &'static str = "root";
+
+    async fn fetch(&self, id: &str) -> Result<Option<OneVm>> {
+        let Ok(n) = id.parse::<i64>() else {
+            return Ok(None);
+        };
+        match self.client.vm_info(n).await {
+            Ok(vm) if vm.is_done() => Ok(None),
+            Ok(vm) => Ok(Some(vm)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn marks_cluster(vm: &OneVm, cluster: &str) -> bool {
+        vm.label().is_some_and(|l| l.cluster == cluster)
+    }
+
+    fn login_of(vm: &OneVm) -> Option<&str> {
+        vm.user_template.get(ATTR_SSH_USER).map(String::as_str)
+    }
+
+    fn state_of(vm: &OneVm) -> String {
+        format!("STATE {}, LCM_STATE {}", vm.state, vm.lcm_state)
+    }
+
+    async fn info(&self, _cluster: &str, _id: &str, vm: &OneVm) -> Result<VmInfo> {
+        Ok(vm.to_info())
+    }
+
+    fn pacing(&self) -> Pacing {
+        Pacing::steady(self.options.poll_interval, self.options.boot_timeout)
     }
 }
