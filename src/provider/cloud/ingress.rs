@@ -97,26 +97,33 @@ mod tests {
             "pub",
             true,
             None,
-            "8080:8090/tcp,9000/udp-9100/udp,10.0.0.0/8-5000/tcp,0/icmp,22/tcp",
+            "80,443/tcp,8000:8010/tcp,53/udp,22/tcp,10.0.0.0/8-9090/tcp,8080/tcp-80/tcp,0/icmp",
         );
-        let rules = ingress(1, true, &net.outports);
-        let r = |protocol: &str, ports: Option<(u16, u16)>, cidr: Option<&str>| Ingress {
-            protocol: protocol.into(),
-            ports,
-            cidr: cidr.map(str::to_string),
-        };
+        let show: Vec<String> = ingress(1, true, &net.outports)
+            .iter()
+            .map(|r| {
+                let (from, to) = r.ports.unwrap_or_default();
+                let cidr = r.cidr.as_deref().unwrap_or("members");
+                format!("{} {from}-{to} {cidr}", r.protocol)
+            })
+            .collect();
         assert_eq!(
-            rules,
+            show,
             [
-                r("tcp", Some((1, 65535)), None),
-                r("udp", Some((1, 65535)), None),
-                r("tcp", Some((22, 22)), Some(WORLD)),
-                r("tcp", Some((8080, 8090)), Some(WORLD)),
-                r("udp", Some((9000, 9000)), Some(WORLD)),
-                r("tcp", Some((5000, 5000)), Some("10.0.0.0/8")),
-                r("icmp", None, Some(WORLD)),
+                "tcp 1-65535 members",
+                "udp 1-65535 members",
+                "tcp 22-22 0.0.0.0/0",
+                "tcp 80-80 0.0.0.0/0",
+                "tcp 443-443 0.0.0.0/0",
+                "tcp 8000-8010 0.0.0.0/0",
+                "udp 53-53 0.0.0.0/0",
+                "tcp 9090-9090 10.0.0.0/8",
+                // A mapping opens its remote port.
+                "tcp 8080-8080 0.0.0.0/0",
+                "icmp 0-0 0.0.0.0/0",
             ]
         );
         assert_eq!(ingress(0, false, []).len(), 2);
+        assert_eq!(ingress(0, true, []).len(), 3);
     }
 }

@@ -5,9 +5,11 @@
 //! (`requirements.rs`), its image and login user (`request.rs`), the
 //! cloud-init user data (`userdata.rs`), polling (`pacing.rs`), the
 //! skeleton of their [`Provider`](super::Provider) (`vms.rs`: ownership,
-//! waiting for a state, info, SSH access) and sweeping a cluster
+//! waiting for a state, info, SSH access; `adapter.rs`: `Cloud`, async
+//! methods made a `Provider` once for all) and sweeping a cluster
 //! (`sweep.rs`). Each cloud keeps its API client and its error mapping.
 
+mod adapter;
 mod credential;
 mod ingress;
 mod pacing;
@@ -17,6 +19,7 @@ mod sweep;
 pub mod userdata;
 mod vms;
 
+pub(crate) use adapter::Cloud;
 pub(crate) use credential::Fields;
 #[cfg(test)]
 pub(crate) use ingress::test_network;

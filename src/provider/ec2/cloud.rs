@@ -1,4 +1,6 @@
-//! [`Ec2`]: the EC2 provider behind the [`Provider`] trait.
+//! [`Ec2`]: the EC2 provider, a
+//! [`Cloud`](crate::provider::cloud::Cloud) and so a
+//! [`Provider`](crate::provider::Provider).
 //!
 //! A VM's provider id is `REGION/INSTANCE_ID` (`us-east-1/i-0abc...`):
 //! instance ids are per region, and a cluster's systems may name
@@ -30,10 +32,8 @@ use super::label::{TAG_CLUSTER, TAG_SSH_USER};
 use super::network::{self, Rule};
 use super::sweep::join_all;
 use crate::model::NetworkSpec;
-use crate::provider::cloud::{CLOUDADM, CloudVms, Pacing};
-use crate::provider::{
-    BoxFuture, Provider, ProviderError, Result, SshAccess, VmInfo, VmRequest, VmStatus,
-};
+use crate::provider::cloud::{CLOUDADM, Cloud, CloudVms, Pacing};
+use crate::provider::{BoxFuture, ProviderError, Result, VmInfo, VmRequest, VmStatus};
 
 /// Timings; the defaults suit a real cloud, tests shorten them.
 #[derive(Clone, Debug)]
@@ -147,217 +147,176 @@ impl Ec2 {
     }
 }
 
-impl Provider for Ec2 {
-    fn id(&self) -> &str {
+impl Cloud for Ec2 {
+    const KIND: &'static str = "EC2";
+
+    fn line_id(&self) -> &str {
         &self.id
     }
 
-    fn kind(&self) -> &'static str {
-        "EC2"
+    async fn check(&self) -> Result<()> {
+        self.client(&self.region)
+            .describe_availability_zones()
+            .send()
+            .await
+            .map_err(|e| Ec2Error::from_sdk("DescribeAvailabilityZones", e))?;
+        tracing::debug!(
+            region = self.region,
+            endpoint = self.endpoint.as_deref().unwrap_or("AWS"),
+            "EC2 credentials accepted"
+        );
+        Ok(())
     }
 
-    fn check(&self) -> BoxFuture<'_, Result<()>> {
-        Box::pin(async move {
-            self.client(&self.region)
-                .describe_availability_zones()
-                .send()
-                .await
-                .map_err(|e| Ec2Error::from_sdk("DescribeAvailabilityZones", e))?;
-            tracing::debug!(
-                region = self.region,
-                endpoint = self.endpoint.as_deref().unwrap_or("AWS"),
-                "EC2 credentials accepted"
-            );
-            Ok(())
+    async fn ensure_network(&self, cluster: &str, network: &NetworkSpec) -> Result<Option<String>> {
+        // A bad provider_id fails here, before any instance. The group
+        // is made in this line's region; instances in other regions
+        // make theirs when they are created.
+        let subnet = network::subnet_of(network)?;
+        let vpc = self.vpc_of(&self.region, subnet.as_ref()).await?;
+        let rules = network::rules_for(std::slice::from_ref(network));
+        Ok(Some(
+            self.ensure_group(&self.region, cluster, &vpc, &rules)
+                .await?,
+        ))
+    }
+
+    async fn create_vm(&self, req: &VmRequest) -> Result<VmInfo> {
+        // What a create names and EC2 lacks (an AMI, a subnet) is a
+        // wrong request, not a VM gone.
+        self.create(req).await.map_err(|e| match e {
+            ProviderError::NotFound(m) => ProviderError::Final(m),
+            e => e,
         })
     }
 
-    fn ensure_network<'a>(
-        &'a self,
-        cluster: &'a str,
-        network: &'a NetworkSpec,
-        _token: &'a str,
-    ) -> BoxFuture<'a, Result<Option<String>>> {
-        Box::pin(async move {
-            // A bad provider_id fails here, before any instance. The group
-            // is made in this line's region; instances in other regions
-            // make theirs when they are created.
-            let subnet = network::subnet_of(network)?;
-            let vpc = self.vpc_of(&self.region, subnet.as_ref()).await?;
-            let rules = network::rules_for(std::slice::from_ref(network));
-            Ok(Some(
-                self.ensure_group(&self.region, cluster, &vpc, &rules)
-                    .await?,
-            ))
-        })
-    }
-
-    fn create_vm<'a>(&'a self, req: &'a VmRequest) -> BoxFuture<'a, Result<VmInfo>> {
-        Box::pin(async move {
-            // What a create names and EC2 lacks (an AMI, a subnet) is a
-            // wrong request, not a VM gone.
-            self.create(req).await.map_err(|e| match e {
-                ProviderError::NotFound(m) => ProviderError::Final(m),
-                e => e,
-            })
-        })
-    }
-
-    fn wait_running<'a>(&'a self, cluster: &'a str, id: &'a str) -> BoxFuture<'a, Result<VmInfo>> {
-        Box::pin(async move {
-            let (region, _) = self.split_id(id);
-            let i = self
-                .wait_for(cluster, id, "running", |i| match status_of(i) {
-                    VmStatus::Running => {
-                        Ok(i.public_ip_address().is_some() || i.private_ip_address().is_some())
-                    }
-                    VmStatus::Terminated => Err(ProviderError::NotFound(format!(
-                        "EC2 instance {id} is {}{}",
-                        state_name(i),
-                        i.state_reason()
-                            .and_then(|r| r.message())
-                            .map(|m| format!(": {m}"))
-                            .unwrap_or_default()
-                    ))),
-                    _ => Ok(false),
-                })
-                .await?;
-            Ok(to_info(region, &i))
-        })
-    }
-
-    fn vm_info<'a>(
-        &'a self,
-        cluster: &'a str,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<VmInfo>>> {
-        Box::pin(CloudVms::vm_info(self, cluster, id))
-    }
-
-    fn stop_vm<'a>(&'a self, cluster: &'a str, id: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let i = self.owned_or_not_found(cluster, id).await?;
-            if i.instance_lifecycle() == Some(&InstanceLifecycleType::Spot) {
-                return Err(ProviderError::Unsupported(format!(
-                    "EC2 instance {id} is a one-time spot instance, which cannot be stopped"
-                )));
-            }
-            match state(&i) {
-                Some(InstanceStateName::Stopped) => return Ok(()),
-                Some(InstanceStateName::Stopping) => {}
-                _ => {
-                    let (region, instance) = self.split_id(id);
-                    self.client(region)
-                        .stop_instances()
-                        .instance_ids(instance)
-                        .send()
-                        .await
-                        .map_err(|e| Ec2Error::from_sdk("StopInstances", e))?;
+    async fn wait_running(&self, cluster: &str, id: &str) -> Result<VmInfo> {
+        let (region, _) = self.split_id(id);
+        let i = self
+            .wait_for(cluster, id, "running", |i| match status_of(i) {
+                VmStatus::Running => {
+                    Ok(i.public_ip_address().is_some() || i.private_ip_address().is_some())
                 }
-            }
-            self.wait_for(cluster, id, "stopped", |i| {
-                Ok(state(i) == Some(&InstanceStateName::Stopped))
+                VmStatus::Terminated => Err(ProviderError::NotFound(format!(
+                    "EC2 instance {id} is {}{}",
+                    state_name(i),
+                    i.state_reason()
+                        .and_then(|r| r.message())
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
+                ))),
+                _ => Ok(false),
             })
             .await?;
-            Ok(())
-        })
+        Ok(to_info(region, &i))
     }
 
-    fn start_vm<'a>(&'a self, cluster: &'a str, id: &'a str) -> BoxFuture<'a, Result<VmInfo>> {
-        Box::pin(async move {
-            let mut i = self.owned_or_not_found(cluster, id).await?;
-            if state(&i) == Some(&InstanceStateName::Stopping) {
-                i = self
-                    .wait_for(cluster, id, "stopped", |i| {
-                        Ok(state(i) != Some(&InstanceStateName::Stopping))
-                    })
-                    .await?;
-            }
-            if state(&i) == Some(&InstanceStateName::Stopped) {
+    async fn stop_vm(&self, cluster: &str, id: &str) -> Result<()> {
+        let i = self.owned_or_not_found(cluster, id).await?;
+        if i.instance_lifecycle() == Some(&InstanceLifecycleType::Spot) {
+            return Err(ProviderError::Unsupported(format!(
+                "EC2 instance {id} is a one-time spot instance, which cannot be stopped"
+            )));
+        }
+        match state(&i) {
+            Some(InstanceStateName::Stopped) => return Ok(()),
+            Some(InstanceStateName::Stopping) => {}
+            _ => {
                 let (region, instance) = self.split_id(id);
                 self.client(region)
-                    .start_instances()
+                    .stop_instances()
                     .instance_ids(instance)
                     .send()
                     .await
-                    .map_err(|e| Ec2Error::from_sdk("StartInstances", e))?;
+                    .map_err(|e| Ec2Error::from_sdk("StopInstances", e))?;
             }
-            self.wait_running(cluster, id).await
+        }
+        self.wait_for(cluster, id, "stopped", |i| {
+            Ok(state(i) == Some(&InstanceStateName::Stopped))
         })
+        .await?;
+        Ok(())
     }
 
-    fn destroy_vm<'a>(&'a self, cluster: &'a str, id: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let Some(i) = self.owned(cluster, id).await? else {
-                return Ok(());
-            };
-            if state(&i) == Some(&InstanceStateName::ShuttingDown) {
-                return Ok(());
-            }
+    async fn start_vm(&self, cluster: &str, id: &str) -> Result<VmInfo> {
+        let mut i = self.owned_or_not_found(cluster, id).await?;
+        if state(&i) == Some(&InstanceStateName::Stopping) {
+            i = self
+                .wait_for(cluster, id, "stopped", |i| {
+                    Ok(state(i) != Some(&InstanceStateName::Stopping))
+                })
+                .await?;
+        }
+        if state(&i) == Some(&InstanceStateName::Stopped) {
             let (region, instance) = self.split_id(id);
-            match self
-                .client(region)
-                .terminate_instances()
+            self.client(region)
+                .start_instances()
                 .instance_ids(instance)
                 .send()
                 .await
-                .map_err(|e| Ec2Error::from_sdk("TerminateInstances", e))
-            {
-                Ok(_) => {
-                    tracing::info!(cluster, id, "EC2 instance terminated");
-                    Ok(())
-                }
-                Err(e) if e.is_not_found() => Ok(()),
-                Err(e) => Err(e.into()),
-            }
-        })
+                .map_err(|e| Ec2Error::from_sdk("StartInstances", e))?;
+        }
+        Cloud::wait_running(self, cluster, id).await
     }
 
-    fn list_vms<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<Vec<VmInfo>>> {
-        Box::pin(async move {
-            let regions = self.sweep_regions().await;
-            let lists = join_all(
-                regions
-                    .iter()
-                    .map(|r| -> BoxFuture<'_, _> {
-                        Box::pin(async move {
-                            self.cluster_instances(r, cluster)
-                                .await
-                                .map(|is| is.iter().map(|i| to_info(r, i)).collect::<Vec<_>>())
-                        })
+    async fn destroy_vm(&self, cluster: &str, id: &str) -> Result<()> {
+        let Some(i) = self.owned(cluster, id).await? else {
+            return Ok(());
+        };
+        if state(&i) == Some(&InstanceStateName::ShuttingDown) {
+            return Ok(());
+        }
+        let (region, instance) = self.split_id(id);
+        match self
+            .client(region)
+            .terminate_instances()
+            .instance_ids(instance)
+            .send()
+            .await
+            .map_err(|e| Ec2Error::from_sdk("TerminateInstances", e))
+        {
+            Ok(_) => {
+                tracing::info!(cluster, id, "EC2 instance terminated");
+                Ok(())
+            }
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn list_vms(&self, cluster: &str) -> Result<Vec<VmInfo>> {
+        let regions = self.sweep_regions().await;
+        let lists = join_all(
+            regions
+                .iter()
+                .map(|r| -> BoxFuture<'_, _> {
+                    Box::pin(async move {
+                        self.cluster_instances(r, cluster)
+                            .await
+                            .map(|is| is.iter().map(|i| to_info(r, i)).collect::<Vec<_>>())
                     })
-                    .collect(),
-            )
-            .await;
-            let mut out = Vec::new();
-            for l in lists {
-                out.extend(l?.into_iter().filter(|v| v.status != VmStatus::Terminated));
-            }
-            Ok(out)
-        })
+                })
+                .collect(),
+        )
+        .await;
+        let mut out = Vec::new();
+        for l in lists {
+            out.extend(l?.into_iter().filter(|v| v.status != VmStatus::Terminated));
+        }
+        Ok(out)
     }
 
-    fn destroy_cluster<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let regions = self.sweep_regions().await;
-            let results = join_all(
-                regions
-                    .iter()
-                    .map(|r| -> BoxFuture<'_, _> { Box::pin(self.sweep_region(r, cluster)) })
-                    .collect(),
-            )
-            .await;
-            results.into_iter().collect::<Result<Vec<()>>>()?;
-            Ok(())
-        })
-    }
-
-    fn ssh_access<'a>(
-        &'a self,
-        cluster: &'a str,
-        vm: &'a VmInfo,
-    ) -> BoxFuture<'a, Result<SshAccess>> {
-        Box::pin(self.access(cluster, vm))
+    async fn destroy_cluster(&self, cluster: &str) -> Result<()> {
+        let regions = self.sweep_regions().await;
+        let results = join_all(
+            regions
+                .iter()
+                .map(|r| -> BoxFuture<'_, _> { Box::pin(self.sweep_region(r, cluster)) })
+                .collect(),
+        )
+        .await;
+        results.into_iter().collect::<Result<Vec<()>>>()?;
+        Ok(())
     }
 }
 

@@ -149,27 +149,6 @@ impl Ec2 {
         known.insert(key, (id.clone(), has));
         Ok(id)
     }
-
-    /// The security groups (one per cluster and VPC) the cluster has in a
-    /// region.
-    pub async fn cluster_groups(
-        &self,
-        region: &str,
-        cluster: &str,
-    ) -> std::result::Result<Vec<String>, Ec2Error> {
-        let out = self
-            .client(region)
-            .describe_security_groups()
-            .filters(filter(&format!("tag:{TAG_CLUSTER}"), &[cluster]))
-            .send()
-            .await
-            .map_err(|e| Ec2Error::from_sdk("DescribeSecurityGroups", e))?;
-        Ok(out
-            .security_groups()
-            .iter()
-            .filter_map(|g| g.group_id().map(str::to_string))
-            .collect())
-    }
 }
 
 /// The rules a group's permissions hold, in [`Rule`]'s terms.

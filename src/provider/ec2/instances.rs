@@ -238,7 +238,7 @@ impl Ec2 {
             .build())
     }
 
-    /// Creates the VM of a request (see [`Provider::create_vm`]).
+    /// Creates the VM of a request (see [`Provider::create_vm`](crate::provider::Provider::create_vm)).
     pub(super) async fn create(&self, req: &VmRequest) -> Result<VmInfo> {
         let features = &req.system.features;
         let url = cloud::image_url(&req.system, "EC2", "aws://REGION/ami-ID")

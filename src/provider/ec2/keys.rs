@@ -71,24 +71,4 @@ impl Ec2 {
         known.insert((region.to_string(), name.clone()), held);
         Ok(held.then_some(name))
     }
-
-    /// The key pairs the cluster has in a region.
-    pub async fn cluster_key_pairs(
-        &self,
-        region: &str,
-        cluster: &str,
-    ) -> std::result::Result<Vec<String>, Ec2Error> {
-        let out = self
-            .client(region)
-            .describe_key_pairs()
-            .filters(filter(&format!("tag:{TAG_CLUSTER}"), &[cluster]))
-            .send()
-            .await
-            .map_err(|e| Ec2Error::from_sdk("DescribeKeyPairs", e))?;
-        Ok(out
-            .key_pairs()
-            .iter()
-            .filter_map(|k| k.key_name().map(str::to_string))
-            .collect())
-    }
 }

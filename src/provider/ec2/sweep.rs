@@ -9,13 +9,31 @@ use aws_sdk_ec2::types::InstanceStateName;
 
 use super::cloud::Ec2;
 use super::error::{Class, Ec2Error};
-use super::instances::state;
-use super::label;
+use super::instances::{filter, state};
+use super::label::{self, TAG_CLUSTER};
 use crate::provider::cloud::{CloudVms, Sweep};
 use crate::provider::{BoxFuture, Result};
 
 /// Runs futures concurrently (on this task) and returns their outputs in
 /// order.
+/// What a Describe* call lists with the cluster's tag, by one field
+/// (`group_id`, `key_name`): the security groups and key pairs to sweep.
+/// A macro, as each call has its own SDK types.
+macro_rules! tagged {
+    ($client:expr, $cluster:expr, $describe:ident, $op:literal, $list:ident, $field:ident) => {
+        $client
+            .$describe()
+            .filters(filter(&format!("tag:{TAG_CLUSTER}"), &[$cluster]))
+            .send()
+            .await
+            .map_err(|e| Ec2Error::from_sdk($op, e))?
+            .$list()
+            .iter()
+            .filter_map(|x| x.$field().map(str::to_string))
+            .collect::<Vec<String>>()
+    };
+}
+
 pub(super) async fn join_all<'a, T>(mut futures: Vec<BoxFuture<'a, T>>) -> Vec<T> {
     let mut out: Vec<Option<T>> = futures.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
@@ -105,8 +123,22 @@ impl Ec2 {
                 tracing::info!(cluster, region, n = chunk.len(), "EC2 instances terminated");
             }
         }
-        let groups = self.cluster_groups(region, cluster).await?;
-        let keys = self.cluster_key_pairs(region, cluster).await?;
+        let groups = tagged!(
+            client,
+            cluster,
+            describe_security_groups,
+            "DescribeSecurityGroups",
+            security_groups,
+            group_id
+        );
+        let keys = tagged!(
+            client,
+            cluster,
+            describe_key_pairs,
+            "DescribeKeyPairs",
+            key_pairs,
+            key_name
+        );
         let poll = self.pacing().start();
         if !groups.is_empty() && !instances.is_empty() {
             // A group in use cannot go.

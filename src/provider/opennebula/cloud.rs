@@ -1,4 +1,6 @@
-//! [`OpenNebula`]: the OpenNebula provider behind the [`Provider`] trait.
+//! [`OpenNebula`]: the OpenNebula provider, a
+//! [`Cloud`](crate::provider::cloud::Cloud) and so a
+//! [`Provider`](crate::provider::Provider).
 //!
 //! A VM's provider id is OpenNebula's VM id. OpenNebula has no client
 //! token, so a create first looks for a VM of the cluster carrying the
@@ -16,10 +18,8 @@ use super::template::{self, ImageRef};
 use super::vm::{OneVm, image_state};
 use crate::auth::Credential;
 use crate::model::NetworkSpec;
-use crate::provider::cloud::{self, CloudVms, Fields, Pacing, Sweep};
-use crate::provider::{
-    BoxFuture, Provider, ProviderError, Result, SshAccess, VmInfo, VmRequest, VmStatus,
-};
+use crate::provider::cloud::{self, Cloud, CloudVms, Fields, Pacing, Sweep};
+use crate::provider::{ProviderError, Result, VmInfo, VmRequest, VmStatus};
 use crate::state::Secret;
 
 /// Timings; the defaults suit a real front end, tests shorten them.
@@ -141,154 +141,119 @@ impl OpenNebula {
     }
 }
 
-impl Provider for OpenNebula {
-    fn id(&self) -> &str {
+impl Cloud for OpenNebula {
+    const KIND: &'static str = "OpenNebula";
+
+    fn line_id(&self) -> &str {
         &self.id
     }
 
-    fn kind(&self) -> &'static str {
-        "OpenNebula"
+    async fn check(&self) -> Result<()> {
+        let user = self.client.user_info().await?;
+        tracing::debug!(
+            endpoint = self.client.endpoint(),
+            user,
+            "OpenNebula credentials accepted"
+        );
+        Ok(())
     }
 
-    fn check(&self) -> BoxFuture<'_, Result<()>> {
-        Box::pin(async move {
-            let user = self.client.user_info().await?;
-            tracing::debug!(
-                endpoint = self.client.endpoint(),
-                user,
-                "OpenNebula credentials accepted"
-            );
-            Ok(())
-        })
-    }
-
-    fn ensure_network<'a>(
-        &'a self,
-        _cluster: &'a str,
-        network: &'a NetworkSpec,
-        _token: &'a str,
-    ) -> BoxFuture<'a, Result<Option<String>>> {
+    async fn ensure_network(
+        &self,
+        _cluster: &str,
+        network: &NetworkSpec,
+    ) -> Result<Option<String>> {
         // OpenNebula's virtual networks are the site's: nubo uses the one
         // `provider_id` names and makes none.
-        Box::pin(async move { Ok(network.provider_id.clone()) })
+        Ok(network.provider_id.clone())
     }
 
-    fn create_vm<'a>(&'a self, req: &'a VmRequest) -> BoxFuture<'a, Result<VmInfo>> {
-        Box::pin(async move {
-            if let Some(vm) = self
-                .cluster_vms(&req.cluster)
-                .await?
-                .into_iter()
-                .find(|vm| vm.label().is_some_and(|l| l.token == req.token))
-            {
-                cloud::reusing(Self::NOUN, req, &vm.id.to_string());
-                return Ok(vm.to_info());
-            }
-            let template = template::vm_template(req, &self.host)?;
-            self.check_image(req).await?;
-            let id = self.client.vm_allocate(&template).await?;
-            tracing::info!(
-                cluster = req.cluster,
-                node = req.node,
-                id,
-                "OpenNebula VM allocated"
-            );
-            match self.client.vm_info(id).await {
-                Ok(vm) => Ok(vm.to_info()),
-                // Made, but not readable yet: report what is known.
-                Err(_) => Ok(cloud::just_made(id.to_string(), req)),
-            }
-        })
+    async fn create_vm(&self, req: &VmRequest) -> Result<VmInfo> {
+        if let Some(vm) = self
+            .cluster_vms(&req.cluster)
+            .await?
+            .into_iter()
+            .find(|vm| vm.label().is_some_and(|l| l.token == req.token))
+        {
+            cloud::reusing(Self::NOUN, req, &vm.id.to_string());
+            return Ok(vm.to_info());
+        }
+        let template = template::vm_template(req, &self.host)?;
+        self.check_image(req).await?;
+        let id = self.client.vm_allocate(&template).await?;
+        tracing::info!(
+            cluster = req.cluster,
+            node = req.node,
+            id,
+            "OpenNebula VM allocated"
+        );
+        match self.client.vm_info(id).await {
+            Ok(vm) => Ok(vm.to_info()),
+            // Made, but not readable yet: report what is known.
+            Err(_) => Ok(cloud::just_made(id.to_string(), req)),
+        }
     }
 
-    fn wait_running<'a>(&'a self, cluster: &'a str, id: &'a str) -> BoxFuture<'a, Result<VmInfo>> {
-        Box::pin(async move {
-            let vm = self
-                .wait_for(cluster, id, "running", |vm| match vm.status() {
-                    VmStatus::Running => Ok(!vm.addresses.is_empty()),
-                    VmStatus::Failed => Err(ProviderError::Final(format!(
-                        "OpenNebula VM {id} failed (STATE {}, LCM_STATE {})",
-                        vm.state, vm.lcm_state
-                    ))),
-                    VmStatus::Terminated => Err(ProviderError::NotFound(format!(
-                        "OpenNebula VM {id} is being deleted"
-                    ))),
-                    _ => Ok(false),
-                })
-                .await?;
-            Ok(vm.to_info())
-        })
-    }
-
-    fn vm_info<'a>(
-        &'a self,
-        cluster: &'a str,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<VmInfo>>> {
-        Box::pin(CloudVms::vm_info(self, cluster, id))
-    }
-
-    fn stop_vm<'a>(&'a self, cluster: &'a str, id: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let vm = self.owned_or_not_found(cluster, id).await?;
-            if vm.status() == VmStatus::Stopped {
-                return Ok(());
-            }
-            self.client.vm_action("poweroff", vm.id).await?;
-            self.wait_for(cluster, id, "powered off", |vm| {
-                Ok(vm.status() == VmStatus::Stopped)
+    async fn wait_running(&self, cluster: &str, id: &str) -> Result<VmInfo> {
+        let vm = self
+            .wait_for(cluster, id, "running", |vm| match vm.status() {
+                VmStatus::Running => Ok(!vm.addresses.is_empty()),
+                VmStatus::Failed => Err(ProviderError::Final(format!(
+                    "OpenNebula VM {id} failed (STATE {}, LCM_STATE {})",
+                    vm.state, vm.lcm_state
+                ))),
+                VmStatus::Terminated => Err(ProviderError::NotFound(format!(
+                    "OpenNebula VM {id} is being deleted"
+                ))),
+                _ => Ok(false),
             })
             .await?;
-            Ok(())
-        })
+        Ok(vm.to_info())
     }
 
-    fn start_vm<'a>(&'a self, cluster: &'a str, id: &'a str) -> BoxFuture<'a, Result<VmInfo>> {
-        Box::pin(async move {
-            let vm = self.owned_or_not_found(cluster, id).await?;
-            if vm.status() == VmStatus::Stopped {
-                self.client.vm_action("resume", vm.id).await?;
-            }
-            self.wait_running(cluster, id).await
+    async fn stop_vm(&self, cluster: &str, id: &str) -> Result<()> {
+        let vm = self.owned_or_not_found(cluster, id).await?;
+        if vm.status() == VmStatus::Stopped {
+            return Ok(());
+        }
+        self.client.vm_action("poweroff", vm.id).await?;
+        self.wait_for(cluster, id, "powered off", |vm| {
+            Ok(vm.status() == VmStatus::Stopped)
         })
+        .await?;
+        Ok(())
     }
 
-    fn destroy_vm<'a>(&'a self, cluster: &'a str, id: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            match self.owned(cluster, id).await? {
-                Some(vm) => self.terminate(&vm).await,
-                None => Ok(()),
-            }
-        })
+    async fn start_vm(&self, cluster: &str, id: &str) -> Result<VmInfo> {
+        let vm = self.owned_or_not_found(cluster, id).await?;
+        if vm.status() == VmStatus::Stopped {
+            self.client.vm_action("resume", vm.id).await?;
+        }
+        Cloud::wait_running(self, cluster, id).await
     }
 
-    fn list_vms<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<Vec<VmInfo>>> {
-        Box::pin(async move {
-            Ok(self
-                .cluster_vms(cluster)
-                .await?
-                .iter()
-                .map(OneVm::to_info)
-                .collect())
-        })
+    async fn destroy_vm(&self, cluster: &str, id: &str) -> Result<()> {
+        match self.owned(cluster, id).await? {
+            Some(vm) => self.terminate(&vm).await,
+            None => Ok(()),
+        }
     }
 
-    fn destroy_cluster<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let mut sweep = Sweep::new("OpenNebula", cluster);
-            for vm in self.cluster_vms(cluster).await? {
-                sweep.check(&format!("VM {}", vm.id), self.terminate(&vm).await);
-            }
-            sweep.done()
-        })
+    async fn list_vms(&self, cluster: &str) -> Result<Vec<VmInfo>> {
+        Ok(self
+            .cluster_vms(cluster)
+            .await?
+            .iter()
+            .map(OneVm::to_info)
+            .collect())
     }
 
-    fn ssh_access<'a>(
-        &'a self,
-        cluster: &'a str,
-        vm: &'a VmInfo,
-    ) -> BoxFuture<'a, Result<SshAccess>> {
-        Box::pin(self.access(cluster, vm))
+    async fn destroy_cluster(&self, cluster: &str) -> Result<()> {
+        let mut sweep = Sweep::new("OpenNebula", cluster);
+        for vm in self.cluster_vms(cluster).await? {
+            sweep.check(&format!("VM {}", vm.id), self.terminate(&vm).await);
+        }
+        sweep.done()
     }
 }
 

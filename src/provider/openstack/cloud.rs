@@ -1,4 +1,6 @@
-//! [`OpenStack`]: the OpenStack provider behind the [`Provider`] trait.
+//! [`OpenStack`]: the OpenStack provider, a
+//! [`Cloud`](crate::provider::cloud::Cloud) and so a
+//! [`Provider`](crate::provider::Provider).
 //!
 //! A VM's provider id is Nova's server id. Nova has no client token, so a
 //! create first looks for a server of the cluster carrying the request's
@@ -26,11 +28,9 @@ use super::network::{self, NetPlan};
 use crate::auth::Credential;
 use crate::model::NetworkSpec;
 use crate::provider::cloud::{
-    self, CLOUDADM, CloudVms, Fields, Pacing, Requirements, Sweep, userdata,
+    self, CLOUDADM, Cloud, CloudVms, Fields, Pacing, Requirements, Sweep, userdata,
 };
-use crate::provider::{
-    BoxFuture, Provider, ProviderError, Result, SshAccess, VmInfo, VmRequest, VmStatus,
-};
+use crate::provider::{ProviderError, Result, VmInfo, VmRequest, VmStatus};
 use crate::state::Secret;
 
 /// Servers asked for per page of `GET /servers/detail`.
@@ -493,295 +493,254 @@ impl OpenStack {
     }
 }
 
-impl Provider for OpenStack {
-    fn id(&self) -> &str {
+impl Cloud for OpenStack {
+    const KIND: &'static str = "OpenStack";
+
+    fn line_id(&self) -> &str {
         &self.id
     }
 
-    fn kind(&self) -> &'static str {
-        "OpenStack"
+    async fn check(&self) -> Result<()> {
+        self.client.forget_token().await;
+        let session = self.client.session().await?;
+        self.client
+            .call(Service::Compute, Method::GET, "/servers?limit=1", None)
+            .await?;
+        tracing::debug!(
+            keystone = self.client.tokens_url(),
+            user = session.user,
+            project = session.project_id,
+            "OpenStack credentials accepted"
+        );
+        Ok(())
     }
 
-    fn check(&self) -> BoxFuture<'_, Result<()>> {
-        Box::pin(async move {
-            self.client.forget_token().await;
-            let session = self.client.session().await?;
-            self.client
-                .call(Service::Compute, Method::GET, "/servers?limit=1", None)
-                .await?;
-            tracing::debug!(
-                keystone = self.client.tokens_url(),
-                user = session.user,
-                project = session.project_id,
-                "OpenStack credentials accepted"
-            );
-            Ok(())
-        })
+    async fn ensure_network(&self, cluster: &str, network: &NetworkSpec) -> Result<Option<String>> {
+        if !self.has_network().await? {
+            return Ok(None);
+        }
+        // A provider_id that names nothing fails here, before any VM.
+        self.plan_networks(std::slice::from_ref(network)).await?;
+        Ok(Some(self.ensure_group(cluster, network).await?))
     }
 
-    fn ensure_network<'a>(
-        &'a self,
-        cluster: &'a str,
-        network: &'a NetworkSpec,
-        _token: &'a str,
-    ) -> BoxFuture<'a, Result<Option<String>>> {
-        Box::pin(async move {
-            if !self.has_network().await? {
-                return Ok(None);
-            }
-            // A provider_id that names nothing fails here, before any VM.
-            self.plan_networks(std::slice::from_ref(network)).await?;
-            Ok(Some(self.ensure_group(cluster, network).await?))
-        })
-    }
+    async fn create_vm(&self, req: &VmRequest) -> Result<VmInfo> {
+        if let Some(server) = self
+            .cluster_servers(&req.cluster)
+            .await?
+            .into_iter()
+            .find(|s| {
+                s.metadata.get(META_TOKEN) == Some(&req.token)
+                    && s.vm_status() != VmStatus::Terminated
+            })
+        {
+            cloud::reusing(Self::NOUN, req, &server.id);
+            return self.server_info(&req.cluster, &server).await;
+        }
+        let url = cloud::image_url(&req.system, "OpenStack", "ost://HOST/IMAGE_ID")
+            .map_err(ProviderError::Final)?;
+        let image = image_id(url, &self.host)?;
+        self.check_image(url, &image).await?;
+        let flavor = self.choose_flavor(req).await?;
 
-    fn create_vm<'a>(&'a self, req: &'a VmRequest) -> BoxFuture<'a, Result<VmInfo>> {
-        Box::pin(async move {
-            if let Some(server) = self
-                .cluster_servers(&req.cluster)
-                .await?
-                .into_iter()
-                .find(|s| {
-                    s.metadata.get(META_TOKEN) == Some(&req.token)
-                        && s.vm_status() != VmStatus::Terminated
-                })
-            {
-                cloud::reusing(Self::NOUN, req, &server.id);
-                return self.server_info(&req.cluster, &server).await;
-            }
-            let url = cloud::image_url(&req.system, "OpenStack", "ost://HOST/IMAGE_ID")
-                .map_err(ProviderError::Final)?;
-            let image = image_id(url, &self.host)?;
-            self.check_image(url, &image).await?;
-            let flavor = self.choose_flavor(req).await?;
-
-            let mut plan = NetPlan::default();
-            let mut groups = Vec::new();
-            if self.has_network().await? {
-                plan = self.plan_networks(&req.networks).await?;
-                for net in &req.networks {
-                    let g = self.ensure_group(&req.cluster, net).await?;
-                    if !groups.contains(&g) {
-                        groups.push(g);
-                    }
+        let mut plan = NetPlan::default();
+        let mut groups = Vec::new();
+        if self.has_network().await? {
+            plan = self.plan_networks(&req.networks).await?;
+            for net in &req.networks {
+                let g = self.ensure_group(&req.cluster, net).await?;
+                if !groups.contains(&g) {
+                    groups.push(g);
                 }
-            } else if !req.networks.is_empty() {
-                tracing::warn!(
-                    cluster = req.cluster,
-                    "no network service in the catalog: Nova chooses the networks"
-                );
             }
-
-            let user = cloud::login_user(&req.system.features, CLOUDADM);
-            let mut metadata = json!({
-                META_CLUSTER: req.cluster,
-                META_NODE: req.node,
-                META_TOKEN: req.token,
-                META_SSH_USER: user,
-            });
-            if let Some(ext) = &plan.floating {
-                metadata[META_FLOATING] = json!(ext);
-            }
-            let mut server = json!({
-                "name": label::server_name(&req.cluster, &req.node),
-                "imageRef": image,
-                "flavorRef": flavor.id,
-                "user_data": userdata::encoded(&req.node, &user, &req.public_key),
-                "metadata": metadata,
-            });
-            if !plan.attach.is_empty() {
-                server["networks"] = plan.attach.iter().map(|id| json!({"uuid": id})).collect();
-            }
-            if !groups.is_empty() {
-                server["security_groups"] = groups.iter().map(|id| json!({"name": id})).collect();
-            }
-            let made: CreatedServer = self
-                .client
-                .post(Service::Compute, "/servers", &json!({ "server": server }))
-                .await?;
-            let id = made.server.id;
-            tracing::info!(
+        } else if !req.networks.is_empty() {
+            tracing::warn!(
                 cluster = req.cluster,
-                node = req.node,
-                id,
-                flavor = flavor.name,
-                "OpenStack server created"
+                "no network service in the catalog: Nova chooses the networks"
             );
-            match self.owned(&req.cluster, &id).await {
-                Ok(Some(s)) => Ok(Self::to_info(&s, &[])),
-                // Made, but not readable yet: report what is known.
-                _ => Ok(cloud::just_made(id, req)),
-            }
-        })
+        }
+
+        let user = cloud::login_user(&req.system.features, CLOUDADM);
+        let mut metadata = json!({
+            META_CLUSTER: req.cluster,
+            META_NODE: req.node,
+            META_TOKEN: req.token,
+            META_SSH_USER: user,
+        });
+        if let Some(ext) = &plan.floating {
+            metadata[META_FLOATING] = json!(ext);
+        }
+        let mut server = json!({
+            "name": label::server_name(&req.cluster, &req.node),
+            "imageRef": image,
+            "flavorRef": flavor.id,
+            "user_data": userdata::encoded(&req.node, &user, &req.public_key),
+            "metadata": metadata,
+        });
+        if !plan.attach.is_empty() {
+            server["networks"] = plan.attach.iter().map(|id| json!({"uuid": id})).collect();
+        }
+        if !groups.is_empty() {
+            server["security_groups"] = groups.iter().map(|id| json!({"name": id})).collect();
+        }
+        let made: CreatedServer = self
+            .client
+            .post(Service::Compute, "/servers", &json!({ "server": server }))
+            .await?;
+        let id = made.server.id;
+        tracing::info!(
+            cluster = req.cluster,
+            node = req.node,
+            id,
+            flavor = flavor.name,
+            "OpenStack server created"
+        );
+        match self.owned(&req.cluster, &id).await {
+            Ok(Some(s)) => Ok(Self::to_info(&s, &[])),
+            // Made, but not readable yet: report what is known.
+            _ => Ok(cloud::just_made(id, req)),
+        }
     }
 
-    fn wait_running<'a>(&'a self, cluster: &'a str, id: &'a str) -> BoxFuture<'a, Result<VmInfo>> {
-        Box::pin(async move {
-            let s = self
-                .wait_with(cluster, id, "running", |s: Server| async move {
-                    let ready = match s.vm_status() {
-                        VmStatus::Running if s.task_state.is_none() => {
-                            let attached = match s.metadata.get(META_FLOATING) {
-                                Some(ext) => self.ensure_floating_ip(cluster, &s, ext).await?,
-                                None => true,
-                            };
-                            attached && !s.addresses.is_empty()
-                        }
-                        VmStatus::Failed => {
-                            return Err(ProviderError::Final(format!(
-                                "OpenStack server {id} failed{}",
-                                s.fault
-                                    .as_ref()
-                                    .filter(|f| !f.message.is_empty())
-                                    .map(|f| format!(": {}", f.message))
-                                    .unwrap_or_default()
-                            )));
-                        }
-                        VmStatus::Terminated => {
-                            return Err(ProviderError::NotFound(format!(
-                                "OpenStack server {id} is being deleted"
-                            )));
-                        }
-                        _ => false,
-                    };
-                    Ok((s, ready))
-                })
-                .await?;
-            self.server_info(cluster, &s).await
-        })
-    }
-
-    fn vm_info<'a>(
-        &'a self,
-        cluster: &'a str,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<VmInfo>>> {
-        Box::pin(CloudVms::vm_info(self, cluster, id))
-    }
-
-    fn stop_vm<'a>(&'a self, cluster: &'a str, id: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let server = self.owned_or_not_found(cluster, id).await?;
-            if server.vm_status() == VmStatus::Stopped && server.task_state.is_none() {
-                return Ok(());
-            }
-            if server.task_state.as_deref() != Some("powering-off") {
-                self.server_action(id, "os-stop").await?;
-            }
-            self.wait_for(cluster, id, "stopped", |s| {
-                Ok(s.status == ServerStatus::Shutoff && s.task_state.is_none())
+    async fn wait_running(&self, cluster: &str, id: &str) -> Result<VmInfo> {
+        let s = self
+            .wait_with(cluster, id, "running", |s: Server| async move {
+                let ready = match s.vm_status() {
+                    VmStatus::Running if s.task_state.is_none() => {
+                        let attached = match s.metadata.get(META_FLOATING) {
+                            Some(ext) => self.ensure_floating_ip(cluster, &s, ext).await?,
+                            None => true,
+                        };
+                        attached && !s.addresses.is_empty()
+                    }
+                    VmStatus::Failed => {
+                        return Err(ProviderError::Final(format!(
+                            "OpenStack server {id} failed{}",
+                            s.fault
+                                .as_ref()
+                                .filter(|f| !f.message.is_empty())
+                                .map(|f| format!(": {}", f.message))
+                                .unwrap_or_default()
+                        )));
+                    }
+                    VmStatus::Terminated => {
+                        return Err(ProviderError::NotFound(format!(
+                            "OpenStack server {id} is being deleted"
+                        )));
+                    }
+                    _ => false,
+                };
+                Ok((s, ready))
             })
             .await?;
-            Ok(())
-        })
+        self.server_info(cluster, &s).await
     }
 
-    fn start_vm<'a>(&'a self, cluster: &'a str, id: &'a str) -> BoxFuture<'a, Result<VmInfo>> {
-        Box::pin(async move {
-            let server = self.owned_or_not_found(cluster, id).await?;
-            if server.status == ServerStatus::Shutoff && server.task_state.is_none() {
-                self.server_action(id, "os-start").await?;
-            }
-            self.wait_running(cluster, id).await
+    async fn stop_vm(&self, cluster: &str, id: &str) -> Result<()> {
+        let server = self.owned_or_not_found(cluster, id).await?;
+        if server.vm_status() == VmStatus::Stopped && server.task_state.is_none() {
+            return Ok(());
+        }
+        if server.task_state.as_deref() != Some("powering-off") {
+            self.server_action(id, "os-stop").await?;
+        }
+        self.wait_for(cluster, id, "stopped", |s| {
+            Ok(s.status == ServerStatus::Shutoff && s.task_state.is_none())
         })
+        .await?;
+        Ok(())
     }
 
-    fn destroy_vm<'a>(&'a self, cluster: &'a str, id: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let Some(server) = self.owned(cluster, id).await? else {
-                return Ok(());
-            };
-            let fips = self.cluster_floating_ips(cluster).await?;
-            self.delete_server(&server, &fips).await
-        })
+    async fn start_vm(&self, cluster: &str, id: &str) -> Result<VmInfo> {
+        let server = self.owned_or_not_found(cluster, id).await?;
+        if server.status == ServerStatus::Shutoff && server.task_state.is_none() {
+            self.server_action(id, "os-start").await?;
+        }
+        Cloud::wait_running(self, cluster, id).await
     }
 
-    fn list_vms<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<Vec<VmInfo>>> {
-        Box::pin(async move {
-            let servers = self.cluster_servers(cluster).await?;
-            let fips = if servers
-                .iter()
-                .any(|s| s.metadata.contains_key(META_FLOATING))
-            {
-                self.cluster_floating_ips(cluster).await?
-            } else {
-                Vec::new()
-            };
-            Ok(servers.iter().map(|s| Self::to_info(s, &fips)).collect())
-        })
+    async fn destroy_vm(&self, cluster: &str, id: &str) -> Result<()> {
+        let Some(server) = self.owned(cluster, id).await? else {
+            return Ok(());
+        };
+        let fips = self.cluster_floating_ips(cluster).await?;
+        self.delete_server(&server, &fips).await
     }
 
-    fn destroy_cluster<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let mut sweep = Sweep::new("OpenStack", cluster);
-            let servers = self.cluster_servers(cluster).await?;
-            let fips = self.cluster_floating_ips(cluster).await?;
-            for s in &servers {
-                sweep.check("server", self.delete_server(s, &[]).await);
-            }
-            // Every floating IP of the cluster, attached or not, whoever's.
-            for f in &fips {
-                let path = format!("/floatingips/{}", encode(&f.id));
-                sweep.check(
-                    "floating IP",
-                    self.client.delete(Service::Network, &path).await,
-                );
-            }
-            if !self.has_network().await? {
-                return sweep.done();
-            }
-            // Groups can go once no port uses them: wait for the servers.
-            let mut poll = self.pacing().start();
-            for s in &servers {
-                let path = &format!("/servers/{}", encode(&s.id));
-                let mut poll_server = poll.again();
-                sweep
-                    .wait_gone("server", &mut poll_server, || async move {
-                        match self.client.get::<ServerOne>(Service::Compute, path).await {
-                            Err(e) if e.is_not_found() => Ok(None),
-                            Ok(one) if one.server.status == ServerStatus::Deleted => Ok(None),
-                            Ok(one) => Ok(Some(format!(
-                                "OpenStack server {} (status {}) is still there",
-                                s.id, one.server.status
-                            ))),
-                            Err(e) => Err(e),
-                        }
-                    })
-                    .await;
-            }
-            let groups: SecurityGroupList = self
-                .client
-                .get(Service::Network, "/security-groups")
-                .await?;
-            for g in groups
-                .security_groups
-                .iter()
-                .filter(|g| label::marks_cluster(&g.description, cluster))
-            {
-                let path = &format!("/security-groups/{}", encode(&g.id));
-                let removed = sweep
-                    .remove(
-                        "security group",
-                        &mut poll,
-                        || self.client.delete(Service::Network, path),
-                        // SecurityGroupInUse: a port is still going away.
-                        OstError::is_conflict,
-                    )
-                    .await;
-                if removed {
-                    tracing::info!(cluster, group = g.name, "OpenStack security group deleted");
-                }
-            }
-            sweep.done()
-        })
+    async fn list_vms(&self, cluster: &str) -> Result<Vec<VmInfo>> {
+        let servers = self.cluster_servers(cluster).await?;
+        let fips = if servers
+            .iter()
+            .any(|s| s.metadata.contains_key(META_FLOATING))
+        {
+            self.cluster_floating_ips(cluster).await?
+        } else {
+            Vec::new()
+        };
+        Ok(servers.iter().map(|s| Self::to_info(s, &fips)).collect())
     }
 
-    fn ssh_access<'a>(
-        &'a self,
-        cluster: &'a str,
-        vm: &'a VmInfo,
-    ) -> BoxFuture<'a, Result<SshAccess>> {
-        Box::pin(self.access(cluster, vm))
+    async fn destroy_cluster(&self, cluster: &str) -> Result<()> {
+        let mut sweep = Sweep::new("OpenStack", cluster);
+        let servers = self.cluster_servers(cluster).await?;
+        let fips = self.cluster_floating_ips(cluster).await?;
+        for s in &servers {
+            sweep.check("server", self.delete_server(s, &[]).await);
+        }
+        // Every floating IP of the cluster, attached or not, whoever's.
+        for f in &fips {
+            let path = format!("/floatingips/{}", encode(&f.id));
+            sweep.check(
+                "floating IP",
+                self.client.delete(Service::Network, &path).await,
+            );
+        }
+        if !self.has_network().await? {
+            return sweep.done();
+        }
+        // Groups can go once no port uses them: wait for the servers.
+        let mut poll = self.pacing().start();
+        for s in &servers {
+            let path = &format!("/servers/{}", encode(&s.id));
+            let mut poll_server = poll.again();
+            sweep
+                .wait_gone("server", &mut poll_server, || async move {
+                    match self.client.get::<ServerOne>(Service::Compute, path).await {
+                        Err(e) if e.is_not_found() => Ok(None),
+                        Ok(one) if one.server.status == ServerStatus::Deleted => Ok(None),
+                        Ok(one) => Ok(Some(format!(
+                            "OpenStack server {} (status {}) is still there",
+                            s.id, one.server.status
+                        ))),
+                        Err(e) => Err(e),
+                    }
+                })
+                .await;
+        }
+        let groups: SecurityGroupList = self
+            .client
+            .get(Service::Network, "/security-groups")
+            .await?;
+        for g in groups
+            .security_groups
+            .iter()
+            .filter(|g| label::marks_cluster(&g.description, cluster))
+        {
+            let path = &format!("/security-groups/{}", encode(&g.id));
+            let removed = sweep
+                .remove(
+                    "security group",
+                    &mut poll,
+                    || self.client.delete(Service::Network, path),
+                    // SecurityGroupInUse: a port is still going away.
+                    OstError::is_conflict,
+                )
+                .await;
+            if removed {
+                tracing::info!(cluster, group = g.name, "OpenStack security group deleted");
+            }
+        }
+        sweep.done()
     }
 }
 
