@@ -19,6 +19,7 @@
 //! - Calls are async; a provider that blocks (the local one runs `ip`)
 //!   moves its work to a blocking thread.
 
+pub mod cloud;
 #[cfg(feature = "ec2")]
 pub mod ec2;
 pub mod local;

@@ -14,12 +14,10 @@
 
 use serde::Deserialize;
 
-use crate::provider::openstack::flavor::Requirements;
+use crate::provider::cloud::{MIB, Requirements};
 
 /// The catalog's text, as shipped.
 pub const BUILTIN: &str = include_str!("../../../providers/ec2.yaml");
-
-const MIB: f64 = 1_048_576.0;
 
 /// One instance type.
 #[derive(Clone, Debug, Deserialize, PartialEq)]

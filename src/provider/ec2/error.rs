@@ -7,6 +7,7 @@
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 
 use crate::provider::ProviderError;
+use crate::provider::cloud::clip;
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum Ec2Error {
@@ -128,13 +129,13 @@ impl Ec2Error {
         match &e {
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => Ec2Error::Transport {
                 operation: op,
-                message: cut(&detail()),
+                message: clip(&detail()),
             },
             SdkError::ServiceError(_) | SdkError::ResponseError(_) => match e.code() {
                 Some(code) => Ec2Error::Api {
                     operation: op,
                     code: code.to_string(),
-                    message: cut(e.message().unwrap_or_default()),
+                    message: clip(e.message().unwrap_or_default()),
                     status,
                 },
                 None if status.is_some_and(|s| s >= 400) => Ec2Error::Api {
@@ -145,27 +146,15 @@ impl Ec2Error {
                 },
                 None => Ec2Error::Malformed {
                     operation: op,
-                    message: cut(&detail()),
+                    message: clip(&detail()),
                 },
             },
             _ => Ec2Error::Malformed {
                 operation: op,
-                message: cut(&detail()),
+                message: clip(&detail()),
             },
         }
     }
-}
-
-fn cut(s: &str) -> String {
-    const MAX: usize = 400;
-    if s.len() <= MAX {
-        return s.to_string();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &s[..end])
 }
 
 impl From<Ec2Error> for ProviderError {
@@ -269,6 +258,6 @@ mod tests {
             ProviderError::from(e).to_string(),
             "quota exceeded: EC2 RunInstances: InstanceLimitExceeded: You have requested more instances (21) than your current instance limit of 20"
         );
-        assert!(cut(&"é".repeat(400)).ends_with("..."));
+        assert!(clip(&"é".repeat(400)).ends_with("..."));
     }
 }

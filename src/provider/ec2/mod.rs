@@ -14,6 +14,11 @@
 //! - `label.rs`: the tags and names that mark nubo's resources, the
 //!   RunInstances `ClientToken`;
 //! - `network.rs`: subnets from `provider_id`, the group's ingress rules;
+//! - `credentials.rs`: the auth-file line, the endpoint;
+//! - `instances.rs`: instance documents, image URLs, RunInstances;
+//! - `groups.rs`: the default VPC, the cluster's security groups;
+//! - `keys.rs`: the cluster's key pairs;
+//! - `sweep.rs`: `destroy --force` across the account's regions;
 //! - `cloud.rs`: [`Ec2`], the [`crate::provider::Provider`].
 //!
 //! An auth-file line for it (IM's keys; `host` overrides the endpoint,
@@ -26,9 +31,16 @@
 
 pub mod catalog;
 mod cloud;
+mod credentials;
 mod error;
+mod groups;
+mod instances;
+mod keys;
 pub mod label;
 pub mod network;
+mod sweep;
 
-pub use cloud::{DEFAULT_REGION, Ec2, Ec2Options, endpoint_of, image_of, vm_id};
+pub use cloud::{Ec2, Ec2Options};
+pub use credentials::{DEFAULT_REGION, endpoint_of};
 pub use error::{Class, Ec2Error, classify};
+pub use instances::{image_of, vm_id};

@@ -3,15 +3,13 @@
 //! ingress rules of the cluster's security group.
 //!
 //! `provider_id` takes IM's form `vpc-X.subnet-Y`, or a bare `subnet-Y`
-//! (its VPC is looked up). The group lets the cluster's instances reach
-//! each other on every TCP and UDP port, opens SSH (22/tcp) to the world
-//! (nubo logs in over it), and opens each `outports` entry of the
-//! cluster's public networks (ranges as they are; a `REMOTE-LOCAL`
-//! mapping opens the remote port, as IM does, EC2 having no port mapping)
-//! from its CIDR, `0.0.0.0/0` when none is given.
+//! (its VPC is looked up). The group has the rules of
+//! [`crate::provider::cloud::ingress`]: members to members from port 0,
+//! SSH always, and the `outports` of the cluster's public networks.
 
 use super::error::Ec2Error;
 use crate::model::NetworkSpec;
+use crate::provider::cloud::{Ingress, ingress};
 
 /// A subnet named by a network's `provider_id`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,65 +86,38 @@ pub struct Rule {
     pub cidr: Option<String>,
 }
 
+impl From<Ingress> for Rule {
+    fn from(r: Ingress) -> Rule {
+        let (from, to) = r
+            .ports
+            .map_or((-1, -1), |(a, b)| (i32::from(a), i32::from(b)));
+        Rule {
+            protocol: r.protocol,
+            from,
+            to,
+            cidr: r.cidr,
+        }
+    }
+}
+
 /// The rules for a cluster whose instances are on `networks`, without
-/// repeats, in a fixed order.
+/// repeats, in a fixed order: SSH always, the outports of the public
+/// networks.
 pub fn rules_for(networks: &[NetworkSpec]) -> Vec<Rule> {
-    let mut out: Vec<Rule> = Vec::new();
-    let mut add = |r: Rule| {
-        if !out.contains(&r) {
-            out.push(r);
-        }
-    };
-    for protocol in ["tcp", "udp"] {
-        add(Rule {
-            protocol: protocol.into(),
-            from: 0,
-            to: 65535,
-            cidr: None,
-        });
-    }
-    let world = || Some("0.0.0.0/0".to_string());
-    add(Rule {
-        protocol: "tcp".into(),
-        from: 22,
-        to: 22,
-        cidr: world(),
-    });
-    for net in networks.iter().filter(|n| n.public) {
-        for p in &net.outports {
-            let (from, to) = match p.protocol.as_str() {
-                "icmp" => (-1, -1),
-                _ if p.range => (i32::from(p.start), i32::from(p.end)),
-                _ => (i32::from(p.start), i32::from(p.start)),
-            };
-            add(Rule {
-                protocol: p.protocol.clone(),
-                from,
-                to,
-                cidr: p.remote_cidr.clone().or_else(world),
-            });
-        }
-    }
-    out
+    let outports = networks
+        .iter()
+        .filter(|n| n.public)
+        .flat_map(|n| &n.outports);
+    ingress(0, true, outports)
+        .into_iter()
+        .map(Rule::from)
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::radl::outports;
-
-    fn net(name: &str, public: bool, pid: Option<&str>, ports: &str) -> NetworkSpec {
-        NetworkSpec {
-            name: name.into(),
-            public,
-            outports: if ports.is_empty() {
-                Vec::new()
-            } else {
-                outports::parse(ports).unwrap()
-            },
-            provider_id: pid.map(str::to_string),
-        }
-    }
+    use crate::provider::cloud::test_network as net;
 
     #[test]
     fn subnets_from_provider_ids() {
@@ -196,41 +167,27 @@ mod tests {
 
     #[test]
     fn rules_from_outports() {
+        // The rules themselves are `cloud::ingress`'s (tested there): EC2
+        // opens from port 0, SSH always, the public networks' outports,
+        // ICMP as -1/-1.
         let rules = rules_for(&[
-            net(
-                "pub",
-                true,
-                None,
-                "80,443/tcp,8000:8010/tcp,53/udp,22/tcp,10.0.0.0/8-9090/tcp,8080/tcp-80/tcp,0/icmp",
-            ),
-            // A private network's outports open nothing to the world.
+            net("pub", true, None, "8000:8010/tcp,0/icmp"),
             net("priv", false, None, "9999"),
         ]);
-        let show: Vec<String> = rules
-            .iter()
-            .map(|r| {
-                format!(
-                    "{} {}-{} {}",
-                    r.protocol,
-                    r.from,
-                    r.to,
-                    r.cidr.as_deref().unwrap_or("self")
-                )
-            })
-            .collect();
+        let rule = |protocol: &str, from: i32, to: i32, cidr: Option<&str>| Rule {
+            protocol: protocol.into(),
+            from,
+            to,
+            cidr: cidr.map(str::to_string),
+        };
         assert_eq!(
-            show,
+            rules,
             [
-                "tcp 0-65535 self",
-                "udp 0-65535 self",
-                "tcp 22-22 0.0.0.0/0",
-                "tcp 80-80 0.0.0.0/0",
-                "tcp 443-443 0.0.0.0/0",
-                "tcp 8000-8010 0.0.0.0/0",
-                "udp 53-53 0.0.0.0/0",
-                "tcp 9090-9090 10.0.0.0/8",
-                "tcp 8080-8080 0.0.0.0/0",
-                "icmp -1--1 0.0.0.0/0",
+                rule("tcp", 0, 65535, None),
+                rule("udp", 0, 65535, None),
+                rule("tcp", 22, 22, Some("0.0.0.0/0")),
+                rule("tcp", 8000, 8010, Some("0.0.0.0/0")),
+                rule("icmp", -1, -1, Some("0.0.0.0/0")),
             ]
         );
         assert_eq!(rules_for(&[net("priv", false, None, "")]).len(), 3);

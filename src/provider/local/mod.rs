@@ -256,14 +256,9 @@ impl LocalProvider {
                 });
             }
         }
-        let spec = NodeSpec {
-            cluster: cluster.to_string(),
-            name: name.to_string(),
-            index,
-            octet: net.octet,
-        };
-        if let Some(pid) = node::running_init(&node).filter(|_| node::has_netns(&spec)) {
-            return Ok(node_info(&spec, Some(pid)));
+        let spec = spec_of(cluster, name, index, net.octet);
+        if let Some(up) = already_up(&spec, &node) {
+            return Ok(up);
         }
         cmd::create_dir_all(&node.dir)?;
         cmd::write_file(&node.index_file(), format!("{index}\n").as_bytes(), 0o644)?;
@@ -341,15 +336,9 @@ impl LocalProvider {
     /// A running node is returned as is.
     pub fn start_node(&self, cluster: &str, name: &str) -> Result<LocalNode, LocalError> {
         let (paths, node, index) = self.existing_node(cluster, name)?;
-        let net = self.cluster_net(cluster)?;
-        let spec = NodeSpec {
-            cluster: cluster.to_string(),
-            name: name.to_string(),
-            index,
-            octet: net.octet,
-        };
-        if let Some(pid) = node::running_init(&node).filter(|_| node::has_netns(&spec)) {
-            return Ok(node_info(&spec, Some(pid)));
+        let spec = spec_of(cluster, name, index, self.cluster_net(cluster)?.octet);
+        if let Some(up) = already_up(&spec, &node) {
+            return Ok(up);
         }
         self.bring_up(&spec, &paths, &node)
     }
@@ -381,14 +370,8 @@ impl LocalProvider {
             let Some(index) = node::read_index(&node)? else {
                 continue;
             };
-            let spec = NodeSpec {
-                cluster: cluster.to_string(),
-                name,
-                index,
-                octet,
-            };
-            let init = node::running_init(&node).filter(|_| node::has_netns(&spec));
-            out.push(node_info(&spec, init));
+            let spec = spec_of(cluster, &name, index, octet);
+            out.push(already_up(&spec, &node).unwrap_or_else(|| node_info(&spec, None)));
         }
         out.sort_by_key(|n| n.index);
         Ok(out)
@@ -462,6 +445,21 @@ impl LocalProvider {
     pub fn known_host_key(&self, cluster: &str) -> Result<String, LocalError> {
         keys::public_key(&self.paths(cluster)?.host_key())
     }
+}
+
+fn spec_of(cluster: &str, name: &str, index: u32, octet: u8) -> NodeSpec {
+    NodeSpec {
+        cluster: cluster.to_string(),
+        name: name.to_string(),
+        index,
+        octet,
+    }
+}
+
+/// The node as it is, when its init runs in its network namespace.
+fn already_up(spec: &NodeSpec, node: &NodePaths) -> Option<LocalNode> {
+    let pid = node::running_init(node).filter(|_| node::has_netns(spec))?;
+    Some(node_info(spec, Some(pid)))
 }
 
 fn node_info(spec: &NodeSpec, init: Option<u32>) -> LocalNode {

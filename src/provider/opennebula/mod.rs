@@ -31,4 +31,4 @@ pub mod xmlrpc;
 pub use client::{DEFAULT_PORT, OneClient, endpoint_url};
 pub use cloud::{OpenNebula, OpenNebulaOptions};
 pub use error::{OneError, code};
-pub use template::{ImageRef, image_ref, ssh_user, vm_template};
+pub use template::{ImageRef, image_ref, vm_template};

@@ -19,17 +19,8 @@ use super::error::OneError;
 use super::label::{ATTR_CLUSTER, ATTR_NODE, ATTR_SSH_USER, ATTR_TOKEN, Label};
 use super::xml::escape;
 use crate::provider::VmRequest;
+use crate::provider::cloud;
 use crate::radl::ast::Number;
-use crate::radl::features::FeatureSet;
-
-/// The login user: `disk.0.os.credentials.username`, else root.
-pub fn ssh_user(features: &FeatureSet) -> String {
-    features
-        .get_str("disk.0.os.credentials.username")
-        .filter(|u| !u.is_empty())
-        .unwrap_or("root")
-        .to_string()
-}
 
 /// An image reference: `one://HOST[:PORT]/ID` or `one://HOST/NAME`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,19 +73,10 @@ pub fn vm_template(req: &VmRequest, endpoint_host: &str) -> Result<String, OneEr
     let memory_mb = features.get_number("memory.size").map_or(512, |bytes| {
         positive_int(Number::Float(bytes.as_f64() / 1e6))
     });
-    let url = req
-        .system
-        .image_url
-        .as_deref()
-        .or_else(|| features.get_str("disk.0.image.url"))
-        .ok_or_else(|| {
-            OneError::Request(format!(
-                "system `{}` has no `disk.0.image.url`; OpenNebula needs 'one://HOST/IMAGE_ID'",
-                req.system.name
-            ))
-        })?;
+    let url = cloud::image_url(&req.system, "OpenNebula", "one://HOST/IMAGE_ID")
+        .map_err(OneError::Request)?;
     let image = image_ref(url, endpoint_host)?;
-    let user = ssh_user(features);
+    let user = cloud::login_user(features, "root");
     let label = Label {
         cluster: req.cluster.clone(),
         node: req.node.clone(),

@@ -17,7 +17,7 @@ pub struct Server {
     #[serde(default)]
     pub name: String,
     #[serde(default)]
-    pub status: String,
+    pub status: ServerStatus,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
     /// Addresses by network name, in the order Nova lists them.
@@ -75,16 +75,103 @@ pub struct CreatedServerId {
     pub id: String,
 }
 
-/// A server's `status` as a [`VmStatus`].
-pub fn server_status(status: &str) -> VmStatus {
-    match status {
-        "BUILD" | "REBUILD" | "REBOOT" | "HARD_REBOOT" | "RESIZE" | "VERIFY_RESIZE"
-        | "REVERT_RESIZE" | "MIGRATING" | "PASSWORD" => VmStatus::Pending,
-        "ACTIVE" => VmStatus::Running,
-        "SHUTOFF" | "SUSPENDED" | "PAUSED" | "SHELVED" | "SHELVED_OFFLOADED" => VmStatus::Stopped,
-        "ERROR" => VmStatus::Failed,
-        "DELETED" | "SOFT_DELETED" => VmStatus::Terminated,
-        _ => VmStatus::Unknown,
+/// A server's `status` (Nova's server status values); one Nova adds
+/// later is kept as written.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(from = "String")]
+pub enum ServerStatus {
+    Active,
+    Build,
+    Deleted,
+    Error,
+    HardReboot,
+    Migrating,
+    Password,
+    Paused,
+    Reboot,
+    Rebuild,
+    Rescue,
+    Resize,
+    RevertResize,
+    Shelved,
+    ShelvedOffloaded,
+    Shutoff,
+    SoftDeleted,
+    Suspended,
+    Unknown,
+    VerifyResize,
+    Other(String),
+}
+
+impl ServerStatus {
+    const NAMES: &[(ServerStatus, &str)] = &[
+        (ServerStatus::Active, "ACTIVE"),
+        (ServerStatus::Build, "BUILD"),
+        (ServerStatus::Deleted, "DELETED"),
+        (ServerStatus::Error, "ERROR"),
+        (ServerStatus::HardReboot, "HARD_REBOOT"),
+        (ServerStatus::Migrating, "MIGRATING"),
+        (ServerStatus::Password, "PASSWORD"),
+        (ServerStatus::Paused, "PAUSED"),
+        (ServerStatus::Reboot, "REBOOT"),
+        (ServerStatus::Rebuild, "REBUILD"),
+        (ServerStatus::Rescue, "RESCUE"),
+        (ServerStatus::Resize, "RESIZE"),
+        (ServerStatus::RevertResize, "REVERT_RESIZE"),
+        (ServerStatus::Shelved, "SHELVED"),
+        (ServerStatus::ShelvedOffloaded, "SHELVED_OFFLOADED"),
+        (ServerStatus::Shutoff, "SHUTOFF"),
+        (ServerStatus::SoftDeleted, "SOFT_DELETED"),
+        (ServerStatus::Suspended, "SUSPENDED"),
+        (ServerStatus::Unknown, "UNKNOWN"),
+        (ServerStatus::VerifyResize, "VERIFY_RESIZE"),
+    ];
+
+    /// As Nova writes it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ServerStatus::Other(s) => s,
+            known => Self::NAMES
+                .iter()
+                .find(|(v, _)| v == known)
+                .map_or("", |(_, name)| name),
+        }
+    }
+
+    /// As a [`VmStatus`].
+    pub fn vm_status(&self) -> VmStatus {
+        use ServerStatus::*;
+        match self {
+            Build | Rebuild | Reboot | HardReboot | Resize | VerifyResize | RevertResize
+            | Migrating | Password => VmStatus::Pending,
+            Active => VmStatus::Running,
+            Shutoff | Suspended | Paused | Shelved | ShelvedOffloaded => VmStatus::Stopped,
+            Error => VmStatus::Failed,
+            Deleted | SoftDeleted => VmStatus::Terminated,
+            Rescue | Unknown | Other(_) => VmStatus::Unknown,
+        }
+    }
+}
+
+impl From<String> for ServerStatus {
+    fn from(s: String) -> Self {
+        Self::NAMES
+            .iter()
+            .find(|(_, name)| *name == s)
+            .map_or(ServerStatus::Other(s), |(v, _)| v.clone())
+    }
+}
+
+impl Default for ServerStatus {
+    /// A document without a status.
+    fn default() -> Self {
+        ServerStatus::Other(String::new())
+    }
+}
+
+impl std::fmt::Display for ServerStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -93,7 +180,7 @@ impl Server {
         if self.task_state.as_deref() == Some("deleting") {
             return VmStatus::Terminated;
         }
-        server_status(&self.status)
+        self.status.vm_status()
     }
 
     /// Floating addresses first, then fixed ones, in Nova's order.
@@ -268,9 +355,17 @@ mod tests {
             ("SOFT_DELETED", VmStatus::Terminated),
             ("REBOOT", VmStatus::Pending),
             ("UNKNOWN", VmStatus::Unknown),
+            ("RESCUE", VmStatus::Unknown),
+            ("NEW_IN_2030", VmStatus::Unknown),
         ] {
-            assert_eq!(server_status(s), v, "{s}");
+            let status = ServerStatus::from(s.to_string());
+            assert_eq!(status.vm_status(), v, "{s}");
+            assert_eq!(status.to_string(), s, "{s}");
         }
+        assert_eq!(
+            ServerStatus::from("SHUTOFF".to_string()),
+            ServerStatus::Shutoff
+        );
     }
 
     #[test]
@@ -286,6 +381,7 @@ mod tests {
                 "flavor": {"id": "1"}, "links": []}}"#,
         )
         .unwrap();
+        assert_eq!(s.server.status, ServerStatus::Active);
         assert_eq!(s.server.vm_status(), VmStatus::Running);
         assert_eq!(
             s.server.addresses(),

@@ -1,13 +1,15 @@
-//! [`OpenStack`]: the OpenStack provider behind the [`Provider`] trait.
+//! [`OpenStack`]: the OpenStack provider, a
+//! [`Cloud`](crate::provider::cloud::Cloud) and so a
+//! [`Provider`](crate::provider::Provider).
 //!
 //! A VM's provider id is Nova's server id. Nova has no client token, so a
 //! create first looks for a server of the cluster carrying the request's
 //! token in its metadata (left by an earlier try that crashed before
-//! recording it) and returns that one instead of making a second. A server
-//! whose metadata names another cluster is treated as absent: nubo never
-//! stops or destroys it through this cluster.
+//! recording it) and returns that one instead of making a second. What
+//! every cloud does alike (ownership by the `nubo_cluster` metadata,
+//! waiting, sweeping) is [`crate::provider::cloud`]'s.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::json;
@@ -15,24 +17,21 @@ use serde_json::json;
 use super::api::{
     CreatedServer, ExtraSpecs, Flavor, FlavorList, FloatingIp, FloatingIpList, Image, NetworkList,
     PortList, SecurityGroup, SecurityGroupList, SecurityGroupOne, Server, ServerList, ServerOne,
+    ServerStatus,
 };
 use super::client::{ClientConfig, OstClient, encode};
 use super::error::{OstError, Service};
-use super::flavor::{self, Requirements};
+use super::flavor;
 use super::keystone::{self, AuthMethod, EndpointChoice, ProjectScope};
 use super::label::{self, META_CLUSTER, META_FLOATING, META_NODE, META_SSH_USER, META_TOKEN};
 use super::network::{self, NetPlan};
-use super::userdata;
 use crate::auth::Credential;
 use crate::model::NetworkSpec;
-use crate::provider::{
-    BoxFuture, Provider, ProviderError, Result, SshAccess, VmInfo, VmRequest, VmStatus,
+use crate::provider::cloud::{
+    self, CLOUDADM, Cloud, CloudVms, Fields, Pacing, Requirements, Sweep, userdata,
 };
-use crate::radl::features::FeatureSet;
+use crate::provider::{ProviderError, Result, VmInfo, VmRequest, VmStatus};
 use crate::state::Secret;
-
-/// IM's default login user on OpenStack images.
-pub const DEFAULT_USER: &str = "cloudadm";
 
 /// Servers asked for per page of `GET /servers/detail`.
 const PAGE: usize = 500;
@@ -73,15 +72,6 @@ pub struct OpenStack {
     groups: tokio::sync::Mutex<()>,
 }
 
-/// The login user: `disk.0.os.credentials.username`, else `cloudadm`.
-pub fn ssh_user(features: &FeatureSet) -> String {
-    features
-        .get_str("disk.0.os.credentials.username")
-        .filter(|u| !u.is_empty())
-        .unwrap_or(DEFAULT_USER)
-        .to_string()
-}
-
 /// The image id of `ost://HOST[:PORT]/IMAGE_ID`; the host must be this
 /// cloud's Keystone host (as IM requires).
 pub fn image_id(url: &str, keystone_host: &str) -> std::result::Result<String, OstError> {
@@ -115,14 +105,13 @@ impl OpenStack {
         c: &Credential,
         options: OpenStackOptions,
     ) -> std::result::Result<Self, OstError> {
-        let bad = |message: String| OstError::Credential {
-            credential: c.describe(),
+        let line = Fields::open(c, "OpenStack", |credential, message| OstError::Credential {
+            credential,
             message,
-        };
-        c.check_kind("OpenStack").map_err(bad)?;
-        let get = |key: &str| c.nonblank(key);
-        let need = |key: &str| get(key).ok_or_else(|| bad(format!("needs `{key}`")));
-        let host = need("host")?;
+        })?;
+        let get = |key: &str| line.get(key);
+        let bad = |message: String| line.bad(message);
+        let host = line.need("host")?;
         let tokens_url = keystone::tokens_url(host).map_err(bad)?;
         let keystone_host =
             keystone::url_host(host).ok_or_else(|| bad(format!("`{host}` names no host")))?;
@@ -166,9 +155,9 @@ impl OpenStack {
                 (None, None) => return Err(bad("needs `tenant` (or `tenant_id`)".into())),
             };
             AuthMethod::Password {
-                username: need("username")?.to_string(),
+                username: line.need("username")?.to_string(),
                 user_domain: domain,
-                password: Secret::new(need("password")?),
+                password: Secret::new(line.need("password")?),
                 project,
             }
         };
@@ -190,7 +179,7 @@ impl OpenStack {
             token_margin: options.token_margin,
         })?;
         Ok(OpenStack {
-            id: c.id.clone().unwrap_or_else(|| "openstack".into()),
+            id: line.id("openstack"),
             client,
             host: keystone_host,
             options,
@@ -203,35 +192,6 @@ impl OpenStack {
     }
 
     // ---- Nova ----
-
-    /// The server with id `id` if it exists, is not deleted and belongs to
-    /// `cluster`.
-    async fn owned(&self, cluster: &str, id: &str) -> Result<Option<Server>> {
-        if id.is_empty() {
-            return Ok(None);
-        }
-        let path = format!("/servers/{}", encode(id));
-        match self.client.get::<ServerOne>(Service::Compute, &path).await {
-            Ok(one) if one.server.status == "DELETED" => Ok(None),
-            Ok(one)
-                if one.server.metadata.get(META_CLUSTER).map(String::as_str) == Some(cluster) =>
-            {
-                Ok(Some(one.server))
-            }
-            Ok(one) => {
-                tracing::warn!(id, cluster, name = %one.server.name, "OpenStack server is not this cluster's; ignored");
-                Ok(None)
-            }
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    async fn owned_or_not_found(&self, cluster: &str, id: &str) -> Result<Server> {
-        self.owned(cluster, id).await?.ok_or_else(|| {
-            ProviderError::NotFound(format!("OpenStack server {id} of cluster `{cluster}`"))
-        })
-    }
 
     /// Every server of the project, page after page.
     async fn all_servers(&self) -> Result<Vec<Server>> {
@@ -261,7 +221,7 @@ impl OpenStack {
             .await?
             .into_iter()
             .filter(|s| s.metadata.get(META_CLUSTER).map(String::as_str) == Some(cluster))
-            .filter(|s| s.status != "DELETED")
+            .filter(|s| s.status != ServerStatus::Deleted)
             .collect())
     }
 
@@ -276,40 +236,6 @@ impl OpenStack {
             )
             .await?;
         Ok(())
-    }
-
-    /// Polls until `done` accepts the server, or the boot timeout passes.
-    async fn wait_for(
-        &self,
-        cluster: &str,
-        id: &str,
-        what: &str,
-        done: impl Fn(&Server) -> Result<bool>,
-    ) -> Result<Server> {
-        let deadline = Instant::now() + self.options.boot_timeout;
-        loop {
-            let server = self.owned_or_not_found(cluster, id).await?;
-            if done(&server)? {
-                return Ok(server);
-            }
-            if Instant::now() >= deadline {
-                return Err(self.too_slow(id, what, &server));
-            }
-            tokio::time::sleep(self.options.poll_interval).await;
-        }
-    }
-
-    fn too_slow(&self, id: &str, what: &str, server: &Server) -> ProviderError {
-        ProviderError::Transient(format!(
-            "OpenStack server {id} is not {what} after {:?} (status {}{})",
-            self.options.boot_timeout,
-            server.status,
-            server
-                .task_state
-                .as_deref()
-                .map(|t| format!(", task {t}"))
-                .unwrap_or_default()
-        ))
     }
 
     /// The flavor for a system.
@@ -426,7 +352,7 @@ impl OpenStack {
         }
     }
 
-    async fn info(&self, cluster: &str, server: &Server) -> Result<VmInfo> {
+    async fn server_info(&self, cluster: &str, server: &Server) -> Result<VmInfo> {
         let fips = if server.metadata.contains_key(META_FLOATING) {
             self.cluster_floating_ips(cluster).await?
         } else {
@@ -567,164 +493,125 @@ impl OpenStack {
     }
 }
 
-impl Provider for OpenStack {
-    fn id(&self) -> &str {
+impl Cloud for OpenStack {
+    const KIND: &'static str = "OpenStack";
+
+    fn line_id(&self) -> &str {
         &self.id
     }
 
-    fn kind(&self) -> &'static str {
-        "OpenStack"
+    async fn check(&self) -> Result<()> {
+        self.client.forget_token().await;
+        let session = self.client.session().await?;
+        self.client
+            .call(Service::Compute, Method::GET, "/servers?limit=1", None)
+            .await?;
+        tracing::debug!(
+            keystone = self.client.tokens_url(),
+            user = session.user,
+            project = session.project_id,
+            "OpenStack credentials accepted"
+        );
+        Ok(())
     }
 
-    fn check(&self) -> BoxFuture<'_, Result<()>> {
-        Box::pin(async move {
-            self.client.forget_token().await;
-            let session = self.client.session().await?;
-            self.client
-                .call(Service::Compute, Method::GET, "/servers?limit=1", None)
-                .await?;
-            tracing::debug!(
-                keystone = self.client.tokens_url(),
-                user = session.user,
-                project = session.project_id,
-                "OpenStack credentials accepted"
-            );
-            Ok(())
-        })
+    async fn ensure_network(&self, cluster: &str, network: &NetworkSpec) -> Result<Option<String>> {
+        if !self.has_network().await? {
+            return Ok(None);
+        }
+        // A provider_id that names nothing fails here, before any VM.
+        self.plan_networks(std::slice::from_ref(network)).await?;
+        Ok(Some(self.ensure_group(cluster, network).await?))
     }
 
-    fn ensure_network<'a>(
-        &'a self,
-        cluster: &'a str,
-        network: &'a NetworkSpec,
-        _token: &'a str,
-    ) -> BoxFuture<'a, Result<Option<String>>> {
-        Box::pin(async move {
-            if !self.has_network().await? {
-                return Ok(None);
-            }
-            // A provider_id that names nothing fails here, before any VM.
-            self.plan_networks(std::slice::from_ref(network)).await?;
-            Ok(Some(self.ensure_group(cluster, network).await?))
-        })
-    }
+    async fn create_vm(&self, req: &VmRequest) -> Result<VmInfo> {
+        if let Some(server) = self
+            .cluster_servers(&req.cluster)
+            .await?
+            .into_iter()
+            .find(|s| {
+                s.metadata.get(META_TOKEN) == Some(&req.token)
+                    && s.vm_status() != VmStatus::Terminated
+            })
+        {
+            cloud::reusing(Self::NOUN, req, &server.id);
+            return self.server_info(&req.cluster, &server).await;
+        }
+        let url = cloud::image_url(&req.system, "OpenStack", "ost://HOST/IMAGE_ID")
+            .map_err(ProviderError::Final)?;
+        let image = image_id(url, &self.host)?;
+        self.check_image(url, &image).await?;
+        let flavor = self.choose_flavor(req).await?;
 
-    fn create_vm<'a>(&'a self, req: &'a VmRequest) -> BoxFuture<'a, Result<VmInfo>> {
-        Box::pin(async move {
-            if let Some(server) = self
-                .cluster_servers(&req.cluster)
-                .await?
-                .into_iter()
-                .find(|s| {
-                    s.metadata.get(META_TOKEN) == Some(&req.token)
-                        && s.vm_status() != VmStatus::Terminated
-                })
-            {
-                tracing::info!(
-                    cluster = req.cluster,
-                    node = req.node,
-                    id = server.id,
-                    "OpenStack server for this token exists; not creating another"
-                );
-                return self.info(&req.cluster, &server).await;
-            }
-            let features = &req.system.features;
-            let url = req
-                .system
-                .image_url
-                .as_deref()
-                .or_else(|| features.get_str("disk.0.image.url"))
-                .ok_or_else(|| {
-                    ProviderError::Final(format!(
-                        "system `{}` has no `disk.0.image.url`; OpenStack needs 'ost://HOST/IMAGE_ID'",
-                        req.system.name
-                    ))
-                })?;
-            let image = image_id(url, &self.host)?;
-            self.check_image(url, &image).await?;
-            let flavor = self.choose_flavor(req).await?;
-
-            let mut plan = NetPlan::default();
-            let mut groups = Vec::new();
-            if self.has_network().await? {
-                plan = self.plan_networks(&req.networks).await?;
-                for net in &req.networks {
-                    let g = self.ensure_group(&req.cluster, net).await?;
-                    if !groups.contains(&g) {
-                        groups.push(g);
-                    }
+        let mut plan = NetPlan::default();
+        let mut groups = Vec::new();
+        if self.has_network().await? {
+            plan = self.plan_networks(&req.networks).await?;
+            for net in &req.networks {
+                let g = self.ensure_group(&req.cluster, net).await?;
+                if !groups.contains(&g) {
+                    groups.push(g);
                 }
-            } else if !req.networks.is_empty() {
-                tracing::warn!(
-                    cluster = req.cluster,
-                    "no network service in the catalog: Nova chooses the networks"
-                );
             }
-
-            let user = ssh_user(features);
-            let mut metadata = json!({
-                META_CLUSTER: req.cluster,
-                META_NODE: req.node,
-                META_TOKEN: req.token,
-                META_SSH_USER: user,
-            });
-            if let Some(ext) = &plan.floating {
-                metadata[META_FLOATING] = json!(ext);
-            }
-            let user_data = userdata::cloud_config(&req.node, &user, &req.public_key);
-            let mut server = json!({
-                "name": label::server_name(&req.cluster, &req.node),
-                "imageRef": image,
-                "flavorRef": flavor.id,
-                "user_data": userdata::base64(user_data.as_bytes()),
-                "metadata": metadata,
-            });
-            if !plan.attach.is_empty() {
-                server["networks"] = plan.attach.iter().map(|id| json!({"uuid": id})).collect();
-            }
-            if !groups.is_empty() {
-                server["security_groups"] = groups.iter().map(|id| json!({"name": id})).collect();
-            }
-            let made: CreatedServer = self
-                .client
-                .post(Service::Compute, "/servers", &json!({ "server": server }))
-                .await?;
-            let id = made.server.id;
-            tracing::info!(
+        } else if !req.networks.is_empty() {
+            tracing::warn!(
                 cluster = req.cluster,
-                node = req.node,
-                id,
-                flavor = flavor.name,
-                "OpenStack server created"
+                "no network service in the catalog: Nova chooses the networks"
             );
-            match self.owned(&req.cluster, &id).await {
-                Ok(Some(s)) => Ok(Self::to_info(&s, &[])),
-                // Made, but not readable yet: report what is known.
-                _ => Ok(VmInfo {
-                    id,
-                    node: Some(req.node.clone()),
-                    token: Some(req.token.clone()),
-                    addresses: Vec::new(),
-                    status: VmStatus::Pending,
-                }),
-            }
-        })
+        }
+
+        let user = cloud::login_user(&req.system.features, CLOUDADM);
+        let mut metadata = json!({
+            META_CLUSTER: req.cluster,
+            META_NODE: req.node,
+            META_TOKEN: req.token,
+            META_SSH_USER: user,
+        });
+        if let Some(ext) = &plan.floating {
+            metadata[META_FLOATING] = json!(ext);
+        }
+        let mut server = json!({
+            "name": label::server_name(&req.cluster, &req.node),
+            "imageRef": image,
+            "flavorRef": flavor.id,
+            "user_data": userdata::encoded(&req.node, &user, &req.public_key),
+            "metadata": metadata,
+        });
+        if !plan.attach.is_empty() {
+            server["networks"] = plan.attach.iter().map(|id| json!({"uuid": id})).collect();
+        }
+        if !groups.is_empty() {
+            server["security_groups"] = groups.iter().map(|id| json!({"name": id})).collect();
+        }
+        let made: CreatedServer = self
+            .client
+            .post(Service::Compute, "/servers", &json!({ "server": server }))
+            .await?;
+        let id = made.server.id;
+        tracing::info!(
+            cluster = req.cluster,
+            node = req.node,
+            id,
+            flavor = flavor.name,
+            "OpenStack server created"
+        );
+        match self.owned(&req.cluster, &id).await {
+            Ok(Some(s)) => Ok(Self::to_info(&s, &[])),
+            // Made, but not readable yet: report what is known.
+            _ => Ok(cloud::just_made(id, req)),
+        }
     }
 
-    fn wait_running<'a>(&'a self, cluster: &'a str, id: &'a str) -> BoxFuture<'a, Result<VmInfo>> {
-        Box::pin(async move {
-            let deadline = Instant::now() + self.options.boot_timeout;
-            loop {
-                let s = self.owned_or_not_found(cluster, id).await?;
-                match s.vm_status() {
+    async fn wait_running(&self, cluster: &str, id: &str) -> Result<VmInfo> {
+        let s = self
+            .wait_with(cluster, id, "running", |s: Server| async move {
+                let ready = match s.vm_status() {
                     VmStatus::Running if s.task_state.is_none() => {
                         let attached = match s.metadata.get(META_FLOATING) {
                             Some(ext) => self.ensure_floating_ip(cluster, &s, ext).await?,
                             None => true,
                         };
-                        if attached && !s.addresses.is_empty() {
-                            return self.info(cluster, &s).await;
-                        }
+                        attached && !s.addresses.is_empty()
                     }
                     VmStatus::Failed => {
                         return Err(ProviderError::Final(format!(
@@ -741,198 +628,161 @@ impl Provider for OpenStack {
                             "OpenStack server {id} is being deleted"
                         )));
                     }
-                    _ => {}
-                }
-                if Instant::now() >= deadline {
-                    return Err(self.too_slow(id, "running", &s));
-                }
-                tokio::time::sleep(self.options.poll_interval).await;
-            }
-        })
-    }
-
-    fn vm_info<'a>(
-        &'a self,
-        cluster: &'a str,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<VmInfo>>> {
-        Box::pin(async move {
-            match self.owned(cluster, id).await? {
-                Some(s) => Ok(Some(self.info(cluster, &s).await?)),
-                None => Ok(None),
-            }
-        })
-    }
-
-    fn stop_vm<'a>(&'a self, cluster: &'a str, id: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let server = self.owned_or_not_found(cluster, id).await?;
-            if server.vm_status() == VmStatus::Stopped && server.task_state.is_none() {
-                return Ok(());
-            }
-            if server.task_state.as_deref() != Some("powering-off") {
-                self.server_action(id, "os-stop").await?;
-            }
-            self.wait_for(cluster, id, "stopped", |s| {
-                Ok(s.status == "SHUTOFF" && s.task_state.is_none())
+                    _ => false,
+                };
+                Ok((s, ready))
             })
             .await?;
-            Ok(())
-        })
+        self.server_info(cluster, &s).await
     }
 
-    fn start_vm<'a>(&'a self, cluster: &'a str, id: &'a str) -> BoxFuture<'a, Result<VmInfo>> {
-        Box::pin(async move {
-            let server = self.owned_or_not_found(cluster, id).await?;
-            if server.status == "SHUTOFF" && server.task_state.is_none() {
-                self.server_action(id, "os-start").await?;
-            }
-            self.wait_running(cluster, id).await
+    async fn stop_vm(&self, cluster: &str, id: &str) -> Result<()> {
+        let server = self.owned_or_not_found(cluster, id).await?;
+        if server.vm_status() == VmStatus::Stopped && server.task_state.is_none() {
+            return Ok(());
+        }
+        if server.task_state.as_deref() != Some("powering-off") {
+            self.server_action(id, "os-stop").await?;
+        }
+        self.wait_for(cluster, id, "stopped", |s| {
+            Ok(s.status == ServerStatus::Shutoff && s.task_state.is_none())
         })
+        .await?;
+        Ok(())
     }
 
-    fn destroy_vm<'a>(&'a self, cluster: &'a str, id: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let Some(server) = self.owned(cluster, id).await? else {
-                return Ok(());
-            };
-            let fips = self.cluster_floating_ips(cluster).await?;
-            self.delete_server(&server, &fips).await
-        })
+    async fn start_vm(&self, cluster: &str, id: &str) -> Result<VmInfo> {
+        let server = self.owned_or_not_found(cluster, id).await?;
+        if server.status == ServerStatus::Shutoff && server.task_state.is_none() {
+            self.server_action(id, "os-start").await?;
+        }
+        Cloud::wait_running(self, cluster, id).await
     }
 
-    fn list_vms<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<Vec<VmInfo>>> {
-        Box::pin(async move {
-            let servers = self.cluster_servers(cluster).await?;
-            let fips = if servers
-                .iter()
-                .any(|s| s.metadata.contains_key(META_FLOATING))
-            {
-                self.cluster_floating_ips(cluster).await?
-            } else {
-                Vec::new()
-            };
-            Ok(servers.iter().map(|s| Self::to_info(s, &fips)).collect())
-        })
+    async fn destroy_vm(&self, cluster: &str, id: &str) -> Result<()> {
+        let Some(server) = self.owned(cluster, id).await? else {
+            return Ok(());
+        };
+        let fips = self.cluster_floating_ips(cluster).await?;
+        self.delete_server(&server, &fips).await
     }
 
-    fn destroy_cluster<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
-            let mut first_error: Option<ProviderError> = None;
-            let mut note = |e: ProviderError, what: &str| {
-                tracing::warn!(cluster, error = %e, "cannot remove OpenStack {what}");
-                first_error.get_or_insert(e);
-            };
-            let servers = self.cluster_servers(cluster).await?;
-            let fips = self.cluster_floating_ips(cluster).await?;
-            for s in &servers {
-                if let Err(e) = self.delete_server(s, &[]).await {
-                    note(e, "server");
-                }
-            }
-            // Every floating IP of the cluster, attached or not, whoever's.
-            for f in &fips {
-                let path = format!("/floatingips/{}", encode(&f.id));
-                if let Err(e) = self.client.delete(Service::Network, &path).await {
-                    note(e.into(), "floating IP");
-                }
-            }
-            if !self.has_network().await? {
-                return first_error.map_or(Ok(()), Err);
-            }
-            // Groups can go once no port uses them: wait for the servers.
-            let deadline = Instant::now() + self.options.boot_timeout;
-            for s in &servers {
-                loop {
-                    let path = format!("/servers/{}", encode(&s.id));
-                    match self.client.get::<ServerOne>(Service::Compute, &path).await {
-                        Err(e) if e.is_not_found() => break,
-                        Ok(one) if one.server.status == "DELETED" => break,
-                        Ok(_) if Instant::now() < deadline => {
-                            tokio::time::sleep(self.options.poll_interval).await
-                        }
-                        Ok(one) => {
-                            note(
-                                ProviderError::Transient(format!(
-                                    "OpenStack server {} is still there after {:?} (status {})",
-                                    s.id, self.options.boot_timeout, one.server.status
-                                )),
-                                "server",
-                            );
-                            break;
-                        }
-                        Err(e) => {
-                            note(e.into(), "server");
-                            break;
-                        }
+    async fn list_vms(&self, cluster: &str) -> Result<Vec<VmInfo>> {
+        let servers = self.cluster_servers(cluster).await?;
+        let fips = if servers
+            .iter()
+            .any(|s| s.metadata.contains_key(META_FLOATING))
+        {
+            self.cluster_floating_ips(cluster).await?
+        } else {
+            Vec::new()
+        };
+        Ok(servers.iter().map(|s| Self::to_info(s, &fips)).collect())
+    }
+
+    async fn destroy_cluster(&self, cluster: &str) -> Result<()> {
+        let mut sweep = Sweep::new("OpenStack", cluster);
+        let servers = self.cluster_servers(cluster).await?;
+        let fips = self.cluster_floating_ips(cluster).await?;
+        for s in &servers {
+            sweep.check("server", self.delete_server(s, &[]).await);
+        }
+        // Every floating IP of the cluster, attached or not, whoever's.
+        for f in &fips {
+            let path = format!("/floatingips/{}", encode(&f.id));
+            sweep.check(
+                "floating IP",
+                self.client.delete(Service::Network, &path).await,
+            );
+        }
+        if !self.has_network().await? {
+            return sweep.done();
+        }
+        // Groups can go once no port uses them: wait for the servers.
+        let mut poll = self.pacing().start();
+        for s in &servers {
+            let path = &format!("/servers/{}", encode(&s.id));
+            let mut poll_server = poll.again();
+            sweep
+                .wait_gone("server", &mut poll_server, || async move {
+                    match self.client.get::<ServerOne>(Service::Compute, path).await {
+                        Err(e) if e.is_not_found() => Ok(None),
+                        Ok(one) if one.server.status == ServerStatus::Deleted => Ok(None),
+                        Ok(one) => Ok(Some(format!(
+                            "OpenStack server {} (status {}) is still there",
+                            s.id, one.server.status
+                        ))),
+                        Err(e) => Err(e),
                     }
-                }
+                })
+                .await;
+        }
+        let groups: SecurityGroupList = self
+            .client
+            .get(Service::Network, "/security-groups")
+            .await?;
+        for g in groups
+            .security_groups
+            .iter()
+            .filter(|g| label::marks_cluster(&g.description, cluster))
+        {
+            let path = &format!("/security-groups/{}", encode(&g.id));
+            let removed = sweep
+                .remove(
+                    "security group",
+                    &mut poll,
+                    || self.client.delete(Service::Network, path),
+                    // SecurityGroupInUse: a port is still going away.
+                    OstError::is_conflict,
+                )
+                .await;
+            if removed {
+                tracing::info!(cluster, group = g.name, "OpenStack security group deleted");
             }
-            let groups: SecurityGroupList = self
-                .client
-                .get(Service::Network, "/security-groups")
-                .await?;
-            for g in groups
-                .security_groups
-                .iter()
-                .filter(|g| label::marks_cluster(&g.description, cluster))
-            {
-                let path = format!("/security-groups/{}", encode(&g.id));
-                loop {
-                    match self.client.delete(Service::Network, &path).await {
-                        Ok(()) => {
-                            tracing::info!(
-                                cluster,
-                                group = g.name,
-                                "OpenStack security group deleted"
-                            );
-                            break;
-                        }
-                        // SecurityGroupInUse: a port is still going away.
-                        Err(e) if e.is_conflict() && Instant::now() < deadline => {
-                            tokio::time::sleep(self.options.poll_interval).await
-                        }
-                        Err(e) => {
-                            note(e.into(), "security group");
-                            break;
-                        }
-                    }
-                }
-            }
-            first_error.map_or(Ok(()), Err)
-        })
+        }
+        sweep.done()
+    }
+}
+
+impl CloudVms for OpenStack {
+    type Vm = Server;
+    const NOUN: &'static str = "OpenStack server";
+    const DEFAULT_LOGIN: &'static str = CLOUDADM;
+
+    async fn fetch(&self, id: &str) -> Result<Option<Server>> {
+        if id.is_empty() {
+            return Ok(None);
+        }
+        let path = format!("/servers/{}", encode(id));
+        match self.client.get::<ServerOne>(Service::Compute, &path).await {
+            Ok(one) if one.server.status == ServerStatus::Deleted => Ok(None),
+            Ok(one) => Ok(Some(one.server)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
-    fn ssh_access<'a>(
-        &'a self,
-        cluster: &'a str,
-        vm: &'a VmInfo,
-    ) -> BoxFuture<'a, Result<SshAccess>> {
-        Box::pin(async move {
-            let server = self.owned_or_not_found(cluster, &vm.id).await?;
-            let host = match vm.addresses.first() {
-                Some(a) => a.clone(),
-                None => self
-                    .info(cluster, &server)
-                    .await?
-                    .addresses
-                    .first()
-                    .cloned()
-                    .ok_or_else(|| {
-                        ProviderError::Transient(format!(
-                            "OpenStack server {} has no address yet",
-                            vm.id
-                        ))
-                    })?,
-            };
-            let user = server
-                .metadata
-                .get(META_SSH_USER)
-                .filter(|u| !u.is_empty())
-                .cloned()
-                .unwrap_or_else(|| DEFAULT_USER.into());
-            Ok(SshAccess::cloud(host, user))
-        })
+    fn marks_cluster(server: &Server, cluster: &str) -> bool {
+        server.metadata.get(META_CLUSTER).map(String::as_str) == Some(cluster)
+    }
+
+    fn login_of(server: &Server) -> Option<&str> {
+        server.metadata.get(META_SSH_USER).map(String::as_str)
+    }
+
+    fn state_of(server: &Server) -> String {
+        match &server.task_state {
+            Some(task) => format!("status {}, task {task}", server.status),
+            None => format!("status {}", server.status),
+        }
+    }
+
+    async fn info(&self, cluster: &str, _id: &str, server: &Server) -> Result<VmInfo> {
+        self.server_info(cluster, server).await
+    }
+
+    fn pacing(&self) -> Pacing {
+        Pacing::steady(self.options.poll_interval, self.options.boot_timeout)
     }
 }
 

@@ -2,6 +2,7 @@
 //! maps to the provider contract's [`ProviderError`].
 
 use crate::provider::ProviderError;
+use crate::provider::cloud::clip;
 
 /// The OpenStack service a call went to, for messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,7 +145,7 @@ pub fn error_message(body: &[u8]) -> String {
             }
         }
         if !found.is_empty() {
-            return cut(&found.join("; "));
+            return clip(&found.join("; "));
         }
     }
     // Plain text or HTML: drop tags and squeeze blanks.
@@ -161,19 +162,7 @@ pub fn error_message(body: &[u8]) -> String {
             _ => {}
         }
     }
-    cut(&plain.split_whitespace().collect::<Vec<_>>().join(" "))
-}
-
-fn cut(s: &str) -> String {
-    const MAX: usize = 400;
-    if s.len() <= MAX {
-        return s.to_string();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &s[..end])
+    clip(&plain.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 impl From<OstError> for ProviderError {

@@ -17,12 +17,11 @@
 //! - `error.rs`: [`OstError`] and its mapping to
 //!   [`crate::provider::ProviderError`];
 //! - `api.rs`: the Nova, Neutron and Glance documents nubo reads; server
-//!   status to [`crate::provider::VmStatus`];
+//!   status ([`api::ServerStatus`]) to [`crate::provider::VmStatus`];
 //! - `flavor.rs`: the cheapest flavor that satisfies a system;
 //! - `network.rs`: RADL networks to Neutron networks and floating IPs;
 //!   security group rules from `outports`;
 //! - `label.rs`: the metadata and descriptions that mark nubo's resources;
-//! - `userdata.rs`: the cloud-init document that injects the key;
 //! - `cloud.rs`: [`OpenStack`], the [`crate::provider::Provider`].
 //!
 //! An auth-file line for it (IM's keys):
@@ -40,8 +39,7 @@ pub mod flavor;
 pub mod keystone;
 pub mod label;
 pub mod network;
-pub mod userdata;
 
 pub use client::{ClientConfig, OstClient, Session};
-pub use cloud::{DEFAULT_USER, OpenStack, OpenStackOptions, image_id, ssh_user};
+pub use cloud::{OpenStack, OpenStackOptions, image_id};
 pub use error::{OstError, Service, error_message};

@@ -9,17 +9,16 @@
 //! public network without `provider_id` means the first external network;
 //! a private one the first other network not used yet.
 //!
-//! Each security group lets the group's own members reach each other on
-//! every TCP and UDP port, opens SSH (22/tcp) to the world on public
-//! networks, and opens each `outports` entry (ranges as they are; a
-//! `REMOTE-LOCAL` mapping opens the remote port, as IM does, OpenStack
-//! having no port mapping) from its CIDR, `0.0.0.0/0` when none is given.
+//! Each security group has the rules of [`crate::provider::cloud::ingress`]:
+//! members to members from port 1, SSH on public networks, and the
+//! network's `outports`.
 
 use serde_json::json;
 
 use super::api::{Network, SecurityGroupRule};
 use super::error::OstError;
 use crate::model::NetworkSpec;
+use crate::provider::cloud::ingress;
 
 /// Where a server's networks are.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -176,53 +175,24 @@ impl RuleSpec {
     }
 }
 
-/// The rules of a network's group, without repeats.
+/// The rules of a network's group, without repeats: SSH when the
+/// network is public, its `outports`.
 pub fn rules_for(network: &NetworkSpec) -> Vec<RuleSpec> {
-    let mut out: Vec<RuleSpec> = Vec::new();
-    let mut add = |r: RuleSpec| {
-        if !out.contains(&r) {
-            out.push(r);
-        }
-    };
-    for protocol in ["tcp", "udp"] {
-        add(RuleSpec {
-            protocol: protocol.into(),
-            min: Some(1),
-            max: Some(65535),
-            remote_ip_prefix: None,
-        });
-    }
-    let world = || Some("0.0.0.0/0".to_string());
-    if network.public {
-        add(RuleSpec {
-            protocol: "tcp".into(),
-            min: Some(22),
-            max: Some(22),
-            remote_ip_prefix: world(),
-        });
-    }
-    for p in &network.outports {
-        let (min, max) = match p.protocol.as_str() {
-            "icmp" => (None, None),
-            // A range opens start..end; a single port or a mapping its
-            // (remote) start.
-            _ if p.range => (Some(u32::from(p.start)), Some(u32::from(p.end))),
-            _ => (Some(u32::from(p.start)), Some(u32::from(p.start))),
-        };
-        add(RuleSpec {
-            protocol: p.protocol.clone(),
-            min,
-            max,
-            remote_ip_prefix: p.remote_cidr.clone().or_else(world),
-        });
-    }
-    out
+    ingress(1, network.public, &network.outports)
+        .into_iter()
+        .map(|r| RuleSpec {
+            protocol: r.protocol,
+            min: r.ports.map(|(min, _)| u32::from(min)),
+            max: r.ports.map(|(_, max)| u32::from(max)),
+            remote_ip_prefix: r.cidr,
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::radl::outports;
+    use crate::provider::cloud::test_network as spec;
 
     fn net(id: &str, name: &str, external: bool) -> Network {
         Network {
@@ -230,19 +200,6 @@ mod tests {
             name: name.into(),
             external,
             status: "ACTIVE".into(),
-        }
-    }
-
-    fn spec(name: &str, public: bool, pid: Option<&str>, ports: &str) -> NetworkSpec {
-        NetworkSpec {
-            name: name.into(),
-            public,
-            outports: if ports.is_empty() {
-                Vec::new()
-            } else {
-                outports::parse(ports).unwrap()
-            },
-            provider_id: pid.map(str::to_string),
         }
     }
 
@@ -307,36 +264,24 @@ mod tests {
 
     #[test]
     fn rules_from_outports() {
-        let rules = rules_for(&spec(
-            "pub",
-            true,
-            None,
-            "80,443/tcp,8000:8010/tcp,53/udp,22/tcp,10.0.0.0/8-9090/tcp,8080/tcp-80/tcp",
-        ));
-        let show: Vec<String> = rules
-            .iter()
-            .map(|r| {
-                format!(
-                    "{} {}-{} {}",
-                    r.protocol,
-                    r.min.unwrap_or(0),
-                    r.max.unwrap_or(0),
-                    r.remote_ip_prefix.as_deref().unwrap_or("self")
-                )
-            })
-            .collect();
+        // The rules themselves are `cloud::ingress`'s (tested there):
+        // OpenStack opens from port 1, SSH on public networks, every
+        // outport of the network, ICMP without ports.
+        let rules = rules_for(&spec("pub", true, None, "8000:8010/tcp,0/icmp"));
+        let rule = |protocol: &str, ports: Option<(u32, u32)>, cidr: Option<&str>| RuleSpec {
+            protocol: protocol.into(),
+            min: ports.map(|p| p.0),
+            max: ports.map(|p| p.1),
+            remote_ip_prefix: cidr.map(str::to_string),
+        };
         assert_eq!(
-            show,
+            rules,
             [
-                "tcp 1-65535 self",
-                "udp 1-65535 self",
-                "tcp 22-22 0.0.0.0/0",
-                "tcp 80-80 0.0.0.0/0",
-                "tcp 443-443 0.0.0.0/0",
-                "tcp 8000-8010 0.0.0.0/0",
-                "udp 53-53 0.0.0.0/0",
-                "tcp 9090-9090 10.0.0.0/8",
-                "tcp 8080-8080 0.0.0.0/0",
+                rule("tcp", Some((1, 65535)), None),
+                rule("udp", Some((1, 65535)), None),
+                rule("tcp", Some((22, 22)), Some("0.0.0.0/0")),
+                rule("tcp", Some((8000, 8010)), Some("0.0.0.0/0")),
+                rule("icmp", None, Some("0.0.0.0/0")),
             ]
         );
         // A private network opens no SSH to the world.

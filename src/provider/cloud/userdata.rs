@@ -1,7 +1,11 @@
 //! The cloud-init user data a server boots with: its host name, the login
 //! user with nubo's public key and password-less sudo (as IM's cloud-init
 //! does for `cloudadm`), or root's key when the user is root. Values are
-//! written as JSON strings, which YAML reads as they are.
+//! written as JSON strings, which YAML reads as they are. OpenStack and
+//! EC2 hand it over base64-encoded.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 
 /// The `#cloud-config` document.
 pub fn cloud_config(hostname: &str, user: &str, public_key: &str) -> String {
@@ -23,46 +27,15 @@ pub fn cloud_config(hostname: &str, user: &str, public_key: &str) -> String {
     out
 }
 
-/// Standard base64 with padding (RFC 4648), as Nova takes `user_data`.
-pub fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+/// The `#cloud-config` document in standard base64 with padding (RFC
+/// 4648), as Nova's `user_data` and EC2's `UserData` take it.
+pub fn encoded(hostname: &str, user: &str, public_key: &str) -> String {
+    STANDARD.encode(cloud_config(hostname, user, public_key))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_vectors() {
-        for (input, want) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(input.as_bytes()), want, "{input}");
-        }
-    }
 
     #[test]
     fn user_and_root() {
@@ -75,5 +48,9 @@ mod tests {
         assert!(r.contains("disable_root: false"));
         assert!(r.contains("ssh_authorized_keys:\n  - \"ssh-ed25519 AAAA nubo\""));
         assert!(!r.contains("users:"));
+        let sent = STANDARD
+            .decode(encoded("front", "root", "ssh-ed25519 AAAA nubo"))
+            .unwrap();
+        assert_eq!(sent, r.as_bytes());
     }
 }
