@@ -22,7 +22,7 @@
 //! read them as options), and the `ext::` transport is off.
 //!
 //! Everything here is synchronous: `git` runs through the process runner's
-//! blocking call ([`Program::output_blocking`]), up to [`GIT_TIMEOUT`] a
+//! blocking call ([`Program::output_blocking`]), up to 300 s a
 //! command. [`GitCache::resolve`], [`GitCache::checkout`],
 //! [`GitRecipes::load_git`] and [`GitRecipes::load_beside`] (and so
 //! `recipes::compile` and `launch::prepare`) block the calling thread:
@@ -78,7 +78,7 @@ pub enum GitError {
     #[error("`git {what}` failed: {detail}")]
     Git { what: String, detail: String },
     /// `git` could not be run to its end (it was killed at
-    /// [`GIT_TIMEOUT`], or could not be started or waited for).
+    /// its time limit, 300 s, or could not be started or waited for).
     #[error(transparent)]
     Process(ProcessError),
     #[error("{}: {source}", path.display())]
