@@ -9,6 +9,7 @@ pub mod elastic;
 pub mod model;
 pub mod ops;
 pub mod plan;
+pub mod process;
 pub mod provider;
 pub mod radl;
 pub mod recipe;

@@ -20,15 +20,21 @@
 //! nubo runs the `git` program with arguments as argv, never through a
 //! shell; URLs and revisions that start with `-` are refused (git would
 //! read them as options), and the `ext::` transport is off.
+//!
+//! Everything here is synchronous: `git` runs through the process runner's
+//! blocking call ([`Program::output_blocking`]), up to 300 s a
+//! command. [`GitCache::resolve`], [`GitCache::checkout`],
+//! [`GitRecipes::load_git`] and [`GitRecipes::load_beside`] (and so
+//! `recipes::compile` and `launch::prepare`) block the calling thread:
+//! async code calls them inside `tokio::task::spawn_blocking`.
 
+use crate::process::{ProcessError, Program};
 use crate::state::GitPin;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::io::Read;
 use std::path::{Component, Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long one `git` command may take (a fetch of a large repository
 /// over a slow link) before nubo stops it.
@@ -39,7 +45,11 @@ pub enum GitError {
     #[error(
         "the `git` program was not found ({program}): install git (`apt-get install git`) to use recipes from git"
     )]
-    GitMissing { program: String },
+    GitMissing {
+        program: String,
+        #[source]
+        source: ProcessError,
+    },
     #[error("cannot tell where to cache recipes from git: set XDG_CACHE_HOME (or HOME)")]
     NoCacheDir,
     #[error("{0}")]
@@ -67,6 +77,10 @@ pub enum GitError {
     },
     #[error("`git {what}` failed: {detail}")]
     Git { what: String, detail: String },
+    /// `git` could not be run to its end (it was killed at
+    /// its time limit, 300 s, or could not be started or waited for).
+    #[error(transparent)]
+    Process(ProcessError),
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -393,91 +407,45 @@ impl GitCache {
 
     /// Runs `git ARGS` (in the bare repository `git_dir`), with no
     /// terminal prompts, the `ext::` transport off, stdin closed, and at
-    /// most [`GIT_TIMEOUT`].
+    /// most [`GIT_TIMEOUT`]. Blocks the calling thread (see the module's
+    /// documentation).
     fn git_env(
         &self,
         git_dir: Option<&Path>,
         args: &[&str],
         env: &[(&str, &std::ffi::OsStr)],
     ) -> Result<GitOutput, GitError> {
-        let mut cmd = Command::new(&self.program);
-        cmd.args([
-            "-c",
-            "protocol.ext.allow=never",
-            "-c",
-            "core.hooksPath=/dev/null",
-        ]);
+        let mut p = Program::new(&self.program, GIT_TIMEOUT)
+            .args([
+                "-c",
+                "protocol.ext.allow=never",
+                "-c",
+                "core.hooksPath=/dev/null",
+            ])
+            .package("git");
         if let Some(d) = git_dir {
-            cmd.arg("--git-dir").arg(d);
+            p = p.arg("--git-dir").arg(d);
         }
-        cmd.args(args)
+        p = p
+            .args(args)
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_ASKPASS", "true")
-            .env("LC_ALL", "C")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env("LC_ALL", "C");
+        for (k, v) in env {
+            p = p.env(k, v);
+        }
         tracing::debug!(?args, "git");
-        let mut child = cmd.spawn().map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                GitError::GitMissing {
-                    program: self.program.display().to_string(),
-                }
-            } else {
-                GitError::Io {
-                    path: self.program.clone(),
-                    source: e,
-                }
-            }
-        })?;
-        let reader = |pipe: Option<Box<dyn Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                if let Some(mut p) = pipe {
-                    let _ = p.read_to_end(&mut buf);
-                }
-                String::from_utf8_lossy(&buf).into_owned()
-            })
-        };
-        let out = reader(child.stdout.take().map(|p| Box::new(p) as _));
-        let err = reader(child.stderr.take().map(|p| Box::new(p) as _));
-        let deadline = Instant::now() + GIT_TIMEOUT;
-        let mut pause = Duration::from_millis(1);
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(s)) => break Ok(s),
-                Ok(None) if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break Err(());
-                }
-                Ok(None) => {
-                    std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_millis(50));
-                }
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(GitError::Io {
-                        path: self.program.clone(),
-                        source: e,
-                    });
-                }
-            }
-        };
-        let stdout = out.join().unwrap_or_default();
-        let stderr = err.join().unwrap_or_default();
-        match status {
-            Ok(s) => Ok(GitOutput {
-                ok: s.success(),
-                stdout,
-                stderr,
+        match p.output_blocking() {
+            Ok(out) => Ok(GitOutput {
+                ok: out.success(),
+                stdout: out.stdout_text(),
+                stderr: out.stderr_text(),
             }),
-            Err(()) => Err(GitError::Git {
-                what: args.first().copied().unwrap_or("").to_string(),
-                detail: format!("stopped after {} s", GIT_TIMEOUT.as_secs()),
+            Err(source @ ProcessError::NotFound { .. }) => Err(GitError::GitMissing {
+                program: self.program.display().to_string(),
+                source,
             }),
+            Err(e) => Err(GitError::Process(e)),
         }
     }
 }

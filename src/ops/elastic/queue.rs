@@ -2,14 +2,17 @@
 //!
 //! SLURM's commands run on the cluster's front-end over SSH with the
 //! cluster's key (on a cloud front-end running the daemon itself, that is
-//! a loopback login), one `squeue && sinfo` per round on a kept session.
-//! The generic `command` queue runs a user's program on this machine.
+//! a loopback login), one `squeue && sinfo` per round on a session kept
+//! in an [`ssh::Pool`](crate::ssh::Pool). The generic `command` queue runs
+//! a user's program on this machine (`sh -c PROGRAM`, for at most a
+//! minute).
 
 use super::ElasticError;
 use crate::elastic::{Snapshot, command, slurm};
 use crate::ops::env::Env;
 use crate::ops::info;
-use crate::ssh::{KnownHosts, Session, SshTarget};
+use crate::process::Program;
+use crate::ssh::{KnownHosts, Pool, Session, SshTarget};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -39,11 +42,21 @@ impl std::str::FromStr for QueueKind {
 
 const SSH_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a `command` queue's program may take to print the queue.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
 pub struct Queue {
     kind: QueueKind,
     env: Env,
     cluster: String,
-    session: Mutex<Option<Arc<Session>>>,
+    front: Mutex<Option<Front>>,
+}
+
+/// The front-end as last found, and the pool that keeps its session.
+struct Front {
+    node: String,
+    target: SshTarget,
+    pool: Pool,
 }
 
 impl Queue {
@@ -52,44 +65,62 @@ impl Queue {
             kind,
             env,
             cluster: cluster.to_string(),
-            session: Mutex::new(None),
+            front: Mutex::new(None),
         }
     }
 
-    async fn front(&self) -> Result<Arc<Session>, ElasticError> {
-        let mut slot = self.session.lock().await;
-        if let Some(s) = slot.as_ref()
-            && !s.is_closed()
-        {
-            return Ok(s.clone());
+    /// The session to the front-end: the pooled one while it lives. The
+    /// front-end is looked up (and its known hosts read) again after a
+    /// failure, so a front-end that moved is found.
+    async fn session(&self) -> Result<Arc<Session>, ElasticError> {
+        let mut front = self.front.lock().await;
+        let f = match front.take() {
+            Some(f) => f,
+            None => {
+                let place = info::ssh_place(&self.env, &self.cluster, None)
+                    .await
+                    .map_err(|e| ElasticError::Queue(format!("cannot reach the front-end: {e}")))?;
+                let known = KnownHosts::open(&place.known_hosts)
+                    .map_err(|e| ElasticError::Queue(e.to_string()))?;
+                Front {
+                    target: SshTarget::new(
+                        &place.access.host,
+                        place.access.port,
+                        &place.access.user,
+                        &place.key_path,
+                    ),
+                    node: place.node,
+                    pool: Pool::new(known, SSH_TIMEOUT),
+                }
+            }
+        };
+        match f.pool.get(&f.target).await {
+            Ok(s) => {
+                *front = Some(f);
+                Ok(s)
+            }
+            Err(e) => {
+                f.pool.close_all().await;
+                Err(ElasticError::Queue(format!("front-end `{}`: {e}", f.node)))
+            }
         }
-        let place = info::ssh_place(&self.env, &self.cluster, None)
-            .await
-            .map_err(|e| ElasticError::Queue(format!("cannot reach the front-end: {e}")))?;
-        let target = SshTarget::new(
-            &place.access.host,
-            place.access.port,
-            &place.access.user,
-            &place.key_path,
-        );
-        let known =
-            KnownHosts::open(&place.known_hosts).map_err(|e| ElasticError::Queue(e.to_string()))?;
-        let s = Arc::new(
-            Session::connect(&target, &known, SSH_TIMEOUT)
-                .await
-                .map_err(|e| ElasticError::Queue(format!("front-end `{}`: {e}", place.node)))?,
-        );
-        *slot = Some(s.clone());
-        Ok(s)
+    }
+
+    /// Forgets the front-end's session after it failed.
+    async fn forget(&self) {
+        if let Some(f) = self.front.lock().await.take() {
+            f.pool.close_all().await;
+        }
     }
 
     /// Runs `command` on the front-end; its standard output.
     async fn on_front(&self, command: &str) -> Result<String, ElasticError> {
-        let s = self.front().await?;
+        let s = self.session().await?;
         let out = match s.exec(command).await {
             Ok(o) => o,
             Err(e) => {
-                *self.session.lock().await = None;
+                drop(s);
+                self.forget().await;
                 return Err(ElasticError::Queue(format!("`{command}`: {e}")));
             }
         };
@@ -110,23 +141,14 @@ impl Queue {
                 slurm::parse_both(&text).map_err(|e| ElasticError::Queue(e.to_string()))
             }
             QueueKind::Command(prog) => {
-                let out = tokio::process::Command::new("sh")
+                let out = Program::new("sh", COMMAND_TIMEOUT)
                     .arg("-c")
                     .arg(prog)
                     .env("NUBO_CLUSTER", &self.cluster)
-                    .stdin(std::process::Stdio::null())
-                    .output()
+                    .run()
                     .await
-                    .map_err(|e| ElasticError::Queue(format!("cannot run `{prog}`: {e}")))?;
-                if !out.status.success() {
-                    return Err(ElasticError::Queue(format!(
-                        "`{prog}` failed ({}): {}",
-                        out.status,
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    )));
-                }
-                command::parse(&String::from_utf8_lossy(&out.stdout))
-                    .map_err(|e| ElasticError::Queue(e.to_string()))
+                    .map_err(|e| ElasticError::Queue(e.to_string()))?;
+                command::parse(&out.stdout_text()).map_err(|e| ElasticError::Queue(e.to_string()))
             }
         }
     }
@@ -172,9 +194,8 @@ impl Queue {
         }
     }
 
+    /// Ends the session to the front-end.
     pub async fn close(&self) {
-        if let Some(s) = self.session.lock().await.take() {
-            s.close().await;
-        }
+        self.forget().await;
     }
 }

@@ -2,10 +2,11 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use super::error::LocalError;
 use super::netlink;
+use crate::process::Program;
 
 /// Where tools are looked for besides `$PATH` (`ip` and `sshd` live in sbin,
 /// which a non-login root shell may not have on its path).
@@ -45,16 +46,13 @@ pub fn tool(name: &'static str) -> Result<PathBuf, LocalError> {
     })
 }
 
-fn render(program: &str, args: &[&str]) -> String {
-    std::iter::once(program)
-        .chain(args.iter().copied())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+/// How long a host tool may take (`ssh-keygen` takes milliseconds).
+pub const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Runs `program args` (with `stdin` fed in if given) and returns its
-/// standard output; a non-zero exit becomes [`LocalError::Command`] with
-/// its standard error.
+/// Runs `program args` (with `stdin` fed in if given) through the process
+/// runner, blocking, for at most [`TOOL_TIMEOUT`], and returns its
+/// standard output; a non-zero exit becomes [`LocalError::Tool`] with its
+/// standard error.
 pub fn run(
     what: &str,
     program: &'static str,
@@ -62,47 +60,16 @@ pub fn run(
     stdin: Option<&str>,
 ) -> Result<String, LocalError> {
     let path = tool(program)?;
-    let command = match stdin {
-        Some(input) => format!("{} <<< {input:?}", render(program, args)),
-        None => render(program, args),
-    };
-    let fail = |detail: String| LocalError::Command {
-        what: what.to_string(),
-        command: command.clone(),
-        detail,
-    };
-    let mut child = Command::new(&path)
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| fail(format!("cannot start {}: {e}", path.display())))?;
+    let mut p = Program::new(&path, TOOL_TIMEOUT).args(args);
     if let Some(input) = stdin {
-        // A tool that exits early closes its stdin; its status tells why.
-        let _ = child
-            .stdin
-            .take()
-            .expect("piped stdin")
-            .write_all(input.as_bytes());
+        p = p.stdin(input);
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| fail(format!("cannot wait for it: {e}")))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let err = err.trim();
-        Err(fail(if err.is_empty() {
-            format!("it exited with {}", out.status)
-        } else {
-            err.to_string()
-        }))
+    match p.run_blocking() {
+        Ok(out) => Ok(out.stdout_text()),
+        Err(source) => Err(LocalError::Tool {
+            what: what.to_string(),
+            source,
+        }),
     }
 }
 

@@ -47,6 +47,13 @@ pub enum LocalError {
     },
 
     #[error("{what}: {source}")]
+    Tool {
+        what: String,
+        #[source]
+        source: crate::process::ProcessError,
+    },
+
+    #[error("{what}: {source}")]
     System {
         what: String,
         #[source]

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use super::cmd;
 use super::error::LocalError;
+use crate::process::Program;
 
 pub fn check() -> Result<(), LocalError> {
     // SAFETY: geteuid has no preconditions.
@@ -18,11 +19,11 @@ pub fn check() -> Result<(), LocalError> {
     }
     if !has_filesystem("overlay") {
         // It may be a module not loaded yet.
-        let _ = std::process::Command::new("modprobe")
-            .arg("overlay")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
+        if let Some(modprobe) = cmd::find_tool("modprobe") {
+            let _ = Program::new(modprobe, cmd::TOOL_TIMEOUT)
+                .arg("overlay")
+                .output_blocking();
+        }
         if !has_filesystem("overlay") {
             return Err(LocalError::KernelFeature {
                 feature: "overlayfs",

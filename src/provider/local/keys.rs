@@ -20,7 +20,9 @@ pub fn public_path(private: &Path) -> PathBuf {
 }
 
 /// Makes the key pair unless both halves are there (a half-made pair, from
-/// a crash, is made anew).
+/// a crash, is made anew). Blocks while `ssh-keygen` runs (through the
+/// process runner, at most 30 s): async callers use
+/// `tokio::task::spawn_blocking`.
 pub fn ensure_keypair(private: &Path, comment: &str) -> Result<(), LocalError> {
     let public = public_path(private);
     let nonempty = |p: &Path| p.metadata().is_ok_and(|m| m.len() > 0);
