@@ -32,6 +32,9 @@ use crate::provider::local::{cmd, init, netlink, node};
 /// seconds per stage on a busy machine).
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(240);
 
+/// cloud-init's log, under `/var`.
+const CLOUD_INIT_LOG: &str = "log/cloud-init.log";
+
 /// Host indices run from 0 to this (veth names have 15 bytes at most).
 pub const MAX_HOST_INDEX: u32 = 9999;
 
@@ -104,6 +107,10 @@ pub struct Boot {
     pub sshd_up: SystemTime,
     /// cloud-init's own errors of this boot (`result.json`).
     pub cloud_init_errors: Vec<String>,
+    /// The `WARNING` lines cloud-init logged in this boot
+    /// (`/var/log/cloud-init.log`): among them what its schema check says
+    /// of the user data (`Invalid cloud-config provided`).
+    pub cloud_init_warnings: Vec<String>,
 }
 
 impl Boot {
@@ -127,6 +134,7 @@ impl Boot {
     /// cloud-init ran every stage without an error.
     pub fn cloud_init_ok(&self) -> bool {
         self.cloud_init_errors.is_empty()
+            && self.cloud_init_warnings.is_empty()
             && self.failed_stages().is_empty()
             && self.cloud_init_done().is_some()
     }
@@ -467,6 +475,8 @@ impl TestCloud {
             devices.push((v.dev.clone(), l.major, l.minor));
         }
         image::write_devices(np, &devices)?;
+        let log_start =
+            std::fs::metadata(np.upper("var").join(CLOUD_INIT_LOG)).map_or(0, |m| m.len());
         self.setup_network(rec)?;
         let netns = cmd::netns_path(&self.netns(rec.index));
         let prepared = init::prepare(
@@ -496,6 +506,13 @@ impl TestCloud {
                     .collect()
             })
             .unwrap_or_else(|| vec![format!("no readable {} after the boot", image::RESULT_JSON)]);
+        let log = std::fs::read(format!("{root}/var/{CLOUD_INIT_LOG}")).unwrap_or_default();
+        let cloud_init_warnings =
+            String::from_utf8_lossy(log.get(log_start as usize..).unwrap_or(&[]))
+                .lines()
+                .filter(|l| l.contains("[WARNING]"))
+                .map(str::to_string)
+                .collect();
         let boot = Boot {
             name: spec.name.clone(),
             init_pid: pid,
@@ -503,6 +520,7 @@ impl TestCloud {
             events: parse_timeline(&timeline),
             sshd_up,
             cloud_init_errors,
+            cloud_init_warnings,
         };
         tracing::info!(host = %spec.name, "test cloud host booted\n{}", boot.timeline());
         Ok(boot)
@@ -603,6 +621,7 @@ mod tests {
             events,
             sshd_up: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_010),
             cloud_init_errors: vec![],
+            cloud_init_warnings: vec![],
         };
         assert_eq!(boot.failed_stages().len(), 1);
         assert!(!boot.cloud_init_ok());

@@ -268,9 +268,10 @@ fn cloud_init_boots_a_host_from_nubos_user_data() {
     for boot in [&front_boot, &wn_boot] {
         assert!(
             boot.cloud_init_ok(),
-            "cloud-init reported problems with nubo's user data on {}: errors {:?}, failed stages {:?}",
+            "cloud-init reported problems with nubo's user data on {}: errors {:?}, warnings {:?}, failed stages {:?}",
             boot.name,
             boot.cloud_init_errors,
+            boot.cloud_init_warnings,
             boot.failed_stages()
         );
     }
@@ -349,7 +350,12 @@ fn cloud_init_boots_a_host_from_nubos_user_data() {
     let start_secs = t.elapsed().as_secs_f64();
     eprintln!("front after start:\n{}", again.timeline());
     eprintln!("stop {stop_secs:.2} s, start {start_secs:.2} s");
-    assert!(again.cloud_init_ok(), "{:?}", again.cloud_init_errors);
+    assert!(
+        again.cloud_init_ok(),
+        "{:?} {:?}",
+        again.cloud_init_errors,
+        again.cloud_init_warnings
+    );
     assert_eq!(run(&key, front_ip, "cat ~/on-disk"), "kept");
     assert_eq!(
         run(&key, front_ip, "cat /etc/ssh/ssh_host_ed25519_key.pub"),
