@@ -3,7 +3,9 @@
 # on this machine (local nodes see the machine's packages): iproute2,
 # util-linux, OpenSSH (server binary and client), busybox (the demo's web
 # server and client, the cluster secrets' server), and for the slurm and
-# nfs templates SLURM (slurmctld, slurmd, slurm-client), munge and sshfs.
+# nfs templates SLURM (slurmctld, slurmd, slurm-client), munge and sshfs;
+# for the test clouds' hosts (src/testcloud) Debian's cloud-init, sudo
+# (the login user's), and e2fsprogs (their volumes' mkfs).
 # No service is started or enabled on this machine. Idempotent: installs
 # only what is missing.
 set -euo pipefail
@@ -16,7 +18,7 @@ fi
 # inside the nodes. The host's own sshd, munged, slurmctld and slurmd are
 # not wanted: the install must neither start nor enable them (the nodes
 # run their own).
-packages="openssh-server openssh-client iproute2 util-linux busybox slurmctld slurmd slurm-client munge sshfs"
+packages="openssh-server openssh-client iproute2 util-linux busybox slurmctld slurmd slurm-client munge sshfs cloud-init sudo e2fsprogs"
 missing=
 for p in $packages; do
   [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing="$missing $p"

@@ -16,4 +16,5 @@ pub mod recipe;
 pub mod source;
 pub mod ssh;
 pub mod state;
+pub mod testcloud;
 pub mod tosca;

@@ -26,6 +26,7 @@ mod snapshots;
 mod ssh;
 mod state;
 mod support;
+mod testcloud;
 mod tosca_conformance;
 mod tosca_im;
 mod tosca_invalid;

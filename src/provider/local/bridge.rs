@@ -3,7 +3,8 @@
 //! Each cluster has a Linux bridge `nb-H` in the root network namespace with
 //! the host address `10.250.X.1/24`, so nubo (on the host) reaches every node
 //! directly. The third octet X is tried first from a hash of the cluster name,
-//! then upwards until a /24 is found that no interface, route or other
+//! then upwards (skipping 224 to 255, kept for the test clouds:
+//! [`naming::TESTCLOUD_FIRST_OCTET`]) until a /24 is found that no interface, route or other
 //! cluster of the same root uses; the choice is recorded in the cluster's
 //! `subnet` file and kept for the cluster's life.
 //!
@@ -176,6 +177,7 @@ pub fn choose_octet(root: &Path, paths: &ClusterPaths, cluster: &str) -> Result<
     let start = naming::preferred_octet(cluster);
     let octet = (0..=255u8)
         .map(|i| start.wrapping_add(i))
+        .filter(|&o| o < naming::TESTCLOUD_FIRST_OCTET)
         .find(|&o| !recorded.contains(&o) && user_of(o).is_none())
         .ok_or_else(|| LocalError::NoFreeSubnet {
             cluster: cluster.to_string(),

@@ -57,15 +57,15 @@
 //! removes it.
 
 pub mod bridge;
-mod cmd;
+pub(crate) mod cmd;
 mod error;
 mod host;
-mod init;
+pub(crate) mod init;
 pub mod keys;
 pub mod naming;
-mod netlink;
+pub(crate) mod netlink;
 pub mod node;
-mod procs;
+pub(crate) mod procs;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};

@@ -11,7 +11,7 @@
 //! | host end of a node's veth pair | `nbHv<index>` (its peer is `eth0` in the node) |
 //! | cluster directory | `<root>/nb-H/` |
 //! | node directory | `<root>/nb-H/nodes/<name>/` |
-//! | cluster subnet | `10.250.X.0/24`, X chosen from H and recorded |
+//! | cluster subnet | `10.250.X.0/24`, X < 224 chosen from H and recorded (224 and up: test clouds) |
 //! | host address | `10.250.X.1` on the bridge |
 //! | node address | `10.250.X.(10 + index)` |
 //! | node MAC | `02:` + 5 bytes of a hash of (cluster, node) |
@@ -34,6 +34,13 @@ pub const HIDDEN: [&str; 7] = ["etc", "var", "usr", "opt", "home", "srv", "root"
 
 /// The second octet of every cluster subnet: 10.250.0.0/16.
 pub const POOL_OCTET: u8 = 250;
+
+/// The first third octet kept for the test clouds' networks
+/// (`crate::testcloud`): 10.250.224.0/19, octets 224 to 255, is never a
+/// local cluster's subnet, so a test cloud's private network (a bridge
+/// with no host address, which the probe for used subnets cannot see)
+/// never shares a /24 with a local cluster.
+pub const TESTCLOUD_FIRST_OCTET: u8 = 224;
 
 /// FNV-1a, 64 bits: stable across Rust versions and machines, unlike std's
 /// hasher, so names computed by one nubo are found again by the next.

@@ -389,6 +389,52 @@ pub fn add_node_network(
     made
 }
 
+/// One more interface for a namespace [`add_node_network`] made: a veth
+/// pair `HOST` (on `bridge`, up) and `peer` (in the namespace, with `mac`,
+/// up, with `ip/prefix_len`). On an error the pair is removed again.
+pub fn add_nic(
+    netns: &str,
+    host: &str,
+    bridge: &str,
+    peer: &str,
+    mac: [u8; 6],
+    ip: Ipv4Addr,
+    prefix_len: u8,
+) -> Result<(), (&'static str, io::Error)> {
+    let master = link_index(bridge).map_err(|e| ("finding the bridge", e))?;
+    let mut root = Socket::open().map_err(|e| ("opening a netlink socket", e))?;
+    let ns_file = std::fs::File::open(Path::new(NETNS_DIR).join(netns))
+        .map_err(|e| ("opening the network namespace", e))?;
+    root.add_veth(host, master, peer, mac, ns_file.as_raw_fd())
+        .map_err(|e| ("creating the veth pair", e))?;
+    let made = std::thread::scope(|s| {
+        s.spawn(|| -> Result<(), (&'static str, io::Error)> {
+            // SAFETY: moves this thread alone into the node's network namespace.
+            check(unsafe { libc::setns(ns_file.as_raw_fd(), libc::CLONE_NEWNET) })
+                .map_err(|e| ("entering the network namespace", e))?;
+            let mut inner = Socket::open().map_err(|e| ("opening a netlink socket", e))?;
+            let index = link_index(peer).map_err(|e| ("finding the new interface", e))?;
+            inner
+                .add_address(index, ip, prefix_len)
+                .map_err(|e| ("adding the interface's address", e))?;
+            inner
+                .set_up(index)
+                .map_err(|e| ("bringing the interface up", e))
+        })
+        .join()
+        .unwrap_or_else(|_| {
+            Err((
+                "setting up the interface",
+                io::Error::other("the thread panicked"),
+            ))
+        })
+    });
+    if made.is_err() {
+        let _ = root.delete_link(host);
+    }
+    made
+}
+
 /// `ip netns del NAME`: unmounts and removes `/run/netns/NAME`; a missing
 /// one is not an error.
 pub fn delete_netns(name: &str) -> io::Result<()> {

@@ -159,7 +159,7 @@ pub fn write_files(
 
 /// Makes the node's `/root` at its first start: mode 0700, with the files
 /// of `/etc/skel` (`.bashrc`, `.profile`), as on a freshly installed host.
-fn seed_root_home(node: &NodePaths) -> Result<(), LocalError> {
+pub fn seed_root_home(node: &NodePaths) -> Result<(), LocalError> {
     use std::os::unix::fs::PermissionsExt;
     let home = node.root_home();
     if home.is_dir() {
@@ -208,7 +208,7 @@ pub fn setup_network(spec: &NodeSpec) -> Result<(), LocalError> {
 }
 
 /// CLOCK_BOOTTIME and CLOCK_MONOTONIC, whole seconds.
-fn clocks() -> (i64, i64) {
+pub fn clocks() -> (i64, i64) {
     let get = |id| {
         let mut ts = libc::timespec {
             tv_sec: 0,

@@ -1,0 +1,395 @@
+//! Test-cloud hosts: booted by Debian's cloud-init from the user data
+//! nubo's OpenStack provider sends, reached over OpenSSH, stopped, started
+//! and removed without a trace. Root only; run under the shared lock
+//! (`flock /var/tmp/nubo-system-tests.lock cargo test --test it testcloud`).
+
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use nubo::provider::local::keys;
+use nubo::provider::openstack::userdata;
+use nubo::testcloud::{HostSpec, Nic, Role, TestCloud, VolumeSpec};
+
+use crate::support::skip_or_fail;
+
+/// Can this machine boot test-cloud hosts?
+fn can_run() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        skip_or_fail("test-cloud hosts need root");
+        return false;
+    }
+    for (tool, package) in [
+        ("/usr/bin/cloud-init", "cloud-init"),
+        ("/usr/bin/sudo", "sudo"),
+        ("/usr/sbin/sshd", "openssh-server"),
+        ("/usr/bin/ssh", "openssh-client"),
+        ("/usr/sbin/losetup", "mount"),
+        ("/usr/sbin/mkfs.ext4", "e2fsprogs"),
+    ] {
+        if !Path::new(tool).exists() {
+            skip_or_fail(&format!(
+                "{tool} is missing: scripts/install-local-deps.sh installs {package}"
+            ));
+            return false;
+        }
+    }
+    true
+}
+
+/// Destroys the test clouds of earlier runs that were killed before their
+/// guards ran: `/tmp/nubo-tc-<pid>-...` of a process that is gone.
+fn sweep_stale() {
+    for e in std::fs::read_dir("/tmp").into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("nubo-tc-") else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        if pid.is_none_or(|p| Path::new(&format!("/proc/{p}")).exists()) {
+            continue;
+        }
+        for cloud in TestCloud::existing(e.path()) {
+            if let Err(err) = cloud.destroy() {
+                eprintln!("sweeping stale test cloud {}: {err}", cloud.name());
+            }
+        }
+        let _ = std::fs::remove_dir_all(e.path());
+    }
+}
+
+/// The cloud and its root, destroyed when the test ends, however it ends.
+struct Guard {
+    root: PathBuf,
+    cloud: TestCloud,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Err(e) = self.cloud.destroy() {
+            eprintln!("destroying the test cloud: {e}");
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn ssh(key: &Path, user: &str, ip: Ipv4Addr, command: &str) -> Output {
+    Command::new("ssh")
+        .args(["-F", "/dev/null", "-i"])
+        .arg(key)
+        .args([
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ConnectTimeout=10",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .arg(format!("{user}@{ip}"))
+        .arg(command)
+        .output()
+        .expect("ssh runs")
+}
+
+/// Runs `command` as cloudadm and returns its standard output, trimmed.
+fn run(key: &Path, ip: Ipv4Addr, command: &str) -> String {
+    let out = ssh(key, "cloudadm", ip, command);
+    assert!(
+        out.status.success(),
+        "`{command}` on {ip} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Whether the process lives (a zombie, not yet reaped by whoever
+/// adopted it, has ended).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, r)| r.to_string()))
+        .is_some_and(|r| !r.starts_with('Z') && !r.starts_with('X'))
+}
+
+/// Whether this machine can open a TCP connection to `ip:22`.
+fn reachable_from_here(ip: Ipv4Addr) -> bool {
+    TcpStream::connect_timeout(&SocketAddr::from((ip, 22)), Duration::from_secs(3)).is_ok()
+}
+
+/// Everything of the cloud still on this machine.
+fn traces(cloud: &TestCloud, root: &Path, netns_inodes: &[u64]) -> Vec<String> {
+    let mut left = Vec::new();
+    for e in std::fs::read_dir("/run/netns")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.starts_with(&cloud.netns_prefix()) {
+            left.push(format!("netns {n}"));
+        }
+    }
+    for e in std::fs::read_dir("/sys/class/net").unwrap().flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.starts_with(&cloud.link_prefix()) {
+            left.push(format!("link {n}"));
+        }
+    }
+    let root_text = root.display().to_string();
+    for line in std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+    {
+        if line.contains(&root_text) {
+            left.push(format!("mount {line}"));
+        }
+    }
+    for e in std::fs::read_dir("/sys/block").unwrap().flatten() {
+        let back = std::fs::read_to_string(e.path().join("loop/backing_file")).unwrap_or_default();
+        if back.starts_with(&root_text) {
+            left.push(format!("loop {:?}: {back}", e.file_name()));
+        }
+    }
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let in_ours = std::fs::metadata(format!("/proc/{pid}/ns/net"))
+            .is_ok_and(|m| netns_inodes.contains(&m.ino()));
+        if in_ours || cmdline.contains(&root_text) {
+            left.push(format!("process {pid}: {cmdline}"));
+        }
+    }
+    let routes = Command::new("ip")
+        .args(["-4", "-o", "route", "show", "table", "all"])
+        .output()
+        .unwrap();
+    for n in cloud.networks().unwrap_or_default() {
+        let net = n.cidr();
+        for line in String::from_utf8_lossy(&routes.stdout).lines() {
+            if line.contains(&net) {
+                left.push(format!("route {line}"));
+            }
+        }
+    }
+    left
+}
+
+#[test]
+fn cloud_init_boots_a_host_from_nubos_user_data() {
+    if !can_run() {
+        return;
+    }
+    sweep_stale();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let root = PathBuf::from(format!("/tmp/nubo-tc-{}-{nanos:08x}", std::process::id()));
+    std::fs::create_dir_all(&root).unwrap();
+    let cloud_name = format!("it-{}-{nanos:08x}", std::process::id());
+    let cloud = TestCloud::new(&root, &cloud_name).unwrap();
+    let guard = Guard {
+        root: root.clone(),
+        cloud: cloud.clone(),
+    };
+    let key = root.join("id_ed25519");
+    keys::ensure_keypair(&key, "nubo@testcloud").unwrap();
+    let public_key = std::fs::read_to_string(keys::public_path(&key)).unwrap();
+
+    let private = cloud.network("private", Role::Private).unwrap();
+    let public = cloud.network("public", Role::Public).unwrap();
+    assert_ne!(private.octet, public.octet);
+    for net in [&private, &public] {
+        assert!(net.octet >= 224, "{} outside 10.250.224.0/19", net.cidr());
+    }
+
+    // The user data nubo's OpenStack provider sends. No local-hostname in
+    // the metadata: the host name must come from the user data.
+    let front_ip = public.address(10);
+    let front = HostSpec {
+        name: "front".into(),
+        user_data: userdata::cloud_config("front", "cloudadm", &public_key),
+        instance_id: "i-front-0001".into(),
+        local_hostname: None,
+        nics: vec![
+            Nic {
+                network: "private".into(),
+                ip: private.address(10),
+            },
+            Nic {
+                network: "public".into(),
+                ip: front_ip,
+            },
+        ],
+        volumes: vec![VolumeSpec {
+            dev: "vdb".into(),
+            size_mib: 64,
+        }],
+    };
+    let wn_ip = private.address(11);
+    let wn = HostSpec {
+        name: "wn-1".into(),
+        user_data: userdata::cloud_config("wn-1", "cloudadm", &public_key),
+        instance_id: "i-wn-0002".into(),
+        local_hostname: None,
+        nics: vec![Nic {
+            network: "private".into(),
+            ip: wn_ip,
+        }],
+        volumes: vec![],
+    };
+    // Both at once, as a cloud boots them.
+    let t0 = Instant::now();
+    let (front_boot, wn_boot) = std::thread::scope(|s| {
+        let a = s.spawn(|| cloud.boot(&front));
+        let b = s.spawn(|| cloud.boot(&wn));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let both = t0.elapsed();
+    let front_boot = front_boot.unwrap();
+    let wn_boot = wn_boot.unwrap();
+    eprintln!("front:\n{}", front_boot.timeline());
+    eprintln!("wn-1:\n{}", wn_boot.timeline());
+    eprintln!("two hosts booted at once in {:.2} s", both.as_secs_f64());
+    for boot in [&front_boot, &wn_boot] {
+        assert!(
+            boot.cloud_init_ok(),
+            "cloud-init reported problems with nubo's user data on {}: errors {:?}, warnings {:?}, failed stages {:?}",
+            boot.name,
+            boot.cloud_init_errors,
+            boot.cloud_init_warnings,
+            boot.failed_stages()
+        );
+    }
+
+    // Logged in with the key as the user cloud-init made, with sudo.
+    assert_eq!(run(&key, front_ip, "sudo -n id -u"), "0");
+    let since_call = |t: std::time::SystemTime, b: &nubo::testcloud::Boot| {
+        t.duration_since(b.called).map_or(0.0, |d| d.as_secs_f64())
+    };
+    eprintln!(
+        "front: boot call +0.00 s, cloud-init done +{:.2} s, sshd listening +{:.2} s, first SSH command (sudo) done +{:.2} s",
+        since_call(front_boot.cloud_init_done().unwrap(), &front_boot),
+        since_call(front_boot.sshd_up, &front_boot),
+        since_call(std::time::SystemTime::now(), &front_boot)
+    );
+    assert_eq!(run(&key, front_ip, "hostname"), "front");
+    assert_eq!(run(&key, front_ip, "id -un"), "cloudadm");
+    // cloud-init, not the image, made the host keys.
+    let host_key = run(&key, front_ip, "cat /etc/ssh/ssh_host_ed25519_key.pub");
+    if let Ok(machine) = std::fs::read_to_string("/etc/ssh/ssh_host_ed25519_key.pub") {
+        assert_ne!(host_key.split(' ').nth(1), machine.split(' ').nth(1));
+    }
+    // No key of the cluster for root; root cannot log in.
+    let root_keys = run(
+        &key,
+        front_ip,
+        "sudo -n cat /root/.ssh/authorized_keys 2>/dev/null || true",
+    );
+    let key_body = public_key.split(' ').nth(1).unwrap();
+    assert!(
+        !root_keys.contains(key_body) || root_keys.contains("command="),
+        "root has the cluster key unrestricted: {root_keys}"
+    );
+    let as_root = ssh(&key, "root", front_ip, "true");
+    assert!(!as_root.status.success(), "root logged in");
+    assert!(
+        String::from_utf8_lossy(&as_root.stderr).contains("Permission denied"),
+        "{}",
+        String::from_utf8_lossy(&as_root.stderr)
+    );
+
+    // The private network: not from this machine, yes from the front-end.
+    assert!(
+        !reachable_from_here(wn_ip),
+        "{wn_ip} reachable from the host"
+    );
+    assert!(!reachable_from_here(private.address(10)));
+    assert!(reachable_from_here(front_ip));
+    run(
+        &key,
+        front_ip,
+        &format!("timeout 5 bash -c '</dev/tcp/{wn_ip}/22'"),
+    );
+
+    // The volume: a block device of 64 MiB that the host formats and mounts.
+    let size = run(&key, front_ip, "sudo -n blockdev --getsize64 /dev/vdb");
+    assert_eq!(size, (64u64 << 20).to_string());
+    run(
+        &key,
+        front_ip,
+        "sudo -n mkfs.ext4 -q /dev/vdb && sudo -n mount /dev/vdb /mnt && \
+         echo kept | sudo -n tee /mnt/on-volume >/dev/null && echo kept >~/on-disk && sync",
+    );
+
+    // Stop and start: files on the disk and the volume stay; cloud-init's
+    // per-instance modules do not run again (same host key).
+    let pid = front_boot.init_pid;
+    let t = Instant::now();
+    cloud.stop("front").unwrap();
+    let stop_secs = t.elapsed().as_secs_f64();
+    assert!(!alive(pid), "init still alive");
+    assert!(!cloud.is_running("front"));
+    assert!(!reachable_from_here(front_ip));
+    let t = Instant::now();
+    let again = cloud.start("front").unwrap();
+    let start_secs = t.elapsed().as_secs_f64();
+    eprintln!("front after start:\n{}", again.timeline());
+    eprintln!("stop {stop_secs:.2} s, start {start_secs:.2} s");
+    assert!(
+        again.cloud_init_ok(),
+        "{:?} {:?}",
+        again.cloud_init_errors,
+        again.cloud_init_warnings
+    );
+    assert_eq!(run(&key, front_ip, "cat ~/on-disk"), "kept");
+    assert_eq!(
+        run(&key, front_ip, "cat /etc/ssh/ssh_host_ed25519_key.pub"),
+        host_key
+    );
+    assert_eq!(
+        run(
+            &key,
+            front_ip,
+            "sudo -n mount /dev/vdb /mnt && cat /mnt/on-volume"
+        ),
+        "kept"
+    );
+    assert_eq!(run(&key, front_ip, "hostname"), "front");
+
+    // Remove leaves nothing.
+    let netns_inodes: Vec<u64> = std::fs::read_dir("/run/netns")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&cloud.netns_prefix())
+        })
+        .filter_map(|e| std::fs::metadata(e.path()).ok().map(|m| m.ino()))
+        .collect();
+    assert_eq!(netns_inodes.len(), 2);
+    cloud.remove("front").unwrap();
+    cloud.remove("wn-1").unwrap();
+    cloud.delete_network("private").unwrap();
+    cloud.delete_network("public").unwrap();
+    let left = traces(&cloud, &root, &netns_inodes);
+    assert!(left.is_empty(), "left behind: {left:#?}");
+    assert!(cloud.host_names().is_empty());
+    drop(guard);
+    assert!(!root.exists());
+}
