@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use nubo::provider::local::keys;
-use nubo::provider::openstack::userdata;
+use nubo::provider::cloud::userdata;
 use nubo::testcloud::{HostSpec, Nic, Role, TestCloud, VolumeSpec};
 
 use crate::support::skip_or_fail;
