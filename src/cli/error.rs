@@ -233,6 +233,7 @@ impl From<ops::elastic::ElasticError> for CliError {
         match e {
             ops::elastic::ElasticError::State(e) => e.into(),
             ops::elastic::ElasticError::Launch(e) => e.into(),
+            e @ ops::elastic::ElasticError::AlreadyRunning { .. } => CliError::new(Cause::Busy, e),
             e => CliError::failed(e),
         }
     }

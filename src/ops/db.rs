@@ -21,14 +21,14 @@ impl Db {
     }
 
     /// Runs `f` with the store on a blocking thread.
-    pub async fn run<T: Send + 'static>(
+    pub async fn run<T: Send + 'static, E: From<StateError> + Send + 'static>(
         &self,
-        f: impl FnOnce(&StateStore) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
+        f: impl FnOnce(&StateStore) -> std::result::Result<T, E> + Send + 'static,
+    ) -> std::result::Result<T, E> {
         let store = self.0.clone();
         tokio::task::spawn_blocking(move || f(&store))
             .await
-            .map_err(|e| StateError::Interrupted(e.to_string()))?
+            .map_err(|e| E::from(StateError::Interrupted(e.to_string())))?
     }
 
     pub async fn lock_cluster(&self, cluster: &str) -> Result<ClusterLock> {

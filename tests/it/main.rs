@@ -1,5 +1,6 @@
 //! The one integration-test crate: each module covers one capability.
 
+mod architecture;
 mod auth;
 mod cli_validate;
 mod cloud_cli;
@@ -7,6 +8,7 @@ mod cloud_cli;
 mod ec2;
 mod elastic;
 mod emu;
+mod exit_codes;
 mod launch;
 mod launch_input;
 mod local_host;

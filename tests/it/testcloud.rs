@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use nubo::provider::local::keys;
 use nubo::provider::cloud::userdata;
+use nubo::provider::local::keys;
 use nubo::testcloud::{HostSpec, Nic, Role, TestCloud, VolumeSpec};
 
 use crate::support::skip_or_fail;

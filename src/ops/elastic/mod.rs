@@ -26,7 +26,7 @@ use crate::ops::launch::{self, LaunchError};
 use crate::ops::observer::Silent;
 use crate::ops::recipes::RecipeDirs;
 use crate::ops::templates::{self, TemplateSearch};
-use crate::state::{DecisionRecord, QueueRecord, StateError, Timestamp, VmState};
+use crate::state::{DecisionRecord, QueueRecord, StateError, StateStore, Timestamp, VmState};
 pub use metrics::Metrics;
 pub use queue::{Queue, QueueKind};
 use std::collections::HashSet;
@@ -93,9 +93,8 @@ fn now_ms() -> i64 {
 }
 
 /// The cluster's recorded description, lowered, with its elastic policies.
-fn load(env: &Env, cluster: &str) -> Result<(ClusterSpec, Vec<Policy>), ElasticError> {
-    let c = env
-        .store
+fn load(store: &StateStore, cluster: &str) -> Result<(ClusterSpec, Vec<Policy>), ElasticError> {
+    let c = store
         .cluster(cluster)?
         .ok_or_else(|| ElasticError::NotFound(cluster.to_string()))?;
     let composed = templates::compose_recorded(&TemplateSearch::default(), &c.description)
@@ -120,13 +119,13 @@ fn load(env: &Env, cluster: &str) -> Result<(ClusterSpec, Vec<Policy>), ElasticE
 /// The recorded elastic nodes, or (the first time) one per elastic slot:
 /// idle where a VM runs, off elsewhere.
 fn nodes(
-    env: &Env,
+    store: &StateStore,
     cluster: &str,
     spec: &ClusterSpec,
     policies: &[Policy],
 ) -> Result<Vec<ElasticNode>, ElasticError> {
-    let recorded = env.store.elastic_nodes(cluster)?;
-    let vms = env.store.vms(cluster)?;
+    let recorded = store.elastic_nodes(cluster)?;
+    let vms = store.vms(cluster)?;
     let now = now_ms();
     let mut out = Vec::new();
     for p in policies {
@@ -213,9 +212,7 @@ async fn apply(
                 ));
             }
         }
-        env.store
-            .record_elastic_round(cluster, nodes, &notes, None)?;
-        notes.clear();
+        record(env, cluster, nodes, std::mem::take(&mut notes), None).await?;
     }
     // 2. Converge the VMs on the nodes that are on.
     // Recipes from git stay on the commits recorded for the cluster.
@@ -238,7 +235,7 @@ async fn apply(
         }
     };
     // 3. Record what came of it.
-    let vms = env.store.vms(cluster)?;
+    let vms = env.db().vms(cluster).await?;
     let now = now_ms();
     for n in nodes.iter_mut() {
         let running = vms
@@ -273,14 +270,45 @@ async fn apply(
             _ => {}
         }
     }
-    env.store
-        .record_elastic_round(cluster, nodes, &notes, None)?;
+    record(env, cluster, nodes, notes, None).await?;
     Ok(complete)
 }
 
+/// Records a round (nodes, decisions, the queue reading) on a blocking
+/// thread.
+async fn record(
+    env: &Env,
+    cluster: &str,
+    nodes: &[ElasticNode],
+    decisions: Vec<DecisionRecord>,
+    queue: Option<QueueRecord>,
+) -> Result<(), ElasticError> {
+    let (c, nodes) = (cluster.to_string(), nodes.to_vec());
+    env.db()
+        .run(move |s| s.record_elastic_round(&c, &nodes, &decisions, queue.as_ref()))
+        .await?;
+    Ok(())
+}
+
+/// The cluster's description and policies, and its elastic nodes, read on
+/// a blocking thread.
+async fn load_nodes(
+    env: &Env,
+    cluster: &str,
+) -> Result<(ClusterSpec, Vec<Policy>, Vec<ElasticNode>), ElasticError> {
+    let c = cluster.to_string();
+    env.db()
+        .run(move |s| {
+            let (spec, policies) = load(s, &c)?;
+            let nodes = nodes(s, &c, &spec, &policies)?;
+            Ok::<_, ElasticError>((spec, policies, nodes))
+        })
+        .await
+}
+
 /// Whether the recorded VMs already match the nodes' states.
-fn settled(env: &Env, cluster: &str, nodes: &[ElasticNode]) -> Result<bool, ElasticError> {
-    let vms = env.store.vms(cluster)?;
+async fn settled(env: &Env, cluster: &str, nodes: &[ElasticNode]) -> Result<bool, ElasticError> {
+    let vms = env.db().vms(cluster).await?;
     Ok(nodes.iter().all(|n| {
         let running = vms
             .iter()
@@ -293,8 +321,11 @@ fn settled(env: &Env, cluster: &str, nodes: &[ElasticNode]) -> Result<bool, Elas
     }))
 }
 
-fn daemon_lock(env: &Env, cluster: &str) -> Result<crate::state::ClusterLock, ElasticError> {
-    env.store.lock_daemon(cluster).map_err(|e| match e {
+fn daemon_lock(
+    store: &StateStore,
+    cluster: &str,
+) -> Result<crate::state::ClusterLock, ElasticError> {
+    store.lock_daemon(cluster).map_err(|e| match e {
         StateError::ClusterBusy { cluster, pid } => ElasticError::AlreadyRunning {
             cluster,
             pid: pid.map_or_else(|| "unknown".into(), |p| p.to_string()),
@@ -311,10 +342,12 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), ElasticError> {
     let cluster = opts.cluster.as_str();
-    let _lock = daemon_lock(env, cluster)?;
-    let (spec, policies) = load(env, cluster)?;
-    let mut nodes = nodes(env, cluster, &spec, &policies)?;
-    env.store.record_elastic_round(cluster, &nodes, &[], None)?;
+    let _lock = {
+        let c = cluster.to_string();
+        env.db().run(move |s| daemon_lock(s, &c)).await?
+    };
+    let (_spec, policies, mut nodes) = load_nodes(env, cluster).await?;
+    record(env, cluster, &nodes, Vec::new(), None).await?;
     let metrics = Arc::new(Metrics::default());
     let _server = match opts.metrics {
         Some(addr) => Some(metrics::serve(addr, metrics.clone()).await?),
@@ -371,16 +404,18 @@ pub async fn run(
             tracing::info!(node = %d.node, action = d.action.as_str(), reason = %d.reason, "decision");
             metrics.decision(d.action);
         }
-        env.store.record_elastic_round(
+        record(
+            env,
             cluster,
             &nodes,
-            &recs,
-            Some(&QueueRecord {
+            recs,
+            Some(QueueRecord {
                 at: Timestamp(now),
                 snapshot: serde_json::to_value(&snap).unwrap_or_default(),
                 pid: std::process::id() as i64,
             }),
-        )?;
+        )
+        .await?;
         metrics.observe(&nodes, &snap);
         let acts = out
             .decisions
@@ -388,7 +423,7 @@ pub async fn run(
             .any(|d| matches!(d.action, Action::PowerOn | Action::PowerOff | Action::Fail));
         if acts || (pending_work && tokio::time::Instant::now() >= retry_at) {
             pending_work = !apply(env, cluster, &opts.dirs, Some(&queue), &mut nodes).await?
-                || !settled(env, cluster, &nodes)?;
+                || !settled(env, cluster, &nodes).await?;
             if pending_work {
                 retry_at = tokio::time::Instant::now() + RETRY_AFTER;
             }
@@ -437,8 +472,7 @@ pub async fn power(
     on: bool,
     dirs: &RecipeDirs,
 ) -> Result<Vec<ElasticNode>, ElasticError> {
-    let (spec, policies) = load(env, cluster)?;
-    let mut nodes = nodes(env, cluster, &spec, &policies)?;
+    let (_spec, _policies, mut nodes) = load_nodes(env, cluster).await?;
     let now = now_ms();
     let mut recs = Vec::new();
     for i in select(cluster, &nodes, list)? {
@@ -455,11 +489,10 @@ pub async fn power(
             _ => {}
         }
     }
-    env.store
-        .record_elastic_round(cluster, &nodes, &recs, None)?;
+    record(env, cluster, &nodes, recs, None).await?;
     apply(env, cluster, dirs, None, &mut nodes).await?;
     // Without a queue reading, a node whose VM runs is taken as idle.
-    let vms = env.store.vms(cluster)?;
+    let vms = env.db().vms(cluster).await?;
     let now = now_ms();
     for n in nodes.iter_mut() {
         if n.state == NodeState::PoweringOn
@@ -471,7 +504,7 @@ pub async fn power(
             n.set(NodeState::Idle, now);
         }
     }
-    env.store.record_elastic_round(cluster, &nodes, &[], None)?;
+    record(env, cluster, &nodes, Vec::new(), None).await?;
     Ok(nodes)
 }
 
@@ -490,7 +523,7 @@ pub fn status(env: &Env, cluster: &str, decisions: u32) -> Result<Status, Elasti
     if env.store.cluster(cluster)?.is_none() {
         return Err(ElasticError::NotFound(cluster.to_string()));
     }
-    let daemon_running = match daemon_lock(env, cluster) {
+    let daemon_running = match daemon_lock(&env.store, cluster) {
         Ok(_) => false,
         Err(ElasticError::AlreadyRunning { .. }) => true,
         Err(e) => return Err(e),
