@@ -3,7 +3,7 @@
 //!
 //! Run with `cargo bench --bench ec2_launch` (moto and IM from
 //! `scripts/install-test-deps.sh`). `NUBO_BENCH_VMS` changes the count
-//! (default 50).
+//! (default 50; 2 with `NUBO_BENCH_QUICK=1`, as CI runs it, IM included).
 //!
 //! - nubo: `nubo launch NAME cluster.radl -a auth.dat -y`, from start to
 //!   exit (the process, its state store, the cluster key, then every VM
@@ -34,7 +34,7 @@ const BENCH: &str = "ec2_launch";
 const AMI: &str = "ami-12c6146b";
 
 fn main() -> ExitCode {
-    let n = match support::env_count("NUBO_BENCH_VMS", 50) {
+    let n = match support::env_count("NUBO_BENCH_VMS", support::by_mode(50, 2)) {
         Ok(n) if (1..=500).contains(&n) => n,
         Ok(n) => {
             eprintln!("{BENCH}: NUBO_BENCH_VMS must be from 1 to 500, not {n}");

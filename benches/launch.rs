@@ -12,7 +12,8 @@
 //! (N nodes running, N steps ok), then `nubo destroy NAME -y` is timed and
 //! checked (no node left). Each time is the fastest of `NUBO_BENCH_ROUNDS`
 //! rounds (default 3), every round on a fresh cluster. `NUBO_BENCH_SIZES`
-//! (e.g. `1,10,50`) overrides the sizes.
+//! (e.g. `1,10,50`) overrides the sizes. `NUBO_BENCH_QUICK=1` (CI): one
+//! round of 1 and 10 nodes, every check made.
 //!
 //! The target: 50 nodes take at most twice as long as 1. It is reported,
 //! not enforced. Last run (2 cores, load average 1.2 to 2.3): 1 node
@@ -29,9 +30,12 @@ use support::{Best, Cluster, Workspace, add_radl, ms, opt, secs};
 
 const BENCH: &str = "launch";
 const DEFAULT_SIZES: [u32; 3] = [1, 10, 50];
+/// Quick mode's sizes: the smallest two.
+const QUICK_SIZES: [u32; 2] = [1, 10];
 
 fn sizes() -> Result<Vec<u32>, String> {
     match std::env::var("NUBO_BENCH_SIZES") {
+        Err(_) if support::quick() => Ok(QUICK_SIZES.to_vec()),
         Err(_) => Ok(DEFAULT_SIZES.to_vec()),
         Ok(v) => v
             .split(',')
@@ -46,7 +50,10 @@ fn sizes() -> Result<Vec<u32>, String> {
 }
 
 fn main() -> ExitCode {
-    let (rounds, sizes) = match (support::env_count("NUBO_BENCH_ROUNDS", 3), sizes()) {
+    let (rounds, sizes) = match (
+        support::env_count("NUBO_BENCH_ROUNDS", support::by_mode(3, 1)),
+        sizes(),
+    ) {
         (Ok(r), Ok(s)) => (r, s),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("{BENCH}: {e}");

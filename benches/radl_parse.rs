@@ -11,9 +11,14 @@
 //! Each side times `ITERATIONS` passes over the corpus in each of `ROUNDS`
 //! rounds and reports its fastest round, so a burst of load from other work
 //! on the machine does not decide the ratio. `NUBO_BENCH_ITERATIONS`
-//! (default 100) and `NUBO_BENCH_ROUNDS` (default 3) override them.
+//! (default 100) and `NUBO_BENCH_ROUNDS` (default 3) override them;
+//! `NUBO_BENCH_QUICK=1` (CI) makes both 1, the reference included.
 //! If python3 or radl 1.3.5 is missing, only nubo's rows are measured; that
-//! is an error only when `NUBO_REQUIRE_SYSTEM_TESTS=1`.
+//! is an error only when `NUBO_REQUIRE_SYSTEM_TESTS=1`, as is a missing
+//! corpus.
+
+#[path = "support/mod.rs"]
+mod support;
 
 use nubo::source::FileId;
 use std::hint::black_box;
@@ -41,8 +46,11 @@ fn main() -> ExitCode {
     let corpus_dir = root.join("../shared/corpus/radl");
     let corpus_dir = corpus_dir.canonicalize().unwrap_or(corpus_dir);
     let (iterations, rounds) = match (
-        env_count("NUBO_BENCH_ITERATIONS", DEFAULT_ITERATIONS),
-        env_count("NUBO_BENCH_ROUNDS", DEFAULT_ROUNDS),
+        support::env_count(
+            "NUBO_BENCH_ITERATIONS",
+            support::by_mode(DEFAULT_ITERATIONS, 1),
+        ),
+        support::env_count("NUBO_BENCH_ROUNDS", support::by_mode(DEFAULT_ROUNDS, 1)),
     ) {
         (Ok(i), Ok(r)) => (i, r),
         (Err(e), _) | (_, Err(e)) => {
@@ -57,11 +65,10 @@ fn main() -> ExitCode {
     }
     paths.sort();
     if paths.is_empty() {
-        println!(
-            "radl_parse: no *.radl files under {}; nothing to measure",
-            corpus_dir.display()
+        return support::skip(
+            "radl_parse",
+            &format!("no *.radl files under {}", corpus_dir.display()),
         );
-        return ExitCode::SUCCESS;
     }
     let mut texts = Vec::with_capacity(paths.len());
     for path in &paths {
@@ -175,18 +182,12 @@ fn main() -> ExitCode {
         "target: nubo >= {TARGET_RATIO:.0}x faster on parse: {met}\n"
     ));
 
-    print!("{out}");
-    let report_dir = root.join("target/bench");
-    let report = report_dir.join("radl_parse.md");
-    if let Err(e) =
-        std::fs::create_dir_all(&report_dir).and_then(|()| std::fs::write(&report, &out))
-    {
-        eprintln!("radl_parse: cannot write {}: {e}", report.display());
+    if let Err(e) = support::publish("radl_parse", &out) {
+        eprintln!("radl_parse: {e}");
         return ExitCode::FAILURE;
     }
-    println!("(written to {})", report.display());
 
-    if reference.is_err() && std::env::var("NUBO_REQUIRE_SYSTEM_TESTS").as_deref() == Ok("1") {
+    if reference.is_err() && support::required() {
         eprintln!("radl_parse: NUBO_REQUIRE_SYSTEM_TESTS=1 and the reference did not run");
         return ExitCode::FAILURE;
     }
@@ -205,17 +206,6 @@ fn collect_radl(dir: &Path, out: &mut Vec<PathBuf>) {
         } else if path.extension().is_some_and(|e| e == "radl") {
             out.push(path);
         }
-    }
-}
-
-/// A positive count from the environment, or `default` if unset.
-fn env_count(name: &str, default: u32) -> Result<u32, String> {
-    match std::env::var(name) {
-        Err(_) => Ok(default),
-        Ok(v) => match v.parse::<u32>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(format!("{name} must be a positive integer, not {v:?}")),
-        },
     }
 }
 

@@ -8,7 +8,12 @@
 //! reads the imports and validates), timed in-process. Each side reports
 //! its fastest of `ROUNDS` rounds. The Markdown table is printed and
 //! written to `target/bench/tosca_parse.md`. `NUBO_BENCH_ITERATIONS`
-//! (default 5) and `NUBO_BENCH_ROUNDS` (default 3) override the counts.
+//! (default 5) and `NUBO_BENCH_ROUNDS` (default 3) override the counts;
+//! `NUBO_BENCH_QUICK=1` (CI) makes both 1, tosca-parser included. A missing
+//! corpus or reference is an error when `NUBO_REQUIRE_SYSTEM_TESTS=1`.
+
+#[path = "support/mod.rs"]
+mod support;
 
 use nubo::source::SourceMap;
 use nubo::tosca::{self, ImportOptions};
@@ -18,14 +23,6 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 const TARGET_RATIO: f64 = 30.0;
-
-fn env_count(name: &str, default: u32) -> u32 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(default)
-}
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -42,17 +39,24 @@ fn main() -> ExitCode {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let corpus = root.join("../shared/corpus/tosca");
     let corpus = corpus.canonicalize().unwrap_or(corpus);
-    let iterations = env_count("NUBO_BENCH_ITERATIONS", 5);
-    let rounds = env_count("NUBO_BENCH_ROUNDS", 3);
+    let (iterations, rounds) = match (
+        support::env_count("NUBO_BENCH_ITERATIONS", support::by_mode(5, 1)),
+        support::env_count("NUBO_BENCH_ROUNDS", support::by_mode(3, 1)),
+    ) {
+        (Ok(i), Ok(r)) => (i, r),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("tosca_parse: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut paths = Vec::new();
     collect(&corpus, &mut paths);
     paths.sort();
     if paths.is_empty() {
-        println!(
-            "tosca_parse: no TOSCA files under {}; nothing to measure",
-            corpus.display()
+        return support::skip(
+            "tosca_parse",
+            &format!("no TOSCA files under {}", corpus.display()),
         );
-        return ExitCode::SUCCESS;
     }
     let import_dir = corpus.join("grycap");
     let opts = ImportOptions {
@@ -60,23 +64,32 @@ fn main() -> ExitCode {
         cache_dir: None,
         fetch: None,
     };
-    let pass = || {
+    let pass = || -> Result<usize, String> {
         let mut rejected = 0;
         for p in &paths {
             let mut sources = SourceMap::new();
-            let checked =
-                tosca::load(&mut sources, black_box(p), &opts).expect("corpus file readable");
+            let checked = tosca::load(&mut sources, black_box(p), &opts)
+                .map_err(|e| format!("{}: {e}", p.display()))?;
             rejected += usize::from(checked.has_errors());
             black_box(&checked);
         }
-        rejected
+        Ok(rejected)
     };
-    let rejected = pass(); // warm-up
+    let rejected = match pass() {
+        Ok(r) => r, // and the warm-up
+        Err(e) => {
+            eprintln!("tosca_parse: FAILED: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut nubo = Duration::MAX;
     for _ in 0..rounds {
         let start = Instant::now();
         for _ in 0..iterations {
-            pass();
+            if let Err(e) = pass() {
+                eprintln!("tosca_parse: FAILED: {e}");
+                return ExitCode::FAILURE;
+            }
         }
         nubo = nubo.min(start.elapsed());
     }
@@ -150,11 +163,14 @@ fn main() -> ExitCode {
             None => "NOT MEASURED",
         }
     ));
-    print!("{out}");
-    let dir = root.join("target/bench");
-    let _ = std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(dir.join("tosca_parse.md"), &out));
-    if reference.is_err() && std::env::var("NUBO_REQUIRE_SYSTEM_TESTS").as_deref() == Ok("1") {
+    if let Err(e) = support::publish("tosca_parse", &out) {
+        eprintln!("tosca_parse: {e}");
+        return ExitCode::FAILURE;
+    }
+    if let Err(why) = &reference
+        && support::required()
+    {
+        eprintln!("tosca_parse: NUBO_REQUIRE_SYSTEM_TESTS=1 and tosca-parser did not run: {why}");
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS

@@ -1,8 +1,9 @@
-//! What the system benchmarks (`configure`, `launch`) share: a workspace
+//! What the benchmarks share: quick mode, the skip rule and the report
+//! file; for the system benchmarks (`configure`, `launch`) a workspace
 //! under `/tmp/nubo-bench-*` with a `NUBO_HOME` and `NUBO_LOCAL_ROOT` of its
 //! own, clusters that are destroyed when dropped (even when the benchmark
-//! fails), the `nubo` binary run as a user runs it, CPU accounting through a
-//! cgroup, the skip rule, and the report file.
+//! fails), the `nubo` binary run as a user runs it, and CPU accounting
+//! through a cgroup.
 
 #![allow(dead_code)] // each benchmark uses its own part of this module
 
@@ -27,7 +28,28 @@ pub fn skip(bench: &str, why: &str) -> ExitCode {
         ExitCode::FAILURE
     } else {
         println!("SKIPPED: {bench}: {why}");
+        log_skip(&format!("{bench}: {why}"));
         ExitCode::SUCCESS
+    }
+}
+
+/// Appends a line to the file `NUBO_SKIP_LOG` names, if set: the list of
+/// what did not run that `scripts/bench-quick.sh` prints at its end.
+fn log_skip(line: &str) {
+    use std::io::Write;
+    let Some(path) = std::env::var_os("NUBO_SKIP_LOG") else {
+        return;
+    };
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
+    if let Err(e) = written {
+        eprintln!(
+            "cannot append to NUBO_SKIP_LOG ({}): {e}",
+            Path::new(&path).display()
+        );
     }
 }
 
@@ -58,6 +80,20 @@ pub fn command_exists(tool: &str) -> bool {
         .stdout(Stdio::null())
         .output()
         .is_ok_and(|o| o.status.success())
+}
+
+/// Whether `NUBO_BENCH_QUICK=1`: one round at the smallest sizes, the
+/// peer tool included where it is cheap. CI runs every benchmark so
+/// (`scripts/bench-quick.sh`) to find one that no longer works: a failed
+/// check still fails the benchmark, but its times, on a loaded machine
+/// after one round, judge nothing, so a target is only reported.
+pub fn quick() -> bool {
+    std::env::var("NUBO_BENCH_QUICK").as_deref() == Ok("1")
+}
+
+/// `quick` in quick mode, else `full`: the default of a count.
+pub fn by_mode(full: u32, quick: u32) -> u32 {
+    if self::quick() { quick } else { full }
 }
 
 /// A positive count from the environment, or `default` if unset.
@@ -442,26 +478,59 @@ impl<'w> Cluster<'w> {
         self.ws.provider().user_key_path(&self.name)
     }
 
-    /// Replaces the recorded description, as `reconfigure` will read it
-    /// (what a user's change to the cluster's description does).
-    pub fn set_description(&self, text: &str) -> Result<(), String> {
+    /// Records `bench-node.radl` composed with `add` as the cluster's
+    /// description, the way `nubo launch` records one (nubo's own
+    /// `templates::compose`, `Composed::record`, `set_cluster_source`), for
+    /// `nubo reconfigure` to read; a user changes a cluster's description
+    /// the same way, by launching it again. First checks, with nubo's own
+    /// reader (`templates::compose_recorded`), that the recorded
+    /// description is `bench-node.radl` with `was` added, so the change is
+    /// exactly `was` to `add`.
+    pub fn set_added(&self, was: &str, add: &str) -> Result<(), String> {
+        use nubo::ops::templates::{self, TemplateSearch};
         let store = nubo::state::StateStore::open(&self.ws.home).map_err(|e| e.to_string())?;
-        let c = store
+        let recorded = store
             .cluster(&self.name)
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("{} is not recorded", self.name))?;
+        let search = TemplateSearch {
+            dirs: vec![fixtures()],
+            builtin: false,
+            ..TemplateSearch::default()
+        };
+        let compose = |add: &str| {
+            let c = templates::compose(&search, &["bench-node".to_string()], Some(add))
+                .map_err(|e| format!("composing bench-node.radl with {add:?}: {e}"))?;
+            if c.has_errors() {
+                let mut text = String::new();
+                for d in &c.diagnostics {
+                    text.push_str(&d.render(&c.sources));
+                }
+                return Err(format!(
+                    "bench-node.radl with {add:?} is not valid:\n{text}"
+                ));
+            }
+            Ok(c)
+        };
+        let pieces = |c: &templates::Composed| -> Vec<(String, String)> {
+            c.pieces
+                .iter()
+                .map(|p| (p.name.clone(), p.text.clone()))
+                .collect()
+        };
+        let now = templates::compose_recorded(&search, &recorded.description)
+            .map_err(|e| format!("{}: {e}", self.name))?;
+        if pieces(&now) != pieces(&compose(was)?) {
+            return Err(format!(
+                "{}: the recorded description is not bench-node.radl with {was:?} added: {:?}",
+                self.name,
+                pieces(&now)
+            ));
+        }
+        let new = compose(add)?;
         store
-            .set_cluster_source(&self.name, text, &c.templates)
+            .set_cluster_source(&self.name, &new.record(), &new.templates)
             .map_err(|e| e.to_string())
-    }
-
-    pub fn description(&self) -> Result<String, String> {
-        let store = nubo::state::StateStore::open(&self.ws.home).map_err(|e| e.to_string())?;
-        Ok(store
-            .cluster(&self.name)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("{} is not recorded", self.name))?
-            .description)
     }
 
     /// `nubo reconfigure NAME`, timed.
@@ -618,13 +687,24 @@ pub fn machine_note() -> String {
     format!("{cores} cores, load average {load}")
 }
 
-/// Prints the report and writes it to `target/bench/NAME.md`.
+/// What quick mode adds to a report.
+pub const QUICK_NOTE: &str = "quick mode (NUBO_BENCH_QUICK=1): one round at the smallest sizes, \
+     to check that the benchmark works and its results are right; its times and the target \
+     above say nothing about speed (run it without NUBO_BENCH_QUICK for that)\n";
+
+/// Prints the report and writes it to `target/bench/NAME.md`
+/// (`NAME-quick.md` in quick mode, with [`QUICK_NOTE`] at its end).
 pub fn publish(name: &str, report: &str) -> Result<(), String> {
+    let (report, file) = if quick() {
+        (format!("{report}{QUICK_NOTE}"), format!("{name}-quick.md"))
+    } else {
+        (report.to_string(), format!("{name}.md"))
+    };
     print!("{report}");
     let dir = crate_root().join("target/bench");
-    let path = dir.join(format!("{name}.md"));
+    let path = dir.join(file);
     std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(&path, report))
+        .and_then(|()| std::fs::write(&path, &report))
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     println!("(written to {})", path.display());
     Ok(())

@@ -1,6 +1,7 @@
 //! Small helpers shared by the integration tests.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// The shared corpus (`../shared/corpus` beside the clone), when present.
 pub fn corpus_dir() -> Option<PathBuf> {
@@ -35,12 +36,35 @@ pub fn corpus_files(sub: &str, exts: &[&str]) -> Vec<PathBuf> {
 }
 
 /// A test that cannot run here says so; under `NUBO_REQUIRE_SYSTEM_TESTS=1`
-/// (as in CI) that is a failure instead.
+/// (as in CI) that is a failure instead. Since libtest captures what a
+/// passing test prints, the skip is also appended, as `TEST: WHY`, to the
+/// file `NUBO_SKIP_LOG` names (`scripts/test.sh` sets it and lists the
+/// skipped tests at its end).
 pub fn skip_or_fail(why: &str) {
     if std::env::var("NUBO_REQUIRE_SYSTEM_TESTS").as_deref() == Ok("1") {
         panic!("required test could not run: {why}");
     }
     eprintln!("SKIPPED: {why}");
+    if let Some(path) = std::env::var_os("NUBO_SKIP_LOG") {
+        // libtest runs each test on a thread named after it.
+        let thread = std::thread::current();
+        let test = match thread.name() {
+            Some(name) if name != "main" => name,
+            _ => "(a test)",
+        };
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            // One write per line: O_APPEND keeps parallel tests' lines whole.
+            .and_then(|mut f| f.write_all(format!("{test}: {why}\n").as_bytes()));
+        if let Err(e) = written {
+            panic!(
+                "cannot record the skip in NUBO_SKIP_LOG={}: {e}",
+                Path::new(&path).display()
+            );
+        }
+    }
 }
 
 /// A recipe context of the documented shape (recipes/README.md) for a
