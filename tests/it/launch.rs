@@ -99,7 +99,9 @@ fn main_job_demo_launch_ssh_destroy_leaves_nothing() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("nubo reconfigure"));
     let plan = n.ok(&["plan", &n.name, "demo"]);
     assert!(
-        plan.contains("0 to create, 3 to keep, 0 to destroy; 0 step(s) to run."),
+        plan.contains(
+            "0 to create, 3 to keep, 0 to start, 0 to recreate, 0 to destroy; 0 step(s) to run."
+        ),
         "{plan}"
     );
     // Reconfigure reruns nothing that is done, and succeeds.
