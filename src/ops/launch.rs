@@ -12,7 +12,7 @@ use super::executor::{ClusterExecutor, ExecutorParts};
 use super::git::GitRecipes;
 use super::keys::{self, KeyError};
 use super::observer::{Event, Observer};
-use super::plan::{self, PlanReport, Records};
+use super::plan::{self, PlanReport};
 use super::prepare::{self, PrepareError, Prepared};
 use super::recipes::RecipeDirs;
 use super::reconcile::{self, ReconcileError};
@@ -229,35 +229,11 @@ async fn plan_of(
     force: bool,
 ) -> Result<PlanReport, LaunchError> {
     let placement = prepare::place(env, &prepared.spec)?;
-    let cluster = db.cluster(name).await?;
-    let vms = db.vms(name).await?;
-    let steps = db.steps(name).await?;
-    let variables = cluster
-        .as_ref()
-        .map(|c| c.variables.clone())
-        .unwrap_or_default();
-    let public_key = {
+    let loaded = {
         let (env, name) = (env.clone(), name.to_string());
-        off_runtime(move || Ok(keys::public_key(&env, &name).unwrap_or_default())).await?
+        db.run(move |s| plan::load(&env, s, &name)).await?
     };
-    Ok(plan::compute(
-        prepared,
-        &|system| {
-            placement
-                .get(system)
-                .map(|p| p.id().to_string())
-                .unwrap_or_default()
-        },
-        &Records {
-            cluster: name,
-            exists: cluster.is_some(),
-            vms: &vms,
-            steps: &steps,
-            variables: &variables,
-            public_key: &public_key,
-            force,
-        },
-    ))
+    Ok(plan::against(prepared, &placement, name, &loaded, force))
 }
 
 async fn run(

@@ -11,10 +11,12 @@ use super::templates::TemplateSearch;
 use super::{env::PlacementError, keys, recipes::RecipeDirs};
 use crate::plan::changes::{self, RecordedStep, Script, StepAction, StepReason, VmAction};
 use crate::plan::graph::Vertex;
+use crate::provider::Provider;
 use crate::recipe;
-use crate::state::{StateError, Step, StepKey, Vm, VmState};
+use crate::state::{Cluster, StateError, StateStore, Step, StepKey, Vm, VmState};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct VmPlan {
@@ -221,27 +223,46 @@ pub fn plan_recorded(
     of_prepared(env, name, &prepared, force)
 }
 
-/// The plan of a prepared description against the cluster's records.
-pub fn of_prepared(
-    env: &Env,
-    name: &str,
-    prepared: &Prepared,
-    force: bool,
-) -> Result<PlanReport, PlanOpError> {
-    let store = &env.store;
+/// The records a plan is computed from, read once.
+pub struct Loaded {
+    pub cluster: Option<Cluster>,
+    pub vms: Vec<Vm>,
+    pub steps: Vec<Step>,
+    /// The cluster key's public half (empty before the first launch).
+    pub public_key: String,
+}
+
+/// Reads the cluster's records (synchronous: async callers go through
+/// `Db::run`).
+pub fn load(env: &Env, store: &StateStore, name: &str) -> Result<Loaded, StateError> {
     let cluster = store.cluster(name)?;
-    let placement = prepare::place(env, &prepared.spec)?;
     let (vms, steps) = if cluster.is_some() {
         (store.vms(name)?, store.steps(name)?)
     } else {
         (Vec::new(), Vec::new())
     };
-    let variables = cluster
+    Ok(Loaded {
+        cluster,
+        vms,
+        steps,
+        public_key: keys::public_key(env, name).unwrap_or_default(),
+    })
+}
+
+/// The plan of `prepared`, placed by `placement`, against `loaded`.
+pub fn against(
+    prepared: &Prepared,
+    placement: &HashMap<String, Arc<dyn Provider>>,
+    name: &str,
+    loaded: &Loaded,
+    force: bool,
+) -> PlanReport {
+    let variables = loaded
+        .cluster
         .as_ref()
         .map(|c| c.variables.clone())
         .unwrap_or_default();
-    let public_key = keys::public_key(env, name).unwrap_or_default();
-    Ok(compute(
+    compute(
         prepared,
         &|system| {
             placement
@@ -251,12 +272,24 @@ pub fn of_prepared(
         },
         &Records {
             cluster: name,
-            exists: cluster.is_some(),
-            vms: &vms,
-            steps: &steps,
+            exists: loaded.cluster.is_some(),
+            vms: &loaded.vms,
+            steps: &loaded.steps,
             variables: &variables,
-            public_key: &public_key,
+            public_key: &loaded.public_key,
             force,
         },
-    ))
+    )
+}
+
+/// The plan of a prepared description against the cluster's records.
+pub fn of_prepared(
+    env: &Env,
+    name: &str,
+    prepared: &Prepared,
+    force: bool,
+) -> Result<PlanReport, PlanOpError> {
+    let placement = prepare::place(env, &prepared.spec)?;
+    let loaded = load(env, &env.store, name)?;
+    Ok(against(prepared, &placement, name, &loaded, force))
 }
