@@ -79,7 +79,7 @@ pub async fn destroy(
         }
         let vms = store.vms(name)?;
         observer.on(&Event::Phase {
-            name: "destroy",
+            name: crate::plan::graph::Phase::Destroy,
             total: vms.len(),
         });
         // Several at once, as launch creates them: destroying a VM is

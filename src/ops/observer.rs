@@ -1,7 +1,7 @@
 //! What long operations report as they go, for the CLI's progress bars.
 //! Operations never print; they tell an `Observer`.
 
-use crate::plan::graph::Vertex;
+use crate::plan::graph::{Phase, Vertex};
 use crate::state::StepKey;
 
 #[derive(Clone, Debug)]
@@ -10,7 +10,7 @@ pub enum Event {
     /// its three phases (`plan::graph::PHASES`) before its walk; their work
     /// overlaps, and each `Finished` vertex counts for its `Vertex::phase`.
     Phase {
-        name: &'static str,
+        name: Phase,
         total: usize,
     },
     Started(Vertex),
