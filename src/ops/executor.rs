@@ -15,7 +15,7 @@ use crate::recipe::{self, Recipe};
 use crate::source::SourceMap;
 use crate::ssh::{KnownHosts, PublicKey, Session, SshTarget, wait_for_ssh};
 use crate::state::{
-    IntentKind, NewVm, Outcome, StateError, StepKey, StepStatus, VmCreated, VmState,
+    IntentParams, NewVm, Outcome, StateError, StepKey, StepStatus, VmCreated, VmState,
 };
 use std::collections::HashMap;
 use std::future::Future;
@@ -126,9 +126,10 @@ impl ClusterExecutor {
             let intent = store
                 .begin_intent(
                     &self.cluster,
-                    IntentKind::CreateNetwork,
                     name,
-                    &serde_json::json!({"provider": p.id()}),
+                    &IntentParams::CreateNetwork {
+                        provider: p.id().to_string(),
+                    },
                 )
                 .map_err(state_err)?;
             crash::point("network-intent");
@@ -197,13 +198,15 @@ impl ClusterExecutor {
                 self.cluster.clone(),
                 node.to_string(),
             );
-            let params = serde_json::json!({"system": system, "number": inst.number, "provider": provider.id()});
-            tokio::task::spawn_blocking(move || {
-                store.begin_intent(&cluster, IntentKind::CreateVm, &node, &params)
-            })
-            .await
-            .map_err(|e| StepError::Final(format!("state store task failed: {e}")))?
-            .map_err(state_err)?
+            let params = IntentParams::CreateVm {
+                provider: provider.id().to_string(),
+                system: system.to_string(),
+                number: inst.number,
+            };
+            tokio::task::spawn_blocking(move || store.begin_intent(&cluster, &node, &params))
+                .await
+                .map_err(|e| StepError::Final(format!("state store task failed: {e}")))?
+                .map_err(state_err)?
         };
         crash::point("vm-intent");
         let networks = self

@@ -20,7 +20,7 @@ use crate::plan::walk::{self, WalkOptions, WalkReport};
 use crate::provider::Provider;
 use crate::source::SourceMap;
 use crate::ssh::KnownHosts;
-use crate::state::{ClusterStatus, GitPin, IntentKind, NewCluster, StateError, VmState};
+use crate::state::{ClusterStatus, GitPin, IntentParams, NewCluster, StateError, VmState};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -399,9 +399,11 @@ pub async fn destroy_vm(env: &Env, cluster: &str, node: &str) -> Result<(), Laun
         .unwrap_or_else(|| node.to_string());
     let intent = store.begin_intent(
         cluster,
-        IntentKind::DestroyVm,
         node,
-        &serde_json::json!({"provider": provider.id(), "id": id}),
+        &IntentParams::DestroyVm {
+            provider: provider.id().to_string(),
+            id: id.clone(),
+        },
     )?;
     super::crash::point("destroy-intent");
     match provider.destroy_vm(cluster, &id).await {

@@ -7,7 +7,7 @@
 use super::env::Env;
 use super::reconcile::{self, ReconcileError};
 use crate::provider::ProviderError;
-use crate::state::{ClusterStatus, IntentKind, Outcome, StateError, VmState};
+use crate::state::{ClusterStatus, IntentParams, Outcome, StateError, VmState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {
@@ -66,16 +66,24 @@ pub async fn set_power(
                     provider: vm.provider.clone(),
                 })?;
         let id = vm.provider_vm_id.clone().unwrap_or_else(|| vm.node.clone());
-        let (kind, label) = match action {
-            Action::Stop => (IntentKind::StopVm, "stop"),
-            Action::Start => (IntentKind::StartVm, "start"),
+        let provider_id = provider.id().to_string();
+        let (params, label) = match action {
+            Action::Stop => (
+                IntentParams::StopVm {
+                    provider: provider_id,
+                    id: id.clone(),
+                },
+                "stop",
+            ),
+            Action::Start => (
+                IntentParams::StartVm {
+                    provider: provider_id,
+                    id: id.clone(),
+                },
+                "start",
+            ),
         };
-        let intent = store.begin_intent(
-            name,
-            kind,
-            &vm.node,
-            &serde_json::json!({"provider": provider.id(), "id": id}),
-        )?;
+        let intent = store.begin_intent(name, &vm.node, &params)?;
         let result = match action {
             Action::Stop => provider.stop_vm(name, &id).await.map(|()| None),
             Action::Start => provider.start_vm(name, &id).await.map(Some),
