@@ -6,39 +6,90 @@ use indexmap::IndexMap;
 
 use crate::state::Secret;
 
-/// The `type`s nubo knows: `Local` (nubo's own) and those of the
+/// A credential's `type`: `Local` (nubo's own) and those of the
 /// Infrastructure Manager's connectors and services. IM compares types
-/// case-sensitively, and so does nubo.
-pub const KNOWN_KINDS: &[&str] = &[
-    "Local",
-    "InfrastructureManager",
-    "VMRC",
-    "AppDBIS",
-    "OpenNebula",
-    "OpenStack",
-    "EC2",
-    "Azure",
-    "AzureClassic",
-    "GCE",
-    "Docker",
-    "Kubernetes",
-    "KubeVirt",
-    "OCCI",
-    "LibCloud",
-    "LibVirt",
-    "CloudStack",
-    "Linode",
-    "Orange",
-    "EGI",
-    "FogBow",
-    "Lambda",
-    "OSCAR",
-    "vSphere",
-    "Hetzner",
-    "UpCloud",
-    "DeployedNode",
-    "Dummy",
-];
+/// case-sensitively, and so does nubo: `FromStr` takes the exact text,
+/// `Display` writes it back. The variants are spelled as the auth file
+/// spells them.
+#[allow(clippy::upper_case_acronyms)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+pub enum ProviderKind {
+    Local,
+    InfrastructureManager,
+    VMRC,
+    AppDBIS,
+    OpenNebula,
+    OpenStack,
+    EC2,
+    Azure,
+    AzureClassic,
+    GCE,
+    Docker,
+    Kubernetes,
+    KubeVirt,
+    OCCI,
+    LibCloud,
+    LibVirt,
+    CloudStack,
+    Linode,
+    Orange,
+    EGI,
+    FogBow,
+    Lambda,
+    OSCAR,
+    #[strum(serialize = "vSphere")]
+    VSphere,
+    Hetzner,
+    UpCloud,
+    DeployedNode,
+    Dummy,
+}
+
+impl ProviderKind {
+    /// Every kind, in the order messages list them.
+    pub const ALL: &[ProviderKind] = <ProviderKind as strum::VariantArray>::VARIANTS;
+
+    /// The name as the auth file writes it.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// The kind whose name differs from `text` only in case.
+    pub fn ignoring_case(text: &str) -> Option<ProviderKind> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str().eq_ignore_ascii_case(text))
+    }
+
+    /// `kinds` joined with `, `, as messages list them.
+    pub fn list(kinds: &[ProviderKind]) -> String {
+        kinds
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// A kind and its name as the auth file writes it, for callers that still
+/// name a kind by its text (the cloud providers' `Provider::kind`).
+impl PartialEq<&str> for ProviderKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 /// Whether a key's value is a secret: passwords, tokens, secret and private
 /// keys, proxies (which hold a private key).
@@ -111,8 +162,8 @@ pub struct Credential {
     /// `id`, which `deploy SYSTEM N ID` and nubo's provider selection refer
     /// to; IM allows credentials without one (`type = InfrastructureManager`).
     pub id: Option<String>,
-    /// `type`, one of [`KNOWN_KINDS`].
-    pub kind: String,
+    /// `type`.
+    pub kind: ProviderKind,
     /// Every other key, in the order written.
     pub fields: IndexMap<String, Secretish>,
     /// The line it starts on, for messages.
@@ -135,8 +186,13 @@ impl Credential {
     }
 
     /// That this credential has type `kind`; otherwise the message a
-    /// provider reports about it.
-    pub fn check_kind(&self, kind: &str) -> Result<(), String> {
+    /// provider reports about it. `kind` is a [`ProviderKind`] (or, from
+    /// callers not moved to it yet, its name).
+    pub fn check_kind<K>(&self, kind: K) -> Result<(), String>
+    where
+        ProviderKind: PartialEq<K>,
+        K: fmt::Display,
+    {
         if self.kind == kind {
             Ok(())
         } else {
@@ -166,7 +222,7 @@ impl AuthFile {
     }
 
     /// The credentials of this `type`, in file order.
-    pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Credential> + 'a {
+    pub fn of_kind(&self, kind: ProviderKind) -> impl Iterator<Item = &Credential> {
         self.entries.iter().filter(move |c| c.kind == kind)
     }
 }
@@ -205,6 +261,51 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_reads_back_exactly() {
+        assert_eq!(ProviderKind::ALL.len(), 28);
+        for &k in ProviderKind::ALL {
+            assert_eq!(k.to_string().parse::<ProviderKind>(), Ok(k));
+            assert_eq!(
+                ProviderKind::ignoring_case(&k.as_str().to_uppercase()),
+                Some(k)
+            );
+        }
+        assert_eq!("EC2".parse::<ProviderKind>(), Ok(ProviderKind::EC2));
+        assert_eq!("vSphere".parse::<ProviderKind>(), Ok(ProviderKind::VSphere));
+        assert!(
+            "ec2".parse::<ProviderKind>().is_err(),
+            "case-sensitive, as IM"
+        );
+        assert!("Ec2 ".parse::<ProviderKind>().is_err());
+        assert_eq!(
+            ProviderKind::ignoring_case("opennebula"),
+            Some(ProviderKind::OpenNebula)
+        );
+        assert_eq!(ProviderKind::ignoring_case("Nebula"), None);
+        assert_eq!(
+            ProviderKind::list(&[ProviderKind::Local, ProviderKind::EC2]),
+            "Local, EC2"
+        );
+    }
+
+    #[test]
+    fn check_kind_names_both_types() {
+        let c = Credential {
+            id: Some("one".into()),
+            kind: ProviderKind::OpenNebula,
+            fields: IndexMap::new(),
+            line: 1,
+        };
+        assert_eq!(c.check_kind(ProviderKind::OpenNebula), Ok(()));
+        assert_eq!(c.check_kind("OpenNebula"), Ok(()));
+        assert_eq!(
+            c.check_kind(ProviderKind::OpenStack),
+            Err("has type `OpenNebula`, not `OpenStack`".to_string())
+        );
+        assert_eq!(c.describe(), "`one` (OpenNebula, line 1)");
+    }
+
+    #[test]
     fn secrets_never_print() {
         let s = Secretish::for_key("password", "hunter2".into());
         assert!(s.is_secret());
@@ -213,7 +314,7 @@ mod tests {
         assert!(!format!("{s}").contains("hunter2"));
         let c = Credential {
             id: Some("one".into()),
-            kind: "OpenNebula".into(),
+            kind: ProviderKind::OpenNebula,
             fields: [("password".to_string(), s)].into_iter().collect(),
             line: 1,
         };

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use indexmap::IndexMap;
 
-use super::credential::{Credential, KNOWN_KINDS, Secretish};
+use super::credential::{Credential, ProviderKind, Secretish};
 use super::error::{AuthError, Location};
 
 /// A `key = value` as read, with where it was.
@@ -62,16 +62,18 @@ pub(crate) fn build(raw: Vec<RawEntry>, errors: &mut Vec<AuthError>) -> Vec<Cred
                 ok = false;
                 None
             }
-            Some(p) if !KNOWN_KINDS.contains(&p.value.as_str()) => {
-                errors.push(AuthError::UnknownType {
-                    at: p.value_at.clone(),
-                    kind: p.value.clone(),
-                    hint: kind_hint(&p.value),
-                });
-                ok = false;
-                None
-            }
-            Some(p) => Some(p.value.clone()),
+            Some(p) => match p.value.parse::<ProviderKind>() {
+                Ok(kind) => Some(kind),
+                Err(_) => {
+                    errors.push(AuthError::UnknownType {
+                        at: p.value_at.clone(),
+                        kind: p.value.clone(),
+                        hint: kind_hint(&p.value),
+                    });
+                    ok = false;
+                    None
+                }
+            },
         };
         let id = match find("id") {
             None => None,
@@ -125,8 +127,8 @@ fn kind_hint(kind: &str) -> String {
     if kind.contains('#') {
         return "`#` starts a comment only at the start of a line".into();
     }
-    match KNOWN_KINDS.iter().find(|k| k.eq_ignore_ascii_case(kind)) {
+    match ProviderKind::ignoring_case(kind) {
         Some(k) => format!("did you mean `{k}`? (types are case-sensitive)"),
-        None => format!("expected one of: {}", KNOWN_KINDS.join(", ")),
+        None => format!("expected one of: {}", ProviderKind::list(ProviderKind::ALL)),
     }
 }

@@ -12,7 +12,7 @@
 //! `key = value` pairs are separated by `;`; values may be quoted ('...'
 //! or "..."); `file(PATH)` stands for a file's contents (relative to the
 //! auth file's directory). `id` names the credential, `type` says which
-//! provider it is for ([`KNOWN_KINDS`]); other keys (`host`, `username`,
+//! provider it is for ([`ProviderKind`]); other keys (`host`, `username`,
 //! `password`, `tenant`, `domain`, `auth_version`, `service_region`,
 //! `token`, `proxy`, `image_url`, `network_url`, ...) are the provider's.
 //! IM's JSON form, a list of objects with the same keys, is read too (when
@@ -31,7 +31,7 @@ mod lines;
 
 use std::path::Path;
 
-pub use credential::{AuthFile, Credential, KNOWN_KINDS, Secretish, is_secret_key};
+pub use credential::{AuthFile, Credential, ProviderKind, Secretish, is_secret_key};
 pub use error::{AuthError, Location};
 
 /// Parses an auth file's text. `path` names the file in messages;
@@ -114,10 +114,10 @@ mod tests {
         let a = ok("id = local; type = Local\n");
         assert_eq!(a.entries.len(), 1);
         let c = a.by_id("local").unwrap();
-        assert_eq!(c.kind, "Local");
+        assert_eq!(c.kind, ProviderKind::Local);
         assert!(c.fields.is_empty());
         assert_eq!(c.line, 1);
-        assert_eq!(a.of_kind("Local").count(), 1);
+        assert_eq!(a.of_kind(ProviderKind::Local).count(), 1);
     }
 
     #[test]
@@ -137,13 +137,16 @@ id = oshost; type = OpenStack; host = oshost:8773; username = ACCESS_KEY; key = 
         assert_eq!(one.value("password"), Some("pass"));
         assert!(one.get("password").unwrap().is_secret());
         assert!(!one.get("username").unwrap().is_secret());
-        let im = a.of_kind("InfrastructureManager").next().unwrap();
+        let im = a
+            .of_kind(ProviderKind::InfrastructureManager)
+            .next()
+            .unwrap();
         assert_eq!(im.id, None);
         assert_eq!(im.value("password"), Some("pass;test"));
-        let vmrc = a.of_kind("VMRC").next().unwrap();
+        let vmrc = a.of_kind(ProviderKind::VMRC).next().unwrap();
         assert_eq!(vmrc.value("password"), Some("pass';test"));
         assert!(a.by_id("oshost").unwrap().get("key").unwrap().is_secret());
-        assert_eq!(a.of_kind("Azure").count(), 0);
+        assert_eq!(a.of_kind(ProviderKind::Azure).count(), 0);
         assert!(a.by_id("nope").is_none());
     }
 

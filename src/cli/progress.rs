@@ -5,15 +5,12 @@
 
 use crate::ops::observer::{Event, Observer};
 use crate::plan::changes::VmAction;
-use crate::plan::graph::Vertex;
+use crate::plan::graph::{Phase, Vertex};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-/// The phase `Destroyed` events count for.
-const DESTROY: &str = "destroy";
 
 pub struct Progress {
     inner: Mutex<Inner>,
@@ -25,13 +22,13 @@ pub struct Progress {
 #[derive(Default)]
 struct Inner {
     multi: Option<MultiProgress>,
-    phases: Vec<(&'static str, ProgressBar)>,
+    phases: Vec<(Phase, ProgressBar)>,
     started: HashMap<Vertex, Instant>,
 }
 
-/// A phase as its bar stands: name, done, total, complete.
+/// A phase as its bar stands: phase, done, total, complete.
 #[cfg(test)]
-type PhaseState = (&'static str, u64, u64, bool);
+type PhaseState = (Phase, u64, u64, bool);
 
 impl Progress {
     /// Bars when standard error is a terminal and not `quiet`.
@@ -83,7 +80,7 @@ impl Progress {
         inner.multi = None;
     }
 
-    fn bar(inner: &Inner, phase: &str) -> Option<ProgressBar> {
+    fn bar(inner: &Inner, phase: Phase) -> Option<ProgressBar> {
         inner
             .phases
             .iter()
@@ -92,7 +89,7 @@ impl Progress {
     }
 
     /// One more done in `phase`; a phase done is drawn complete.
-    fn advance(inner: &Inner, phase: &str) {
+    fn advance(inner: &Inner, phase: Phase) {
         if let Some(bar) = Self::bar(inner, phase) {
             bar.inc(1);
             if bar.length().is_some_and(|len| bar.position() >= len) {
@@ -101,7 +98,7 @@ impl Progress {
         }
     }
 
-    fn add_phase(&self, inner: &mut Inner, name: &'static str, total: usize) {
+    fn add_phase(&self, inner: &mut Inner, name: Phase, total: usize) {
         if let Some((_, old)) = inner.phases.iter().find(|(n, _)| *n == name) {
             old.abandon();
         }
@@ -124,7 +121,7 @@ impl Progress {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
-        bar.set_prefix(name);
+        bar.set_prefix(name.as_str());
         bar.enable_steady_tick(Duration::from_millis(120));
         inner.phases.push((name, bar));
     }
@@ -143,7 +140,7 @@ impl Observer for Progress {
     fn on(&self, event: &Event) {
         let mut inner = self.lock();
         match event {
-            Event::Phase { name, total } => self.add_phase(&mut inner, name, *total),
+            Event::Phase { name, total } => self.add_phase(&mut inner, *name, *total),
             Event::Started(v) => {
                 inner.started.insert(v.clone(), Instant::now());
                 if let Some(bar) = Self::bar(&inner, v.phase()) {
@@ -167,7 +164,7 @@ impl Observer for Progress {
             Event::Kept(node) => self.line(&inner, format!("  kept vm {node} (running)")),
             Event::Created(_) | Event::StepDone { .. } => {}
             Event::Destroyed(node) => {
-                Self::advance(&inner, DESTROY);
+                Self::advance(&inner, Phase::Destroy);
                 if !self.bars {
                     self.line(&inner, format!("  destroyed vm {node}"));
                 }
@@ -240,9 +237,9 @@ mod tests {
         assert_eq!(
             p.phases(),
             vec![
-                ("networks", 1, 1, true),
-                ("VMs", 1, 2, false),
-                ("configuration", 1, 4, false),
+                (Phase::Networks, 1, 1, true),
+                (Phase::Vms, 1, 2, false),
+                (Phase::Configuration, 1, 4, false),
             ]
         );
         done(&p, vm("wn-2"), None);
@@ -262,16 +259,16 @@ mod tests {
     fn a_phase_cut_short_by_a_failure_stays_where_it_got() {
         let p = bars();
         p.on(&Event::Phase {
-            name: "VMs",
+            name: Phase::Vms,
             total: 2,
         });
         p.on(&Event::Phase {
-            name: "configuration",
+            name: Phase::Configuration,
             total: 0,
         });
         done(&p, vm("wn-1"), Some("quota"));
         // No bar for an empty phase; a failed vertex still counts as done.
-        assert_eq!(p.phases(), vec![("VMs", 1, 2, false)]);
+        assert_eq!(p.phases(), vec![(Phase::Vms, 1, 2, false)]);
         p.finish();
     }
 
@@ -279,26 +276,26 @@ mod tests {
     fn destroy_counts_destroyed_vms() {
         let p = bars();
         p.on(&Event::Phase {
-            name: DESTROY,
+            name: Phase::Destroy,
             total: 2,
         });
         p.on(&Event::Destroyed("a".into()));
         p.on(&Event::Destroyed("b".into()));
-        assert_eq!(p.phases(), vec![(DESTROY, 2, 2, true)]);
+        assert_eq!(p.phases(), vec![(Phase::Destroy, 2, 2, true)]);
     }
 
     #[test]
     fn without_a_terminal_there_are_no_bars() {
         let p = Progress::with_target(false, None);
         p.on(&Event::Phase {
-            name: "VMs",
+            name: Phase::Vms,
             total: 2,
         });
         done(&p, vm("wn-1"), None);
         assert!(p.phases().is_empty());
         let q = Progress::with_target(true, Some(ProgressDrawTarget::hidden()));
         q.on(&Event::Phase {
-            name: "VMs",
+            name: Phase::Vms,
             total: 2,
         });
         assert!(q.phases().is_empty(), "quiet (--json) draws nothing");

@@ -29,8 +29,22 @@ use super::queue::{Job, QueueState, Snapshot};
 use serde::Serialize;
 use std::collections::HashSet;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// What a round decides for a node. Its text (`Display`, serde) is
+/// snake_case: `power_on`.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Action {
     /// Create the node's VM and configure it.
     PowerOn,
@@ -41,11 +55,62 @@ pub enum Action {
 }
 
 impl Action {
+    /// Every action.
+    pub const ALL: &[Action] = <Action as strum::VariantArray>::VARIANTS;
+
     pub fn as_str(self) -> &'static str {
-        match self {
-            Action::PowerOn => "power_on",
-            Action::PowerOff => "power_off",
-            Action::Fail => "fail",
+        self.into()
+    }
+}
+
+/// What a recorded decision says: one of [`decide`]'s [`Action`]s, or
+/// what the daemon noted while carrying them out or on request. Recorded
+/// as its snake_case text (`power_on`), read back with `FromStr`.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum RecordedAction {
+    /// Decided, or asked for (`elastic resume`).
+    PowerOn,
+    /// Decided, or asked for (`elastic suspend`).
+    PowerOff,
+    /// Decided, or the VM could not be created.
+    Fail,
+    /// A job started on the node while it was being drained: it stays.
+    PowerOffCalledOff,
+    /// The node's VM is gone.
+    Off,
+    /// A job no node type can run (the record's node names the job).
+    Unschedulable,
+}
+
+impl RecordedAction {
+    /// Every recorded action.
+    pub const ALL: &[RecordedAction] = <RecordedAction as strum::VariantArray>::VARIANTS;
+
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl From<Action> for RecordedAction {
+    fn from(a: Action) -> Self {
+        match a {
+            Action::PowerOn => RecordedAction::PowerOn,
+            Action::PowerOff => RecordedAction::PowerOff,
+            Action::Fail => RecordedAction::Fail,
         }
     }
 }
@@ -433,5 +498,36 @@ pub fn decide(now: i64, policies: &[Policy], nodes: &[ElasticNode], snap: &Snaps
         nodes: round.nodes,
         decisions: round.decisions,
         unschedulable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decided_action_is_recorded_under_its_own_text() {
+        for &a in Action::ALL {
+            let r = RecordedAction::from(a);
+            assert_eq!(r.as_str(), a.as_str());
+            assert_eq!(a.to_string().parse::<RecordedAction>(), Ok(r));
+            assert_eq!(
+                serde_json::to_value(a).unwrap(),
+                serde_json::to_value(r).unwrap()
+            );
+        }
+        for &r in RecordedAction::ALL {
+            assert_eq!(r.to_string().parse::<RecordedAction>(), Ok(r));
+        }
+        assert_eq!(
+            RecordedAction::PowerOffCalledOff.as_str(),
+            "power_off_called_off"
+        );
+        assert!("PowerOn".parse::<RecordedAction>().is_err());
+        assert_eq!(
+            format!("{:<10}|", Action::Fail),
+            "fail      |",
+            "padding applies"
+        );
     }
 }

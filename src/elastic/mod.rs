@@ -17,7 +17,7 @@ pub mod queue;
 pub mod simulate;
 pub mod slurm;
 
-pub use decide::{Action, Decision, Outcome, decide};
+pub use decide::{Action, Decision, Outcome, RecordedAction, decide};
 pub use node::{ElasticNode, NodeState};
 pub use policy::{Policy, PolicyError};
 pub use queue::{Job, QueueNode, QueueState, Snapshot};

@@ -2,9 +2,24 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A node's life as the daemon tracks it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A node's life as the daemon tracks it. Its text (`Display`,
+/// `FromStr`, serde) is snake_case: `powering_on`.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum NodeState {
     /// No VM.
     Off,
@@ -22,28 +37,11 @@ pub enum NodeState {
 }
 
 impl NodeState {
-    pub const ALL: [NodeState; 6] = [
-        NodeState::Off,
-        NodeState::PoweringOn,
-        NodeState::Idle,
-        NodeState::Used,
-        NodeState::PoweringOff,
-        NodeState::Failed,
-    ];
+    /// Every state.
+    pub const ALL: &[NodeState] = <NodeState as strum::VariantArray>::VARIANTS;
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            NodeState::Off => "off",
-            NodeState::PoweringOn => "powering_on",
-            NodeState::Idle => "idle",
-            NodeState::Used => "used",
-            NodeState::PoweringOff => "powering_off",
-            NodeState::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<NodeState> {
-        NodeState::ALL.into_iter().find(|n| n.as_str() == s)
+        self.into()
     }
 
     /// Whether the node has (or is getting) a VM that should be kept.
@@ -52,12 +50,6 @@ impl NodeState {
             self,
             NodeState::PoweringOn | NodeState::Idle | NodeState::Used
         )
-    }
-}
-
-impl std::fmt::Display for NodeState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -103,5 +95,20 @@ impl ElasticNode {
             self.state = state;
             self.since = now;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_reads_back_from_its_text_and_its_json() {
+        for &s in NodeState::ALL {
+            assert_eq!(s.to_string().parse::<NodeState>(), Ok(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert_eq!(NodeState::PoweringOn.as_str(), "powering_on");
+        assert!("PoweringOn".parse::<NodeState>().is_err());
     }
 }

@@ -356,7 +356,7 @@ pub fn run(trace: &Trace) -> Report {
         for d in out.decisions {
             report.events.push(Event {
                 at: t,
-                what: format!("{} {}: {}", d.action.as_str(), d.node, d.reason),
+                what: format!("{} {}: {}", d.action, d.node, d.reason),
             });
             match d.action {
                 Action::PowerOn => {

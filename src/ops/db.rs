@@ -5,7 +5,7 @@
 //! `tests/it/architecture.rs`); synchronous code uses the `StateStore`.
 
 use crate::state::{
-    Cluster, ClusterLock, ClusterStatus, GitPin, Intent, IntentId, IntentKind, NewCluster, NewVm,
+    Cluster, ClusterLock, ClusterStatus, GitPin, Intent, IntentId, IntentParams, NewCluster, NewVm,
     Outcome, StateError, StateStore, Step, StepKey, StepStatus, Vm, VmCreated, VmState,
 };
 use std::sync::Arc;
@@ -111,13 +111,11 @@ impl Db {
     pub async fn begin_intent(
         &self,
         cluster: &str,
-        kind: IntentKind,
         target: &str,
-        params: serde_json::Value,
+        params: IntentParams,
     ) -> Result<Intent> {
         let (c, t) = (cluster.to_string(), target.to_string());
-        self.run(move |s| s.begin_intent(&c, kind, &t, &params))
-            .await
+        self.run(move |s| s.begin_intent(&c, &t, &params)).await
     }
 
     pub async fn complete_intent(&self, id: IntentId, outcome: Outcome) -> Result<Intent> {

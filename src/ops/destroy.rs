@@ -12,7 +12,7 @@ use super::keys;
 use super::observer::{Event, Observer};
 use super::reconcile;
 use crate::provider::ProviderError;
-use crate::state::{ClusterStatus, IntentKind, StateError, VmState};
+use crate::state::{ClusterStatus, IntentParams, StateError, VmState};
 use std::sync::Arc;
 
 /// VMs destroyed at once (launch creates up to 16 at once).
@@ -89,9 +89,11 @@ pub async fn destroy_vm(env: &Env, cluster: &str, node: &str) -> Result<(), VmDe
     let intent = db
         .begin_intent(
             cluster,
-            IntentKind::DestroyVm,
             node,
-            serde_json::json!({"provider": provider.id(), "id": id}),
+            IntentParams::DestroyVm {
+                provider: provider.id().to_string(),
+                id: id.clone(),
+            },
         )
         .await?;
     super::crash::point("destroy-intent");
@@ -152,7 +154,7 @@ pub async fn destroy(
         }
         let vms = db.vms(name).await?;
         observer.on(&Event::Phase {
-            name: "destroy",
+            name: crate::plan::graph::Phase::Destroy,
             total: vms.len(),
         });
         // Several at once, as launch creates them: destroying a VM is

@@ -1,7 +1,7 @@
 //! `Env`: what every cluster operation works with: the state store, the
 //! providers from the auth file, and where SSH host keys are recorded.
 
-use crate::auth::{self, AuthError, AuthFile, Credential};
+use crate::auth::{self, AuthError, AuthFile, Credential, ProviderKind};
 use crate::model::{ClusterSpec, SystemSpec};
 use crate::provider::Provider;
 use crate::provider::local::LocalProvider;
@@ -54,7 +54,7 @@ pub enum PlacementError {
     NoProvider {
         system: String,
         image: String,
-        kind: &'static str,
+        kind: ProviderKind,
     },
 }
 
@@ -150,12 +150,7 @@ impl Providers {
     /// The cloud a system names itself: its `deploy` pin or its image
     /// URL's kind.
     fn explicit(&self, s: &SystemSpec) -> Result<Option<Arc<dyn Provider>>, PlacementError> {
-        let scheme = s
-            .image_url
-            .as_deref()
-            .and_then(|u| u.split_once("://"))
-            .map(|(scheme, _)| scheme);
-        if s.cloud.is_some() || matches!(scheme, Some("local" | "one" | "ost" | "aws")) {
+        if s.cloud.is_some() || s.image_url.as_deref().and_then(image_kind).is_some() {
             self.for_system(s).map(Some)
         } else {
             Ok(None)
@@ -173,15 +168,8 @@ impl Providers {
             });
         }
         let image = s.image_url.clone().unwrap_or_default();
-        let kind = match image.split_once("://").map(|(scheme, _)| scheme) {
-            Some("local") => Some("Local"),
-            Some("one") => Some("OpenNebula"),
-            Some("ost") => Some("OpenStack"),
-            Some("aws") => Some("EC2"),
-            _ => None,
-        };
-        match kind {
-            Some(kind) => self.list.iter().find(|p| p.kind() == kind).cloned().ok_or(
+        match image_kind(&image) {
+            Some(kind) => self.list.iter().find(|p| kind == p.kind()).cloned().ok_or(
                 PlacementError::NoProvider {
                     system: s.name.clone(),
                     image,
@@ -195,9 +183,21 @@ impl Providers {
                 .ok_or(PlacementError::NoProvider {
                     system: s.name.clone(),
                     image,
-                    kind: "Local",
+                    kind: ProviderKind::Local,
                 }),
         }
+    }
+}
+
+/// The kind of cloud an image URL's scheme names: `local://`, `one://`,
+/// `ost://`, `aws://`.
+fn image_kind(url: &str) -> Option<ProviderKind> {
+    match url.split_once("://")?.0 {
+        "local" => Some(ProviderKind::Local),
+        "one" => Some(ProviderKind::OpenNebula),
+        "ost" => Some(ProviderKind::OpenStack),
+        "aws" => Some(ProviderKind::EC2),
+        _ => None,
     }
 }
 
@@ -222,10 +222,19 @@ pub enum EnvError {
 
 /// The kinds of credential a launch can use today.
 #[cfg(feature = "ec2")]
-pub const USABLE_KINDS: &[&str] = &["Local", "OpenNebula", "OpenStack", "EC2"];
+pub const USABLE_KINDS: &[ProviderKind] = &[
+    ProviderKind::Local,
+    ProviderKind::OpenNebula,
+    ProviderKind::OpenStack,
+    ProviderKind::EC2,
+];
 /// The kinds of credential a launch can use today.
 #[cfg(not(feature = "ec2"))]
-pub const USABLE_KINDS: &[&str] = &["Local", "OpenNebula", "OpenStack"];
+pub const USABLE_KINDS: &[ProviderKind] = &[
+    ProviderKind::Local,
+    ProviderKind::OpenNebula,
+    ProviderKind::OpenStack,
+];
 
 /// The EC2 provider of a credential.
 #[cfg(feature = "ec2")]
@@ -249,33 +258,56 @@ impl Providers {
     pub fn from_auth(auth: &AuthFile, local_root: Option<&Path>) -> Result<Providers, EnvError> {
         let mut list: Vec<Arc<dyn Provider>> = Vec::new();
         for c in &auth.entries {
-            match c.kind.as_str() {
-                "Local" => {
+            match c.kind {
+                ProviderKind::Local => {
                     let id = c.id.clone().unwrap_or_else(|| "local".into());
                     list.push(Arc::new(LocalCloud::new(
                         id,
                         LocalProvider::new(local_root_of(local_root)),
                     )));
                 }
-                "OpenNebula" => list
+                ProviderKind::OpenNebula => list
                     .push(Arc::new(OpenNebula::from_credential(c).map_err(|e| {
                         EnvError::Provider(format!("{}: {e}", c.describe()))
                     })?)),
-                "OpenStack" => list
+                ProviderKind::OpenStack => list
                     .push(Arc::new(OpenStack::from_credential(c).map_err(|e| {
                         EnvError::Provider(format!("{}: {e}", c.describe()))
                     })?)),
-                "EC2" => list.push(
+                ProviderKind::EC2 => list.push(
                     ec2_provider(c)
                         .map_err(|e| EnvError::Provider(format!("{}: {e}", c.describe())))?,
                 ),
-                _ => {}
+                ProviderKind::InfrastructureManager
+                | ProviderKind::VMRC
+                | ProviderKind::AppDBIS
+                | ProviderKind::Azure
+                | ProviderKind::AzureClassic
+                | ProviderKind::GCE
+                | ProviderKind::Docker
+                | ProviderKind::Kubernetes
+                | ProviderKind::KubeVirt
+                | ProviderKind::OCCI
+                | ProviderKind::LibCloud
+                | ProviderKind::LibVirt
+                | ProviderKind::CloudStack
+                | ProviderKind::Linode
+                | ProviderKind::Orange
+                | ProviderKind::EGI
+                | ProviderKind::FogBow
+                | ProviderKind::Lambda
+                | ProviderKind::OSCAR
+                | ProviderKind::VSphere
+                | ProviderKind::Hetzner
+                | ProviderKind::UpCloud
+                | ProviderKind::DeployedNode
+                | ProviderKind::Dummy => {}
             }
         }
         if list.is_empty() {
             return Err(EnvError::Provider(format!(
                 "the auth file has no credential nubo can launch on (usable types: {}); add `id = local; type = Local` for the local machine",
-                USABLE_KINDS.join(", ")
+                ProviderKind::list(USABLE_KINDS)
             )));
         }
         Ok(Providers::new(list))
@@ -294,7 +326,7 @@ pub fn auth_json(auth: &AuthFile) -> String {
             if let Some(id) = &c.id {
                 o.insert("id".into(), id.clone().into());
             }
-            o.insert("type".into(), c.kind.clone().into());
+            o.insert("type".into(), c.kind.as_str().into());
             for (k, v) in &c.fields {
                 o.insert(k.clone(), v.expose().to_string().into());
             }
@@ -426,8 +458,8 @@ mod tests {
         #[cfg(feature = "ec2")]
         {
             let p = r.unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(p.by_id("aws").unwrap().kind(), "EC2");
-            assert!(USABLE_KINDS.contains(&"EC2"));
+            assert!(ProviderKind::EC2 == p.by_id("aws").unwrap().kind());
+            assert!(USABLE_KINDS.contains(&ProviderKind::EC2));
             let s = spec(
                 "system a (disk.0.image.url = 'aws://eu-west-1/ami-1')\n\
                  system b ()\ndeploy a 1\ndeploy b 1\n",

@@ -23,7 +23,7 @@ use crate::recipe::{self, Recipe};
 use crate::source::SourceMap;
 use crate::ssh::{KnownHosts, Pool, PublicKey, Session, SshError, SshTarget, wait_for_ssh};
 use crate::state::{
-    IntentKind, NewVm, Outcome, StateError, StepKey, StepStatus, Vm, VmCreated, VmState,
+    IntentParams, NewVm, Outcome, StateError, StepKey, StepStatus, Vm, VmCreated, VmState,
 };
 use std::collections::HashMap;
 use std::future::Future;
@@ -228,9 +228,10 @@ impl ClusterExecutor {
                 .db
                 .begin_intent(
                     &self.cluster,
-                    IntentKind::CreateNetwork,
                     name,
-                    serde_json::json!({"provider": p.id()}),
+                    IntentParams::CreateNetwork {
+                        provider: p.id().to_string(),
+                    },
                 )
                 .await?;
             crash::point("network-intent");
@@ -325,9 +326,11 @@ impl ClusterExecutor {
             .db
             .begin_intent(
                 &self.cluster,
-                IntentKind::StartVm,
                 node,
-                serde_json::json!({"provider": provider.id(), "id": id}),
+                IntentParams::StartVm {
+                    provider: provider.id().to_string(),
+                    id: id.clone(),
+                },
             )
             .await?;
         match provider.start_vm(&self.cluster, &id).await {
@@ -374,9 +377,11 @@ impl ClusterExecutor {
             .db
             .begin_intent(
                 &self.cluster,
-                IntentKind::DestroyVm,
                 node,
-                serde_json::json!({"provider": provider.id(), "id": id}),
+                IntentParams::DestroyVm {
+                    provider: provider.id().to_string(),
+                    id: id.to_string(),
+                },
             )
             .await?;
         match provider.destroy_vm(&self.cluster, id).await {
@@ -428,9 +433,12 @@ impl ClusterExecutor {
             .db
             .begin_intent(
                 &self.cluster,
-                IntentKind::CreateVm,
                 node,
-                serde_json::json!({"system": system, "number": inst.number, "provider": provider.id()}),
+                IntentParams::CreateVm {
+                    provider: provider.id().to_string(),
+                    system: system.to_string(),
+                    number: inst.number,
+                },
             )
             .await?;
         crash::point("vm-intent");

@@ -7,7 +7,7 @@
 use super::env::Env;
 use super::reconcile::{self, ReconcileError};
 use crate::provider::ProviderError;
-use crate::state::{ClusterStatus, IntentKind, Outcome, StateError, VmState};
+use crate::state::{ClusterStatus, IntentParams, Outcome, StateError, VmState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {
@@ -21,7 +21,7 @@ pub enum LifecycleError {
     Reconfigure(#[from] Box<super::launch::LaunchError>),
     #[error("{action} of `{node}` failed: {error}")]
     Provider {
-        action: &'static str,
+        action: Action,
         node: String,
         error: ProviderError,
     },
@@ -31,7 +31,10 @@ pub enum LifecycleError {
     UnknownProvider { node: String, provider: String },
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What `set_power` does to every VM; `Display` names it in messages
+/// (`stop`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::Display)]
+#[strum(serialize_all = "lowercase")]
 pub enum Action {
     Stop,
     Start,
@@ -66,18 +69,18 @@ pub async fn set_power(
                     provider: vm.provider.clone(),
                 })?;
         let id = vm.provider_vm_id.clone().unwrap_or_else(|| vm.node.clone());
-        let (kind, label) = match action {
-            Action::Stop => (IntentKind::StopVm, "stop"),
-            Action::Start => (IntentKind::StartVm, "start"),
+        let provider_id = provider.id().to_string();
+        let params = match action {
+            Action::Stop => IntentParams::StopVm {
+                provider: provider_id,
+                id: id.clone(),
+            },
+            Action::Start => IntentParams::StartVm {
+                provider: provider_id,
+                id: id.clone(),
+            },
         };
-        let intent = db
-            .begin_intent(
-                name,
-                kind,
-                &vm.node,
-                serde_json::json!({"provider": provider.id(), "id": id}),
-            )
-            .await?;
+        let intent = db.begin_intent(name, &vm.node, params).await?;
         let result = match action {
             Action::Stop => provider.stop_vm(name, &id).await.map(|()| None),
             Action::Start => provider.start_vm(name, &id).await.map(Some),
@@ -106,7 +109,7 @@ pub async fn set_power(
                 )
                 .await?;
                 return Err(LifecycleError::Provider {
-                    action: label,
+                    action,
                     node: vm.node,
                     error,
                 });
@@ -148,4 +151,20 @@ pub async fn restart(
     .await
     .map_err(Box::new)?;
     Ok((started, Some(report)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_call_is_named_by_its_action() {
+        let e = LifecycleError::Provider {
+            action: Action::Stop,
+            node: "wn-1".into(),
+            error: ProviderError::NotFound("vm 7".into()),
+        };
+        assert!(e.to_string().starts_with("stop of `wn-1` failed: "), "{e}");
+        assert_eq!(Action::Start.to_string(), "start");
+    }
 }

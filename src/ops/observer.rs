@@ -2,7 +2,7 @@
 //! Operations never print; they tell an `Observer`.
 
 use crate::plan::changes::{StepAction, StepReason, VmAction};
-use crate::plan::graph::Vertex;
+use crate::plan::graph::{Phase, Vertex};
 use crate::plan::walk::Failure;
 use crate::state::StepKey;
 
@@ -12,7 +12,7 @@ pub enum Event {
     /// its three phases (`plan::graph::PHASES`) before its walk; their work
     /// overlaps, and each `Finished` vertex counts for its `Vertex::phase`.
     Phase {
-        name: &'static str,
+        name: Phase,
         total: usize,
     },
     Started(Vertex),

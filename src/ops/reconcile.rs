@@ -14,7 +14,7 @@
 
 use super::env::Env;
 use crate::provider::{ProviderError, VmStatus};
-use crate::state::{IntentKind, Outcome, StateError, VmCreated, VmState};
+use crate::state::{IntentKind, IntentParams, Outcome, StateError, VmCreated, VmState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -42,21 +42,7 @@ pub async fn reconcile(env: &Env, cluster: &str) -> Result<Reconciled, Reconcile
     let db = env.db();
     let mut out = Reconciled::default();
     for intent in db.open_intents(cluster).await? {
-        let provider_id = intent
-            .params
-            .get("provider")
-            .and_then(|v| v.as_str())
-            .map(str::to_string);
-        let provider_id = match provider_id {
-            Some(p) => p,
-            None => db
-                .vm(cluster, &intent.target)
-                .await
-                .ok()
-                .flatten()
-                .map(|v| v.provider)
-                .unwrap_or_else(|| "local".into()),
-        };
+        let provider_id = intent.params.provider().to_string();
         let Some(provider) = env.providers.by_id(&provider_id) else {
             // The auth file no longer names it: nothing can be asked.
             db.complete_intent(
@@ -78,8 +64,8 @@ pub async fn reconcile(env: &Env, cluster: &str) -> Result<Reconciled, Reconcile
             provider: provider_id.clone(),
             source,
         };
-        match intent.kind {
-            IntentKind::CreateVm => {
+        match &intent.params {
+            IntentParams::CreateVm { .. } => {
                 let vms = provider.list_vms(cluster).await.map_err(perr)?;
                 let found = vms.into_iter().find(|v| {
                     v.token.as_deref() == Some(intent.token.as_str())
@@ -142,13 +128,8 @@ pub async fn reconcile(env: &Env, cluster: &str) -> Result<Reconciled, Reconcile
                     }
                 }
             }
-            IntentKind::DestroyVm => {
-                let id = intent
-                    .params
-                    .get("id")
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string)
-                    .unwrap_or_else(|| intent.target.clone());
+            IntentParams::DestroyVm { id, .. } => {
+                let id = id.clone();
                 provider.destroy_vm(cluster, &id).await.map_err(perr)?;
                 if db.vm(cluster, &intent.target).await?.is_some() {
                     db.record_vm_destroyed(intent.id).await?;
@@ -164,7 +145,9 @@ pub async fn reconcile(env: &Env, cluster: &str) -> Result<Reconciled, Reconcile
                 out.actions
                     .push(format!("destroy of {}: finished", intent.target));
             }
-            IntentKind::StartVm | IntentKind::StopVm | IntentKind::RebootVm => {
+            IntentParams::StartVm { .. }
+            | IntentParams::StopVm { .. }
+            | IntentParams::RebootVm { .. } => {
                 let vm = db.vm(cluster, &intent.target).await?;
                 let id = vm.as_ref().and_then(|v| v.provider_vm_id.clone());
                 let info = match &id {
@@ -192,7 +175,7 @@ pub async fn reconcile(env: &Env, cluster: &str) -> Result<Reconciled, Reconcile
                     intent.kind, intent.target
                 ));
             }
-            IntentKind::CreateNetwork | IntentKind::DestroyNetwork => {
+            IntentParams::CreateNetwork { .. } | IntentParams::DestroyNetwork { .. } => {
                 db.complete_intent(
                     intent.id,
                     Outcome::Failed {

@@ -8,10 +8,44 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 /// The phases of a launch, in order (see [`Vertex::phase`]).
-pub const PHASE_NETWORKS: &str = "networks";
-pub const PHASE_VMS: &str = "VMs";
-pub const PHASE_CONFIGURATION: &str = "configuration";
-pub const PHASES: [&str; 3] = [PHASE_NETWORKS, PHASE_VMS, PHASE_CONFIGURATION];
+pub const PHASES: [Phase; 3] = [Phase::Networks, Phase::Vms, Phase::Configuration];
+
+/// A phase of a long operation, as progress shows it: a launch's three
+/// ([`PHASES`], each vertex's [`Vertex::phase`]) and a destroy's, which
+/// no vertex is in. `Display` is its name on screen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::Display, strum::IntoStaticStr)]
+pub enum Phase {
+    #[strum(serialize = "networks")]
+    Networks,
+    #[strum(serialize = "VMs")]
+    Vms,
+    #[strum(serialize = "configuration")]
+    Configuration,
+    /// A destroy's VMs.
+    #[strum(serialize = "destroy")]
+    Destroy,
+}
+
+impl Phase {
+    /// Its name on screen.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// The kind of work a vertex is, for per-kind concurrency limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, strum::Display, strum::VariantArray)]
+#[strum(serialize_all = "lowercase")]
+pub enum VertexKind {
+    Network,
+    Vm,
+    Configure,
+}
+
+impl VertexKind {
+    /// Every kind.
+    pub const ALL: &[VertexKind] = <VertexKind as strum::VariantArray>::VARIANTS;
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Vertex {
@@ -32,21 +66,21 @@ pub enum Vertex {
 
 impl Vertex {
     /// The kind of work, for per-kind concurrency limits.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> VertexKind {
         match self {
-            Vertex::Network { .. } => "network",
-            Vertex::Vm { .. } => "vm",
-            Vertex::Configure { .. } => "configure",
+            Vertex::Network { .. } => VertexKind::Network,
+            Vertex::Vm { .. } => VertexKind::Vm,
+            Vertex::Configure { .. } => VertexKind::Configure,
         }
     }
 
     /// The phase of a launch this work belongs to, as progress shows it
     /// (phases overlap: a node is configured while others are created).
-    pub fn phase(&self) -> &'static str {
+    pub fn phase(&self) -> Phase {
         match self {
-            Vertex::Network { .. } => PHASE_NETWORKS,
-            Vertex::Vm { .. } => PHASE_VMS,
-            Vertex::Configure { .. } => PHASE_CONFIGURATION,
+            Vertex::Network { .. } => Phase::Networks,
+            Vertex::Vm { .. } => Phase::Vms,
+            Vertex::Configure { .. } => Phase::Configuration,
         }
     }
 }
@@ -467,6 +501,32 @@ mod tests {
         )]);
         let g = DeployGraph::build_with(&spec, &expanded).unwrap();
         assert_eq!(edge(&g), Some(Edge::Data));
+    }
+
+    #[test]
+    fn each_vertex_has_one_kind_and_one_launch_phase() {
+        let vertices = [
+            Vertex::Network { name: "n".into() },
+            Vertex::Vm {
+                system: "wn".into(),
+                name: "wn-1".into(),
+            },
+            Vertex::Configure {
+                node: "wn-1".into(),
+                system: "wn".into(),
+                configure: "wn".into(),
+                step: 1,
+            },
+        ];
+        let kinds: Vec<VertexKind> = vertices.iter().map(Vertex::kind).collect();
+        assert_eq!(kinds, VertexKind::ALL);
+        let phases: Vec<Phase> = vertices.iter().map(Vertex::phase).collect();
+        assert_eq!(phases, PHASES);
+        let names: Vec<String> = PHASES.iter().map(Phase::to_string).collect();
+        assert_eq!(names, ["networks", "VMs", "configuration"]);
+        assert!(!PHASES.contains(&Phase::Destroy), "no vertex is destroyed");
+        assert_eq!(Phase::Destroy.as_str(), "destroy");
+        assert_eq!(VertexKind::Configure.to_string(), "configure");
     }
 
     #[test]

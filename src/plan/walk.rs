@@ -5,7 +5,7 @@
 //! transient errors are retried with exponential backoff, and VM launches
 //! share a per-system failure budget (IM's MAX_VM_FAILS).
 
-use super::graph::{DeployGraph, Vertex};
+use super::graph::{DeployGraph, Vertex, VertexKind};
 use indexmap::IndexMap;
 use petgraph::Direction;
 use petgraph::graph::NodeIndex;
@@ -122,8 +122,8 @@ pub trait Executor: Send + Sync + 'static {
 
 #[derive(Clone, Debug)]
 pub struct WalkOptions {
-    /// Maximum vertices of a kind (`network`, `vm`, `configure`) running at once.
-    pub limits: HashMap<&'static str, usize>,
+    /// Maximum vertices of a kind running at once (8 for a kind not given).
+    pub limits: HashMap<VertexKind, usize>,
     /// Attempts per vertex for transient errors (1 = no retry).
     pub max_attempts: u32,
     /// First retry delay; doubled each time, capped at `max_delay`.
@@ -137,7 +137,11 @@ pub struct WalkOptions {
 impl Default for WalkOptions {
     fn default() -> Self {
         WalkOptions {
-            limits: HashMap::from([("network", 4), ("vm", 16), ("configure", 32)]),
+            limits: HashMap::from([
+                (VertexKind::Network, 4),
+                (VertexKind::Vm, 16),
+                (VertexKind::Configure, 32),
+            ]),
             max_attempts: 4,
             base_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(5),
@@ -192,13 +196,13 @@ pub async fn walk<E: Executor>(g: &DeployGraph, exec: Arc<E>, opts: &WalkOptions
         .node_indices()
         .map(|n| (n, graph.neighbors_directed(n, Direction::Incoming).count()))
         .collect();
-    let semaphores: HashMap<&'static str, Arc<Semaphore>> = ["network", "vm", "configure"]
-        .into_iter()
-        .map(|k| {
+    let semaphores: HashMap<VertexKind, Arc<Semaphore>> = VertexKind::ALL
+        .iter()
+        .map(|&k| {
             (
                 k,
                 Arc::new(Semaphore::new(
-                    opts.limits.get(k).copied().unwrap_or(8).max(1),
+                    opts.limits.get(&k).copied().unwrap_or(8).max(1),
                 )),
             )
         })
@@ -210,7 +214,7 @@ pub async fn walk<E: Executor>(g: &DeployGraph, exec: Arc<E>, opts: &WalkOptions
 
     let start = |n: NodeIndex, tasks: &mut JoinSet<(NodeIndex, Outcome)>| {
         let vertex = graph[n].clone();
-        let sem = semaphores[vertex.kind()].clone();
+        let sem = semaphores[&vertex.kind()].clone();
         let exec = exec.clone();
         let opts = opts.clone();
         let budget = budget.clone();
@@ -332,18 +336,18 @@ mod tests {
     #[derive(Default)]
     struct Recorder {
         ran: Mutex<Vec<String>>,
-        running: Mutex<HashMap<&'static str, usize>>,
-        max_running: Mutex<HashMap<&'static str, usize>>,
+        running: Mutex<HashMap<VertexKind, usize>>,
+        max_running: Mutex<HashMap<VertexKind, usize>>,
         /// vertex text -> (remaining failures, transient?)
         failures: Mutex<HashMap<String, (u32, bool)>>,
     }
 
     impl Recorder {
-        fn max(&self, kind: &str) -> usize {
+        fn max(&self, kind: VertexKind) -> usize {
             self.max_running
                 .lock()
                 .unwrap()
-                .get(kind)
+                .get(&kind)
                 .copied()
                 .unwrap_or(0)
         }
@@ -364,7 +368,7 @@ mod tests {
                     *m = (*m).max(*now);
                 }
                 tokio::time::sleep(Duration::from_millis(5)).await;
-                *self.running.lock().unwrap().get_mut(v.kind()).unwrap() -= 1;
+                *self.running.lock().unwrap().get_mut(&v.kind()).unwrap() -= 1;
                 self.ran.lock().unwrap().push(v.to_string());
                 let mut f = self.failures.lock().unwrap();
                 match f.get_mut(&v.to_string()) {
@@ -427,7 +431,10 @@ mod tests {
                     < pos("configure wn on wn-1 (step 2)")
             );
         }
-        assert!(r.max("vm") >= 4, "independent VMs run concurrently");
+        assert!(
+            r.max(VertexKind::Vm) >= 4,
+            "independent VMs run concurrently"
+        );
     }
 
     #[tokio::test]
@@ -435,12 +442,20 @@ mod tests {
         let g = graph();
         let r = recorder(&[]);
         let opts = WalkOptions {
-            limits: HashMap::from([("network", 1), ("vm", 2), ("configure", 2)]),
+            limits: HashMap::from([
+                (VertexKind::Network, 1),
+                (VertexKind::Vm, 2),
+                (VertexKind::Configure, 2),
+            ]),
             ..fast()
         };
         assert!(walk(&g, r.clone(), &opts).await.succeeded());
-        assert!(r.max("vm") <= 2 && r.max("configure") <= 2 && r.max("network") <= 1);
-        assert_eq!(r.max("vm"), 2, "the limit is used, not undershot");
+        assert!(
+            r.max(VertexKind::Vm) <= 2
+                && r.max(VertexKind::Configure) <= 2
+                && r.max(VertexKind::Network) <= 1
+        );
+        assert_eq!(r.max(VertexKind::Vm), 2, "the limit is used, not undershot");
     }
 
     #[tokio::test]
@@ -495,7 +510,7 @@ mod tests {
         let opts = WalkOptions {
             max_attempts: 3,
             max_vm_failures: 5,
-            limits: HashMap::from([("vm", 1)]),
+            limits: HashMap::from([(VertexKind::Vm, 1)]),
             ..fast()
         };
         let report = walk(&g, r.clone(), &opts).await;

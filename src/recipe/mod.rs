@@ -31,4 +31,4 @@ pub use include::{RecipeSource, expand_includes};
 pub use parse::parse;
 pub use results::{Outcome, StepResult, parse_results};
 pub use script::{Script, render};
-pub use step::{Action, FileContent, IncludeRef, Recipe, ServiceState, Step, Text, When};
+pub use step::{Action, FileContent, IncludeRef, Recipe, ServiceState, Step, StepKind, Text, When};

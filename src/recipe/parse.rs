@@ -2,16 +2,13 @@
 //! every problem reported with its span, nothing rendered yet.
 
 use super::ansible;
-use super::step::{Action, FileContent, IncludeRef, Recipe, ServiceState, Step, Text, When};
+use super::step::{
+    Action, FileContent, IncludeRef, Recipe, ServiceState, Step, StepKind, Text, When,
+};
 use super::validate;
 use crate::diagnostic::Diagnostic;
 use crate::source::{FileId, Span};
 use crate::tosca::yaml::{self, Node, Value};
-
-/// The action keys, in the order messages list them.
-pub const KINDS: [&str; 9] = [
-    "shell", "script", "file", "line", "package", "service", "daemon", "user", "include",
-];
 
 /// Keys a step may carry besides its action.
 const MODIFIERS: [&str; 5] = ["name", "creates", "unless", "when", "interpreter"];
@@ -131,7 +128,7 @@ impl Parser<'_> {
             );
             return None;
         };
-        let mut action: Option<(&str, &Node, &Node)> = None;
+        let mut action: Option<(StepKind, &Node, &Node)> = None;
         let mut name = None;
         let mut creates = None;
         let mut unless = None;
@@ -150,7 +147,23 @@ impl Parser<'_> {
                 "unless" => unless = self.text(v, "unless"),
                 "when" => when = self.when(v),
                 "interpreter" => interpreter = Some((k, v)),
-                kind if KINDS.contains(&kind) => {
+                other => {
+                    let Ok(kind) = other.parse::<StepKind>() else {
+                        let mut d = Diagnostic::error(
+                            self.span(k),
+                            format!(
+                                "unknown step kind `{other}`; expected one of {}",
+                                StepKind::list()
+                            ),
+                        );
+                        let candidates = StepKind::ALL.iter().map(|k| k.as_str());
+                        if let Some(s) = suggest(other, candidates.chain(MODIFIERS)) {
+                            d = d.with_note(format!("help: did you mean `{s}`?"));
+                        }
+                        self.diags.push(d);
+                        ok = false;
+                        continue;
+                    };
                     if let Some((first, first_key, _)) = action {
                         let span = self.span(k);
                         let first_span = self.span(first_key);
@@ -169,20 +182,6 @@ impl Parser<'_> {
                         action = Some((kind, k, v));
                     }
                 }
-                other => {
-                    let mut d = Diagnostic::error(
-                        self.span(k),
-                        format!(
-                            "unknown step kind `{other}`; expected one of {}",
-                            KINDS.join(", ")
-                        ),
-                    );
-                    if let Some(s) = suggest(other, KINDS.iter().chain(&MODIFIERS)) {
-                        d = d.with_note(format!("help: did you mean `{s}`?"));
-                    }
-                    self.diags.push(d);
-                    ok = false;
-                }
             }
         }
         let Some((kind, key, value)) = action else {
@@ -191,21 +190,21 @@ impl Parser<'_> {
                     item,
                     format!(
                         "this step has no action; expected one of {}",
-                        KINDS.join(", ")
+                        StepKind::list()
                     ),
                 );
             }
             return None;
         };
         if let Some((ik, _)) = interpreter
-            && kind != "script"
+            && kind != StepKind::Script
         {
             self.error(
                 ik,
                 format!("`interpreter` applies to `script` steps only, not `{kind}`"),
             );
         }
-        if kind == "include" {
+        if kind == StepKind::Include {
             for (m, given) in [
                 ("creates", creates.is_some()),
                 ("unless", unless.is_some()),
@@ -370,7 +369,7 @@ impl Parser<'_> {
                         allowed.join(", ")
                     ),
                 );
-                if let Some(s) = suggest(name, allowed.iter()) {
+                if let Some(s) = suggest(name, allowed.iter().copied()) {
                     d = d.with_note(format!("help: did you mean `{s}`?"));
                 }
                 self.diags.push(d);
@@ -441,17 +440,18 @@ impl Parser<'_> {
 
     fn action(
         &mut self,
-        kind: &str,
+        step: StepKind,
         key: &Node,
         v: &Node,
         interpreter: Option<&Node>,
     ) -> Option<Action> {
         let mut ok = true;
-        let action = match kind {
-            "shell" => Action::Shell {
+        let kind = step.as_str();
+        let action = match step {
+            StepKind::Shell => Action::Shell {
                 command: self.text(v, "shell")?,
             },
-            "script" => {
+            StepKind::Script => {
                 let body = self.text(v, "script");
                 let interpreter = match interpreter {
                     Some(i) => {
@@ -466,7 +466,7 @@ impl Parser<'_> {
                     interpreter,
                 }
             }
-            "file" => {
+            StepKind::File => {
                 let f = self.fields(
                     kind,
                     key,
@@ -513,7 +513,7 @@ impl Parser<'_> {
                     group,
                 }
             }
-            "line" => {
+            StepKind::Line => {
                 let f =
                     self.fields(kind, key, v, &["path", "line", "regexp"], &["path", "line"])?;
                 let path = self.req_path(&f, "path", &mut ok);
@@ -528,7 +528,7 @@ impl Parser<'_> {
                 let regexp = self.opt_text(&f, "regexp", &mut ok);
                 Action::Line { path, line, regexp }
             }
-            "package" => {
+            StepKind::Package => {
                 let names = self.texts(v, "package")?;
                 if names.is_empty() {
                     self.error(v, "`package` needs at least one package name");
@@ -542,7 +542,7 @@ impl Parser<'_> {
                 }
                 Action::Package { names }
             }
-            "service" => {
+            StepKind::Service => {
                 let f = self.fields(kind, key, v, &["name", "state", "enabled"], &["name"])?;
                 let name = self.req_account(&f, "name", &mut ok);
                 let state = match f.get("state") {
@@ -587,7 +587,7 @@ impl Parser<'_> {
                     enabled,
                 }
             }
-            "daemon" => {
+            StepKind::Daemon => {
                 let f = self.fields(
                     kind,
                     key,
@@ -638,7 +638,7 @@ impl Parser<'_> {
                     env,
                 }
             }
-            "user" => {
+            StepKind::User => {
                 let f = self.fields(
                     kind,
                     key,
@@ -673,8 +673,7 @@ impl Parser<'_> {
                     authorized_keys,
                 }
             }
-            "include" => Action::Include(self.reference(v, "include")?),
-            _ => unreachable!("KINDS holds every kind"),
+            StepKind::Include => Action::Include(self.reference(v, "include")?),
         };
         ok.then_some(action)
     }
@@ -732,12 +731,12 @@ impl Parser<'_> {
 }
 
 /// The closest candidate to a misspelt word (`shel` → `shell`).
-fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a &'a str>) -> Option<&'a str> {
+fn suggest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     if word.len() < 3 {
         return None;
     }
     candidates
-        .map(|c| (edit_distance(word, c), *c))
+        .map(|c| (edit_distance(word, c), c))
         .filter(|(d, c)| *d <= 2 && *d < c.len())
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
@@ -799,7 +798,7 @@ mod tests {
 - file: {path: /etc/x, template: x.hbs}
   when: true
 ");
-        let kinds: Vec<_> = r.steps.iter().map(|s| s.action.kind()).collect();
+        let kinds: Vec<_> = r.steps.iter().map(|s| s.action.kind().as_str()).collect();
         assert_eq!(
             kinds,
             [

@@ -46,7 +46,7 @@ pub fn render(recipe: &Recipe, ctx: &Json) -> Result<Script, Vec<Diagnostic>> {
                 step.name
                     .as_ref()
                     .filter(|t| !template::is_templated(&t.value))
-                    .map_or(step.action.kind(), |t| t.value.as_str())
+                    .map_or(step.action.kind().as_str(), |t| t.value.as_str())
             ),
             diags: &mut diags,
         };

@@ -182,19 +182,65 @@ pub enum Action {
 }
 
 impl Action {
-    /// The action key as written.
-    pub fn kind(&self) -> &'static str {
+    /// The action's kind: the key it is written under.
+    pub fn kind(&self) -> StepKind {
         match self {
-            Action::Shell { .. } => "shell",
-            Action::Script { .. } => "script",
-            Action::File { .. } => "file",
-            Action::Line { .. } => "line",
-            Action::Package { .. } => "package",
-            Action::Service { .. } => "service",
-            Action::Daemon { .. } => "daemon",
-            Action::User { .. } => "user",
-            Action::Include(_) => "include",
+            Action::Shell { .. } => StepKind::Shell,
+            Action::Script { .. } => StepKind::Script,
+            Action::File { .. } => StepKind::File,
+            Action::Line { .. } => StepKind::Line,
+            Action::Package { .. } => StepKind::Package,
+            Action::Service { .. } => StepKind::Service,
+            Action::Daemon { .. } => StepKind::Daemon,
+            Action::User { .. } => StepKind::User,
+            Action::Include(_) => StepKind::Include,
         }
+    }
+}
+
+/// A step's action key (`shell`, `file`, ...): which [`Action`] it is.
+/// `FromStr` reads the key as written, `Display` writes it.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "lowercase")]
+pub enum StepKind {
+    Shell,
+    Script,
+    File,
+    Line,
+    Package,
+    Service,
+    Daemon,
+    User,
+    Include,
+}
+
+impl StepKind {
+    /// Every kind, in the order messages list them.
+    pub const ALL: &[StepKind] = <StepKind as strum::VariantArray>::VARIANTS;
+
+    /// The key as written.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Every key, joined with `, ` as messages list them.
+    pub fn list() -> String {
+        Self::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -285,6 +331,25 @@ impl fmt::Display for IncludeRef {
                 }
                 Ok(())
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StepKind;
+
+    #[test]
+    fn step_kinds_read_back_as_written() {
+        assert_eq!(
+            StepKind::list(),
+            "shell, script, file, line, package, service, daemon, user, include"
+        );
+        for &k in StepKind::ALL {
+            assert_eq!(k.to_string().parse::<StepKind>(), Ok(k));
+        }
+        for other in ["Shell", "SHELL", "command", "", "shell "] {
+            assert!(other.parse::<StepKind>().is_err(), "{other:?}");
         }
     }
 }

@@ -4,16 +4,32 @@
 //! daemon acts on them, so a restarted daemon resumes from them.
 
 use super::{Result, StateStore, Timestamp, cluster_id, json_col, json_text};
-use crate::elastic::ElasticNode;
+use crate::elastic::{ElasticNode, RecordedAction};
 use rusqlite::OptionalExtension;
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
 /// A recorded decision.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct DecisionRecord {
     pub at: Timestamp,
     pub node: String,
-    pub action: String,
+    pub action: RecordedAction,
     pub reason: String,
+}
+
+impl ToSql for RecordedAction {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl FromSql for RecordedAction {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        text.parse().map_err(|_| {
+            FromSqlError::Other(format!("unknown elastic decision action {text:?}").into())
+        })
+    }
 }
 
 /// The last queue reading.
@@ -146,7 +162,7 @@ mod tests {
         let d = DecisionRecord {
             at: Timestamp(5),
             node: "wn-1".into(),
-            action: "power_on".into(),
+            action: RecordedAction::PowerOn,
             reason: "job 1".into(),
         };
         s.record_elastic_round(
@@ -170,5 +186,43 @@ mod tests {
         assert_eq!(s.elastic_nodes("c").unwrap(), [n]);
         assert_eq!(s.elastic_decisions("c", 10).unwrap(), [d]);
         assert_eq!(s.elastic_queue("c").unwrap().unwrap().pid, 1);
+    }
+
+    #[test]
+    fn every_recorded_action_reads_back_and_an_unknown_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StateStore::open(dir.path()).unwrap();
+        s.create_cluster(&NewCluster {
+            name: "c".into(),
+            description: String::new(),
+            templates: vec![],
+            variables: serde_json::json!({}),
+        })
+        .unwrap();
+        let all: Vec<DecisionRecord> = RecordedAction::ALL
+            .iter()
+            .map(|&action| DecisionRecord {
+                at: Timestamp(1),
+                node: "wn-1".into(),
+                action,
+                reason: String::new(),
+            })
+            .collect();
+        s.record_elastic_round("c", &[], &all, None).unwrap();
+        assert_eq!(s.elastic_decisions("c", 100).unwrap(), all);
+        s.write(|tx| {
+            tx.execute(
+                "UPDATE elastic_decisions SET action = 'power_up' WHERE id = \
+                 (SELECT MAX(id) FROM elastic_decisions)",
+                [],
+            )?;
+            Ok(())
+        })
+        .unwrap();
+        let err = s.elastic_decisions("c", 100).unwrap_err().to_string();
+        assert!(
+            err.contains("unknown elastic decision action \"power_up\""),
+            "{err}"
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::intent::{IntentId, IntentState};
+use super::intent::{IntentId, IntentKind, IntentState};
 
 /// An error from the state store.
 #[derive(Debug, thiserror::Error)]
@@ -110,8 +110,23 @@ pub enum StateError {
     #[error("intent {id} is a {kind} intent, not {expected}")]
     IntentKindMismatch {
         id: IntentId,
-        kind: String,
-        expected: &'static str,
+        kind: IntentKind,
+        expected: IntentKind,
+    },
+
+    /// An intent's recorded parameters are not what its kind needs (nubo
+    /// writes the provider into every one): nothing can be asked of the
+    /// provider about it.
+    #[error(
+        "intent {id} ({kind} of `{target}`) has parameters this nubo cannot read: {reason}; \
+         check what its provider holds for `{target}` by hand, or remove the cluster with \
+         `nubo destroy --force`, which sweeps every provider by the cluster's name"
+    )]
+    BadIntentParams {
+        id: IntentId,
+        kind: IntentKind,
+        target: String,
+        reason: String,
     },
 }
 

@@ -3,8 +3,10 @@
 //!
 //! The protocol, for a caller about to ask a provider to do something:
 //!
-//! 1. `begin_intent(cluster, kind, target, params)`: commits an `open` row
-//!    with a fresh idempotency token, and returns it;
+//! 1. `begin_intent(cluster, target, params)`: commits an `open` row of
+//!    the call `params` stands for ([`IntentParams`], which says its kind
+//!    and the provider it goes to) with a fresh idempotency token, and
+//!    returns it;
 //! 2. the provider call, passing the token (a provider that can tags the
 //!    resource with it, so it can be found again);
 //! 3. `complete_intent(id, outcome)`, or `record_vm_created` /
@@ -21,10 +23,9 @@ use std::io::Read;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use super::{
-    Result, StateError, StateStore, Timestamp, cluster_id, json_col, json_text, text_enum,
-};
+use super::{Result, StateError, StateStore, Timestamp, cluster_id, json_text, text_enum};
 
 /// An intent's row id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -62,6 +63,134 @@ text_enum! {
     }
 }
 
+/// What a provider call an intent stands for is given: its kind (the row's
+/// `kind`) and its parameters (the row's `params`, a JSON object of the
+/// variant's fields, as nubo has always written them: `{"provider": "one",
+/// "system": "wn", "number": 1}`). Every call names its provider, the auth
+/// file's id of the cloud it goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum IntentParams {
+    /// VM number `number` of system `system`.
+    CreateVm {
+        provider: String,
+        system: String,
+        number: u32,
+    },
+    /// `id`: the provider's id of the VM.
+    DestroyVm {
+        provider: String,
+        id: String,
+    },
+    StartVm {
+        provider: String,
+        id: String,
+    },
+    StopVm {
+        provider: String,
+        id: String,
+    },
+    RebootVm {
+        provider: String,
+        id: String,
+    },
+    CreateNetwork {
+        provider: String,
+    },
+    DestroyNetwork {
+        provider: String,
+    },
+}
+
+impl IntentParams {
+    /// The kind of call.
+    pub fn kind(&self) -> IntentKind {
+        match self {
+            IntentParams::CreateVm { .. } => IntentKind::CreateVm,
+            IntentParams::DestroyVm { .. } => IntentKind::DestroyVm,
+            IntentParams::StartVm { .. } => IntentKind::StartVm,
+            IntentParams::StopVm { .. } => IntentKind::StopVm,
+            IntentParams::RebootVm { .. } => IntentKind::RebootVm,
+            IntentParams::CreateNetwork { .. } => IntentKind::CreateNetwork,
+            IntentParams::DestroyNetwork { .. } => IntentKind::DestroyNetwork,
+        }
+    }
+
+    /// The auth file's id of the provider the call goes to.
+    pub fn provider(&self) -> &str {
+        match self {
+            IntentParams::CreateVm { provider, .. }
+            | IntentParams::DestroyVm { provider, .. }
+            | IntentParams::StartVm { provider, .. }
+            | IntentParams::StopVm { provider, .. }
+            | IntentParams::RebootVm { provider, .. }
+            | IntentParams::CreateNetwork { provider }
+            | IntentParams::DestroyNetwork { provider } => provider,
+        }
+    }
+
+    /// Reads the `params` of a row of kind `kind`; the error says what is
+    /// wrong with it (a missing field, a wrong type).
+    fn decode(kind: IntentKind, text: &str) -> std::result::Result<IntentParams, String> {
+        #[derive(serde::Deserialize)]
+        struct Vm {
+            provider: String,
+            system: String,
+            number: u32,
+        }
+        #[derive(serde::Deserialize)]
+        struct OnVm {
+            provider: String,
+            id: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Network {
+            provider: String,
+        }
+        fn read<T: DeserializeOwned>(text: &str) -> std::result::Result<T, String> {
+            serde_json::from_str(text).map_err(|e| e.to_string())
+        }
+        Ok(match kind {
+            IntentKind::CreateVm => {
+                let Vm {
+                    provider,
+                    system,
+                    number,
+                } = read(text)?;
+                IntentParams::CreateVm {
+                    provider,
+                    system,
+                    number,
+                }
+            }
+            IntentKind::DestroyVm => {
+                let OnVm { provider, id } = read(text)?;
+                IntentParams::DestroyVm { provider, id }
+            }
+            IntentKind::StartVm => {
+                let OnVm { provider, id } = read(text)?;
+                IntentParams::StartVm { provider, id }
+            }
+            IntentKind::StopVm => {
+                let OnVm { provider, id } = read(text)?;
+                IntentParams::StopVm { provider, id }
+            }
+            IntentKind::RebootVm => {
+                let OnVm { provider, id } = read(text)?;
+                IntentParams::RebootVm { provider, id }
+            }
+            IntentKind::CreateNetwork => {
+                let Network { provider } = read(text)?;
+                IntentParams::CreateNetwork { provider }
+            }
+            IntentKind::DestroyNetwork => {
+                let Network { provider } = read(text)?;
+                IntentParams::DestroyNetwork { provider }
+            }
+        })
+    }
+}
+
 /// How a provider call ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -81,8 +210,8 @@ pub struct Intent {
     pub target: String,
     /// The idempotency token to hand to the provider.
     pub token: String,
-    /// The call's parameters.
-    pub params: serde_json::Value,
+    /// The call's parameters (of this kind).
+    pub params: IntentParams,
     pub state: IntentState,
     pub created_at: Timestamp,
     pub completed_at: Option<Timestamp>,
@@ -96,26 +225,43 @@ const SELECT: &str = "SELECT i.id, c.name, i.kind, i.target, i.token, i.params, 
         i.created_at, i.completed_at, i.provider_id, i.error
     FROM intents i JOIN clusters c ON c.id = i.cluster_id";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Intent> {
-    Ok(Intent {
-        id: IntentId(row.get(0)?),
+/// A row; the outer error is SQLite's, the inner one parameters this nubo
+/// cannot read.
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Result<Intent>> {
+    let id = IntentId(row.get(0)?);
+    let kind: IntentKind = row.get(2)?;
+    let target: String = row.get(3)?;
+    let text: String = row.get(5)?;
+    let params = match IntentParams::decode(kind, &text) {
+        Ok(p) => p,
+        Err(reason) => {
+            return Ok(Err(StateError::BadIntentParams {
+                id,
+                kind,
+                target,
+                reason,
+            }));
+        }
+    };
+    Ok(Ok(Intent {
+        id,
         cluster: row.get(1)?,
-        kind: row.get(2)?,
-        target: row.get(3)?,
+        kind,
+        target,
         token: row.get(4)?,
-        params: json_col(row, 5)?,
+        params,
         state: row.get(6)?,
         created_at: row.get(7)?,
         completed_at: row.get(8)?,
         provider_id: row.get(9)?,
         error: row.get(10)?,
-    })
+    }))
 }
 
 pub(crate) fn get(conn: &Connection, id: IntentId) -> Result<Option<Intent>> {
-    Ok(conn
-        .query_row(&format!("{SELECT} WHERE i.id = ?1"), [id.0], from_row)
-        .optional()?)
+    conn.query_row(&format!("{SELECT} WHERE i.id = ?1"), [id.0], from_row)
+        .optional()?
+        .transpose()
 }
 
 /// The cluster's intents (only the open ones if `open_only`), oldest first.
@@ -129,7 +275,9 @@ pub(crate) fn list(conn: &Connection, cid: i64, open_only: bool) -> Result<Vec<I
         "{SELECT} WHERE i.cluster_id = ?1 {filter} ORDER BY i.id"
     ))?;
     let rows = stmt.query_map([cid], from_row)?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    rows.collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .collect()
 }
 
 /// The intent `id`, which must be open and of kind `kind`.
@@ -144,8 +292,8 @@ pub(crate) fn expect_open(conn: &Connection, id: IntentId, kind: IntentKind) -> 
     if intent.kind != kind {
         return Err(StateError::IntentKindMismatch {
             id,
-            kind: intent.kind.to_string(),
-            expected: kind.as_str(),
+            kind: intent.kind,
+            expected: kind,
         });
     }
     Ok(intent)
@@ -188,15 +336,15 @@ pub fn new_token() -> Result<String> {
 }
 
 impl StateStore {
-    /// Commits an `open` intent for a provider call about to be made, with
-    /// a fresh idempotency token. Call it before the provider call; pass
+    /// Commits an `open` intent for the provider call `params` stands for,
+    /// about to be made on `target` (a node, a network), with a fresh
+    /// idempotency token. Call it before the provider call; pass
     /// `intent.token` to the provider. Fsynced: it survives a power loss.
     pub fn begin_intent(
         &self,
         cluster: &str,
-        kind: IntentKind,
         target: &str,
-        params: &serde_json::Value,
+        params: &IntentParams,
     ) -> Result<Intent> {
         let token = new_token()?;
         self.write_durable(|tx| {
@@ -206,7 +354,7 @@ impl StateStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     cid,
-                    kind,
+                    params.kind(),
                     target,
                     token,
                     json_text(params),
@@ -274,5 +422,129 @@ mod tests {
             assert_eq!(IntentState::parse(&s.to_string()), Some(s));
         }
         assert_eq!(IntentKind::parse("create_vms"), None);
+    }
+
+    fn store_with_rows(rows: &[(&str, &str, &str)]) -> (tempfile::TempDir, StateStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path()).unwrap();
+        store
+            .create_cluster(&crate::state::NewCluster {
+                name: "c".into(),
+                description: String::new(),
+                templates: vec![],
+                variables: serde_json::json!({}),
+            })
+            .unwrap();
+        store
+            .write(|tx| {
+                for (i, (kind, target, params)) in rows.iter().enumerate() {
+                    tx.execute(
+                        "INSERT INTO intents (cluster_id, kind, target, token, params, state, created_at) \
+                         VALUES ((SELECT id FROM clusters WHERE name = 'c'), ?1, ?2, ?3, ?4, 'open', 1)",
+                        params![kind, target, format!("T{i}"), params],
+                    )?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn rows_as_nubo_has_always_written_them_read_back_typed() {
+        let (_dir, store) = store_with_rows(&[
+            ("create_network", "c-net", r#"{"provider":"one"}"#),
+            (
+                "create_vm",
+                "wn-1",
+                r#"{"number":1,"provider":"local","system":"wn"}"#,
+            ),
+            ("stop_vm", "wn-1", r#"{"id":"42","provider":"one"}"#),
+            (
+                "destroy_vm",
+                "wn-2",
+                r#"{"id":"eu-west-1/i-1","provider":"aws","extra":true}"#,
+            ),
+        ]);
+        let got: Vec<IntentParams> = store
+            .open_intents("c")
+            .unwrap()
+            .into_iter()
+            .map(|i| {
+                assert_eq!(i.kind, i.params.kind());
+                i.params
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                IntentParams::CreateNetwork {
+                    provider: "one".into()
+                },
+                IntentParams::CreateVm {
+                    provider: "local".into(),
+                    system: "wn".into(),
+                    number: 1
+                },
+                IntentParams::StopVm {
+                    provider: "one".into(),
+                    id: "42".into()
+                },
+                IntentParams::DestroyVm {
+                    provider: "aws".into(),
+                    id: "eu-west-1/i-1".into()
+                },
+            ]
+        );
+        assert_eq!(got[3].provider(), "aws");
+    }
+
+    #[test]
+    fn params_are_written_as_before_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path()).unwrap();
+        store
+            .create_cluster(&crate::state::NewCluster {
+                name: "c".into(),
+                description: String::new(),
+                templates: vec![],
+                variables: serde_json::json!({}),
+            })
+            .unwrap();
+        let p = IntentParams::CreateVm {
+            provider: "one".into(),
+            system: "wn".into(),
+            number: 3,
+        };
+        assert_eq!(
+            serde_json::to_value(&p).unwrap(),
+            serde_json::json!({"provider": "one", "system": "wn", "number": 3})
+        );
+        let i = store.begin_intent("c", "wn-3", &p).unwrap();
+        assert_eq!((i.kind, &i.params), (IntentKind::CreateVm, &p));
+        assert_eq!(store.intent(i.id).unwrap().unwrap(), i);
+    }
+
+    #[test]
+    fn a_row_without_its_provider_is_an_error_naming_the_intent() {
+        let (_dir, store) = store_with_rows(&[
+            ("create_vm", "wn-1", r#"{"system":"wn","number":1}"#),
+            ("destroy_vm", "wn-2", r#"{"provider":"one"}"#),
+        ]);
+        let err = store.open_intents("c").unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                StateError::BadIntentParams { id: IntentId(1), kind: IntentKind::CreateVm, target, .. }
+                    if target == "wn-1"
+            ),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.starts_with("intent 1 (create_vm of `wn-1`) has parameters this nubo cannot read: missing field `provider`"), "{msg}");
+        assert!(msg.contains("nubo destroy --force"), "{msg}");
+        let err = store.intent(IntentId(2)).unwrap_err().to_string();
+        assert!(err.contains("intent 2 (destroy_vm of `wn-2`)"), "{err}");
+        assert!(err.contains("missing field `id`"), "{err}");
     }
 }

@@ -54,7 +54,7 @@ pub use cluster::{Cluster, ClusterDetail, ClusterStatus, ClusterSummary, NewClus
 pub use elastic::{DecisionRecord, QueueRecord};
 pub use error::{Result, StateError};
 pub use git_pin::GitPin;
-pub use intent::{Intent, IntentId, IntentKind, IntentState, Outcome};
+pub use intent::{Intent, IntentId, IntentKind, IntentParams, IntentState, Outcome};
 pub use lock::ClusterLock;
 pub use schema::SCHEMA_VERSION;
 pub use secret::Secret;
@@ -423,6 +423,14 @@ fn sibling(path: &Path, suffix: &str) -> PathBuf {
 mod tests {
     use super::*;
 
+    fn create_vm(number: u32) -> IntentParams {
+        IntentParams::CreateVm {
+            provider: "local".into(),
+            system: "s".into(),
+            number,
+        }
+    }
+
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
         move |k| {
             pairs
@@ -510,9 +518,7 @@ mod tests {
         store
             .set_cluster_status("c", ClusterStatus::Launching)
             .unwrap();
-        let intent = store
-            .begin_intent("c", IntentKind::CreateVm, "n", &serde_json::json!({}))
-            .unwrap();
+        let intent = store.begin_intent("c", "n", &create_vm(1)).unwrap();
         let (committed, synced) = counts();
         assert_eq!(synced, committed, "the intent and all before it");
         store
@@ -525,12 +531,7 @@ mod tests {
                 let store = &store;
                 s.spawn(move || {
                     store
-                        .begin_intent(
-                            "c",
-                            IntentKind::CreateVm,
-                            &format!("n{i}"),
-                            &serde_json::json!({}),
-                        )
+                        .begin_intent("c", &format!("n{i}"), &create_vm(i))
                         .unwrap();
                 });
             }

@@ -264,7 +264,7 @@ impl StateStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::NewCluster;
+    use crate::state::{IntentParams, NewCluster};
 
     #[test]
     fn a_failed_record_changes_neither_intent_nor_vm() {
@@ -290,7 +290,14 @@ mod tests {
             )
             .unwrap();
         let stop = store
-            .begin_intent("c", IntentKind::StopVm, "n", &serde_json::Value::Null)
+            .begin_intent(
+                "c",
+                "n",
+                &IntentParams::StopVm {
+                    provider: "local".into(),
+                    id: "p".into(),
+                },
+            )
             .unwrap();
         let created = VmCreated {
             provider_vm_id: "p".into(),

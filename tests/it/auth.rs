@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::snapshots;
-use nubo::auth::{self, AuthFile};
+use nubo::auth::{self, AuthFile, ProviderKind};
 
 fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/auth/invalid")
@@ -65,8 +65,8 @@ fn reads_a_file_with_file_values_and_both_forms() {
     .unwrap();
     let a = AuthFile::read(&path).unwrap();
     assert_eq!(a.entries.len(), 2);
-    assert_eq!(a.by_id("local").unwrap().kind, "Local");
-    let one = a.of_kind("OpenNebula").next().unwrap();
+    assert_eq!(a.by_id("local").unwrap().kind, ProviderKind::Local);
+    let one = a.of_kind(ProviderKind::OpenNebula).next().unwrap();
     assert_eq!(one.line, 4);
     assert_eq!(one.value("password"), Some("from-file"));
     assert!(!format!("{a:?}").contains("from-file"));
@@ -75,6 +75,6 @@ fn reads_a_file_with_file_values_and_both_forms() {
     std::fs::write(&json, r#"[{"id": "local", "type": "Local"}]"#).unwrap();
     assert_eq!(
         AuthFile::read(&json).unwrap().by_id("local").unwrap().kind,
-        "Local"
+        ProviderKind::Local
     );
 }

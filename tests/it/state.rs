@@ -13,10 +13,30 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nubo::state::{
-    ClusterStatus, IntentKind, IntentState, NewCluster, NewVm, Outcome, Secret, StateError,
-    StateStore, StepKey, StepStatus, VmCreated, VmState,
+    ClusterStatus, IntentKind, IntentParams, IntentState, NewCluster, NewVm, Outcome, Secret,
+    StateError, StateStore, StepKey, StepStatus, VmCreated, VmState,
 };
 use serde_json::json;
+
+/// A `create_vm` intent's parameters.
+fn create_vm(number: u32) -> IntentParams {
+    IntentParams::CreateVm {
+        provider: "local".into(),
+        system: "wn".into(),
+        number,
+    }
+}
+
+/// A `start_vm`, `stop_vm` or `destroy_vm` intent's parameters.
+fn on_vm(kind: IntentKind, id: &str) -> IntentParams {
+    let (provider, id) = ("local".to_string(), id.to_string());
+    match kind {
+        IntentKind::StartVm => IntentParams::StartVm { provider, id },
+        IntentKind::StopVm => IntentParams::StopVm { provider, id },
+        IntentKind::DestroyVm => IntentParams::DestroyVm { provider, id },
+        other => panic!("not a call on a VM: {other}"),
+    }
+}
 
 fn store() -> (tempfile::TempDir, StateStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -104,9 +124,7 @@ fn list_counts_vms_and_open_intents() {
         store.insert_vm("b", &new_vm(node, "wn")).unwrap();
         store.set_vm_state("b", node, state).unwrap();
     }
-    store
-        .begin_intent("b", IntentKind::CreateVm, "wn-3", &json!({}))
-        .unwrap();
+    store.begin_intent("b", "wn-3", &create_vm(3)).unwrap();
     let list = store.clusters().unwrap();
     let names: Vec<_> = list.iter().map(|s| s.cluster.name.as_str()).collect();
     assert_eq!(names, ["a", "b"]);
@@ -242,10 +260,10 @@ fn step_round_trip_with_incremental_log() {
 fn intent_begin_and_complete() {
     let (_dir, store) = store();
     store.create_cluster(&new_cluster("demo")).unwrap();
-    let params = json!({"image": "local://", "cpu": 1});
-    let a = store
-        .begin_intent("demo", IntentKind::CreateNetwork, "demo-net", &params)
-        .unwrap();
+    let params = IntentParams::CreateNetwork {
+        provider: "local".into(),
+    };
+    let a = store.begin_intent("demo", "demo-net", &params).unwrap();
     assert_eq!(a.state, IntentState::Open);
     assert_eq!(a.kind, IntentKind::CreateNetwork);
     assert_eq!(
@@ -256,7 +274,7 @@ fn intent_begin_and_complete() {
     assert_eq!(a.token.len(), 26);
     assert_eq!(a.completed_at, None);
     let b = store
-        .begin_intent("demo", IntentKind::StopVm, "wn-1", &json!(null))
+        .begin_intent("demo", "wn-1", &on_vm(IntentKind::StopVm, "wn-1"))
         .unwrap();
     assert_ne!(a.token, b.token);
     assert_eq!(store.open_intents("demo").unwrap(), [a.clone(), b.clone()]);
@@ -312,9 +330,7 @@ fn record_vm_created_and_destroyed_complete_the_intent_atomically() {
     let (_dir, store) = store();
     store.create_cluster(&new_cluster("demo")).unwrap();
     store.insert_vm("demo", &new_vm("wn-1", "wn")).unwrap();
-    let create = store
-        .begin_intent("demo", IntentKind::CreateVm, "wn-1", &json!({}))
-        .unwrap();
+    let create = store.begin_intent("demo", "wn-1", &create_vm(1)).unwrap();
 
     // A wrong kind changes nothing.
     let err = store.record_vm_destroyed(create.id).unwrap_err();
@@ -360,9 +376,7 @@ fn record_vm_created_and_destroyed_complete_the_intent_atomically() {
 
     // An intent whose target has no VM row fails as a whole: the intent
     // stays open.
-    let orphan = store
-        .begin_intent("demo", IntentKind::CreateVm, "wn-9", &json!({}))
-        .unwrap();
+    let orphan = store.begin_intent("demo", "wn-9", &create_vm(9)).unwrap();
     let err = store
         .record_vm_created(
             orphan.id,
@@ -377,7 +391,7 @@ fn record_vm_created_and_destroyed_complete_the_intent_atomically() {
     assert_eq!(store.open_intents("demo").unwrap(), [orphan]);
 
     let destroy = store
-        .begin_intent("demo", IntentKind::DestroyVm, "wn-1", &json!({}))
+        .begin_intent("demo", "wn-1", &on_vm(IntentKind::DestroyVm, "p-1"))
         .unwrap();
     let vm = store.record_vm_destroyed(destroy.id).unwrap();
     assert_eq!(vm.state, VmState::Destroyed);
@@ -393,9 +407,7 @@ fn open_intents_survive_a_crash_between_begin_and_complete() {
         let store = StateStore::open(dir.path()).unwrap();
         store.create_cluster(&new_cluster("demo")).unwrap();
         store.insert_vm("demo", &new_vm("wn-1", "wn")).unwrap();
-        let i = store
-            .begin_intent("demo", IntentKind::CreateVm, "wn-1", &json!({"n": 1}))
-            .unwrap();
+        let i = store.begin_intent("demo", "wn-1", &create_vm(1)).unwrap();
         // The process "dies" here: the store is dropped without completing.
         std::mem::forget(store);
         i
@@ -429,9 +441,7 @@ fn cluster_detail_and_delete() {
     store.put_step("demo", &k1, "h1").unwrap();
     store.put_step("demo", &k0, "h0").unwrap();
     store.append_step_log("demo", &k0, "hello\n").unwrap();
-    let open = store
-        .begin_intent("demo", IntentKind::CreateVm, "wn-1", &json!({}))
-        .unwrap();
+    let open = store.begin_intent("demo", "wn-1", &create_vm(1)).unwrap();
     store
         .put_secret("demo", "ssh_key", &Secret::new("PRIVATE"))
         .unwrap();
@@ -635,7 +645,7 @@ fn writers_in_two_processes_wait_for_each_other() {
         let b = StateStore::open(&path).unwrap();
         (0..25)
             .map(|i| {
-                b.begin_intent("demo", IntentKind::StartVm, &format!("b{i}"), &json!({}))
+                b.begin_intent("demo", &format!("b{i}"), &on_vm(IntentKind::StartVm, "p"))
                     .unwrap()
                     .id
             })
@@ -643,7 +653,7 @@ fn writers_in_two_processes_wait_for_each_other() {
     });
     let mut ids: Vec<_> = (0..25)
         .map(|i| {
-            a.begin_intent("demo", IntentKind::StopVm, &format!("a{i}"), &json!({}))
+            a.begin_intent("demo", &format!("a{i}"), &on_vm(IntentKind::StopVm, "p"))
                 .unwrap()
                 .id
         })
@@ -807,9 +817,7 @@ fn child_helper() {
             while Instant::now() < deadline {
                 let node = format!("r{run}-n{i}");
                 store.insert_vm("crash", &new_vm(&node, "wn")).unwrap();
-                let intent = store
-                    .begin_intent("crash", IntentKind::CreateVm, &node, &json!({"i": i}))
-                    .unwrap();
+                let intent = store.begin_intent("crash", &node, &create_vm(i)).unwrap();
                 println!("BEGUN {} {}", intent.id, intent.token);
                 let key = StepKey::new(node.as_str(), "wn", 0);
                 store.put_step("crash", &key, "h").unwrap();

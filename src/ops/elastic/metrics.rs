@@ -3,7 +3,7 @@
 
 use super::ElasticError;
 use crate::elastic::{Action, ElasticNode, NodeState, Snapshot};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -19,7 +19,7 @@ struct Inner {
     nodes: BTreeMap<(String, &'static str), u64>,
     pending: u64,
     running: u64,
-    decisions: BTreeMap<&'static str, u64>,
+    decisions: HashMap<Action, u64>,
     rounds: u64,
     queue_errors: u64,
 }
@@ -38,14 +38,14 @@ impl Metrics {
     }
 
     pub fn decision(&self, a: Action) {
-        self.with(|m| *m.decisions.entry(a.as_str()).or_default() += 1);
+        self.with(|m| *m.decisions.entry(a).or_default() += 1);
     }
 
     pub fn observe(&self, nodes: &[ElasticNode], snap: &Snapshot) {
         self.with(|m| {
             m.nodes.clear();
             for n in nodes {
-                for s in NodeState::ALL {
+                for s in NodeState::ALL.iter() {
                     m.nodes.entry((n.system.clone(), s.as_str())).or_default();
                 }
                 *m.nodes
@@ -74,11 +74,10 @@ impl Metrics {
                 m.running
             ));
             s.push_str("# HELP nubo_elastic_decisions_total Decisions by action.\n# TYPE nubo_elastic_decisions_total counter\n");
-            for a in [Action::PowerOn, Action::PowerOff, Action::Fail] {
+            for a in Action::ALL {
                 s.push_str(&format!(
-                    "nubo_elastic_decisions_total{{action=\"{}\"}} {}\n",
-                    a.as_str(),
-                    m.decisions.get(a.as_str()).copied().unwrap_or(0)
+                    "nubo_elastic_decisions_total{{action=\"{a}\"}} {}\n",
+                    m.decisions.get(a).copied().unwrap_or(0)
                 ));
             }
             s.push_str(&format!(

@@ -17,8 +17,8 @@ mod metrics;
 pub mod queue;
 
 use crate::elastic::{
-    Action, Decision, ElasticNode, NodeState, Policy, QueueState, Snapshot, decide, hostlist,
-    policy,
+    Action, Decision, ElasticNode, NodeState, Policy, QueueState, RecordedAction, Snapshot, decide,
+    hostlist, policy,
 };
 use crate::model::{self, ClusterSpec};
 use crate::ops::env::Env;
@@ -160,17 +160,17 @@ fn records(now: i64, decisions: &[Decision]) -> Vec<DecisionRecord> {
         .map(|d| DecisionRecord {
             at: Timestamp(now),
             node: d.node.clone(),
-            action: d.action.as_str().to_string(),
+            action: d.action.into(),
             reason: d.reason.clone(),
         })
         .collect()
 }
 
-fn note(now: i64, node: &str, action: &str, reason: String) -> DecisionRecord {
+fn note(now: i64, node: &str, action: RecordedAction, reason: String) -> DecisionRecord {
     DecisionRecord {
         at: Timestamp(now),
         node: node.to_string(),
-        action: action.to_string(),
+        action,
         reason,
     }
 }
@@ -207,7 +207,7 @@ async fn apply(
                 notes.push(note(
                     now,
                     &nodes[i].name,
-                    "power_off_called_off",
+                    RecordedAction::PowerOffCalledOff,
                     "a job started on it while it was being drained".into(),
                 ));
             }
@@ -244,7 +244,12 @@ async fn apply(
         match n.state {
             NodeState::PoweringOff if !running => {
                 n.set(NodeState::Off, now);
-                notes.push(note(now, &n.name, "off", "its VM is removed".into()));
+                notes.push(note(
+                    now,
+                    &n.name,
+                    RecordedAction::Off,
+                    "its VM is removed".into(),
+                ));
                 if let Some(q) = queue {
                     let _ = q.gone(&n.name).await;
                 }
@@ -260,7 +265,7 @@ async fn apply(
                 notes.push(note(
                     now,
                     &n.name,
-                    "fail",
+                    RecordedAction::Fail,
                     match &result {
                         Err(e) => format!("could not create it: {e}"),
                         Ok(_) => "its VM did not come up".into(),
@@ -395,13 +400,13 @@ pub async fn run(
                 recs.push(note(
                     now,
                     &format!("job {}", u.job),
-                    "unschedulable",
+                    RecordedAction::Unschedulable,
                     u.reason.clone(),
                 ));
             }
         }
         for d in &out.decisions {
-            tracing::info!(node = %d.node, action = d.action.as_str(), reason = %d.reason, "decision");
+            tracing::info!(node = %d.node, action = %d.action, reason = %d.reason, "decision");
             metrics.decision(d.action);
         }
         record(
@@ -480,11 +485,21 @@ pub async fn power(
         match (on, n.state) {
             (true, NodeState::Off | NodeState::Failed) => {
                 n.set(NodeState::PoweringOn, now);
-                recs.push(note(now, &n.name, "power_on", "resume requested".into()));
+                recs.push(note(
+                    now,
+                    &n.name,
+                    RecordedAction::PowerOn,
+                    "resume requested".into(),
+                ));
             }
             (false, NodeState::PoweringOn | NodeState::Idle | NodeState::Used) => {
                 n.set(NodeState::PoweringOff, now);
-                recs.push(note(now, &n.name, "power_off", "suspend requested".into()));
+                recs.push(note(
+                    now,
+                    &n.name,
+                    RecordedAction::PowerOff,
+                    "suspend requested".into(),
+                ));
             }
             _ => {}
         }
