@@ -13,6 +13,7 @@ mod local_host;
 mod opennebula;
 mod openstack;
 mod radl_corpus;
+mod radl_ec3;
 mod radl_invalid;
 mod radl_reference;
 mod radl_roundtrip;
