@@ -21,6 +21,16 @@ need_pip radl==1.3.5
 # ansible among them) whose to_radl() the lowering test compares against.
 need_pip tosca-parser==2.15.0
 need_pip im==2.0.0
+# tosca-parser's own test data (its sdist's samples/tests/data), which the
+# conformance test (tests/it/tosca_conformance.rs) reads from here; never
+# copied into the repository.
+data=${NUBO_TEST_DATA:-/var/tmp/nubo-test-data}
+if [ ! -d "$data/tosca_parser-2.15.0/samples/tests/data" ]; then
+  mkdir -p "$data"
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps \
+    --no-binary :all: tosca-parser==2.15.0 -d "$data"
+  tar -xzf "$data/tosca_parser-2.15.0.tar.gz" -C "$data"
+fi
 # EC2: moto's standalone server, which tests/it/ec2.rs starts on
 # 127.0.0.1 (moto_server must run under the python3 pip installed it for).
 need_pip 'moto[server]==5.2.1'

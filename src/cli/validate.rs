@@ -16,6 +16,12 @@ pub struct Args {
     /// (~/.cache/nubo/tosca).
     #[arg(long)]
     offline: bool,
+    /// Compose the files (templates, by path or name) in order, as `nubo
+    /// launch` does, and check the composed description as a whole.
+    /// Without it, a template whose description has kind `component` or
+    /// `images` is checked only for what composition cannot fix.
+    #[arg(long)]
+    compose: bool,
 }
 
 pub fn run(args: Args) -> CliResult {
@@ -23,6 +29,7 @@ pub fn run(args: Args) -> CliResult {
         files: args.files,
         import_dirs: args.import_dirs,
         offline: args.offline,
+        compose: args.compose,
     });
     for outcome in &report.files {
         match outcome {
@@ -35,6 +42,7 @@ pub fn run(args: Args) -> CliResult {
                 }
             }
             FileOutcome::Unreadable(e) => eprintln!("nubo: {e}"),
+            FileOutcome::Template(e) => eprintln!("nubo: {e}"),
         }
     }
     if report.any_unreadable() {

@@ -321,6 +321,8 @@ impl Composer<'_> {
     fn finish(self) -> Composed {
         let mut out = self.out;
         out.document.descriptions.clear();
+        let inherited = out.document.apply_inheritance(true);
+        out.diagnostics.extend(inherited);
         out.diagnostics.extend(check::check(&out.document));
         out
     }

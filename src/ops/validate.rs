@@ -1,6 +1,9 @@
-//! `nubo validate`: check files and report every problem.
+//! `nubo validate`: check files and report every problem; with
+//! `--compose`, the description the templates compose into, as `launch`
+//! composes them.
 
 use super::radl_file::{self, ReadError};
+use super::templates::{self, TemplateError, TemplateSearch};
 use crate::diagnostic::Diagnostic;
 use crate::source::SourceMap;
 use crate::tosca;
@@ -12,6 +15,9 @@ pub struct ValidateOptions {
     pub import_dirs: Vec<PathBuf>,
     /// Never download a URL import.
     pub offline: bool,
+    /// Compose the files (templates: paths or names) in order and check
+    /// the composed description instead of each file.
+    pub compose: bool,
 }
 
 pub enum FileOutcome {
@@ -21,6 +27,8 @@ pub enum FileOutcome {
     },
     /// The file could not be read at all.
     Unreadable(ReadError),
+    /// A template to compose could not be found or read.
+    Template(TemplateError),
 }
 
 pub struct ValidateReport {
@@ -34,14 +42,14 @@ impl ValidateReport {
             FileOutcome::Checked { diagnostics, .. } => {
                 diagnostics.iter().any(Diagnostic::is_error)
             }
-            FileOutcome::Unreadable(_) => false,
+            FileOutcome::Unreadable(_) | FileOutcome::Template(_) => false,
         })
     }
 
     pub fn any_unreadable(&self) -> bool {
         self.files
             .iter()
-            .any(|f| matches!(f, FileOutcome::Unreadable(_)))
+            .any(|f| matches!(f, FileOutcome::Unreadable(_) | FileOutcome::Template(_)))
     }
 }
 
@@ -49,6 +57,9 @@ impl ValidateReport {
 pub fn validate(opts: &ValidateOptions) -> ValidateReport {
     let mut sources = SourceMap::new();
     let imports = super::fetch::import_options(opts.import_dirs.clone(), opts.offline);
+    if opts.compose {
+        return composed(opts, imports);
+    }
     let files = opts
         .files
         .iter()
@@ -68,4 +79,31 @@ pub fn validate(opts: &ValidateOptions) -> ValidateReport {
         })
         .collect();
     ValidateReport { sources, files }
+}
+
+/// `--compose`: the templates composed in order (includes pulled in, EC3's
+/// inheritance applied), checked as one whole description.
+fn composed(opts: &ValidateOptions, imports: tosca::ImportOptions) -> ValidateReport {
+    let search = TemplateSearch {
+        imports,
+        ..TemplateSearch::default()
+    };
+    let names: Vec<String> = opts.files.iter().map(|p| p.display().to_string()).collect();
+    match templates::compose(&search, &names, None) {
+        Ok(c) => {
+            let mut diagnostics = c.diagnostics;
+            crate::diagnostic::sort(&mut diagnostics);
+            ValidateReport {
+                sources: c.sources,
+                files: vec![FileOutcome::Checked {
+                    path: PathBuf::from(names.join(" + ")),
+                    diagnostics,
+                }],
+            }
+        }
+        Err(e) => ValidateReport {
+            sources: SourceMap::new(),
+            files: vec![FileOutcome::Template(e)],
+        },
+    }
 }

@@ -138,6 +138,9 @@ pub enum Value {
     /// `'random(N)'`: a string of N random letters and digits, drawn when
     /// the document is lowered.
     Random(u32),
+    /// EC3's reference to another aspect, `system wn` (as in
+    /// `ec3_inherit_from = system wn`): its keyword and its name.
+    Reference(AspectKind, Ident),
 }
 
 /// A number as IM reads it: an integer, or a float when written with a dot.
@@ -313,6 +316,7 @@ impl ClearSpans for Feature {
         match &mut self.value {
             Value::Number(_, unit) => unit.clear_spans(),
             Value::Features(f) => f.clear_spans(),
+            Value::Reference(_, name) => name.clear_spans(),
             Value::String(_) | Value::List(_) | Value::Random(_) => {}
         }
     }

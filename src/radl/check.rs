@@ -132,16 +132,52 @@ fn app_spec(name: &str) -> Option<Spec> {
 
 fn description_spec(name: &str) -> Option<Spec> {
     Some(match name {
-        "kind" => Spec::OneOf(&["main", "images", "component"]),
+        // EC3 takes any kind (its own templates use `test` too); `nubo
+        // templates` shows it, and `component` and `images` mark a
+        // template meant for composition (see [`Scope`]).
+        "kind" => Spec::Str,
         "short" | "content" => Spec::Str,
         _ => return None,
     })
 }
 
-/// Runs every check and returns every problem found.
+/// What a document is checked as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// A whole cluster description: everything it names must be there.
+    Whole,
+    /// One template meant to be composed with others (EC3's `component`
+    /// and `images` kinds), checked as EC3 would: only what composition
+    /// cannot fix. What another template may complete is left to the check
+    /// of the composed description: `disk.N` and `net_interface.N`
+    /// numbering and connections, the networks, systems, configures and
+    /// ansible hosts it names, an ansible host's required features.
+    Part,
+}
+
+impl Scope {
+    /// The scope a document asks for by its descriptions' `kind`.
+    pub fn of(doc: &Document) -> Scope {
+        let part = doc.descriptions.iter().any(|d| {
+            d.features.get_str("kind").is_some_and(|k| {
+                k.eq_ignore_ascii_case("component") || k.eq_ignore_ascii_case("images")
+            })
+        });
+        if part { Scope::Part } else { Scope::Whole }
+    }
+}
+
+/// Runs every check of a whole description and returns every problem found.
 pub fn check(doc: &Document) -> Vec<Diagnostic> {
+    check_as(doc, Scope::Whole)
+}
+
+/// Runs the checks `scope` asks for.
+pub fn check_as(doc: &Document, scope: Scope) -> Vec<Diagnostic> {
+    let whole = scope == Scope::Whole;
     let mut c = Checker {
         doc,
+        whole,
         diags: Vec::new(),
     };
     for n in &doc.networks {
@@ -149,7 +185,9 @@ pub fn check(doc: &Document) -> Vec<Diagnostic> {
     }
     for a in doc.ansible_hosts.iter().filter(|a| !a.reference) {
         c.features(&a.features, ansible_spec);
-        c.ansible_required(a);
+        if whole {
+            c.ansible_required(a);
+        }
     }
     for s in &doc.systems {
         c.system(&s.features);
@@ -167,7 +205,7 @@ pub fn check(doc: &Document) -> Vec<Diagnostic> {
         }
     }
     for d in &doc.deploys {
-        if doc.system(&d.system.text).is_none() {
+        if whole && doc.system(&d.system.text).is_none() {
             c.diags.push(
                 Diagnostic::error(
                     d.system.span,
@@ -221,6 +259,9 @@ fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
 
 struct Checker<'d> {
     doc: &'d Document,
+    /// A whole description ([`Scope::Whole`]): names must resolve and
+    /// indexed features be complete.
+    whole: bool,
     diags: Vec<Diagnostic>,
 }
 
@@ -395,7 +436,7 @@ impl Checker<'_> {
                     )));
                 }
             }
-            Spec::AnsibleHost if self.doc.ansible_host(s).is_none() => {
+            Spec::AnsibleHost if self.whole && self.doc.ansible_host(s).is_none() => {
                 self.diags.push(
                     err(format!(
                         "`{name}` names ansible host `{s}`, which is not declared"
@@ -406,7 +447,7 @@ impl Checker<'_> {
                     )),
                 );
             }
-            Spec::NetworkRef if self.doc.network(s).is_none() => {
+            Spec::NetworkRef if self.whole && self.doc.network(s).is_none() => {
                 self.diags.push(
                     err(format!(
                         "`{name}` names network `{s}`, which is not declared"
@@ -461,6 +502,12 @@ impl Checker<'_> {
                 connections.insert(n, span);
             }
         }
+        if !self.whole {
+            for soft in &set.softs {
+                self.system(&soft.features);
+            }
+            return;
+        }
         for (prefix, nums) in &indices {
             for (expected, (&n, &span)) in nums.iter().enumerate() {
                 if n != expected as u64 {
@@ -510,7 +557,7 @@ impl Checker<'_> {
     }
 
     fn context_item(&mut self, item: &ast::ContextItem) {
-        if self.doc.system(&item.system.text).is_none() {
+        if self.whole && self.doc.system(&item.system.text).is_none() {
             self.diags.push(Diagnostic::error(
                 item.system.span,
                 format!(
@@ -519,7 +566,7 @@ impl Checker<'_> {
                 ),
             ));
         }
-        if self.doc.configure(&item.configure.text).is_none() {
+        if self.whole && self.doc.configure(&item.configure.text).is_none() {
             self.diags.push(
                 Diagnostic::error(
                     item.configure.span,
@@ -555,17 +602,16 @@ impl Checker<'_> {
         }
     }
 
-    /// A recipe must be YAML (as IM checks it); the error points into the body.
+    /// A recipe must be YAML (as IM checks it); the error points into the
+    /// body. Checked on the YAML parser's events, without building a tree.
     fn yaml(&mut self, text: &str, span: Span) {
-        if let Err(e) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text) {
-            let at = e.location().map_or(span.start as usize, |l| {
-                span.start as usize + l.index().min(text.len())
-            });
-            let msg = e.to_string();
-            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        if let Err(e) = crate::tosca::yaml::check_syntax(text) {
+            let rel = e.at.min(text.len());
+            let len = text[rel..].chars().next().map_or(0, char::len_utf8);
+            let at = span.start as usize + rel;
             self.diags.push(Diagnostic::error(
-                Span::new(span.file, at, at + 1),
-                format!("the recipe is not valid YAML: {msg}"),
+                Span::new(span.file, at, at + len),
+                format!("the recipe is not valid YAML: {}", e.message),
             ));
         }
     }

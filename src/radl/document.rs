@@ -229,6 +229,185 @@ impl Document {
     }
 }
 
+/// EC3's inheritance feature: `ec3_inherit_from = system NAME`.
+pub const INHERIT: &str = "ec3_inherit_from";
+
+impl Document {
+    /// Applies EC3's `ec3_inherit_from = system NAME` (or `network NAME`),
+    /// as EC3 does once templates are composed: the aspect becomes a copy
+    /// of the one named, with its own features added over the copy's (its
+    /// own win), and the feature itself removed. When a configure has the
+    /// name of the aspect inherited from, the inheriting aspect's configure
+    /// runs that recipe first, then its own. Chains resolve in order.
+    ///
+    /// With `complete` false (one template meant for composition), an
+    /// aspect naming one that is not there is left as it is, for the
+    /// composed description to resolve; otherwise that is an error.
+    pub fn apply_inheritance(&mut self, complete: bool) -> Vec<Diagnostic> {
+        let mut diags = Vec::new();
+        for kind in [AspectKind::System, AspectKind::Network] {
+            // Aspects left for the composed description (`complete` false).
+            let mut left: Vec<String> = Vec::new();
+            loop {
+                let list = match kind {
+                    AspectKind::System => &self.systems,
+                    _ => &self.networks,
+                };
+                let pending = |d: &AspectDef| {
+                    d.features.entries.contains_key(INHERIT) && !left.contains(&d.name)
+                };
+                // The next aspect whose parent inherits from nothing.
+                let mut next = None;
+                for (i, d) in list.iter().enumerate().filter(|(_, d)| pending(d)) {
+                    let parent = match d.features.feature(INHERIT).map(|f| &f.value) {
+                        Some(ast::Value::Reference(k, n)) if *k == kind => {
+                            list.iter().position(|p| p.name == n.text)
+                        }
+                        _ => None,
+                    };
+                    if parent.is_some_and(|p| left.contains(&list[p].name)) {
+                        next = Some((i, None, true));
+                        break;
+                    }
+                    if parent.is_none_or(|p| !pending(&list[p])) {
+                        next = Some((i, parent, false));
+                        break;
+                    }
+                }
+                let Some((i, parent, leave)) = next else {
+                    // What is left inherits in a cycle.
+                    let cyclic: Vec<usize> =
+                        (0..list.len()).filter(|&i| pending(&list[i])).collect();
+                    for &i in &cyclic {
+                        if let Some(f) = list[i].features.feature(INHERIT) {
+                            diags.push(Diagnostic::error(
+                                f.value_span,
+                                format!(
+                                    "{} `{}` inherits from itself through `{INHERIT}`",
+                                    kind.keyword(),
+                                    list[i].name
+                                ),
+                            ));
+                        }
+                    }
+                    let list = match kind {
+                        AspectKind::System => &mut self.systems,
+                        _ => &mut self.networks,
+                    };
+                    for i in cyclic {
+                        list[i].features.entries.shift_remove(INHERIT);
+                    }
+                    break;
+                };
+                if leave {
+                    // Its parent is itself left for the composition.
+                    left.push(list[i].name.clone());
+                    continue;
+                }
+                if self.inherit_one(kind, i, parent, complete, &mut diags) {
+                    let list = match kind {
+                        AspectKind::System => &self.systems,
+                        _ => &self.networks,
+                    };
+                    left.push(list[i].name.clone());
+                }
+            }
+        }
+        diags
+    }
+
+    /// Resolves one aspect's inheritance; true when it is left as it is,
+    /// for the composed description.
+    fn inherit_one(
+        &mut self,
+        kind: AspectKind,
+        i: usize,
+        parent: Option<usize>,
+        complete: bool,
+        diags: &mut Vec<Diagnostic>,
+    ) -> bool {
+        let list = match kind {
+            AspectKind::System => &mut self.systems,
+            _ => &mut self.networks,
+        };
+        let Some(f) = list[i].features.feature(INHERIT).cloned() else {
+            return false;
+        };
+        list[i].features.entries.shift_remove(INHERIT);
+        let named = match &f.value {
+            ast::Value::Reference(k, n) if *k == kind => n.text.clone(),
+            other => {
+                let found = super::features::describe_value(other);
+                diags.push(
+                    Diagnostic::error(
+                        f.value_span,
+                        format!(
+                            "`{INHERIT}` of a {0} names the {0} to copy, as in `{INHERIT} = {0} wn`; found {found}",
+                            kind.keyword()
+                        ),
+                    ),
+                );
+                return false;
+            }
+        };
+        let Some(p) = parent else {
+            if complete {
+                let declared: Vec<String> = list.iter().map(|d| format!("`{}`", d.name)).collect();
+                diags.push(
+                    Diagnostic::error(
+                        f.value_span,
+                        format!(
+                            "{} `{}` inherits from {} `{named}`, which is not declared",
+                            kind.keyword(),
+                            list[i].name,
+                            kind.keyword()
+                        ),
+                    )
+                    .with_note(format!("help: declared: {}", declared.join(", "))),
+                );
+            } else {
+                // Left for the composed description to resolve.
+                list[i]
+                    .features
+                    .entries
+                    .insert(INHERIT.into(), super::features::Entry::Single(f));
+                return true;
+            }
+            return false;
+        };
+        let own = list[i].clone();
+        let mut copy = list[p].clone();
+        copy.name = own.name.clone();
+        copy.span = own.span;
+        copy.reference = false;
+        copy.overlay(own);
+        let child = copy.name.clone();
+        list[i] = copy;
+        if kind != AspectKind::System {
+            return false;
+        }
+        let Some(parent_conf) = self.configure(&named).cloned() else {
+            return false;
+        };
+        match self.configures.iter_mut().find(|c| c.name == child) {
+            None => self.configures.push(ConfigureDef {
+                name: child,
+                ..parent_conf
+            }),
+            Some(own) => {
+                let mut appended = parent_conf.appended;
+                let own_body = std::mem::replace(&mut own.body, parent_conf.body);
+                if matches!(own_body, ConfigureBody::Recipe { .. }) {
+                    appended.push(own_body);
+                }
+                appended.append(&mut own.appended);
+                own.appended = appended;
+            }
+        }
+        false
+    }
+}
+
 impl AspectDef {
     /// Merges a later definition of the same name: its features win.
     fn overlay(&mut self, later: AspectDef) {

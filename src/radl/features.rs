@@ -257,6 +257,7 @@ pub fn describe_value(v: &Value) -> String {
         ),
         Value::Features(_) => "(...)".to_string(),
         Value::Random(n) => format!("'random({n})'"),
+        Value::Reference(kind, name) => format!("{} {}", kind.keyword(), name.text),
     }
 }
 

@@ -149,6 +149,8 @@ fn value(v: &Value) -> Json {
         Value::String(s) => json!(s),
         Value::List(items) => json!(items),
         Value::Random(n) => json!(random_string(*n as usize)),
+        // EC3 writes a reference as the name it points to.
+        Value::Reference(_, name) => json!(name.text),
         // Numbers and groups have their own entries; kept total for safety.
         Value::Number(n, _) => number(*n),
         Value::Features(_) => Json::Null,

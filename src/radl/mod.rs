@@ -58,11 +58,16 @@ impl Validated {
     }
 }
 
-/// Parses, builds the document and runs every check.
+/// Parses, builds the document, applies EC3's inheritance and runs the
+/// checks its scope asks for: a template meant for composition (EC3's
+/// `component` and `images` kinds) gets only what composition cannot fix
+/// ([`check::Scope`]).
 pub fn validate(file: FileId, text: &str) -> Validated {
     let (tree, syntax) = parse(file, text);
-    let (document, mut semantic) = document::Document::build(&tree);
-    semantic.extend(check::check(&document));
+    let (mut document, mut semantic) = document::Document::build(&tree);
+    let scope = check::Scope::of(&document);
+    semantic.extend(document.apply_inheritance(scope == check::Scope::Whole));
+    semantic.extend(check::check_as(&document, scope));
     Validated {
         tree,
         document,

@@ -612,7 +612,29 @@ fn value<'t>(i: Toks<'t>) -> PResult<'t, (Value, Span)> {
             }
         }
         TokenKind::LBracket => string_list(i),
-        _ => err(i, "a value (a number, a string or a ['list'])"),
+        // EC3: `system wn` names another aspect (`ec3_inherit_from`).
+        TokenKind::Ident => {
+            let kind = AspectKind::from_keyword(i[0].raw);
+            match (kind, i.get(1)) {
+                (Some(kind), Some(name)) if name.kind == TokenKind::Ident => {
+                    let ident = Ident {
+                        text: name.raw.to_string(),
+                        span: name.span,
+                    };
+                    let span = i[0].span.to(name.span);
+                    Ok((&i[2..], (Value::Reference(kind, ident), span)))
+                }
+                (Some(_), _) => err(&i[1..], "the name of the aspect referred to"),
+                _ => err(
+                    i,
+                    "a value (a number, a string, a ['list'] or an aspect such as `system wn`)",
+                ),
+            }
+        }
+        _ => err(
+            i,
+            "a value (a number, a string, a ['list'] or an aspect such as `system wn`)",
+        ),
     }
 }
 

@@ -156,6 +156,9 @@ fn feature(out: &mut String, f: &Feature, depth: usize) {
         Value::Random(n) => {
             let _ = write!(out, "'random({n})'");
         }
+        Value::Reference(kind, name) => {
+            let _ = write!(out, "{} {}", kind.keyword(), name.text);
+        }
     }
 }
 

@@ -495,6 +495,45 @@ fn float(t: &str) -> Option<f64> {
 mod tests {
     use super::*;
 
+    /// The event check accepts and rejects what loading into a tree
+    /// (serde_yaml_ng, the check it replaced) does.
+    #[test]
+    fn check_syntax_is_as_strict_as_loading_a_tree() {
+        let cases = [
+            "",
+            "# only a comment\n",
+            "- tasks:\n  - shell: echo hi\n",
+            "a: 1\nb: [1, 2, {c: d}]\n",
+            "a: &x {k: v}\nb: *x\n",
+            "a: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  3031\n",
+            "'1': a\n1: b\n",
+            "a: 1\na: 2\n",
+            "a: 1\n'a': 2\n",
+            "16: a\n0x10: b\n",
+            "null: a\n~: b\n",
+            "? [1, 2]\n: a\n? [1, 2]\n: b\n",
+            "- tasks: [unclosed\n",
+            "a: b: c\n",
+            "a: *nowhere\n",
+            "a: 1\n---\nb: 2\n",
+            "- x\n  y: z\n",
+            "key: \"unterminated\n",
+        ];
+        for text in cases {
+            let ours = check_syntax(text).is_ok();
+            let tree = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text).is_ok();
+            assert_eq!(ours, tree, "{text:?}: ours {:?}", check_syntax(text));
+        }
+        // Known difference: a tab before `- item` at the start of a line is
+        // refused by libyaml (serde_yaml_ng) and read by saphyr-parser.
+        let deep = "[".repeat(200) + &"]".repeat(200);
+        assert!(check_syntax(&deep).is_err());
+        assert!(serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&deep).is_err());
+        let e = check_syntax("a: 1\nb:\n  c: 2\n  c: 3\n").unwrap_err();
+        assert_eq!(e.at, "a: 1\nb:\n  c: 2\n  ".len(), "{e:?}");
+        assert!(e.message.contains("twice"));
+    }
+
     fn scalar(t: &str) -> Value {
         resolve(t, ScalarStyle::Plain, None)
     }
@@ -539,4 +578,155 @@ mod tests {
         assert_eq!(python_float(7.0), "7.0");
         assert_eq!(python_float(0.1), "0.1");
     }
+}
+
+/// Why a text is not one YAML document, and where (a byte offset).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyntaxError {
+    pub at: usize,
+    pub message: String,
+}
+
+/// Deepest nesting accepted, as the tree loaders used before (serde_yaml's
+/// recursion limit).
+const MAX_DEPTH: usize = 128;
+
+/// Checks that `text` is one YAML document, without building a tree: the
+/// event parser's syntax errors, an alias naming no anchor, a second
+/// document, nesting deeper than 128, and a key given twice in one mapping
+/// (keys compared by value: `16` and `0x10` are the same key, `'16'` is
+/// another). As strict as loading the text into a tree, at a fraction of
+/// the cost (RADL recipe bodies are checked with it).
+pub fn check_syntax(text: &str) -> Result<(), SyntaxError> {
+    use std::hash::{Hash, Hasher};
+    // Per open collection: the fingerprint of its content so far, its
+    // anchor and, for a mapping, the fingerprints of its keys so far and
+    // whether the next node is a key. Keys that are collections compare
+    // by content too.
+    struct Open {
+        hash: u64,
+        anchor: usize,
+        map: Option<(Vec<u64>, bool)>,
+    }
+    let mix = |h: u64, x: u64| (h ^ x).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(29);
+    let byte = |char_index: usize| -> usize {
+        if text.is_ascii() {
+            char_index.min(text.len())
+        } else {
+            text.char_indices()
+                .nth(char_index)
+                .map_or(text.len(), |(b, _)| b)
+        }
+    };
+    let fingerprint = |value: &str, style: ScalarStyle, tag: Option<&str>| -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        match tag {
+            Some(t) => (4u8, t, value).hash(&mut h),
+            None if style != ScalarStyle::Plain => (3u8, value).hash(&mut h),
+            None => match value {
+                "" | "~" | "null" | "Null" | "NULL" => 0u8.hash(&mut h),
+                "true" | "True" | "TRUE" => (1u8, true).hash(&mut h),
+                "false" | "False" | "FALSE" => (1u8, false).hash(&mut h),
+                _ => {
+                    if let Some(i) = int(value) {
+                        (2u8, i).hash(&mut h);
+                    } else if let Some(f) = float(value).filter(|_| value.contains(['.', 'e', 'E']))
+                    {
+                        (5u8, f.to_bits()).hash(&mut h);
+                    } else {
+                        (3u8, value).hash(&mut h);
+                    }
+                }
+            },
+        }
+        h.finish()
+    };
+    let mut parser = Parser::new_from_str(text);
+    let mut open: Vec<Open> = Vec::new();
+    let mut anchors: HashMap<usize, u64> = HashMap::new();
+    let mut documents = 0;
+    while let Some(next) = parser.next_event() {
+        let (event, span) = match next {
+            Ok(e) => e,
+            Err(e) => {
+                return Err(SyntaxError {
+                    at: byte(e.marker().index()),
+                    message: e.info().to_string(),
+                });
+            }
+        };
+        let at = || byte(span.start.index());
+        // The fingerprint of a complete node just read, or nothing for
+        // events that are not a node.
+        let node: Option<u64> = match event {
+            Event::StreamStart | Event::StreamEnd | Event::Nothing | Event::DocumentEnd => None,
+            Event::DocumentStart(_) => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(SyntaxError {
+                        at: at(),
+                        message: "a second YAML document starts here; a recipe is one document"
+                            .into(),
+                    });
+                }
+                None
+            }
+            Event::Alias(id) => match anchors.get(&id) {
+                Some(fp) => Some(*fp),
+                None => {
+                    return Err(SyntaxError {
+                        at: at(),
+                        message: "this alias names no anchor".into(),
+                    });
+                }
+            },
+            Event::Scalar(value, style, anchor, tag) => {
+                let tag = tag.as_ref().map(|t| t.suffix.as_str());
+                let fp = fingerprint(&value, style, tag);
+                if anchor > 0 {
+                    anchors.insert(anchor, fp);
+                }
+                Some(fp)
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if open.len() >= MAX_DEPTH {
+                    return Err(SyntaxError {
+                        at: at(),
+                        message: format!("nested more than {MAX_DEPTH} levels deep"),
+                    });
+                }
+                let seq = matches!(event, Event::SequenceStart(..));
+                open.push(Open {
+                    hash: if seq { 6 } else { 7 },
+                    anchor,
+                    map: (!seq).then(|| (Vec::new(), true)),
+                });
+                None
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let Some(done) = open.pop() else { continue };
+                if done.anchor > 0 {
+                    anchors.insert(done.anchor, done.hash);
+                }
+                Some(done.hash)
+            }
+        };
+        let Some(fp) = node else { continue };
+        if let Some(parent) = open.last_mut() {
+            parent.hash = mix(parent.hash, fp);
+            if let Some((keys, next_is_key)) = &mut parent.map {
+                if *next_is_key {
+                    if keys.contains(&fp) {
+                        return Err(SyntaxError {
+                            at: at(),
+                            message: "this key is given twice in one mapping".into(),
+                        });
+                    }
+                    keys.push(fp);
+                }
+                *next_is_key = !*next_is_key;
+            }
+        }
+    }
+    Ok(())
 }

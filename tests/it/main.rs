@@ -16,6 +16,7 @@ mod opennebula;
 mod openstack;
 mod plan_walk;
 mod radl_corpus;
+mod radl_ec3;
 mod radl_invalid;
 mod radl_reference;
 mod radl_roundtrip;

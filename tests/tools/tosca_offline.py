@@ -7,6 +7,9 @@ the candidates are DIR/host/a/b/c.yaml, DIR/a/b/c.yaml, DIR/b/c.yaml and
 DIR/c.yaml, longest first, in each directory in turn. A URL with no local
 copy fails as an unreachable server would. Sockets are disabled as well, so
 nothing here can reach the network.
+
+`unserved` lists every URL asked for that had no local copy: a file whose
+reading adds to it has a verdict that depends on the network.
 """
 import io
 import os
@@ -24,6 +27,9 @@ def candidates(url, import_dirs):
             yield os.path.join(d, *parts[i:])
 
 
+unserved = []
+
+
 def install(import_dirs):
     def urlopen(url, *args, **kwargs):
         if not isinstance(url, str):
@@ -34,6 +40,7 @@ def install(import_dirs):
                     resp = io.BytesIO(f.read())
                 resp.getcode = lambda: 200
                 return resp
+        unserved.append(url)
         raise urllib.error.URLError("no local copy of %s (offline)" % url)
 
     urllib.request.urlopen = urlopen

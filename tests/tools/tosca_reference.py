@@ -3,9 +3,10 @@
     python3 tosca_reference.py [--import-dir DIR]... FILE...
 
 Prints one JSON object mapping each path to {"ok": true} when
-`ToscaTemplate(path)` accepts the file, or {"ok": false, "error": "..."}.
-URL imports are served from the import directories (see tosca_offline.py);
-nothing is fetched.
+`ToscaTemplate(path)` accepts the file, or {"ok": false, "error": "..."};
+"network": true is added when reading the file asked for a URL with no
+local copy (its verdict depends on the network). URL imports are served
+from the import directories (see tosca_offline.py); nothing is fetched.
 """
 import argparse
 import json
@@ -29,6 +30,7 @@ def main():
 
     out = {}
     for path in args.files:
+        del tosca_offline.unserved[:]
         try:
             ToscaTemplate(path)
             out[path] = {"ok": True}
@@ -36,6 +38,8 @@ def main():
             if isinstance(e, KeyboardInterrupt):
                 raise
             out[path] = {"ok": False, "error": "%s: %s" % (type(e).__name__, e)}
+        if tosca_offline.unserved:
+            out[path]["network"] = True
     json.dump(out, sys.stdout)
 
 
