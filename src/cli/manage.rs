@@ -200,26 +200,19 @@ pub fn ssh(mut args: SshArgs) -> CliResult {
     let env = args.env.open_for(&args.name)?;
     let place = runtime().block_on(info::ssh_place(&env, &args.name, args.node.as_deref()))?;
     let mut cmd = std::process::Command::new("ssh");
-    cmd.arg("-i")
-        .arg(&place.key_path)
-        .arg("-o")
-        .arg(format!(
-            "UserKnownHostsFile={}",
-            place.known_hosts.display()
-        ))
-        .args([
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-o",
-            "LogLevel=ERROR",
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            "-p",
-        ])
-        .arg(place.access.port.to_string())
-        .arg(format!("{}@{}", place.access.user, place.access.host));
+    cmd.args(ssh_options(&place));
+    if let Some(front) = &place.via {
+        // A node with only a private address: through the front-end, whose
+        // own ssh checks its host key against the same file.
+        let mut proxy = vec!["ssh".to_string()];
+        proxy.extend(ssh_options(front));
+        proxy.extend(["-W".to_string(), "%h:%p".to_string()]);
+        proxy.push(format!("{}@{}", front.access.user, front.access.host));
+        let proxy: Vec<String> = proxy.iter().map(|a| shell_quote(a)).collect();
+        cmd.arg("-o")
+            .arg(format!("ProxyCommand={}", proxy.join(" ")));
+    }
+    cmd.arg(format!("{}@{}", place.access.user, place.access.host));
     if !args.command.is_empty() {
         cmd.arg("--").args(&args.command);
     }
@@ -227,6 +220,41 @@ pub fn ssh(mut args: SshArgs) -> CliResult {
     Err(CliError::usage(Message(format!(
         "cannot run ssh: {err} (apt-get install openssh-client)"
     ))))
+}
+
+/// OpenSSH's options for a node: its key, the cluster's known hosts and
+/// nothing else, its port.
+fn ssh_options(place: &info::SshPlace) -> Vec<String> {
+    let mut out = vec![
+        "-i".to_string(),
+        place.key_path.display().to_string(),
+        "-o".to_string(),
+        format!("UserKnownHostsFile={}", place.known_hosts.display()),
+    ];
+    for o in [
+        "StrictHostKeyChecking=yes",
+        "IdentitiesOnly=yes",
+        "LogLevel=ERROR",
+        "GlobalKnownHostsFile=/dev/null",
+    ] {
+        out.extend(["-o".to_string(), o.to_string()]);
+    }
+    out.extend(["-p".to_string(), place.access.port.to_string()]);
+    out
+}
+
+/// `text` as one word for sh (OpenSSH runs a ProxyCommand with the user's
+/// shell).
+fn shell_quote(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@%".contains(c))
+    {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 fn confirm(question: &str) -> bool {

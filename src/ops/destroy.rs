@@ -12,6 +12,7 @@ use super::keys;
 use super::observer::{Event, Observer};
 use super::reconcile;
 use crate::provider::ProviderError;
+use crate::ssh::KnownHosts;
 use crate::state::{ClusterStatus, IntentParams, StateError, VmState};
 use std::sync::Arc;
 
@@ -56,6 +57,12 @@ pub enum VmDestroyError {
         "VM `{node}` belongs to provider `{provider}`, which the auth file does not define: pass the auth file it was launched with"
     )]
     UnknownProvider { node: String, provider: String },
+    #[error("forgetting the host key of destroyed VM `{node}`")]
+    KnownHosts {
+        node: String,
+        #[source]
+        source: crate::ssh::SshError,
+    },
     #[error("destroying `{node}` through provider `{provider}` failed")]
     Provider {
         node: String,
@@ -100,6 +107,7 @@ pub async fn destroy_vm(env: &Env, cluster: &str, node: &str) -> Result<(), VmDe
     match provider.destroy_vm(cluster, &id).await {
         Ok(()) | Err(ProviderError::NotFound(_)) => {
             db.record_vm_destroyed(intent.id).await?;
+            forget_host_keys(env, cluster, node, vm.addresses).await?;
             Ok(())
         }
         Err(source) => {
@@ -117,6 +125,30 @@ pub async fn destroy_vm(env: &Env, cluster: &str, node: &str) -> Result<(), VmDe
             })
         }
     }
+}
+
+/// Forgets the host keys recorded at a removed VM's addresses, so a new VM
+/// that gets one of them is not refused for its new key (IM issue 313).
+async fn forget_host_keys(
+    env: &Env,
+    cluster: &str,
+    node: &str,
+    addresses: Vec<String>,
+) -> Result<(), VmDestroyError> {
+    let path = env.known_hosts_path(cluster);
+    let forgot = tokio::task::spawn_blocking(move || {
+        if !path.exists() {
+            return Ok(());
+        }
+        let known = KnownHosts::open(&path)?;
+        addresses.iter().try_for_each(|a| known.forget(a, 22))
+    })
+    .await
+    .map_err(|e| StateError::Interrupted(e.to_string()))?;
+    forgot.map_err(|source| VmDestroyError::KnownHosts {
+        node: node.to_string(),
+        source,
+    })
 }
 
 #[derive(Debug, Default)]

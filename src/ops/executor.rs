@@ -13,6 +13,7 @@ use super::crash;
 use super::db::Db;
 use super::env::Env;
 use super::observer::{Event, Observer};
+use super::reach::{self, Route};
 use crate::diagnostic::Diagnostic;
 use crate::model::{ClusterSpec, Instance};
 use crate::plan::changes::{self, AtProvider, RecordedStep, Script, StepAction, VmAction};
@@ -21,7 +22,7 @@ use crate::plan::walk::{Executor, StepError};
 use crate::provider::{Provider, ProviderError, VmInfo, VmRequest, VmStatus};
 use crate::recipe::{self, Recipe};
 use crate::source::SourceMap;
-use crate::ssh::{KnownHosts, Pool, PublicKey, Session, SshError, SshTarget, wait_for_ssh};
+use crate::ssh::{KnownHosts, Pool, PublicKey, Session, SshError, SshTarget, wait_for_ssh_through};
 use crate::state::{
     IntentParams, NewVm, Outcome, StateError, StepKey, StepStatus, Vm, VmCreated, VmState,
 };
@@ -78,6 +79,20 @@ pub enum ExecError {
         configure: String,
         diagnostics: Vec<Diagnostic>,
         sources: Arc<SourceMap>,
+    },
+    #[error(
+        "{node} is reached through {front}, which has no running VM; see why {front} failed above"
+    )]
+    NoFront { node: String, front: String },
+    #[error(
+        "cannot run the configuration as root on {node}: it logs in as `{user}`, who cannot use sudo without a password ({said}). \
+         Give `{user}` sudo without a password (nubo's cloud-init user data does: `sudo: ALL=(ALL) NOPASSWD:ALL`), \
+         install sudo in the image, or log in as root (`disk.0.os.credentials.username = 'root'`)"
+    )]
+    NoSudo {
+        node: String,
+        user: String,
+        said: String,
     },
     #[error(
         "configure `{configure}` failed on {node} with exit status {status}; the last lines of its output:\n{tail}\n(run `nubo show {cluster} --logs` for the whole log)"
@@ -497,8 +512,10 @@ impl ClusterExecutor {
         Ok(())
     }
 
-    /// Pins the VM's host key when its provider knows it in advance, so
-    /// that `nubo ssh` works even on a cluster nubo never configured.
+    /// Drops what was known of the host key at the new VM's address (a
+    /// removed VM may have had it: IM issue 313), and pins the VM's key
+    /// when its provider knows it in advance, so that `nubo ssh` works even
+    /// on a cluster nubo never configured.
     async fn pin_host_key(
         &self,
         provider: &Arc<dyn Provider>,
@@ -509,20 +526,28 @@ impl ClusterExecutor {
             .ssh_access(&self.cluster, info)
             .await
             .map_err(|e| self.provider_err("asking how to reach", node, provider, e))?;
-        if let Some(key) = &access.host_key {
-            let key = PublicKey::from_openssh(key).map_err(|e| ExecError::BadHostKey {
+        let key = access
+            .host_key
+            .as_deref()
+            .map(PublicKey::from_openssh)
+            .transpose()
+            .map_err(|e| ExecError::BadHostKey {
                 provider: provider.id().to_string(),
                 node: node.to_string(),
                 message: e.to_string(),
             })?;
-            self.parts
-                .known_hosts
-                .pin(&access.host, access.port, key)
-                .map_err(|source| ExecError::Ssh {
-                    node: node.to_string(),
-                    source: Box::new(source),
-                })?;
-        }
+        // The file is rewritten: off the runtime.
+        let (kh, host, port) = (self.parts.known_hosts.clone(), access.host, access.port);
+        tokio::task::spawn_blocking(move || match key {
+            Some(key) => kh.pin(&host, port, key),
+            None => kh.forget(&host, port),
+        })
+        .await
+        .map_err(|e| StateError::Interrupted(e.to_string()))?
+        .map_err(|source| ExecError::Ssh {
+            node: node.to_string(),
+            source: Box::new(source),
+        })?;
         Ok(())
     }
 
@@ -538,7 +563,10 @@ impl ClusterExecutor {
     }
 
     /// The node's live session: the pooled one, else a new connection
-    /// that waits for its SSH to come up.
+    /// that waits for its SSH to come up: straight to its address, or
+    /// through the front-end's session for a node with only a private
+    /// address ([`reach::route`]). A login user other than root must be
+    /// able to use `sudo -n`, checked once per new connection.
     async fn session(&self, node: &str) -> Result<Arc<Session>, ExecError> {
         let ssh_err = |source| ExecError::Ssh {
             node: node.to_string(),
@@ -547,17 +575,32 @@ impl ClusterExecutor {
         if let Some(target) = self.targets.lock().await.get(node).cloned() {
             return self.pool.get(&target).await.map_err(ssh_err);
         }
+        let inst = self.instance(node)?;
+        let provider = self.provider(&inst.system)?;
+        let route = reach::route(
+            &self.parts.spec,
+            &self.instances,
+            node,
+            provider.private_addresses_reachable(),
+        );
+        let deadline = Instant::now() + SSH_DEADLINE;
+        let jump = match &route {
+            Route::Direct => None,
+            Route::Through(front) => {
+                self.wait_for_vm(front, node, deadline).await?;
+                Some(Box::pin(self.session(front)).await?)
+            }
+        };
         let vm = self
             .db
             .vm(&self.cluster, node)
             .await?
             .ok_or_else(|| ExecError::NoNode(node.to_string()))?;
-        let provider = self.provider(&vm.system)?;
         let access = provider
             .ssh_access(&self.cluster, &super::info::recorded_vm_info(&vm))
             .await
             .map_err(|e| self.provider_err("asking how to reach", node, &provider, e))?;
-        let target = SshTarget::new(
+        let mut target = SshTarget::new(
             &access.host,
             access.port,
             &access.user,
@@ -566,16 +609,43 @@ impl ClusterExecutor {
                 .clone()
                 .unwrap_or_else(|| self.parts.key_path.clone()),
         );
-        let session = wait_for_ssh(
-            &target,
-            &self.parts.known_hosts,
-            Instant::now() + SSH_DEADLINE,
-        )
-        .await
-        .map_err(ssh_err)?;
+        if let Some(jump) = &jump {
+            target = target.through(jump.target().clone());
+        }
+        let session = wait_for_ssh_through(&target, jump, &self.parts.known_hosts, deadline)
+            .await
+            .map_err(ssh_err)?;
+        if target.user != "root" {
+            check_sudo(&session, node).await?;
+        }
         let session = self.pool.insert(session).await;
         self.targets.lock().await.insert(node.to_string(), target);
         Ok(session)
+    }
+
+    /// Waits until `front`'s VM is recorded (it is made at the same time
+    /// as `node`'s, which is reached through it).
+    async fn wait_for_vm(
+        &self,
+        front: &str,
+        node: &str,
+        deadline: Instant,
+    ) -> Result<(), ExecError> {
+        let mut backoff = crate::ssh::Backoff::new();
+        loop {
+            if let Some(vm) = self.db.vm(&self.cluster, front).await? {
+                if vm.state == VmState::Running {
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(ExecError::NoFront {
+                    node: node.to_string(),
+                    front: front.to_string(),
+                });
+            }
+            tokio::time::sleep(backoff.next().unwrap_or(crate::ssh::Backoff::CAP)).await;
+        }
     }
 
     async fn configure(&self, node: &str, configure: &str, step: u32) -> Result<(), StepError> {
@@ -672,7 +742,7 @@ impl ClusterExecutor {
         let mut buf = String::new();
         let mut all = String::new();
         let status = session
-            .exec_streaming_with_stdin("sh -s", script.as_bytes(), |_stream, data| {
+            .exec_streaming_with_stdin(shell_for(session), script.as_bytes(), |_stream, data| {
                 // One log, both streams in arrival order, as a terminal shows them.
                 let text = String::from_utf8_lossy(data);
                 buf.push_str(&text);
@@ -780,5 +850,36 @@ impl Executor for ClusterExecutor {
             });
             r
         })
+    }
+}
+
+/// The command a step's script is piped to: `sh -s` as root, `sudo -n sh -s`
+/// for any other login user (checked by [`check_sudo`] first).
+fn shell_for(session: &Session) -> &'static str {
+    if session.target().user == "root" {
+        "sh -s"
+    } else {
+        "sudo -n sh -s"
+    }
+}
+
+/// Checks that the session's user may run commands as root with `sudo -n`
+/// (no password asked), so a node that cannot fails before its first step
+/// with what to change instead of halfway through one.
+async fn check_sudo(session: &Session, node: &str) -> Result<(), ExecError> {
+    let refusal = session
+        .sudo_refusal()
+        .await
+        .map_err(|source| ExecError::Ssh {
+            node: node.to_string(),
+            source: Box::new(source),
+        })?;
+    match refusal {
+        None => Ok(()),
+        Some(said) => Err(ExecError::NoSudo {
+            node: node.to_string(),
+            user: session.target().user.clone(),
+            said,
+        }),
     }
 }

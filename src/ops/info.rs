@@ -1,7 +1,9 @@
 //! `nubo list`, `nubo show` and where `nubo ssh` goes.
 
 use super::env::Env;
+use super::reach::{self, Route};
 use super::reconcile;
+use super::templates::{TemplateError, TemplateSearch};
 use crate::provider::{SshAccess, VmInfo, VmStatus};
 use crate::state::{ClusterDetail, ClusterSummary, StateError, Vm, VmState};
 use std::path::PathBuf;
@@ -32,6 +34,12 @@ pub enum InfoError {
         provider: String,
         #[source]
         source: crate::provider::ProviderError,
+    },
+    #[error("reading the recorded description of cluster `{cluster}`")]
+    Description {
+        cluster: String,
+        #[source]
+        source: TemplateError,
     },
     #[error(transparent)]
     State(#[from] StateError),
@@ -75,6 +83,9 @@ pub struct SshPlace {
     pub access: SshAccess,
     pub key_path: PathBuf,
     pub known_hosts: PathBuf,
+    /// The front-end to go through, for a node with only a private address
+    /// ([`reach::route`]).
+    pub via: Option<Box<SshPlace>>,
 }
 
 /// The node to log in to: `node`, else the front-end.
@@ -136,10 +147,43 @@ pub async fn ssh_place(env: &Env, name: &str, node: Option<&str>) -> Result<SshP
         .key_path
         .clone()
         .unwrap_or_else(|| super::keys::cluster_key_path(env, name));
+    let via = if provider.private_addresses_reachable() {
+        None
+    } else {
+        let (e, n, which) = (env.clone(), name.to_string(), node.clone());
+        let route = tokio::task::spawn_blocking(move || recorded_route(&e, &n, &which))
+            .await
+            .map_err(|e| StateError::Interrupted(e.to_string()))??;
+        match route {
+            Route::Direct => None,
+            Route::Through(front) => Some(Box::new(
+                Box::pin(ssh_place(env, name, Some(&front))).await?,
+            )),
+        }
+    };
     Ok(SshPlace {
         node,
         access,
         key_path,
         known_hosts: env.known_hosts_path(name),
+        via,
     })
+}
+
+/// The route to `node` by the cluster's recorded description, as the
+/// launch that made it decided ([`reach::route`]).
+fn recorded_route(env: &Env, name: &str, node: &str) -> Result<Route, InfoError> {
+    let cluster = env
+        .store
+        .cluster(name)?
+        .ok_or_else(|| InfoError::NotFound(name.to_string()))?;
+    let composed =
+        super::templates::compose_recorded(&TemplateSearch::default(), &cluster.description)
+            .map_err(|source| InfoError::Description {
+                cluster: name.to_string(),
+                source,
+            })?;
+    let (mut spec, _) = crate::model::lower(&composed.document);
+    spec.scaled = super::prepare::scaled_nodes(env, name)?;
+    Ok(reach::route(&spec, &spec.instances(), node, false))
 }

@@ -20,6 +20,7 @@ pub mod observer;
 pub mod plan;
 pub mod prepare;
 pub mod radl_file;
+pub mod reach;
 pub mod recipes;
 pub mod reconcile;
 pub mod templates;

@@ -159,6 +159,10 @@ impl Provider for LocalCloud {
         Box::pin(async move { self.blocking(move |p| p.destroy_cluster(&cluster)).await })
     }
 
+    fn private_addresses_reachable(&self) -> bool {
+        true
+    }
+
     fn ssh_access<'a>(
         &'a self,
         cluster: &'a str,

@@ -193,6 +193,14 @@ pub trait Provider: Send + Sync {
     /// records: `destroy --force`. Idempotent.
     fn destroy_cluster<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<()>>;
 
+    /// True when this machine reaches every address the provider gives,
+    /// private ones included (the local provider sits on every bridge it
+    /// makes). Otherwise a node with no address on a public network is
+    /// reached through the cluster's front-end (`ops::reach`).
+    fn private_addresses_reachable(&self) -> bool {
+        false
+    }
+
     /// How to log in to a VM of the cluster.
     fn ssh_access<'a>(
         &'a self,

@@ -79,6 +79,9 @@ pub struct Session {
     target: SshTarget,
     handle: Handle<Client>,
     channels: Semaphore,
+    /// The session this one runs through (its target's `via`), kept alive
+    /// as long as this one.
+    jump: Option<Arc<Session>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -97,8 +100,30 @@ impl Session {
     ///
     /// Fails at once, without retrying; [`wait_for_ssh`](super::wait_for_ssh)
     /// retries while the machine is coming up.
+    ///
+    /// A target with a `via` is reached through a new connection to `via`
+    /// (made first, its host key checked the same way); to share one
+    /// connection to the jump host, use [`Session::connect_through`].
     pub async fn connect(
         target: &SshTarget,
+        known_hosts: &KnownHosts,
+        timeout: Duration,
+    ) -> Result<Session, SshError> {
+        let jump = match &target.via {
+            Some(via) => Some(Arc::new(
+                Box::pin(Session::connect(via, known_hosts, timeout)).await?,
+            )),
+            None => None,
+        };
+        Self::connect_through(target, jump, known_hosts, timeout).await
+    }
+
+    /// Like [`Session::connect`], reaching the target over a `direct-tcpip`
+    /// channel of `jump` when it is given (the target's `via` is then not
+    /// connected again), else over TCP.
+    pub async fn connect_through(
+        target: &SshTarget,
+        jump: Option<Arc<Session>>,
         known_hosts: &KnownHosts,
         timeout: Duration,
     ) -> Result<Session, SshError> {
@@ -107,18 +132,20 @@ impl Session {
             source: Box::new(source),
         })?;
         let started = Instant::now();
-        let session = tokio::time::timeout(timeout, Self::connect_with(target, known_hosts, key))
-            .await
-            .map_err(|_| SshError::Timeout {
-                target: target.to_string(),
-                after: timeout,
-            })??;
+        let session =
+            tokio::time::timeout(timeout, Self::connect_with(target, jump, known_hosts, key))
+                .await
+                .map_err(|_| SshError::Timeout {
+                    target: target.to_string(),
+                    after: timeout,
+                })??;
         info!(target = %target, elapsed = ?started.elapsed(), "SSH session established");
         Ok(session)
     }
 
     async fn connect_with(
         target: &SshTarget,
+        jump: Option<Arc<Session>>,
         known_hosts: &KnownHosts,
         key: russh::keys::PrivateKey,
     ) -> Result<Session, SshError> {
@@ -132,27 +159,50 @@ impl Session {
             config.preferred.key = Cow::Owned(algorithms);
         }
 
-        let socket = TcpStream::connect((target.host.as_str(), target.port))
-            .await
-            .map_err(|source| SshError::Unreachable {
-                target: name.clone(),
-                source,
-            })?;
-        // Commands are small request/response exchanges: do not let Nagle
-        // hold back their packets.
-        socket.set_nodelay(true).ok();
-
         let handler = Client {
             host: target.host.clone(),
             port: target.port,
             known_hosts: known_hosts.clone(),
         };
-        let mut handle = client::connect_stream(Arc::new(config), socket, handler)
-            .await
-            .map_err(|e| match e {
-                HandlerError::HostKey(e) => e,
-                HandlerError::Russh(source) => handshake_error(&name, source),
-            })?;
+        let config = Arc::new(config);
+        let handshake = match &jump {
+            None => {
+                let socket = TcpStream::connect((target.host.as_str(), target.port))
+                    .await
+                    .map_err(|source| SshError::Unreachable {
+                        target: name.clone(),
+                        source,
+                    })?;
+                // Commands are small request/response exchanges: do not
+                // let Nagle hold back their packets.
+                socket.set_nodelay(true).ok();
+                client::connect_stream(config, socket, handler).await
+            }
+            Some(jump) => {
+                // The jump host opens the TCP connection for us; its sshd
+                // says no when it cannot connect (the machine not up yet)
+                // or forwarding is off.
+                let channel = jump
+                    .handle
+                    .channel_open_direct_tcpip(
+                        target.host.clone(),
+                        u32::from(target.port),
+                        "127.0.0.1",
+                        0,
+                    )
+                    .await
+                    .map_err(|source| SshError::JumpRefused {
+                        target: name.clone(),
+                        via: jump.target.to_string(),
+                        source: Box::new(source),
+                    })?;
+                client::connect_stream(config, channel.into_stream(), handler).await
+            }
+        };
+        let mut handle = handshake.map_err(|e| match e {
+            HandlerError::HostKey(e) => e,
+            HandlerError::Russh(source) => handshake_error(&name, source),
+        })?;
 
         let hash_alg = if key.algorithm().is_rsa() {
             handle
@@ -181,6 +231,7 @@ impl Session {
             target: target.clone(),
             handle,
             channels: Semaphore::new(MAX_CHANNELS),
+            jump,
         })
     }
 
@@ -190,9 +241,9 @@ impl Session {
     }
 
     /// True once the connection has ended (closed by either side, or dead
-    /// after unanswered keepalives).
+    /// after unanswered keepalives), or the one it runs through has.
     pub fn is_closed(&self) -> bool {
-        self.handle.is_closed()
+        self.handle.is_closed() || self.jump.as_ref().is_some_and(|j| j.is_closed())
     }
 
     /// Runs `command` through the user's login shell and collects its output.
@@ -301,6 +352,28 @@ impl Session {
         }
         debug!(target = %self.target, path = remote_path, bytes = bytes.len(), "uploaded");
         Ok(())
+    }
+
+    /// Whether the session's user may run commands as root without being
+    /// asked for a password: `None` when `sudo -n true` succeeds, else what
+    /// went wrong in a few words ("sudo is not installed", or what sudo
+    /// said), for an error that tells the user what to change.
+    pub async fn sudo_refusal(&self) -> Result<Option<String>, SshError> {
+        let result = self.exec("sudo -n true").await?;
+        if result.success() {
+            return Ok(None);
+        }
+        let stderr = result.stderr_text();
+        let stderr = stderr.trim();
+        Ok(Some(
+            if result.status == 127 || stderr.contains("not found") {
+                "sudo is not installed".to_string()
+            } else if stderr.is_empty() {
+                format!("`sudo -n true` exited with status {}", result.status)
+            } else {
+                format!("`sudo -n true` said: {stderr}")
+            },
+        ))
     }
 
     /// Ends the connection politely. Dropping the last handle to a session

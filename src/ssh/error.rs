@@ -28,6 +28,17 @@ pub enum SshError {
     Unreachable { target: String, source: io::Error },
 
     #[error(
+        "cannot reach {target} through {via}: {source}; the machine may still be booting \
+         (wait_for_ssh retries this), else check that {via} can reach it and that its sshd \
+         allows TCP forwarding (AllowTcpForwarding)"
+    )]
+    JumpRefused {
+        target: String,
+        via: String,
+        source: Box<russh::Error>,
+    },
+
+    #[error(
         "connecting to {target} timed out after {after:?}; the machine may still be booting, \
          else check that the address is routable and the port open"
     )]
@@ -172,7 +183,10 @@ impl SshError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            SshError::Unreachable { .. } | SshError::Timeout { .. } | SshError::Handshake { .. }
+            SshError::Unreachable { .. }
+                | SshError::JumpRefused { .. }
+                | SshError::Timeout { .. }
+                | SshError::Handshake { .. }
         )
     }
 }

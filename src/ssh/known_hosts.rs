@@ -111,9 +111,26 @@ impl KnownHosts {
             _ => {}
         }
         if let Some(path) = &self.inner.path {
-            rewrite_with(path, &name, &key)?;
+            rewrite_with(path, &name, Some(&key))?;
         }
         keys.insert(name, vec![key]);
+        Ok(())
+    }
+
+    /// Forgets every key recorded for `host` on `port`: the machine there is
+    /// gone (destroyed, powered off for good, re-created), and a new one
+    /// that gets its address must not be refused for presenting another
+    /// key. Nothing recorded: nothing to do.
+    pub fn forget(&self, host: &str, port: u16) -> Result<(), SshError> {
+        let name = known_hosts_name(host, port);
+        let mut keys = self.lock();
+        if keys.remove(&name).is_none() {
+            return Ok(());
+        }
+        info!(host = %name, "host keys forgotten: the machine is gone");
+        if let Some(path) = &self.inner.path {
+            rewrite_with(path, &name, None)?;
+        }
         Ok(())
     }
 
@@ -286,14 +303,15 @@ fn append(path: &Path, name: &str, key: &PublicKey) -> Result<(), SshError> {
         .map_err(io_err(path, "write"))
 }
 
-/// Rewrites the file with `name`'s entries replaced by `key`, keeping every
+/// Rewrites the file with `name`'s entries replaced by `key` (or removed,
+/// for `None`), keeping every
 /// other line as it is (re-read now, so entries other processes added
 /// stay). Written to a temporary file and renamed over, so a reader never
 /// sees half a file. Not fsynced, like [`append`]: a pin is made again from
 /// the provider at every connection, so one lost with the power is only
 /// made again, and a launch of many machines does not wait on a disk flush
 /// per machine.
-fn rewrite_with(path: &Path, name: &str, key: &PublicKey) -> Result<(), SshError> {
+fn rewrite_with(path: &Path, name: &str, key: Option<&PublicKey>) -> Result<(), SshError> {
     ensure_dir(path)?;
     let old = match fs::read_to_string(path) {
         Ok(t) => t,
@@ -324,7 +342,9 @@ fn rewrite_with(path: &Path, name: &str, key: &PublicKey) -> Result<(), SshError
             text.push('\n');
         }
     }
-    text.push_str(&line_for(name, key));
+    if let Some(key) = key {
+        text.push_str(&line_for(name, key));
+    }
 
     let tmp = path.with_extension(format!("nubo-tmp.{}", std::process::id()));
     let write = || -> io::Result<()> {
@@ -431,6 +451,30 @@ mod tests {
             format!("# comment\nother {ED_A}\n|1|abc= {ED_A}\nz {ED_B}\n[h]:2222 {ED_B}\n")
         );
         assert_eq!(mode(&path), 0o600);
+    }
+
+    /// IM issue 313: a new machine that got a removed one's address was
+    /// refused for presenting another key.
+    #[test]
+    fn forgotten_host_accepts_a_new_key_at_its_address() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        fs::write(&path, format!("[h]:2222,other {ED_A}\nz {ED_B}\n")).unwrap();
+        let kh = KnownHosts::open(&path).unwrap();
+        assert!(kh.check("h", 2222, &key(ED_B)).is_err());
+        kh.forget("h", 2222).unwrap();
+        kh.forget("never-seen", 22).unwrap();
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            format!("other {ED_A}\nz {ED_B}\n")
+        );
+        assert_eq!(kh.check("h", 2222, &key(ED_B)).unwrap(), Verdict::Recorded);
+        let again = KnownHosts::open(&path).unwrap();
+        assert_eq!(
+            again.check("h", 2222, &key(ED_B)).unwrap(),
+            Verdict::Verified
+        );
+        assert!(same_key(&again.keys_for("other", 22)[0], &key(ED_A)));
     }
 
     #[test]

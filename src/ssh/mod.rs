@@ -27,4 +27,4 @@ pub use known_hosts::{KnownHosts, fingerprint};
 pub use pool::Pool;
 pub use russh::keys::PublicKey;
 pub use target::SshTarget;
-pub use wait::{Backoff, wait_for_ssh};
+pub use wait::{Backoff, wait_for_ssh, wait_for_ssh_through};

@@ -51,8 +51,15 @@ impl Pool {
             }
             info!(target = %target, "pooled SSH session has closed, reconnecting");
         }
-        let session =
-            Arc::new(Session::connect(target, &self.known_hosts, self.connect_timeout).await?);
+        // A machine behind a jump host goes through the pooled session to
+        // that host: many workers share their front-end's connection.
+        let jump = match &target.via {
+            Some(via) => Some(Box::pin(self.get(via)).await?),
+            None => None,
+        };
+        let session = Arc::new(
+            Session::connect_through(target, jump, &self.known_hosts, self.connect_timeout).await?,
+        );
         *current = Some(Arc::clone(&session));
         Ok(session)
     }

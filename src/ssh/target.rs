@@ -14,6 +14,10 @@ pub struct SshTarget {
     pub user: String,
     /// An OpenSSH private key without a passphrase (ed25519, ECDSA or RSA).
     pub key_path: PathBuf,
+    /// The machine to go through when this one has no address the caller
+    /// can reach (a worker on a private network behind its front-end): the
+    /// connection runs over a `direct-tcpip` channel of a session to `via`.
+    pub via: Option<Box<SshTarget>>,
 }
 
 impl SshTarget {
@@ -30,7 +34,14 @@ impl SshTarget {
             port,
             user: user.into(),
             key_path: key_path.into(),
+            via: None,
         }
+    }
+
+    /// This target reached through `jump` (see [`SshTarget::via`]).
+    pub fn through(mut self, jump: SshTarget) -> SshTarget {
+        self.via = Some(Box::new(jump));
+        self
     }
 
     /// The host's name in OpenSSH's known_hosts form: `host` on port 22,
@@ -60,9 +71,14 @@ pub(crate) fn known_hosts_name(host: &str, port: u16) -> String {
 }
 
 impl fmt::Display for SshTarget {
-    /// `user@host:port`.
+    /// `user@host:port`, and ` via user@host:port` for a target reached
+    /// through another.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}", self.user, self.address())
+        write!(f, "{}@{}", self.user, self.address())?;
+        if let Some(via) = &self.via {
+            write!(f, " via {via}")?;
+        }
+        Ok(())
     }
 }
 
@@ -79,5 +95,12 @@ mod tests {
         let t = SshTarget::new(Ipv6Addr::LOCALHOST, 22, "u", "/k");
         assert_eq!(t.to_string(), "u@[::1]:22");
         assert_eq!(t.known_hosts_name(), "::1");
+        let front = SshTarget::new("10.250.224.5", 22, "cloudadm", "/k");
+        let t = SshTarget::new("10.250.225.7", 22, "cloudadm", "/k").through(front);
+        assert_eq!(
+            t.to_string(),
+            "cloudadm@10.250.225.7:22 via cloudadm@10.250.224.5:22"
+        );
+        assert_eq!(t.known_hosts_name(), "10.250.225.7");
     }
 }

@@ -1,5 +1,6 @@
 //! `wait_for_ssh`: connecting to a machine that is still coming up.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
@@ -56,8 +57,28 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// Past the deadline the error is [`SshError::NotReady`], carrying the last
 /// attempt's error.
+///
+/// A target with a `via` waits for the jump host first (the same way), then
+/// for the target through that one connection.
 pub async fn wait_for_ssh(
     target: &SshTarget,
+    known_hosts: &KnownHosts,
+    deadline: Instant,
+) -> Result<Session, SshError> {
+    let jump = match &target.via {
+        Some(via) => Some(Arc::new(
+            Box::pin(wait_for_ssh(via, known_hosts, deadline)).await?,
+        )),
+        None => None,
+    };
+    wait_for_ssh_through(target, jump, known_hosts, deadline).await
+}
+
+/// [`wait_for_ssh`] through a session the caller has to the target's
+/// `via` (shared by every machine behind it), or over TCP without one.
+pub async fn wait_for_ssh_through(
+    target: &SshTarget,
+    jump: Option<Arc<Session>>,
     known_hosts: &KnownHosts,
     deadline: Instant,
 ) -> Result<Session, SshError> {
@@ -67,18 +88,24 @@ pub async fn wait_for_ssh(
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         attempts += 1;
-        let error =
-            match Session::connect(target, known_hosts, remaining.min(ATTEMPT_TIMEOUT)).await {
-                Ok(session) => {
-                    debug!(target = %target, attempts, waited = ?started.elapsed(), "SSH is up");
-                    return Ok(session);
-                }
-                Err(e) if !e.is_retryable() => {
-                    warn!(target = %target, error = %e, "SSH connection failed for good");
-                    return Err(e);
-                }
-                Err(e) => e,
-            };
+        let error = match Session::connect_through(
+            target,
+            jump.clone(),
+            known_hosts,
+            remaining.min(ATTEMPT_TIMEOUT),
+        )
+        .await
+        {
+            Ok(session) => {
+                debug!(target = %target, attempts, waited = ?started.elapsed(), "SSH is up");
+                return Ok(session);
+            }
+            Err(e) if !e.is_retryable() => {
+                warn!(target = %target, error = %e, "SSH connection failed for good");
+                return Err(e);
+            }
+            Err(e) => e,
+        };
         let remaining = deadline.saturating_duration_since(Instant::now());
         let pause = backoff.next().unwrap_or(Backoff::CAP);
         if pause >= remaining {

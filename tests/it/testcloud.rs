@@ -393,3 +393,185 @@ fn cloud_init_boots_a_host_from_nubos_user_data() {
     drop(guard);
     assert!(!root.exists());
 }
+
+/// A cloud of this test's own under `/tmp/nubo-tc-<pid>-...`, removed by
+/// the guard however the test ends.
+fn new_cloud(tag: &str) -> (Guard, PathBuf, TestCloud) {
+    sweep_stale();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let root = PathBuf::from(format!(
+        "/tmp/nubo-tc-{}-{tag}-{nanos:08x}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&root).unwrap();
+    let cloud = TestCloud::new(&root, &format!("{tag}-{nanos:08x}")).unwrap();
+    let guard = Guard {
+        root: root.clone(),
+        cloud: cloud.clone(),
+    };
+    (guard, root, cloud)
+}
+
+/// Boots `specs` at once, as a cloud does, and checks that cloud-init was
+/// happy with each.
+fn boot_all(cloud: &TestCloud, specs: &[&HostSpec]) {
+    std::thread::scope(|s| {
+        let boots: Vec<_> = specs.iter().map(|h| s.spawn(|| cloud.boot(h))).collect();
+        for b in boots {
+            let boot = b.join().unwrap().unwrap();
+            assert!(
+                boot.cloud_init_ok(),
+                "cloud-init on {}: {:?} {:?}",
+                boot.name,
+                boot.cloud_init_errors,
+                boot.cloud_init_warnings
+            );
+        }
+    });
+}
+
+fn private_host(name: &str, user_data: String, ip: Ipv4Addr) -> HostSpec {
+    HostSpec {
+        name: name.into(),
+        user_data,
+        instance_id: format!("i-{name}"),
+        local_hostname: None,
+        nics: vec![Nic {
+            network: "private".into(),
+            ip,
+        }],
+        volumes: vec![],
+    }
+}
+
+/// Issue 15, items 2 to 4 at the SSH layer: workers with only a private
+/// address are reached through the front-end's one connection (both host
+/// keys pinned); the login user runs commands as root with `sudo -n`, and
+/// one without sudo rights is told apart; a new host at a removed one's
+/// address is refused until its old key is forgotten (IM issue 313).
+#[test]
+fn private_hosts_through_the_front_with_sudo_and_a_reused_address() {
+    use nubo::ssh::{KnownHosts, Pool, SshError, SshTarget, wait_for_ssh};
+    if !can_run() {
+        return;
+    }
+    let (guard, root, cloud) = new_cloud("jump");
+    let key = root.join("id_ed25519");
+    keys::ensure_keypair(&key, "nubo@testcloud").unwrap();
+    let public_key = std::fs::read_to_string(keys::public_path(&key)).unwrap();
+    let private = cloud.network("private", Role::Private).unwrap();
+    let public = cloud.network("public", Role::Public).unwrap();
+    let front_ip = public.address(10);
+    let front = HostSpec {
+        name: "front".into(),
+        user_data: userdata::cloud_config("front", "cloudadm", &public_key),
+        instance_id: "i-front".into(),
+        local_hostname: None,
+        nics: vec![
+            Nic {
+                network: "public".into(),
+                ip: front_ip,
+            },
+            Nic {
+                network: "private".into(),
+                ip: private.address(10),
+            },
+        ],
+        volumes: vec![],
+    };
+    let (wn_ip, plain_ip) = (private.address(11), private.address(12));
+    let wn = private_host(
+        "wn-1",
+        userdata::cloud_config("wn-1", "cloudadm", &public_key),
+        wn_ip,
+    );
+    // The same user, without the sudo rule: Debian's sudoers then asks
+    // for a password.
+    let no_sudo_data = userdata::cloud_config("plain", "cloudadm", &public_key)
+        .replace("    sudo: \"ALL=(ALL) NOPASSWD:ALL\"\n", "");
+    assert!(!no_sudo_data.contains("sudo:"));
+    let plain = private_host("plain", no_sudo_data, plain_ip);
+    boot_all(&cloud, &[&front, &wn, &plain]);
+    assert!(!reachable_from_here(wn_ip));
+
+    let known_path = root.join("known_hosts");
+    let known = KnownHosts::open(&known_path).unwrap();
+    let front_target = SshTarget::new(front_ip, 22, "cloudadm", &key);
+    let through =
+        |ip: Ipv4Addr| SshTarget::new(ip, 22, "cloudadm", &key).through(front_target.clone());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let pool = Pool::new(known.clone(), Duration::from_secs(20));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        // Up, through the front-end: the worker's SSH answers on a channel
+        // of the front-end's connection.
+        let first = wait_for_ssh(&through(wn_ip), &known, deadline)
+            .await
+            .unwrap();
+        drop(first);
+        let wn_session = pool.get(&through(wn_ip)).await.unwrap();
+        let plain_session = pool.get(&through(plain_ip)).await.unwrap();
+        let out = wn_session
+            .exec_checked("hostname; id -un; sudo -n id -un")
+            .await
+            .unwrap();
+        assert_eq!(out.stdout_text(), "wn-1\ncloudadm\nroot\n");
+        assert_eq!(wn_session.sudo_refusal().await.unwrap(), None);
+        let refusal = plain_session
+            .sudo_refusal()
+            .await
+            .unwrap()
+            .expect("refused");
+        assert!(refusal.contains("password is required"), "{refusal}");
+        // One connection to the front-end carries both workers: its sshd
+        // sees a single client connection from this machine.
+        let front_session = pool.get(&front_target).await.unwrap();
+        let conns = front_session
+            .exec_checked("ss -Htn state established '( sport = :22 )' | wc -l")
+            .await
+            .unwrap();
+        assert_eq!(
+            conns.stdout_text().trim(),
+            "1",
+            "connections to the front's sshd"
+        );
+        // Both host keys pinned, under their own addresses.
+        let text = std::fs::read_to_string(&known_path).unwrap();
+        for ip in [front_ip, wn_ip, plain_ip] {
+            assert!(
+                text.lines().any(|l| l.starts_with(&format!("{ip} "))),
+                "{ip} not in known_hosts:\n{text}"
+            );
+        }
+        pool.close_all().await;
+    });
+
+    // wn-1 goes; a new host gets its address (and new host keys).
+    cloud.remove("wn-1").unwrap();
+    let again = private_host(
+        "wn-9",
+        userdata::cloud_config("wn-9", "cloudadm", &public_key),
+        wn_ip,
+    );
+    boot_all(&cloud, &[&again]);
+    rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let err = wait_for_ssh(&through(wn_ip), &known, deadline)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, SshError::HostKeyMismatch { .. }), "{err}");
+        known.forget(&wn_ip.to_string(), 22).unwrap();
+        let s = wait_for_ssh(&through(wn_ip), &known, deadline)
+            .await
+            .unwrap();
+        assert_eq!(
+            s.exec_checked("hostname").await.unwrap().stdout_text(),
+            "wn-9\n"
+        );
+    });
+    drop(guard);
+    assert!(!root.exists());
+}

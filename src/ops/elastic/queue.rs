@@ -82,13 +82,15 @@ impl Queue {
                     .map_err(|e| ElasticError::Queue(format!("cannot reach the front-end: {e}")))?;
                 let known = KnownHosts::open(&place.known_hosts)
                     .map_err(|e| ElasticError::Queue(e.to_string()))?;
+                let target_of = |p: &info::SshPlace| {
+                    SshTarget::new(&p.access.host, p.access.port, &p.access.user, &p.key_path)
+                };
+                let mut target = target_of(&place);
+                if let Some(via) = &place.via {
+                    target = target.through(target_of(via));
+                }
                 Front {
-                    target: SshTarget::new(
-                        &place.access.host,
-                        place.access.port,
-                        &place.access.user,
-                        &place.key_path,
-                    ),
+                    target,
                     node: place.node,
                     pool: Pool::new(known, SSH_TIMEOUT),
                 }
