@@ -61,7 +61,7 @@ pub enum VmDestroyError {
     KnownHosts {
         node: String,
         #[source]
-        source: crate::ssh::SshError,
+        source: Box<crate::ssh::SshError>,
     },
     #[error("destroying `{node}` through provider `{provider}` failed")]
     Provider {
@@ -147,7 +147,7 @@ async fn forget_host_keys(
     .map_err(|e| StateError::Interrupted(e.to_string()))?;
     forgot.map_err(|source| VmDestroyError::KnownHosts {
         node: node.to_string(),
-        source,
+        source: Box::new(source),
     })
 }
 

@@ -633,10 +633,10 @@ impl ClusterExecutor {
     ) -> Result<(), ExecError> {
         let mut backoff = crate::ssh::Backoff::new();
         loop {
-            if let Some(vm) = self.db.vm(&self.cluster, front).await? {
-                if vm.state == VmState::Running {
-                    return Ok(());
-                }
+            if let Some(vm) = self.db.vm(&self.cluster, front).await?
+                && vm.state == VmState::Running
+            {
+                return Ok(());
             }
             if Instant::now() >= deadline {
                 return Err(ExecError::NoFront {

@@ -39,7 +39,7 @@ pub enum InfoError {
     Description {
         cluster: String,
         #[source]
-        source: TemplateError,
+        source: Box<TemplateError>,
     },
     #[error(transparent)]
     State(#[from] StateError),
@@ -181,7 +181,7 @@ fn recorded_route(env: &Env, name: &str, node: &str) -> Result<Route, InfoError>
         super::templates::compose_recorded(&TemplateSearch::default(), &cluster.description)
             .map_err(|source| InfoError::Description {
                 cluster: name.to_string(),
-                source,
+                source: Box::new(source),
             })?;
     let (mut spec, _) = crate::model::lower(&composed.document);
     spec.scaled = super::prepare::scaled_nodes(env, name)?;
