@@ -176,6 +176,17 @@ fn interfaces_of(f: &FeatureSet) -> Vec<InterfaceSpec> {
         .collect()
 }
 
+/// A valid RADL text lowered, for unit tests here and in `ops/`; panics
+/// on any diagnostic.
+#[cfg(test)]
+pub(crate) fn spec_of_radl(text: &str) -> ClusterSpec {
+    let v = crate::radl::validate(crate::source::FileId(0), text);
+    assert!(v.diagnostics().is_empty(), "{:?}", v.diagnostics());
+    let (spec, diags) = lower(&v.document);
+    assert!(diags.is_empty(), "{diags:?}");
+    spec
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,11 +194,7 @@ mod tests {
     use crate::source::FileId;
 
     fn spec(text: &str) -> ClusterSpec {
-        let v = radl::validate(FileId(0), text);
-        assert!(v.diagnostics().is_empty(), "{:?}", v.diagnostics());
-        let (spec, diags) = lower(&v.document);
-        assert!(diags.is_empty(), "{diags:?}");
-        spec
+        spec_of_radl(text)
     }
 
     #[test]

@@ -8,3 +8,5 @@ mod lower;
 
 pub use cluster::*;
 pub use lower::lower;
+#[cfg(test)]
+pub(crate) use lower::spec_of_radl;

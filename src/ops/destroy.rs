@@ -136,11 +136,7 @@ async fn forget_host_keys(
     addresses: Vec<String>,
 ) -> Result<(), VmDestroyError> {
     let path = env.known_hosts_path(cluster);
-    // VMs are destroyed concurrently, and each forget rewrites the file:
-    // one at a time, or one rewrite's rename races another's.
-    static REWRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let forgot = tokio::task::spawn_blocking(move || {
-        let _one_at_a_time = REWRITING.lock().unwrap_or_else(|e| e.into_inner());
         if !path.exists() {
             return Ok(());
         }

@@ -54,17 +54,7 @@ pub fn route(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::lower;
-    use crate::radl;
-    use crate::source::FileId;
-
-    fn spec(text: &str) -> ClusterSpec {
-        let v = radl::validate(FileId(0), text);
-        assert!(v.diagnostics().is_empty(), "{:?}", v.diagnostics());
-        let (spec, diags) = lower(&v.document);
-        assert!(diags.is_empty(), "{diags:?}");
-        spec
-    }
+    use crate::model::spec_of_radl as spec;
 
     const CLUSTER: &str = "
 network public (outbound = 'yes')

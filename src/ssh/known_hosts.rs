@@ -310,8 +310,12 @@ fn append(path: &Path, name: &str, key: &PublicKey) -> Result<(), SshError> {
 /// sees half a file. Not fsynced, like [`append`]: a pin is made again from
 /// the provider at every connection, so one lost with the power is only
 /// made again, and a launch of many machines does not wait on a disk flush
-/// per machine.
+/// per machine. One rewrite at a time in this process: callers holding
+/// different [`KnownHosts`] of one file (destroy forgets VMs concurrently)
+/// would otherwise share the temporary file and lose each other's updates.
 fn rewrite_with(path: &Path, name: &str, key: Option<&PublicKey>) -> Result<(), SshError> {
+    static REWRITING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = REWRITING.lock().unwrap_or_else(|e| e.into_inner());
     ensure_dir(path)?;
     let old = match fs::read_to_string(path) {
         Ok(t) => t,
