@@ -337,10 +337,7 @@ impl TestCloud {
                 index,
                 spec: spec.clone(),
             };
-            let path = self.record_file(&spec.name);
-            let text = serde_json::to_string_pretty(&rec).expect("a record serializes");
-            std::fs::write(&path, text)
-                .map_err(|e| TestCloudError::io("cannot write", &path, e))?;
+            self.write_record(&rec)?;
             rec
         };
         self.bring_up(&rec, called)
@@ -528,34 +525,92 @@ impl TestCloud {
 
     /// The network namespace and one veth per NIC (`ethN` inside).
     fn setup_network(&self, rec: &Record) -> Result<(), TestCloudError> {
+        for i in 0..rec.spec.nics.len() {
+            self.plug(rec, i)?;
+        }
+        Ok(())
+    }
+
+    /// NIC `i` of the host: its veth, `ethI` inside with its address. NIC
+    /// 0 makes the network namespace.
+    fn plug(&self, rec: &Record, i: usize) -> Result<(), TestCloudError> {
         let spec = &rec.spec;
+        let nic = &spec.nics[i];
         let netns = self.netns(rec.index);
-        for (i, nic) in spec.nics.iter().enumerate() {
-            let net = self.find_network(&nic.network)?;
-            let host = self.veth(rec.index, i);
-            let mac_text = naming::node_mac(&self.key, &format!("{}/{i}", spec.name));
-            let mac = netlink::parse_mac(&mac_text).expect("node_mac makes a MAC");
-            let made = if i == 0 {
-                netlink::add_node_network(&netns, &host, &net.bridge, mac, nic.ip, net.prefix_len())
-            } else {
-                netlink::add_nic(
-                    &netns,
-                    &host,
-                    &net.bridge,
-                    &format!("eth{i}"),
-                    mac,
-                    nic.ip,
-                    net.prefix_len(),
-                )
-            };
-            made.map_err(|(what, source)| {
-                TestCloudError::Local(crate::provider::local::LocalError::System {
-                    what: format!("{what} for host {} on network {}", spec.name, net.name),
-                    source,
-                })
-            })?;
-            if net.role == Role::Private {
-                network::ipv6_off(&host)?;
+        let net = self.find_network(&nic.network)?;
+        let host = self.veth(rec.index, i);
+        let mac_text = naming::node_mac(&self.key, &format!("{}/{i}", spec.name));
+        let mac = netlink::parse_mac(&mac_text).expect("node_mac makes a MAC");
+        let made = if i == 0 {
+            netlink::add_node_network(&netns, &host, &net.bridge, mac, nic.ip, net.prefix_len())
+        } else {
+            netlink::add_nic(
+                &netns,
+                &host,
+                &net.bridge,
+                &format!("eth{i}"),
+                mac,
+                nic.ip,
+                net.prefix_len(),
+            )
+        };
+        made.map_err(|(what, source)| {
+            TestCloudError::Local(crate::provider::local::LocalError::System {
+                what: format!("{what} for host {} on network {}", spec.name, net.name),
+                source,
+            })
+        })?;
+        if net.role == Role::Private {
+            network::ipv6_off(&host)?;
+        }
+        Ok(())
+    }
+
+    fn write_record(&self, rec: &Record) -> Result<(), TestCloudError> {
+        let path = self.record_file(&rec.spec.name);
+        let text = serde_json::to_string_pretty(rec).expect("a record serializes");
+        std::fs::write(&path, text).map_err(|e| TestCloudError::io("cannot write", &path, e))
+    }
+
+    /// Gives the host one more NIC, last (a floating IP associated with
+    /// its port, an OpenNebula NIC attached): plugged now when the host
+    /// runs, and at every later start.
+    pub fn attach_nic(&self, name: &str, nic: Nic) -> Result<(), TestCloudError> {
+        let mut rec = self.read_record(name)?;
+        rec.spec.nics.push(nic);
+        self.check_spec(&rec.spec)?;
+        self.write_record(&rec)?;
+        if self.is_running(name) {
+            self.plug(&rec, rec.spec.nics.len() - 1)?;
+        }
+        Ok(())
+    }
+
+    /// Takes the NIC with address `ip` off the host (never its first):
+    /// the NICs after it are plugged again, one place earlier.
+    pub fn detach_nic(&self, name: &str, ip: Ipv4Addr) -> Result<(), TestCloudError> {
+        let mut rec = self.read_record(name)?;
+        let Some(at) = rec.spec.nics.iter().position(|n| n.ip == ip) else {
+            return Ok(());
+        };
+        if at == 0 {
+            return Err(invalid(
+                "NIC",
+                &ip.to_string(),
+                format!("it is the first NIC of host `{name}`, which stays while the host lives"),
+            ));
+        }
+        let running = self.is_running(name);
+        if running {
+            for i in at..rec.spec.nics.len() {
+                cmd::delete_link(&self.veth(rec.index, i))?;
+            }
+        }
+        rec.spec.nics.remove(at);
+        self.write_record(&rec)?;
+        if running {
+            for i in at..rec.spec.nics.len() {
+                self.plug(&rec, i)?;
             }
         }
         Ok(())

@@ -32,6 +32,7 @@
 //! and slow (a boot runs cloud-init: seconds); callers on tokio use
 //! `spawn_blocking`. One host must not see two operations at once.
 
+pub mod emu;
 mod error;
 pub mod host;
 pub mod image;

@@ -5,8 +5,8 @@
 //! VMs' addresses lead nowhere, so the descriptions configure nothing
 //! (`contextualize ()`) and nubo never connects to them.
 
-use crate::emu::opennebula::{EmuConfig, OneEmu};
-use crate::emu::openstack::{self as ost, IMAGE_ID, OstEmu};
+use nubo::testcloud::emu::opennebula::{EmuConfig, OneEmu};
+use nubo::testcloud::emu::openstack::{self as ost, IMAGE_ID, OstEmu};
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;

@@ -714,7 +714,7 @@ async fn ec2_errors_are_classified_from_ec2_answers() {
     ) -> (Ec2, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
         let calls = Arc::new(AtomicUsize::new(0));
         let counted = calls.clone();
-        let (addr, task) = crate::emu::serve(move |_, _req| {
+        let (addr, task) = nubo::testcloud::emu::serve(move |_, _req| {
             let counted = counted.clone();
             let body = Bytes::from(body.clone());
             async move {

@@ -7,7 +7,6 @@ mod cloud_cli;
 #[cfg(feature = "ec2")]
 mod ec2;
 mod elastic;
-mod emu;
 mod exit_codes;
 mod launch;
 mod launch_input;

@@ -5,10 +5,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::emu::opennebula::{EmuConfig, Fault, OneEmu};
 use nubo::auth;
 use nubo::provider::opennebula::{OpenNebula, OpenNebulaOptions};
 use nubo::provider::{Provider, ProviderError, VmRequest, VmStatus};
+use nubo::testcloud::emu::opennebula::{EmuConfig, Fault, OneEmu};
 
 const TOKEN_A: &str = "01J9ZQ4X8M3N5P7R9T1V3X5Z7A";
 const TOKEN_B: &str = "01J9ZQ4X8M3N5P7R9T1V3X5Z7B";

@@ -6,10 +6,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::emu::openstack::{EmuConfig, Fault, IMAGE_ID, OstEmu, flavor};
 use nubo::auth;
 use nubo::provider::openstack::{OpenStack, OpenStackOptions};
 use nubo::provider::{Provider, ProviderError, VmRequest, VmStatus};
+use nubo::testcloud::emu::openstack::{EmuConfig, Fault, IMAGE_ID, OstEmu, flavor};
 
 const TOKEN_A: &str = "01J9ZQ4X8M3N5P7R9T1V3X5Z7A";
 const TOKEN_B: &str = "01J9ZQ4X8M3N5P7R9T1V3X5Z7B";

@@ -127,8 +127,14 @@ fn reachable_from_here(ip: Ipv4Addr) -> bool {
     TcpStream::connect_timeout(&SocketAddr::from((ip, 22)), Duration::from_secs(3)).is_ok()
 }
 
-/// Everything of the cloud still on this machine.
-fn traces(cloud: &TestCloud, root: &Path, netns_inodes: &[u64]) -> Vec<String> {
+/// Everything of the cloud still on this machine; `networks`: the cloud's
+/// networks while it had them (their routes).
+fn traces(
+    cloud: &TestCloud,
+    root: &Path,
+    netns_inodes: &[u64],
+    networks: &[nubo::testcloud::Network],
+) -> Vec<String> {
     let mut left = Vec::new();
     for e in std::fs::read_dir("/run/netns")
         .into_iter()
@@ -161,14 +167,22 @@ fn traces(cloud: &TestCloud, root: &Path, netns_inodes: &[u64]) -> Vec<String> {
             left.push(format!("loop {:?}: {back}", e.file_name()));
         }
     }
+    let named_netns: Vec<u64> = std::fs::read_dir("/run/netns")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::metadata(e.path()).ok().map(|m| m.ino()))
+        .collect();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        // A namespace's inode is reused once it is gone: one that a named
+        // namespace (another test's, ours being deleted) has now is not ours.
         let in_ours = std::fs::metadata(format!("/proc/{pid}/ns/net"))
-            .is_ok_and(|m| netns_inodes.contains(&m.ino()));
+            .is_ok_and(|m| netns_inodes.contains(&m.ino()) && !named_netns.contains(&m.ino()));
         if in_ours || cmdline.contains(&root_text) {
             left.push(format!("process {pid}: {cmdline}"));
         }
@@ -177,7 +191,7 @@ fn traces(cloud: &TestCloud, root: &Path, netns_inodes: &[u64]) -> Vec<String> {
         .args(["-4", "-o", "route", "show", "table", "all"])
         .output()
         .unwrap();
-    for n in cloud.networks().unwrap_or_default() {
+    for n in networks {
         let net = n.cidr();
         for line in String::from_utf8_lossy(&routes.stdout).lines() {
             if line.contains(&net) {
@@ -385,9 +399,10 @@ fn cloud_init_boots_a_host_from_nubos_user_data() {
     assert_eq!(netns_inodes.len(), 2);
     cloud.remove("front").unwrap();
     cloud.remove("wn-1").unwrap();
+    let networks = cloud.networks().unwrap();
     cloud.delete_network("private").unwrap();
     cloud.delete_network("public").unwrap();
-    let left = traces(&cloud, &root, &netns_inodes);
+    let left = traces(&cloud, &root, &netns_inodes, &networks);
     assert!(left.is_empty(), "left behind: {left:#?}");
     assert!(cloud.host_names().is_empty());
     drop(guard);
@@ -574,4 +589,186 @@ fn private_hosts_through_the_front_with_sudo_and_a_reused_address() {
     });
     drop(guard);
     assert!(!root.exists());
+}
+
+/// Runs the `nubo` binary in `dir` and returns its standard output.
+async fn nubo_ok(dir: &Path, args: &[&str]) -> String {
+    let mut c = crate::support::nubo_in(dir);
+    c.args(args);
+    let out = tokio::process::Command::from(c)
+        .output()
+        .await
+        .expect("nubo runs");
+    crate::support::stdout_of(&format!("nubo {args:?}"), out)
+}
+
+/// Issue 15, item 1 on OpenStack: `nubo launch` against the OpenStack
+/// emulator backed by test-cloud hosts. The front-end gets a floating IP
+/// (a NIC on the public bridge), the worker only a private address; both
+/// are booted by cloud-init from the user data nubo sent, which makes the
+/// login user `cloudadm` with sudo; nubo configures the worker through the
+/// front-end (a recipe that writes under /etc, so through sudo), and
+/// `destroy` leaves no server, floating IP or security group on the cloud
+/// and no host on this machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openstack_cluster_on_cloud_init_hosts_configured_through_the_front() {
+    use nubo::testcloud::emu::openstack::{EmuConfig, IMAGE_ID, OstEmu, network};
+    if !can_run() {
+        return;
+    }
+    let (guard, root, cloud) = new_cloud("ost");
+    let emu = OstEmu::start(EmuConfig {
+        networks: vec![
+            network("a1e3b0c4-0000-4000-8000-000000000001", "public", true, ""),
+            network("a1e3b0c4-0000-4000-8000-000000000002", "private", false, ""),
+        ],
+        hosts: Some(cloud.clone()),
+        ..EmuConfig::default()
+    })
+    .await;
+    let dir = root.join("nubo");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("auth.dat"),
+        format!(
+            "id = ost; type = OpenStack; host = {}; username = alice; password = 'ostpass'; tenant = demo; domain = Default\n",
+            emu.keystone()
+        ),
+    )
+    .unwrap();
+    let image = format!(
+        "disk.0.image.url = 'ost://127.0.0.1/{IMAGE_ID}' and disk.0.os.credentials.username = 'cloudadm'"
+    );
+    std::fs::write(
+        dir.join("c.radl"),
+        format!(
+            "network public (outbound = 'yes' and provider_id = 'public')\n\
+             network private (provider_id = 'private')\n\
+             system front (cpu.count >= 1 and memory.size >= 1g and \
+               net_interface.0.connection = 'public' and net_interface.0.dns_name = 'front' and \
+               net_interface.1.connection = 'private' and {image})\n\
+             system wn (cpu.count >= 1 and memory.size >= 1g and \
+               net_interface.0.connection = 'private' and net_interface.0.dns_name = 'wn-#N#' and {image})\n\
+             configure mark (\n@begin\n- name: the mark\n  file:\n    path: /etc/nubo-mark\n    content: \"{{{{ node.name }}}}\\n\"\n@end\n)\n\
+             contextualize (\n system front configure mark step 1\n system wn configure mark step 1\n)\n\
+             deploy front 1\n\
+             deploy wn 1\n"
+        ),
+    )
+    .unwrap();
+    let called = std::time::SystemTime::now();
+    nubo_ok(&dir, &["launch", "c1", "c.radl", "-a", "auth.dat", "-y"]).await;
+    let configured = std::time::SystemTime::now();
+
+    let servers = emu.servers();
+    assert_eq!(servers.len(), 2, "{servers:#?}");
+    let shown: serde_json::Value =
+        serde_json::from_str(&nubo_ok(&dir, &["show", "c1", "--json"]).await).unwrap();
+    let since = |t: std::time::SystemTime| t.duration_since(called).unwrap().as_secs_f64();
+    let ms_since = |v: &serde_json::Value| {
+        v.as_i64().map(|ms| {
+            (ms - called
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64) as f64
+                / 1000.0
+        })
+    };
+    for node in ["front", "wn-1"] {
+        let s = servers
+            .iter()
+            .find(|s| s.name.ends_with(node))
+            .unwrap_or_else(|| panic!("no server for {node}: {servers:#?}"));
+        let boot = s.boot.as_ref().expect("booted by the test cloud");
+        assert!(
+            boot.cloud_init_ok(),
+            "cloud-init on {}: {:?} {:?}",
+            s.name,
+            boot.cloud_init_errors,
+            boot.cloud_init_warnings
+        );
+        let step = shown["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|st| st["node"] == node)
+            .unwrap_or_else(|| panic!("no step of {node}: {shown:#}"));
+        assert_eq!(step["status"], "ok", "{step:#}");
+        let mut line = format!("timeline of {node} (seconds since `nubo launch` started):");
+        line += &format!(
+            "\n  {:7.2}  API call: server create reached the host",
+            since(boot.called)
+        );
+        for e in &boot.events {
+            line += &format!(
+                "\n  {:7.2}  {}{}",
+                since(e.at),
+                e.what,
+                e.status.map(|c| format!(" (exit {c})")).unwrap_or_default()
+            );
+        }
+        line += &format!(
+            "\n  {:7.2}  sshd listening (cloud-init done)",
+            since(boot.sshd_up)
+        );
+        if let (Some(a), Some(b)) = (ms_since(&step["started_at"]), ms_since(&step["ended_at"])) {
+            line +=
+                &format!("\n  {a:7.2}  SSH up: nubo runs its first step\n  {b:7.2}  configured");
+        }
+        line += &format!("\n  {:7.2}  nubo launch returned", since(configured));
+        eprintln!("{line}");
+    }
+    let addresses = |node: &str| -> Vec<Ipv4Addr> {
+        shown["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["node"] == node)
+            .unwrap_or_else(|| panic!("no {node} in {shown:#}"))["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a.as_str()?.parse().ok())
+            .collect()
+    };
+    let wn_ips = addresses("wn-1");
+    assert_eq!(wn_ips.len(), 1, "the worker has only a private address");
+    assert!(!reachable_from_here(wn_ips[0]));
+    assert!(addresses("front").iter().any(|ip| reachable_from_here(*ip)));
+
+    for node in ["front", "wn-1"] {
+        let who = nubo_ok(
+            &dir,
+            &[
+                "ssh",
+                "c1",
+                node,
+                "--",
+                "id -un; hostname; cat /etc/nubo-mark",
+            ],
+        )
+        .await;
+        assert_eq!(who, format!("cloudadm\n{node}\n{node}\n"), "on {node}");
+    }
+
+    let netns: Vec<u64> = servers
+        .iter()
+        .filter_map(|s| s.boot.as_ref())
+        .filter_map(|b| std::fs::metadata(format!("/proc/{}/ns/net", b.init_pid)).ok())
+        .map(|m| m.ino())
+        .collect();
+    nubo_ok(&dir, &["destroy", "c1", "-y"]).await;
+    assert!(emu.servers().is_empty(), "{:#?}", emu.servers());
+    assert!(emu.floating_ips().is_empty(), "{:#?}", emu.floating_ips());
+    assert!(
+        emu.groups().iter().all(|g| g.name == "default"),
+        "{:#?}",
+        emu.groups()
+    );
+    assert_eq!(cloud.host_names(), Vec::<String>::new());
+    drop(emu);
+    let networks = cloud.networks().unwrap();
+    drop(guard);
+    let left = traces(&cloud, &root, &netns, &networks);
+    assert!(left.is_empty(), "left on this machine: {left:#?}");
 }

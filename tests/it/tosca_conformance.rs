@@ -166,7 +166,7 @@ fn url_imports_resolve_from_the_import_dir() {
 /// status.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn url_imports_are_downloaded_into_the_cache_then_work_offline() {
-    use crate::emu::{Answer, serve};
+    use nubo::testcloud::emu::{Answer, serve};
     let types = "tosca_definitions_version: tosca_simple_yaml_1_0\n\
 node_types:\n  my.nodes.Thing:\n    derived_from: tosca.nodes.SoftwareComponent\n";
     let (addr, server) = serve(

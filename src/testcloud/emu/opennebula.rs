@@ -37,12 +37,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::provider::opennebula::xml::{self, Element, Node};
+use crate::provider::opennebula::xmlrpc::{self, Value};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use nubo::provider::opennebula::xml::{self, Element, Node};
-use nubo::provider::opennebula::xmlrpc::{self, Value};
 
 const AUTHENTICATION: i64 = 0x0100;
 const AUTHORIZATION: i64 = 0x0200;

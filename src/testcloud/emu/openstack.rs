@@ -46,16 +46,20 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use nubo::provider::openstack::keystone::format_timestamp;
 use serde_json::{Value, json};
+
+use super::EmuError;
+use super::backing::{Backing, HostOp, Outcome};
+use crate::provider::openstack::keystone::format_timestamp;
+use crate::testcloud::{Boot, HostSpec, Network, Nic, Role, TestCloud, TestCloudError};
 
 /// A flavor as seeded.
 #[derive(Clone, Debug)]
@@ -132,6 +136,13 @@ pub struct EmuConfig {
     pub floating_ip_quota: Option<usize>,
     /// Nova's `max_limit`: the most servers one page holds.
     pub page_limit: usize,
+    /// Real hosts behind the servers: each network becomes a network of
+    /// this test cloud (external ones public, the others private) and
+    /// takes its addresses from it; each server a host booted by
+    /// cloud-init with its user data, `ACTIVE` once its sshd listens; a
+    /// floating IP a NIC on the public network. Without it servers are
+    /// records only and addresses are in documentation ranges.
+    pub hosts: Option<TestCloud>,
 }
 
 pub const IMAGE_ID: &str = "6f8a3c52-1b8e-4f31-9c55-0d2b7e1a9f10";
@@ -190,6 +201,7 @@ impl Default for EmuConfig {
             instance_quota: None,
             floating_ip_quota: None,
             page_limit: 1000,
+            hosts: None,
         }
     }
 }
@@ -221,6 +233,8 @@ enum Transition {
     Stopping(Instant),
     Starting(Instant),
     Deleting(Instant),
+    /// Waiting for its host (boot, stop, start, removal).
+    Host,
 }
 
 /// A server as the emulator keeps it.
@@ -240,6 +254,8 @@ pub struct EmuServer {
     /// `user_data`, decoded.
     pub user_data: Option<String>,
     pub fault: Option<String>,
+    /// The last boot of its host, when hosts back the servers.
+    pub boot: Option<Boot>,
     transition: Transition,
 }
 
@@ -301,6 +317,9 @@ struct State {
     faults: Vec<Injected>,
     calls: Vec<Call>,
     unauthorized: usize,
+    backing: Option<Arc<Backing>>,
+    /// This state, for the callbacks of host operations.
+    me: Weak<Mutex<State>>,
 }
 
 impl State {
@@ -337,22 +356,101 @@ impl State {
             }
         }
         for id in gone {
-            self.servers.remove(&id);
-            let ports: Vec<String> = self
-                .ports
-                .values()
-                .filter(|p| p.device_id == id)
-                .map(|p| p.id.clone())
-                .collect();
-            for p in ports {
-                self.ports.remove(&p);
-                for f in self.floating_ips.values_mut() {
-                    if f.port_id.as_deref() == Some(p.as_str()) {
-                        f.port_id = None;
-                    }
+            self.forget_server(&id);
+        }
+    }
+
+    /// A deleted server goes, with its ports; its floating IPs stay,
+    /// unattached.
+    fn forget_server(&mut self, id: &str) {
+        self.servers.remove(id);
+        let ports: Vec<String> = self
+            .ports
+            .values()
+            .filter(|p| p.device_id == id)
+            .map(|p| p.id.clone())
+            .collect();
+        for p in ports {
+            self.ports.remove(&p);
+            for f in self.floating_ips.values_mut() {
+                if f.port_id.as_deref() == Some(p.as_str()) {
+                    f.port_id = None;
                 }
             }
         }
+    }
+
+    /// Queues `op` for server `id`'s host; `then` records its outcome in
+    /// this state (if the server is still there).
+    fn host_op(
+        &self,
+        id: &str,
+        op: HostOp,
+        then: impl FnOnce(&mut State, &str, Outcome) + Send + 'static,
+    ) {
+        let Some(backing) = &self.backing else {
+            return;
+        };
+        let me = self.me.clone();
+        let server = id.to_string();
+        backing.submit(
+            id,
+            op,
+            Box::new(move |outcome| {
+                if let Some(state) = me.upgrade() {
+                    let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+                    then(&mut st, &server, outcome);
+                }
+            }),
+        );
+    }
+
+    /// The server's state after its host booted (or failed to).
+    fn booted(&mut self, id: &str, outcome: Outcome) {
+        let Some(s) = self.servers.get_mut(id) else {
+            return;
+        };
+        if s.transition != Transition::Host {
+            return;
+        }
+        s.transition = Transition::None;
+        s.task_state = None;
+        match outcome {
+            Ok(boot) => {
+                s.status = "ACTIVE".into();
+                s.boot = boot;
+            }
+            Err(e) => {
+                s.status = "ERROR".into();
+                s.fault = Some(e.to_string());
+            }
+        }
+    }
+
+    /// A floating IP's NIC on the host of the server behind `port`.
+    fn float(&self, fip: &EmuFloatingIp, port: &str, attach: bool) {
+        let (Some(p), Some(net)) = (self.ports.get(port), self.network(&fip.network_id)) else {
+            return;
+        };
+        let Ok(ip) = fip.address.parse::<Ipv4Addr>() else {
+            return;
+        };
+        let op = if attach {
+            HostOp::AttachNic(Nic {
+                network: net.name.clone(),
+                ip,
+            })
+        } else {
+            HostOp::DetachNic(ip)
+        };
+        let address = fip.address.clone();
+        self.host_op(&p.device_id, op, move |st, id, outcome| {
+            if let Err(e) = outcome
+                && let Some(s) = st.servers.get_mut(id)
+            {
+                s.fault = Some(format!("floating IP {address}: {e}"));
+            }
+        });
     }
 
     fn take_fault(&mut self, op: &str) -> Option<Fault> {
@@ -395,23 +493,70 @@ impl Drop for OstEmu {
 }
 
 impl OstEmu {
+    /// Starts the emulator on 127.0.0.1 (a free port).
     pub async fn start(config: EmuConfig) -> OstEmu {
-        let state = Arc::new(Mutex::new(State {
-            config,
-            tokens: HashMap::new(),
-            next_id: 0,
-            servers: BTreeMap::new(),
-            ports: BTreeMap::new(),
-            floating_ips: BTreeMap::new(),
-            groups: BTreeMap::new(),
-            next_ip: HashMap::new(),
-            faults: Vec::new(),
-            calls: Vec::new(),
-            unauthorized: 0,
-        }));
+        let bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        OstEmu::start_on(config, bind)
+            .await
+            .unwrap_or_else(|e| panic!("the OpenStack emulator cannot start: {e}"))
+    }
+
+    /// Starts the emulator on `bind`; with [`EmuConfig::hosts`], first
+    /// makes the test cloud's networks.
+    pub async fn start_on(mut config: EmuConfig, bind: SocketAddr) -> Result<OstEmu, EmuError> {
+        let backing = match config.hosts.clone() {
+            Some(cloud) => {
+                let nets: Vec<(String, bool)> = config
+                    .networks
+                    .iter()
+                    .map(|n| (n.name.clone(), n.external))
+                    .collect();
+                let made = {
+                    let cloud = cloud.clone();
+                    tokio::task::spawn_blocking(move || {
+                        nets.iter()
+                            .map(|(name, external)| {
+                                let role = if *external {
+                                    Role::Public
+                                } else {
+                                    Role::Private
+                                };
+                                cloud.network(name, role)
+                            })
+                            .collect::<Result<Vec<Network>, TestCloudError>>()
+                    })
+                    .await
+                    .map_err(|e| EmuError::Io(std::io::Error::other(e)))??
+                };
+                for (n, net) in config.networks.iter_mut().zip(made) {
+                    let [a, b, c, _] = net.address(0).octets();
+                    n.prefix = format!("{a}.{b}.{c}");
+                }
+                Some(Arc::new(Backing::new(cloud)))
+            }
+            None => None,
+        };
+        let state = Arc::new_cyclic(|me| {
+            Mutex::new(State {
+                backing,
+                me: me.clone(),
+                config,
+                tokens: HashMap::new(),
+                next_id: 0,
+                servers: BTreeMap::new(),
+                ports: BTreeMap::new(),
+                floating_ips: BTreeMap::new(),
+                groups: BTreeMap::new(),
+                next_ip: HashMap::new(),
+                faults: Vec::new(),
+                calls: Vec::new(),
+                unauthorized: 0,
+            })
+        });
         let shared = state.clone();
-        let (addr, task) = super::serve(move |addr, req| serve(shared.clone(), addr, req)).await;
-        OstEmu { addr, state, task }
+        let (addr, task) =
+            super::serve_on(bind, move |addr, req| serve(shared.clone(), addr, req)).await?;
+        Ok(OstEmu { addr, state, task })
     }
 
     /// Keystone's URL, as an auth file's `host`.
@@ -548,6 +693,7 @@ impl OstEmu {
                 security_groups: Vec::new(),
                 user_data: None,
                 fault: None,
+                boot: None,
                 transition: Transition::None,
             },
         );
@@ -1054,6 +1200,28 @@ fn server_json(st: &State, s: &EmuServer, addr: SocketAddr, region: &str) -> Val
     v
 }
 
+/// A server's name as a hostname, as Nova's metadata gives it: letters,
+/// digits and `-`, other characters as `-`, at most 63.
+fn hostname_of(name: &str) -> String {
+    let mut h: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(63)
+        .collect();
+    h = h.trim_matches('-').to_string();
+    if h.is_empty() {
+        "server".to_string()
+    } else {
+        h
+    }
+}
+
 fn base64_decode(s: &str) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     let mut buf = 0u32;
@@ -1142,10 +1310,26 @@ fn nova(
         "nova.create_server" => create_server(st, body, addr, region),
         "nova.delete_server" => {
             let delay = st.config.delete_delay;
+            let hosted = st.backing.is_some();
             match st.servers.get_mut(rest[1]) {
                 Some(s) => {
                     s.task_state = Some("deleting".into());
-                    s.transition = Transition::Deleting(Instant::now() + delay);
+                    if hosted {
+                        s.transition = Transition::Host;
+                        st.host_op(rest[1], HostOp::Remove, |st, id, outcome| match outcome {
+                            Ok(_) => st.forget_server(id),
+                            Err(e) => {
+                                if let Some(s) = st.servers.get_mut(id) {
+                                    s.status = "ERROR".into();
+                                    s.task_state = None;
+                                    s.transition = Transition::None;
+                                    s.fault = Some(format!("its host was not removed: {e}"));
+                                }
+                            }
+                        });
+                    } else {
+                        s.transition = Transition::Deleting(Instant::now() + delay);
+                    }
                     no_content()
                 }
                 None => not_found(rest[1]),
@@ -1183,6 +1367,23 @@ fn nova(
                     }
                     s.task_state = Some("powering-off".into());
                     s.transition = Transition::Stopping(Instant::now() + delay);
+                    if st.backing.is_some() {
+                        s.transition = Transition::Host;
+                        st.host_op(id, HostOp::Stop, |st, id, outcome| {
+                            let Some(s) = st.servers.get_mut(id) else {
+                                return;
+                            };
+                            s.transition = Transition::None;
+                            s.task_state = None;
+                            match outcome {
+                                Ok(_) => s.status = "SHUTOFF".into(),
+                                Err(e) => {
+                                    s.status = "ERROR".into();
+                                    s.fault = Some(e.to_string());
+                                }
+                            }
+                        });
+                    }
                 }
                 "os-start" => {
                     if let Some(t) = busy {
@@ -1193,6 +1394,10 @@ fn nova(
                     }
                     s.task_state = Some("powering-on".into());
                     s.transition = Transition::Starting(Instant::now() + delay);
+                    if st.backing.is_some() {
+                        s.transition = Transition::Host;
+                        st.host_op(id, HostOp::Start, State::booted);
+                    }
                 }
                 other => {
                     return error(
@@ -1328,6 +1533,32 @@ fn create_server(st: &mut State, body: &Value, addr: SocketAddr, region: &str) -
         );
     }
     let boot = st.config.boot_delay;
+    let transition = if st.backing.is_some() {
+        let nics = st
+            .ports
+            .values()
+            .filter(|p| p.device_id == id)
+            .filter_map(|p| {
+                Some(Nic {
+                    network: st.network(&p.network_id)?.name.clone(),
+                    ip: p.ip.parse().ok()?,
+                })
+            })
+            .collect();
+        let spec = HostSpec {
+            name: id.clone(),
+            user_data: user_data.clone().unwrap_or_default(),
+            instance_id: id.clone(),
+            // Nova's metadata `hostname`: the server's name, as a hostname.
+            local_hostname: Some(hostname_of(name)),
+            nics,
+            volumes: Vec::new(),
+        };
+        st.host_op(&id, HostOp::Boot(spec), State::booted);
+        Transition::Host
+    } else {
+        Transition::Booting(Instant::now() + boot)
+    };
     st.servers.insert(
         id.clone(),
         EmuServer {
@@ -1342,7 +1573,8 @@ fn create_server(st: &mut State, body: &Value, addr: SocketAddr, region: &str) -
             security_groups: groups.clone(),
             user_data,
             fault: None,
-            transition: Transition::Booting(Instant::now() + boot),
+            boot: None,
+            transition,
         },
     );
     let location = format!("http://{addr}/{region}/compute/v2.1/servers/{id}");
@@ -1515,6 +1747,9 @@ fn neutron(
                 description: f["description"].as_str().unwrap_or_default().to_string(),
             };
             let v = fip_json(st, &fip);
+            if let Some(p) = &fip.port_id {
+                st.float(&fip, p, true);
+            }
             st.floating_ips.insert(id, fip);
             json_answer(201, json!({ "floatingip": v }))
         }
@@ -1533,12 +1768,25 @@ fn neutron(
                     &format!("Floating IP {id} could not be found"),
                 );
             };
-            f.port_id = port;
+            let before = std::mem::replace(&mut f.port_id, port.clone());
             let f = f.clone();
+            if before != port {
+                if let Some(p) = &before {
+                    st.float(&f, p, false);
+                }
+                if let Some(p) = &port {
+                    st.float(&f, p, true);
+                }
+            }
             json_answer(200, json!({"floatingip": fip_json(st, &f)}))
         }
         "neutron.delete_floatingip" => match st.floating_ips.remove(rest[1]) {
-            Some(_) => no_content(),
+            Some(f) => {
+                if let Some(p) = &f.port_id {
+                    st.float(&f, p, false);
+                }
+                no_content()
+            }
             None => error(
                 Svc::Network,
                 404,
