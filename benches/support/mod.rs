@@ -107,9 +107,14 @@ pub fn env_count(name: &str, default: u32) -> Result<u32, String> {
     }
 }
 
-/// The crate's root.
+/// The crate's root, the checkout the benchmark runs in. Cargo sets
+/// `CARGO_MANIFEST_DIR` when it runs a benchmark; the path compiled in is
+/// only a fallback, since a target directory shared by several clones
+/// (CI's) can hold a benchmark compiled in another, maybe deleted, clone.
 pub fn crate_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 /// `benches/fixtures`: nubo runs there, so `include:` and `template:`
