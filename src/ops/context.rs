@@ -27,19 +27,42 @@ fn node_json(input: &ContextInput<'_>, inst: &Instance) -> Value {
         .find(|v| v.node == inst.name)
         .map(|v| v.addresses.clone())
         .unwrap_or_default();
-    let features = input
-        .spec
-        .system(&inst.system)
+    let system = input.spec.system(&inst.system);
+    let features = system
         .map(|s| Value::Object(json::features(&s.features)))
         .unwrap_or_else(|| Value::Object(Map::new()));
+    let public = system.map_or(0, |s| {
+        input
+            .spec
+            .networks_of(s)
+            .iter()
+            .filter(|n| n.public)
+            .count()
+    });
+    let (ip, public_ip) = cluster_and_public_ip(&addresses, public);
     json!({
         "name": inst.name,
         "system": inst.system,
         "number": inst.number,
-        "ip": addresses.first().cloned().unwrap_or_default(),
+        "ip": ip,
+        "public_ip": public_ip,
         "addresses": addresses,
         "features": features,
     })
+}
+
+/// A node's address inside the cluster (what the other nodes use: its
+/// first private address) and its public address, if any. Providers list
+/// a VM's public addresses first ([`crate::provider::VmInfo`]); a node has
+/// at most one per interface on a public network, `public` of them. A node
+/// with fewer addresses than that plus one (the local provider gives no
+/// public address) is reached at its first address from everywhere.
+fn cluster_and_public_ip(addresses: &[String], public: usize) -> (String, Option<String>) {
+    let first = addresses.first().cloned().unwrap_or_default();
+    if public == 0 || addresses.len() <= public {
+        return (first, None);
+    }
+    (addresses[public].clone(), Some(first))
 }
 
 /// The front-end among `nodes`: the first of the system named `front`
@@ -108,4 +131,30 @@ pub fn build(input: &ContextInput<'_>, node: &Instance) -> Value {
         "vars": input.variables,
         "ssh": {"public_key": input.public_key},
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cluster_and_public_ip;
+
+    #[test]
+    fn the_cluster_address_is_the_first_private_one() {
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // A front-end with a floating IP (first) and a private address.
+        assert_eq!(
+            cluster_and_public_ip(&a(&["203.0.113.5", "10.0.0.5"]), 1),
+            ("10.0.0.5".into(), Some("203.0.113.5".into()))
+        );
+        // A worker on a private network only.
+        assert_eq!(
+            cluster_and_public_ip(&a(&["10.0.0.6"]), 0),
+            ("10.0.0.6".into(), None)
+        );
+        // A public interface the provider gave no public address (local).
+        assert_eq!(
+            cluster_and_public_ip(&a(&["10.250.3.10"]), 1),
+            ("10.250.3.10".into(), None)
+        );
+        assert_eq!(cluster_and_public_ip(&[], 1), (String::new(), None));
+    }
 }

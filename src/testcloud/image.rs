@@ -10,8 +10,11 @@
 //!   interfaces are made by the test cloud, as a hypervisor's DHCP would
 //!   give them); the locale is `C.UTF-8`, already in `/etc/default/locale`,
 //!   as in Debian's images, so cloud-init does not try to generate one.
-//! - `/etc/ssh/sshd_config`: Debian's settings with `PermitRootLogin no`
-//!   and no password login; no host key: cloud-init's `ssh` module deletes
+//! - `/etc/ssh/sshd_config`: Debian's settings (`PermitRootLogin
+//!   prohibit-password`, no password login), and cloud-init's
+//!   `disable_root`, as in Debian's cloud images: root has no key, so
+//!   cannot log in, until a recipe gives it one (nubo's
+//!   `ssh-between-nodes` does, for the cluster's own key); no host key: cloud-init's `ssh` module deletes
 //!   whatever keys `/etc/ssh` shows (the machine's, through the overlay)
 //!   and makes the host's own.
 //! - `/etc/hostname` `localhost`, a plain `/etc/hosts`, a machine id of
@@ -51,7 +54,8 @@ T=/run/nubo-testcloud/timeline
 mkdir -p /run/nubo-testcloud
 stamp() { echo "$(date +%s.%N) $*" >>"$T"; }
 stamp init
-# The host's own /dev: the usual character devices, a private devpts, and
+# The host's own /dev: the usual character devices (FUSE among them, as
+# on a Debian cloud image), a private devpts, and
 # the block devices of its volumes.
 mount -t tmpfs -o mode=0755,nosuid,size=1m dev /dev || exit 1
 mknod -m 666 /dev/null c 1 3
@@ -60,6 +64,7 @@ mknod -m 666 /dev/full c 1 7
 mknod -m 666 /dev/random c 1 8
 mknod -m 666 /dev/urandom c 1 9
 mknod -m 666 /dev/tty c 5 0
+mknod -m 666 /dev/fuse c 10 229
 mkdir -m 755 /dev/pts
 mkdir -m 1777 /dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5 devpts /dev/pts || exit 1
@@ -95,12 +100,14 @@ const CLOUD_CFG: &str = "\
 datasource_list: [ NoCloud ]
 network: {config: disabled}
 locale: C.UTF-8
+disable_root: true
 ";
 
 /// sshd's configuration in the image.
 const SSHD_CONFIG: &str = "\
-# nubo test cloud image: Debian's sshd settings, root login off.
-PermitRootLogin no
+# nubo test cloud image: Debian's sshd settings: root only with a key,
+# and cloud-init's disable_root leaves it none.
+PermitRootLogin prohibit-password
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM yes

@@ -11,6 +11,7 @@
 //! Needs root and what `scripts/install-local-deps.sh` installs (SLURM,
 //! munge, sshfs). Prints a timeline.
 
+use crate::support::testcloud::{self as tc, Guard, new_cloud, reachable_from_here};
 use crate::support::{local, skip_or_fail};
 use nubo::ops::context::{self, ContextInput};
 use nubo::ops::env::{Env, EnvOptions};
@@ -19,6 +20,8 @@ use nubo::ops::observer::Silent;
 use nubo::ops::recipes::RecipeDirs;
 use nubo::ops::templates::{self, TemplateSearch};
 use nubo::provider::local::LocalProvider;
+use nubo::testcloud::TestCloud;
+use nubo::testcloud::emu::openstack::{self as ost, OstEmu};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -75,6 +78,23 @@ struct Cluster {
     name: String,
     start: Instant,
     timeline: Vec<(Duration, String)>,
+    /// The OpenStack test cloud the cluster is on, if not the local
+    /// provider; dropped after the cluster is destroyed.
+    cloud: Option<OstCloud>,
+}
+
+/// The OpenStack emulator backed by a test cloud's hosts, on a runtime of
+/// its own (the tests here are synchronous), with an auth file for it
+/// and `site.radl`, which points the `openstack` images template at its
+/// image with the login user `cloudadm`.
+struct OstCloud {
+    emu: OstEmu,
+    _rt: tokio::runtime::Runtime,
+    _guard: Guard,
+    test_cloud: TestCloud,
+    test_cloud_root: PathBuf,
+    auth: PathBuf,
+    site: PathBuf,
 }
 
 impl Cluster {
@@ -92,7 +112,80 @@ impl Cluster {
             name: format!("c1-{nanos:x}"),
             start: Instant::now(),
             timeline: Vec::new(),
+            cloud: None,
         }
+    }
+
+    /// A cluster to be launched on the OpenStack test cloud; `wn` holds
+    /// features of system `wn` for `site.radl`, beside the image and login
+    /// user.
+    fn on_openstack(wn: &str) -> Cluster {
+        let mut c = Cluster::new();
+        let (guard, root, test_cloud) = new_cloud("slurm");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let emu = rt.block_on(OstEmu::start(ost::EmuConfig {
+            networks: vec![
+                ost::network("a1e3b0c4-0000-4000-8000-000000000001", "public", true, ""),
+                ost::network("a1e3b0c4-0000-4000-8000-000000000002", "private", false, ""),
+            ],
+            hosts: Some(test_cloud.clone()),
+            ..ost::EmuConfig::default()
+        }));
+        let dir = c.root.parent().unwrap().to_path_buf();
+        let auth = dir.join("auth.dat");
+        std::fs::write(
+            &auth,
+            format!(
+                "id = ost; type = OpenStack; host = {}; username = alice; password = 'ostpass'; tenant = demo; domain = Default\n",
+                emu.keystone()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&auth, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let image = format!(
+            "disk.0.image.url = 'ost://127.0.0.1/{}' and disk.0.os.credentials.username = 'cloudadm'",
+            ost::IMAGE_ID
+        );
+        let site_file = dir.join("site.radl");
+        std::fs::write(
+            &site_file,
+            format!("system front ( {image} )\nsystem wn ( {image} and {wn} )\n"),
+        )
+        .unwrap();
+        c.cloud = Some(OstCloud {
+            emu,
+            _rt: rt,
+            _guard: guard,
+            test_cloud,
+            test_cloud_root: root,
+            auth,
+            site: site_file,
+        });
+        c
+    }
+
+    /// `nubo launch NAME slurm nfs openports openstack --add site.radl -a
+    /// auth.dat -y` on the test cloud.
+    fn launch_on_openstack(&self) {
+        let cloud = self.cloud.as_ref().expect("a cluster on the test cloud");
+        self.ok(&[
+            "launch",
+            &self.name,
+            "slurm",
+            "nfs",
+            "openports",
+            "openstack",
+            "--add",
+            cloud.site.to_str().unwrap(),
+            "-a",
+            cloud.auth.to_str().unwrap(),
+            "-y",
+        ]);
     }
 
     fn mark(&mut self, what: impl Into<String>) {
@@ -207,12 +300,22 @@ impl Drop for Cluster {
 /// Submits a job on the front-end and waits (up to 60 s, looking every
 /// 0.1 s) until it left the queue; returns what it printed.
 fn job(c: &Cluster, sbatch_args: &str) -> String {
+    job_as(c, None, "/home", sbatch_args)
+}
+
+/// [`job`] as `user` (through sudo; the login user if `None`), its output
+/// in `dir`, a shared directory that user can write.
+fn job_as(c: &Cluster, user: Option<&str>, dir: &str, sbatch_args: &str) -> String {
+    let script = format!(
+        "cd {dir} && id=$(sbatch --parsable -o {dir}/job-%j.out {sbatch_args} --wrap hostname) && \
+         for i in $(seq 600); do squeue -h -j $id | grep -q . || break; sleep 0.1; done && echo $id"
+    );
     let out = c.on(
         "front",
-        &format!(
-            "cd /home && id=$(sbatch --parsable -o /home/job-%j.out {sbatch_args} --wrap hostname) && \
-             for i in $(seq 600); do squeue -h -j $id | grep -q . || break; sleep 0.1; done && echo $id"
-        ),
+        &match user {
+            Some(u) => format!("sudo -u {u} sh -c '{script}'"),
+            None => script,
+        },
     );
     let id = out
         .trim()
@@ -222,9 +325,15 @@ fn job(c: &Cluster, sbatch_args: &str) -> String {
         .trim()
         .to_string();
     assert!(id.parse::<u32>().is_ok(), "sbatch printed {out:?}");
-    c.on("front", &format!("cat /home/job-{id}.out"))
-        .trim()
-        .to_string()
+    c.on(
+        "front",
+        &format!(
+            "f={dir}/job-{id}.out; for i in $(seq 50); do [ -s $f ] && break; sleep 0.1; done; \
+             cat $f; [ -s $f ] || {{ ls -la {dir}; scontrol show job {id}; }}"
+        ),
+    )
+    .trim()
+    .to_string()
 }
 
 /// The SLURM state of a node, as `sinfo` prints it.
@@ -878,4 +987,169 @@ fn slurm_nfs_local_with_the_daemon_grows_on_a_second_burst_then_shrinks() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+/// Issue 15, must-show 1 on OpenStack: `nubo launch c1 slurm nfs openports
+/// openstack` (`--add`: the test cloud's image, the login user `cloudadm`,
+/// a short idle time) on the OpenStack emulator backed by cloud-init
+/// hosts: a front-end with a floating IP, wn-1 with only a private
+/// address; `sbatch --wrap hostname` runs on wn-1; `nubo ssh c1 wn-1 --
+/// id -un` prints `cloudadm`; with the daemon running a burst grows the
+/// cluster to wn-2 and wn-3 and it shrinks back; `destroy` leaves nothing
+/// on the cloud or the machine. Prints a timeline per node (API call,
+/// cloud-init done, SSH up, configured) and the cluster's.
+#[test]
+fn slurm_nfs_on_the_openstack_test_cloud_runs_jobs_grows_and_leaves_nothing() {
+    if !can_run() || !tc::can_run() {
+        return;
+    }
+    let mut c = Cluster::on_openstack("elastic_idle_time = 5 and elastic_cooldown = 0");
+    let name = c.name.clone();
+    let called = std::time::SystemTime::now();
+    c.start = Instant::now();
+    c.mark(format!("launch {name} slurm nfs openports openstack"));
+    c.launch_on_openstack();
+    c.mark("launched: front and wn-1 configured");
+    let shown: serde_json::Value = serde_json::from_str(&c.ok(&["show", &name, "--json"])).unwrap();
+    // When each node's last step ended: configured.
+    let mut configured: std::collections::BTreeMap<String, f64> = Default::default();
+    let launched_ms = called
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    for st in shown["steps"].as_array().unwrap() {
+        if let (Some(node), Some(end)) = (st["node"].as_str(), st["ended_at"].as_i64()) {
+            let t = (end - launched_ms) as f64 / 1000.0;
+            let e = configured.entry(node.to_string()).or_insert(t);
+            *e = e.max(t);
+        }
+    }
+    let addresses = |node: &str| -> Vec<std::net::Ipv4Addr> {
+        shown["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["node"] == node)
+            .unwrap_or_else(|| panic!("no {node} in {shown:#}"))["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a.as_str()?.parse().ok())
+            .collect()
+    };
+    let wn = addresses("wn-1");
+    assert_eq!(wn.len(), 1, "wn-1 has only a private address: {wn:?}");
+    assert!(
+        !reachable_from_here(wn[0]),
+        "wn-1 is not reachable from here"
+    );
+    assert!(
+        addresses("front").iter().any(|ip| reachable_from_here(*ip)),
+        "the front-end's floating IP is"
+    );
+    assert_eq!(c.on("wn-1", "id -un").trim(), "cloudadm");
+    // As the cluster's user, in its home: the front-end's, shared, and
+    // mounted as that user, so the job's output is its own (the login
+    // user's home is not shared that way).
+    assert_eq!(
+        job_as(&c, Some("nubo"), "/home/nubo", ""),
+        "wn-1",
+        "the first job runs on the worker"
+    );
+    c.mark("sbatch --wrap hostname ran on wn-1");
+    c.on(
+        "front",
+        "echo shared | sudo tee /home/from-front >/dev/null",
+    );
+    assert_eq!(c.on("wn-1", "cat /home/from-front").trim(), "shared");
+
+    let daemon = start_daemon(&c);
+    let ids = submit_burst(&c, 10);
+    c.mark(format!("burst: {}", ids.join(" ")));
+    let powered_on = watch_burst(&mut c, &ids);
+    stop_daemon(daemon);
+    assert_eq!(
+        powered_on.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["wn-2", "wn-3"],
+        "grown by the two missing workers"
+    );
+    let shown: serde_json::Value = serde_json::from_str(&c.ok(&["show", &name, "--json"])).unwrap();
+    assert_eq!(
+        local::running_nodes(&shown),
+        ["front"],
+        "shrunk to the front-end"
+    );
+
+    let prefix = c.cloud.as_ref().unwrap().test_cloud.netns_prefix();
+    let netns: Vec<u64> = std::fs::read_dir("/run/netns")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .filter_map(|e| std::fs::metadata(e.path()).ok().map(|m| m.ino()))
+        .collect();
+    assert_eq!(netns.len(), 1, "the front-end's host only");
+    c.ok(&["destroy", &name, "-y"]);
+    c.mark("destroyed");
+    let cloud = c.cloud.as_ref().unwrap();
+    assert!(cloud.emu.servers().is_empty(), "{:#?}", cloud.emu.servers());
+    assert!(
+        cloud.emu.floating_ips().is_empty(),
+        "{:#?}",
+        cloud.emu.floating_ips()
+    );
+    assert!(
+        cloud.emu.groups().iter().all(|g| g.name == "default"),
+        "{:#?}",
+        cloud.emu.groups()
+    );
+    assert!(cloud.test_cloud.host_names().is_empty());
+    let boots = cloud.emu.boots();
+    for (server, boot) in &boots {
+        assert!(
+            boot.cloud_init_ok(),
+            "cloud-init on {server}: {:?} {:?}",
+            boot.cloud_init_errors,
+            boot.cloud_init_warnings
+        );
+    }
+    // The workers the daemon added are configured when SLURM has them up.
+    for (t, what) in &c.timeline {
+        if let Some(node) = what.strip_suffix(" up") {
+            configured
+                .entry(node.to_string())
+                .or_insert(t.as_secs_f64());
+        }
+    }
+    let since =
+        |t: std::time::SystemTime| t.duration_since(called).unwrap_or_default().as_secs_f64();
+    let mut lines = String::new();
+    for (server, boot) in &boots {
+        let node = server
+            .rsplit_once(&format!("{name}-"))
+            .map_or("?", |(_, n)| n);
+        lines += &format!(
+            "\n  {node:6} API call {:6.2}  cloud-init done {:6.2}  SSH up {:6.2}  configured {:6.2}",
+            since(boot.called),
+            boot.events
+                .iter()
+                .find(|e| e.what == "cloud-init-final")
+                .map_or(f64::NAN, |e| since(e.at)),
+            since(boot.sshd_up),
+            configured.get(node).copied().unwrap_or(f64::NAN)
+        );
+    }
+    eprintln!("timeline per node (seconds since `nubo launch` started):{lines}");
+    eprintln!(
+        "timeline of {name}:\n{}",
+        c.timeline
+            .iter()
+            .map(|(t, w)| format!("  {:7.2} s  {w}", t.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let (test_cloud, root) = (cloud.test_cloud.clone(), cloud.test_cloud_root.clone());
+    let networks = test_cloud.networks().unwrap();
+    drop(c);
+    let left = tc::traces(&test_cloud, &root, &netns, &networks);
+    assert!(left.is_empty(), "left on this machine: {left:#?}");
 }

@@ -318,6 +318,8 @@ struct State {
     calls: Vec<Call>,
     unauthorized: usize,
     backing: Option<Arc<Backing>>,
+    /// Every boot of a host, in the order they ended: (server name, boot).
+    boots: Vec<(String, Boot)>,
     /// This state, for the callbacks of host operations.
     me: Weak<Mutex<State>>,
 }
@@ -418,6 +420,9 @@ impl State {
         match outcome {
             Ok(boot) => {
                 s.status = "ACTIVE".into();
+                if let Some(b) = &boot {
+                    self.boots.push((s.name.clone(), b.clone()));
+                }
                 s.boot = boot;
             }
             Err(e) => {
@@ -539,6 +544,7 @@ impl OstEmu {
         let state = Arc::new_cyclic(|me| {
             Mutex::new(State {
                 backing,
+                boots: Vec::new(),
                 me: me.clone(),
                 config,
                 tokens: HashMap::new(),
@@ -619,6 +625,12 @@ impl OstEmu {
         let mut st = self.state.lock().unwrap();
         st.advance();
         st.servers.get(id).cloned()
+    }
+
+    /// Every boot of a host behind a server so far, in the order they
+    /// ended: (server name, boot), deleted servers' among them.
+    pub fn boots(&self) -> Vec<(String, Boot)> {
+        self.state.lock().unwrap().boots.clone()
     }
 
     pub fn ports(&self) -> Vec<EmuPort> {

@@ -104,6 +104,7 @@ pub fn recipe_context() -> serde_json::Value {
 }
 
 pub mod local;
+pub mod testcloud;
 
 /// An SSH public key for requests to emulated clouds (never used to log in).
 pub const TEST_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG5vdCBhIHJlYWwga2V5 nubo";
