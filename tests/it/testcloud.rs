@@ -612,3 +612,93 @@ async fn openstack_cluster_on_cloud_init_hosts_configured_through_the_front() {
     let left = traces(&cloud, &root, &netns, &networks);
     assert!(left.is_empty(), "left on this machine: {left:#?}");
 }
+
+/// Issue 15, must-show 6: `nubo-testcloud openstack` run as the README
+/// says: its first line is the auth line, its second the image; `nubo
+/// launch` with them gives a front-end and a private worker configured as
+/// `cloudadm`; after `destroy` and SIGTERM nothing of it is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nubo_testcloud_openstack_by_hand_gives_a_working_launch() {
+    use tokio::io::AsyncBufReadExt;
+    if !can_run() {
+        return;
+    }
+    sweep_stale();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let root = PathBuf::from(format!(
+        "/tmp/nubo-tc-{}-bin-{nanos:08x}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&root).unwrap();
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_nubo-testcloud"))
+        .args(["openstack", "--listen", "127.0.0.1:0", "--root"])
+        .arg(&root)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(server.stdout.take().unwrap()).lines();
+    let auth = lines.next_line().await.unwrap().expect("the auth line");
+    let image = lines.next_line().await.unwrap().expect("the image line");
+    assert!(
+        auth.starts_with("id = ost; type = OpenStack; host = http://127.0.0.1:"),
+        "{auth}"
+    );
+    let features = image
+        .strip_prefix("# image: ")
+        .unwrap_or_else(|| panic!("{image}"));
+    let dir = root.join("nubo");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("auth.dat"), format!("{auth}\n")).unwrap();
+    std::fs::write(
+        dir.join("c.radl"),
+        format!(
+            "network public (outbound = 'yes')\n\
+             network private ()\n\
+             system front (net_interface.0.connection = 'public' and net_interface.0.dns_name = 'front' and \
+               net_interface.1.connection = 'private' and {features})\n\
+             system wn (net_interface.0.connection = 'private' and net_interface.0.dns_name = 'wn-#N#' and {features})\n\
+             configure mark (\n@begin\n- name: the mark\n  file:\n    path: /etc/nubo-mark\n    content: \"{{{{ node.name }}}}\\n\"\n@end\n)\n\
+             contextualize (\n system front configure mark step 1\n system wn configure mark step 1\n)\n\
+             deploy front 1\n\
+             deploy wn 1\n"
+        ),
+    )
+    .unwrap();
+    nubo_ok(&dir, &["launch", "c1", "c.radl", "-a", "auth.dat", "-y"]).await;
+    let out = nubo_ok(
+        &dir,
+        &["ssh", "c1", "wn-1", "--", "id -un; cat /etc/nubo-mark"],
+    )
+    .await;
+    assert_eq!(out, "cloudadm\nwn-1\n");
+    let cloud = TestCloud::existing(&root)
+        .into_iter()
+        .next()
+        .expect("the binary's test cloud");
+    let networks = cloud.networks().unwrap();
+    let netns: Vec<u64> = std::fs::read_dir("/run/netns")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&cloud.netns_prefix())
+        })
+        .filter_map(|e| std::fs::metadata(e.path()).ok().map(|m| m.ino()))
+        .collect();
+    assert_eq!(netns.len(), 2);
+    nubo_ok(&dir, &["destroy", "c1", "-y"]).await;
+    assert!(cloud.host_names().is_empty());
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(server.id().unwrap() as i32, libc::SIGTERM) };
+    let status = server.wait().await.unwrap();
+    assert!(status.success(), "nubo-testcloud: {status}");
+    let left = traces(&cloud, &root, &netns, &networks);
+    assert!(left.is_empty(), "left on this machine: {left:#?}");
+    assert!(TestCloud::existing(&root).is_empty());
+    std::fs::remove_dir_all(&root).unwrap();
+}
