@@ -591,6 +591,42 @@ async fn openstack_cluster_on_cloud_init_hosts_configured_through_the_front() {
         assert_eq!(who, format!("cloudadm\n{node}\n{node}\n"), "on {node}");
     }
 
+    // Must-show 3: wn-1's server is deleted behind nubo's back; `nubo
+    // reconfigure` makes a new one, which gets the same address (the
+    // lowest free) and new host keys, and is configured without a
+    // host-key error (IM issue 313).
+    let host_key = "cat /etc/ssh/ssh_host_ed25519_key.pub";
+    let old_key = nubo_ok(&dir, &["ssh", "c1", "wn-1", "--", host_key]).await;
+    let old_wn = servers.iter().find(|s| s.name.ends_with("wn-1")).unwrap();
+    assert!(
+        emu.delete_server(&old_wn.id, Duration::from_secs(60)).await,
+        "wn-1's server is gone"
+    );
+    nubo_ok(&dir, &["reconfigure", "c1"]).await;
+    let shown: serde_json::Value =
+        serde_json::from_str(&nubo_ok(&dir, &["show", "c1", "--json"]).await).unwrap();
+    let again: Vec<Ipv4Addr> = shown["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["node"] == "wn-1")
+        .unwrap()["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str()?.parse().ok())
+        .collect();
+    assert_eq!(again, wn_ips, "the new wn-1 has the old one's address");
+    let new_key = nubo_ok(&dir, &["ssh", "c1", "wn-1", "--", host_key]).await;
+    assert_ne!(old_key, new_key, "a new VM, new host keys");
+    assert_eq!(
+        nubo_ok(&dir, &["ssh", "c1", "wn-1", "--", "cat /etc/nubo-mark"]).await,
+        "wn-1\n",
+        "the new wn-1 is configured"
+    );
+    let servers = emu.servers();
+    assert_eq!(servers.len(), 2, "{servers:#?}");
+
     let netns: Vec<u64> = servers
         .iter()
         .filter_map(|s| s.boot.as_ref())
@@ -701,4 +737,81 @@ async fn nubo_testcloud_openstack_by_hand_gives_a_working_launch() {
     assert!(left.is_empty(), "left on this machine: {left:#?}");
     assert!(TestCloud::existing(&root).is_empty());
     std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// Issue 15, must-show 4: an image whose cloud-init grants the login user
+/// no sudo. The launch fails with the error naming the node, the user and
+/// what to change; `destroy` then leaves nothing on the cloud or the
+/// machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_user_without_sudo_fails_the_launch_clearly_and_leaks_nothing() {
+    use nubo::testcloud::emu::openstack::{EmuConfig, IMAGE_ID, OstEmu, network};
+    if !can_run() {
+        return;
+    }
+    let (guard, root, cloud) = new_cloud("nosudo");
+    let emu = OstEmu::start(EmuConfig {
+        networks: vec![
+            network("a1e3b0c4-0000-4000-8000-000000000001", "public", true, ""),
+            network("a1e3b0c4-0000-4000-8000-000000000002", "private", false, ""),
+        ],
+        hosts: Some(cloud.clone()),
+        no_sudo_images: vec![IMAGE_ID.to_string()],
+        ..EmuConfig::default()
+    })
+    .await;
+    let dir = root.join("nubo");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("auth.dat"),
+        format!(
+            "id = ost; type = OpenStack; host = {}; username = alice; password = 'ostpass'; tenant = demo; domain = Default\n",
+            emu.keystone()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("c.radl"),
+        format!(
+            "network public (outbound = 'yes')\n\
+             system front (net_interface.0.connection = 'public' and net_interface.0.dns_name = 'front' and \
+               disk.0.image.url = 'ost://127.0.0.1/{IMAGE_ID}' and disk.0.os.credentials.username = 'cloudadm')\n\
+             configure mark (\n@begin\n- name: the mark\n  file:\n    path: /etc/nubo-mark\n    content: x\n@end\n)\n\
+             contextualize (\n system front configure mark step 1\n)\n\
+             deploy front 1\n"
+        ),
+    )
+    .unwrap();
+    let mut c = crate::support::nubo_in(&dir);
+    c.args(["launch", "c1", "c.radl", "-a", "auth.dat", "-y"]);
+    let out = tokio::process::Command::from(c).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for what in [
+        "cannot run the configuration as root on front",
+        "it logs in as `cloudadm`, who cannot use sudo without a password",
+        "Give `cloudadm` sudo without a password",
+    ] {
+        assert!(stderr.contains(what), "{what:?} not in:\n{stderr}");
+    }
+    let netns: Vec<u64> = std::fs::read_dir("/run/netns")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&cloud.netns_prefix())
+        })
+        .filter_map(|e| std::fs::metadata(e.path()).ok().map(|m| m.ino()))
+        .collect();
+    nubo_ok(&dir, &["destroy", "c1", "-y"]).await;
+    assert!(emu.servers().is_empty(), "{:#?}", emu.servers());
+    assert!(emu.floating_ips().is_empty(), "{:#?}", emu.floating_ips());
+    assert!(emu.groups().iter().all(|g| g.name == "default"));
+    assert!(cloud.host_names().is_empty());
+    drop(emu);
+    let networks = cloud.networks().unwrap();
+    drop(guard);
+    let left = traces(&cloud, &root, &netns, &networks);
+    assert!(left.is_empty(), "left on this machine: {left:#?}");
 }

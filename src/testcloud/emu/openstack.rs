@@ -129,6 +129,10 @@ pub struct EmuConfig {
     pub flavors: Vec<EmuFlavor>,
     /// Images by id: (name, status).
     pub images: BTreeMap<String, (String, String)>,
+    /// Images whose cloud-init grants no sudo: with hosts behind the
+    /// servers, the user data's `sudo:` entries are dropped before such a
+    /// host boots, so its login user is made without sudo rights.
+    pub no_sudo_images: Vec<String>,
     pub networks: Vec<EmuNetwork>,
     /// At most this many servers.
     pub instance_quota: Option<usize>,
@@ -202,6 +206,7 @@ impl Default for EmuConfig {
             floating_ip_quota: None,
             page_limit: 1000,
             hosts: None,
+            no_sudo_images: Vec::new(),
         }
     }
 }
@@ -330,7 +335,25 @@ impl State {
         format!("{:08x}-0000-4000-8000-{:012x}", self.next_id, self.next_id)
     }
 
+    /// The next address of the network with `prefix`: counting up from
+    /// `.10`; with hosts behind the servers, the lowest one no port or
+    /// floating IP holds (a freed address comes back, as from a real
+    /// pool: a new VM may get a removed one's address and host keys differ).
     fn ip(&mut self, prefix: &str) -> String {
+        if self.backing.is_some() {
+            let used: Vec<&str> = self
+                .ports
+                .values()
+                .map(|p| p.ip.as_str())
+                .chain(self.floating_ips.values().map(|f| f.address.as_str()))
+                .collect();
+            if let Some(ip) = (10..255)
+                .map(|n| format!("{prefix}.{n}"))
+                .find(|ip| !used.contains(&ip.as_str()))
+            {
+                return ip;
+            }
+        }
         let n = self.next_ip.entry(prefix.to_string()).or_insert(10);
         let ip = format!("{prefix}.{n}");
         *n += 1;
@@ -430,6 +453,34 @@ impl State {
                 s.fault = Some(e.to_string());
             }
         }
+    }
+
+    /// Starts deleting server `id` (its host removed first, if any);
+    /// false if there is no such server.
+    fn delete_server(&mut self, id: &str) -> bool {
+        let delay = self.config.delete_delay;
+        let hosted = self.backing.is_some();
+        let Some(s) = self.servers.get_mut(id) else {
+            return false;
+        };
+        s.task_state = Some("deleting".into());
+        if !hosted {
+            s.transition = Transition::Deleting(Instant::now() + delay);
+            return true;
+        }
+        s.transition = Transition::Host;
+        self.host_op(id, HostOp::Remove, |st, id, outcome| match outcome {
+            Ok(_) => st.forget_server(id),
+            Err(e) => {
+                if let Some(s) = st.servers.get_mut(id) {
+                    s.status = "ERROR".into();
+                    s.task_state = None;
+                    s.transition = Transition::None;
+                    s.fault = Some(format!("its host was not removed: {e}"));
+                }
+            }
+        });
+        true
     }
 
     /// A floating IP's NIC on the host of the server behind `port`.
@@ -653,6 +704,20 @@ impl OstEmu {
             .values()
             .cloned()
             .collect()
+    }
+
+    /// Deletes a server behind its user's back (as an operator would);
+    /// true once it is gone, false if it is still there after `within`.
+    pub async fn delete_server(&self, id: &str, within: Duration) -> bool {
+        self.state.lock().unwrap().delete_server(id);
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.server(id).is_none() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
     }
 
     /// Forces a server into `ERROR` with a fault message.
@@ -1321,30 +1386,10 @@ fn nova(
         },
         "nova.create_server" => create_server(st, body, addr, region),
         "nova.delete_server" => {
-            let delay = st.config.delete_delay;
-            let hosted = st.backing.is_some();
-            match st.servers.get_mut(rest[1]) {
-                Some(s) => {
-                    s.task_state = Some("deleting".into());
-                    if hosted {
-                        s.transition = Transition::Host;
-                        st.host_op(rest[1], HostOp::Remove, |st, id, outcome| match outcome {
-                            Ok(_) => st.forget_server(id),
-                            Err(e) => {
-                                if let Some(s) = st.servers.get_mut(id) {
-                                    s.status = "ERROR".into();
-                                    s.task_state = None;
-                                    s.transition = Transition::None;
-                                    s.fault = Some(format!("its host was not removed: {e}"));
-                                }
-                            }
-                        });
-                    } else {
-                        s.transition = Transition::Deleting(Instant::now() + delay);
-                    }
-                    no_content()
-                }
-                None => not_found(rest[1]),
+            if st.delete_server(rest[1]) {
+                no_content()
+            } else {
+                not_found(rest[1])
             }
         }
         "nova.server_action" => {
@@ -1557,9 +1602,17 @@ fn create_server(st: &mut State, body: &Value, addr: SocketAddr, region: &str) -
                 })
             })
             .collect();
+        let mut host_data = user_data.clone().unwrap_or_default();
+        if st.config.no_sudo_images.iter().any(|i| i == image) {
+            host_data = host_data
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("sudo:"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+        }
         let spec = HostSpec {
             name: id.clone(),
-            user_data: user_data.clone().unwrap_or_default(),
+            user_data: host_data,
             instance_id: id.clone(),
             // Nova's metadata `hostname`: the server's name, as a hostname.
             local_hostname: Some(hostname_of(name)),
