@@ -143,13 +143,17 @@ fn status(a: StatusArgs) -> CliResult {
             s.cluster
         );
     } else {
-        println!("{:<16} {:<10} {:<13} SINCE", "NODE", "SYSTEM", "STATE");
+        println!(
+            "{:<16} {:<10} {:<13} {:<10} SINCE",
+            "NODE", "SYSTEM", "STATE", "VM"
+        );
         for n in &s.nodes {
             println!(
-                "{:<16} {:<10} {:<13} {}",
+                "{:<16} {:<10} {:<13} {:<10} {}",
                 n.name,
                 n.system,
                 n.state.as_str(),
+                s.vms.get(&n.name).map_or("-", |v| v.as_str()),
                 time(n.since)
             );
         }

@@ -109,12 +109,13 @@ fn print_plan(p: &plan::PlanReport) {
     let count = |a: VmAction| p.vms.iter().filter(|v| v.action == a).count();
     let runs = p.steps.iter().filter(|s| s.action.runs()).count();
     println!(
-        "{} to create, {} to keep, {} to start, {} to recreate, {} to destroy; {} step(s) to run.",
+        "{} to create, {} to keep, {} to start, {} to recreate, {} to destroy, {} to stop; {} step(s) to run.",
         count(VmAction::Create),
         count(VmAction::Keep),
         count(VmAction::Start),
         count(VmAction::Recreate),
         count(VmAction::Destroy),
+        count(VmAction::Stop),
         runs
     );
 }

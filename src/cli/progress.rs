@@ -184,7 +184,7 @@ impl Observer for Progress {
                 VmAction::Start | VmAction::Recreate => {
                     self.line(&inner, format!("  {action} vm {node}"))
                 }
-                VmAction::Create | VmAction::Keep | VmAction::Destroy => {}
+                VmAction::Create | VmAction::Keep | VmAction::Destroy | VmAction::Stop => {}
             },
             Event::StepAction { .. } => {}
             Event::Note(n) => self.line(&inner, format!("  {n}")),

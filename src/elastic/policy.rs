@@ -162,10 +162,7 @@ fn policy(sys: &SystemSpec) -> Result<Policy, PolicyError> {
         secs("elastic_max_booting", p.max_booting as u64)?.clamp(1, u32::MAX as u64) as u32;
     p.billing_interval_s = number(sys, "elastic_billing_interval")?.filter(|b| *b > 0);
     p.fallback = sys.features.get_str("ec3_if_fail").map(str::to_string);
-    p.stop_to_power_off = sys
-        .features
-        .get_str("ec3_reuse_nodes")
-        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "yes" | "true"));
+    p.stop_to_power_off = sys.reuses_nodes();
     if let Some(Number::Int(n)) = sys.features.get_number("ec3_prio") {
         p.prio = n;
     }

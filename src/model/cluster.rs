@@ -73,6 +73,16 @@ pub struct SystemSpec {
     pub features: FeatureSet,
 }
 
+impl SystemSpec {
+    /// `ec3_reuse_nodes = 'yes'` (or `true`): a node of this system that is
+    /// no longer asked for is stopped, to be started again, not destroyed.
+    pub fn reuses_nodes(&self) -> bool {
+        self.features
+            .get_str("ec3_reuse_nodes")
+            .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "yes" | "true"))
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct InterfaceSpec {
     pub network: String,

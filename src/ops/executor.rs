@@ -318,7 +318,8 @@ impl ClusterExecutor {
                 self.create(&provider, system, node, recorded.is_some())
                     .await?
             }
-            VmAction::Destroy => {}
+            // Done before the walk (`launch::run`), never a vertex's work.
+            VmAction::Destroy | VmAction::Stop => {}
         }
         self.done
             .lock()

@@ -55,6 +55,9 @@ pub enum LaunchError {
     KnownHosts(#[source] SshError),
     #[error(transparent)]
     Destroy(#[from] super::destroy::VmDestroyError),
+    /// Stopping a VM no longer asked for (`ec3_reuse_nodes`).
+    #[error(transparent)]
+    Stop(Box<super::lifecycle::LifecycleError>),
     #[error(
         "cluster `{0}` is already launched: change it with `nubo reconfigure {0}`, or remove it with `nubo destroy {0}`"
     )]
@@ -257,6 +260,14 @@ async fn run(
         db.delete_vm(name, node).await?;
         observer.on(&Event::Destroyed(node.to_string()));
         removed.push(node.to_string());
+    }
+    // Those of a system that reuses its nodes: stopped, kept.
+    for node in plan.stopped() {
+        if let Some(vm) = db.vm(name, node).await? {
+            super::lifecycle::power_vm(env, name, &vm, super::lifecycle::Action::Stop)
+                .await
+                .map_err(|e| LaunchError::Stop(Box::new(e)))?;
+        }
     }
 
     let (public_key, key_path) = {

@@ -13,7 +13,7 @@ use crate::plan::changes::{self, RecordedStep, Script, StepAction, StepReason, V
 use crate::plan::graph::Vertex;
 use crate::provider::Provider;
 use crate::recipe;
-use crate::state::{Cluster, StateError, StateStore, Step, StepKey, Vm, VmState};
+use crate::state::{Cluster, StateError, StateStore, Step, StepKey, Vm};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -48,9 +48,18 @@ impl PlanReport {
     pub fn vm_actions(&self) -> HashMap<String, VmAction> {
         self.vms
             .iter()
-            .filter(|v| v.action != VmAction::Destroy)
+            .filter(|v| !matches!(v.action, VmAction::Destroy | VmAction::Stop))
             .map(|v| (v.node.clone(), v.action))
             .collect()
+    }
+
+    /// The recorded VMs no longer asked for that are stopped, to be
+    /// started again (`ec3_reuse_nodes`).
+    pub fn stopped(&self) -> impl Iterator<Item = &str> {
+        self.vms
+            .iter()
+            .filter(|v| v.action == VmAction::Stop)
+            .map(|v| v.node.as_str())
     }
 
     /// The recorded VMs no longer asked for.
@@ -108,12 +117,19 @@ pub fn compute(
         });
     }
     for v in rec.vms {
-        if v.state != VmState::Destroyed && !instances.iter().any(|i| i.name == v.node) {
+        if instances.iter().any(|i| i.name == v.node) {
+            continue;
+        }
+        let reuse = prepared
+            .spec
+            .system(&v.system)
+            .is_some_and(|s| s.reuses_nodes());
+        if let Some(action) = changes::dropped_vm_action(v, reuse) {
             out.vms.push(VmPlan {
                 node: v.node.clone(),
                 system: v.system.clone(),
                 provider: v.provider.clone(),
-                action: VmAction::Destroy,
+                action,
             });
         }
     }

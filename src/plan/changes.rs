@@ -27,6 +27,9 @@ pub enum VmAction {
     Recreate,
     /// Recorded and no longer asked for.
     Destroy,
+    /// Recorded running and no longer asked for, of a system that reuses
+    /// its nodes (`ec3_reuse_nodes`): stopped, kept to be started again.
+    Stop,
 }
 
 impl VmAction {
@@ -42,6 +45,7 @@ impl VmAction {
             VmAction::Start => "^",
             VmAction::Recreate => "~",
             VmAction::Destroy => "-",
+            VmAction::Stop => "v",
         }
     }
 }
@@ -54,6 +58,7 @@ impl std::fmt::Display for VmAction {
             VmAction::Start => "start",
             VmAction::Recreate => "recreate",
             VmAction::Destroy => "destroy",
+            VmAction::Stop => "stop",
         })
     }
 }
@@ -176,6 +181,17 @@ pub fn vm_action(recorded: Option<&Vm>) -> VmAction {
     }
 }
 
+/// What happens to a recorded VM no longer asked for: destroyed, or, when
+/// its system reuses nodes, stopped (nothing if it is stopped already).
+pub fn dropped_vm_action(recorded: &Vm, reuse: bool) -> Option<VmAction> {
+    match recorded.state {
+        VmState::Destroyed => None,
+        VmState::Stopped if reuse && recorded.provider_vm_id.is_some() => None,
+        VmState::Running if reuse && recorded.provider_vm_id.is_some() => Some(VmAction::Stop),
+        _ => Some(VmAction::Destroy),
+    }
+}
+
 /// What the provider says of a VM that the records say is there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AtProvider {
@@ -272,6 +288,27 @@ mod tests {
         assert_eq!(vm_action_seen(Start, AtProvider::Running), Keep);
         assert_eq!(vm_action_seen(Start, AtProvider::Gone), Recreate);
         assert_eq!(vm_action_seen(Create, AtProvider::Gone), Create);
+    }
+
+    #[test]
+    fn a_dropped_vm_is_stopped_only_where_nodes_are_reused() {
+        use VmAction::*;
+        let running = vm(VmState::Running, Some("i-1"));
+        let stopped = vm(VmState::Stopped, Some("i-1"));
+        let failed = vm(VmState::Failed, Some("i-1"));
+        assert_eq!(dropped_vm_action(&running, false), Some(Destroy));
+        assert_eq!(dropped_vm_action(&running, true), Some(Stop));
+        assert_eq!(dropped_vm_action(&stopped, true), None);
+        assert_eq!(dropped_vm_action(&stopped, false), Some(Destroy));
+        assert_eq!(dropped_vm_action(&failed, true), Some(Destroy));
+        assert_eq!(
+            dropped_vm_action(&vm(VmState::Running, None), true),
+            Some(Destroy)
+        );
+        assert_eq!(
+            dropped_vm_action(&vm(VmState::Destroyed, Some("i-1")), true),
+            None
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ use nubo::ops::recipes::RecipeDirs;
 use nubo::ops::templates::{self, TemplateSearch};
 use nubo::provider::local::LocalProvider;
 use nubo::testcloud::TestCloud;
+use nubo::testcloud::emu::opennebula::{self as one, OneEmu};
 use nubo::testcloud::emu::openstack::{self as ost, OstEmu};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -81,6 +82,21 @@ struct Cluster {
     /// The OpenStack test cloud the cluster is on, if not the local
     /// provider; dropped after the cluster is destroyed.
     cloud: Option<OstCloud>,
+    /// The OpenNebula test cloud, likewise.
+    one: Option<OneCloud>,
+}
+
+/// The OpenNebula emulator backed by a test cloud's hosts (virtual
+/// networks 0 `public` and 1 `private`), with its auth file and
+/// `site.radl` for the `opennebula` images template.
+struct OneCloud {
+    emu: OneEmu,
+    _rt: tokio::runtime::Runtime,
+    _guard: Guard,
+    test_cloud: TestCloud,
+    test_cloud_root: PathBuf,
+    auth: PathBuf,
+    site: PathBuf,
 }
 
 /// The OpenStack emulator backed by a test cloud's hosts, on a runtime of
@@ -113,7 +129,81 @@ impl Cluster {
             start: Instant::now(),
             timeline: Vec::new(),
             cloud: None,
+            one: None,
         }
+    }
+
+    /// A cluster to be launched on the OpenNebula test cloud; `wn` holds
+    /// features of system `wn` for `site.radl`. The networks name their
+    /// virtual networks (OpenNebula needs a `provider_id`), and the
+    /// front-end's public interface comes first: nubo lists an OpenNebula
+    /// VM's addresses public first by their range, then in NIC order, and
+    /// the test cloud's public network is inside 10.250.0.0/16.
+    fn on_opennebula(wn: &str) -> Cluster {
+        let mut c = Cluster::new();
+        let (guard, root, test_cloud) = new_cloud("slurm-one");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let emu = rt.block_on(OneEmu::start(one::EmuConfig {
+            hosts: Some(test_cloud.clone()),
+            ..one::EmuConfig::default()
+        }));
+        let dir = c.root.parent().unwrap().to_path_buf();
+        let auth = dir.join("auth.dat");
+        std::fs::write(
+            &auth,
+            format!(
+                "id = one; type = OpenNebula; host = {}; username = oneuser; password = 'onepass'\n",
+                emu.endpoint()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&auth, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let image = "disk.0.image.url = 'one://127.0.0.1/5' and disk.0.os.credentials.username = 'cloudadm'";
+        let site_file = dir.join("site.radl");
+        std::fs::write(
+            &site_file,
+            format!(
+                "network public ( provider_id = 'public' )\nnetwork private ( provider_id = 'private' )\n\
+                 system front ( {image} and net_interface.0.connection = 'public' and \
+                 net_interface.1.connection = 'private' and net_interface.1.dns_name = 'front' )\n\
+                 system wn ( {image} and {wn} )\n"
+            ),
+        )
+        .unwrap();
+        c.one = Some(OneCloud {
+            emu,
+            _rt: rt,
+            _guard: guard,
+            test_cloud,
+            test_cloud_root: root,
+            auth,
+            site: site_file,
+        });
+        c
+    }
+
+    /// `nubo launch NAME slurm nfs openports opennebula --add site.radl -a
+    /// auth.dat -y` on the OpenNebula test cloud.
+    fn launch_on_opennebula(&self) {
+        let cloud = self.one.as_ref().expect("a cluster on the test cloud");
+        self.ok(&[
+            "launch",
+            &self.name,
+            "slurm",
+            "nfs",
+            "openports",
+            "opennebula",
+            "--add",
+            cloud.site.to_str().unwrap(),
+            "-a",
+            cloud.auth.to_str().unwrap(),
+            "-y",
+        ]);
     }
 
     /// A cluster to be launched on the OpenStack test cloud; `wn` holds
@@ -741,12 +831,16 @@ fn nubo_templates_lists_the_shipped_templates() {
 /// is done and every elastic node is off again, marking the timeline:
 /// decisions, nodes up and off, jobs starting and ending. Returns the
 /// nodes the daemon powered on.
-fn watch_burst(c: &mut Cluster, ids: &[String]) -> std::collections::BTreeSet<String> {
+fn watch_burst(
+    c: &mut Cluster,
+    ids: &[String],
+    decisions_before: usize,
+) -> std::collections::BTreeSet<String> {
     let name = c.name.clone();
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut seen: std::collections::BTreeMap<String, &str> = Default::default();
     let mut node_seen: std::collections::BTreeMap<String, String> = Default::default();
-    let mut decisions_seen = 0;
+    let mut decisions_seen = decisions_before;
     let mut powered_on: std::collections::BTreeSet<String> = Default::default();
     loop {
         assert!(Instant::now() < deadline, "timed out: {:#?}", c.timeline);
@@ -827,6 +921,22 @@ fn start_daemon(c: &Cluster) -> std::process::Child {
         .unwrap()
 }
 
+/// How many decisions the daemon has recorded so far (read before a
+/// burst, so [`watch_burst`] sees only that burst's).
+fn decisions_count(c: &Cluster) -> usize {
+    serde_json::from_str::<serde_json::Value>(&c.ok(&[
+        "elastic",
+        "status",
+        &c.name,
+        "--json",
+        "--decisions",
+        "200",
+    ]))
+    .unwrap()["decisions"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
 /// Submits six one-node `sleep SECS` jobs on the front-end; their ids.
 fn submit_burst(c: &Cluster, secs: u32) -> Vec<String> {
     c.on(
@@ -889,11 +999,12 @@ fn elastic_daemon_runs_a_slurm_burst_on_three_workers_then_shrinks() {
         );
     }
     let daemon = start_daemon(&c);
+    let before = decisions_count(&c);
     let ids = submit_burst(&c, 20);
     assert_eq!(ids.len(), 6, "{ids:?}");
     c.mark(format!("submitted 6 jobs: {}", ids.join(" ")));
 
-    let powered_on = watch_burst(&mut c, &ids);
+    let powered_on = watch_burst(&mut c, &ids, before);
     stop_daemon(daemon);
 
     assert_eq!(
@@ -963,9 +1074,10 @@ fn slurm_nfs_local_with_the_daemon_grows_on_a_second_burst_then_shrinks() {
     assert_eq!(c.on("wn-1", "cat /home/from-front").trim(), "shared");
 
     let daemon = start_daemon(&c);
+    let before = decisions_count(&c);
     let ids = submit_burst(&c, 10);
     c.mark(format!("second burst: {}", ids.join(" ")));
-    let powered_on = watch_burst(&mut c, &ids);
+    let powered_on = watch_burst(&mut c, &ids, before);
     stop_daemon(daemon);
     assert_eq!(
         powered_on.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -1064,9 +1176,10 @@ fn slurm_nfs_on_the_openstack_test_cloud_runs_jobs_grows_and_leaves_nothing() {
     assert_eq!(c.on("wn-1", "cat /home/from-front").trim(), "shared");
 
     let daemon = start_daemon(&c);
+    let before = decisions_count(&c);
     let ids = submit_burst(&c, 10);
     c.mark(format!("burst: {}", ids.join(" ")));
-    let powered_on = watch_burst(&mut c, &ids);
+    let powered_on = watch_burst(&mut c, &ids, before);
     stop_daemon(daemon);
     assert_eq!(
         powered_on.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -1151,5 +1264,230 @@ fn slurm_nfs_on_the_openstack_test_cloud_runs_jobs_grows_and_leaves_nothing() {
     let networks = test_cloud.networks().unwrap();
     drop(c);
     let left = tc::traces(&test_cloud, &root, &netns, &networks);
+    assert!(left.is_empty(), "left on this machine: {left:#?}");
+}
+
+/// Issue 15, must-show 2: the same SLURM cluster on the OpenStack test
+/// cloud with `ec3_reuse_nodes = 'yes'`: the first burst makes wn-2 and
+/// wn-3; when idle, the workers are stopped, not destroyed (`nubo show`
+/// and `nubo elastic status` say so); the second burst starts the same
+/// servers again: the cloud never holds a second server for a slot.
+#[test]
+fn reused_workers_on_the_openstack_test_cloud_are_stopped_then_started_again() {
+    if !can_run() || !tc::can_run() {
+        return;
+    }
+    let mut c = Cluster::on_openstack(
+        "ec3_reuse_nodes = 'yes' and elastic_idle_time = 5 and elastic_cooldown = 0",
+    );
+    let name = c.name.clone();
+    c.mark(format!(
+        "launch {name} slurm nfs openports openstack, ec3_reuse_nodes"
+    ));
+    c.launch_on_openstack();
+    c.mark("launched: front and wn-1");
+    let servers_by_node = |c: &Cluster| -> std::collections::BTreeMap<String, (String, String)> {
+        c.cloud
+            .as_ref()
+            .unwrap()
+            .emu
+            .servers()
+            .into_iter()
+            .map(|s| {
+                let node = s
+                    .name
+                    .rsplit_once(&format!("{name}-"))
+                    .map_or(String::new(), |(_, n)| n.to_string());
+                (node, (s.id, s.status))
+            })
+            .collect()
+    };
+    let daemon = start_daemon(&c);
+    let before = decisions_count(&c);
+    let ids = submit_burst(&c, 10);
+    c.mark(format!("first burst: {}", ids.join(" ")));
+    let first = watch_burst(&mut c, &ids, before);
+    assert_eq!(
+        first.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["wn-2", "wn-3"],
+        "grown by the two missing workers"
+    );
+    let after_first = servers_by_node(&c);
+    assert_eq!(
+        after_first.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["front", "wn-1", "wn-2", "wn-3"],
+        "{after_first:#?}"
+    );
+    for w in ["wn-1", "wn-2", "wn-3"] {
+        assert_eq!(after_first[w].1, "SHUTOFF", "{w} stopped, not deleted");
+    }
+    let shown: serde_json::Value = serde_json::from_str(&c.ok(&["show", &name, "--json"])).unwrap();
+    for v in shown["vms"].as_array().unwrap() {
+        let want = if v["node"] == "front" {
+            "running"
+        } else {
+            "stopped"
+        };
+        assert_eq!(v["state"], want, "{v:#}");
+    }
+    let status = c.ok(&["elastic", "status", &name]);
+    for w in ["wn-1", "wn-2", "wn-3"] {
+        assert!(
+            status
+                .lines()
+                .any(|l| l.starts_with(w) && l.contains(" off ") && l.contains(" stopped ")),
+            "{w} off with a stopped VM:\n{status}"
+        );
+    }
+
+    let before = decisions_count(&c);
+
+    let ids = submit_burst(&c, 10);
+    c.mark(format!("second burst: {}", ids.join(" ")));
+    let second = watch_burst(&mut c, &ids, before);
+    stop_daemon(daemon);
+    assert_eq!(
+        second.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["wn-1", "wn-2", "wn-3"],
+        "every worker powered on again"
+    );
+    assert_eq!(
+        servers_by_node(&c),
+        after_first,
+        "the same servers, stopped again"
+    );
+    let cloud = c.cloud.as_ref().unwrap();
+    assert_eq!(
+        cloud.emu.count("nova.create_server"),
+        4,
+        "one server per node ever: {:?}",
+        cloud.emu.ops()
+    );
+    assert_eq!(cloud.emu.count("nova.delete_server"), 0);
+    let starts = cloud
+        .emu
+        .calls()
+        .iter()
+        .filter(|c| c.op == "nova.server_action")
+        .count();
+    assert!(starts >= 6, "3 stops, 3 starts, 3 stops: {starts} actions");
+
+    c.ok(&["destroy", &name, "-y"]);
+    c.mark("destroyed");
+    let cloud = c.cloud.as_ref().unwrap();
+    assert!(cloud.emu.servers().is_empty(), "{:#?}", cloud.emu.servers());
+    assert!(cloud.test_cloud.host_names().is_empty());
+    eprintln!(
+        "timeline of {name}:\n{}",
+        c.timeline
+            .iter()
+            .map(|(t, w)| format!("  {:7.2} s  {w}", t.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// Issue 15, must-show 1 on OpenNebula: `nubo launch c1 slurm nfs
+/// openports opennebula` on the OpenNebula emulator backed by cloud-init
+/// hosts (cloud-init reads the `CONTEXT`'s `USER_DATA` nubo sends): a
+/// front-end on the public network, wn-1 only on the private one; a job
+/// runs on wn-1; `nubo ssh c1 wn-1 -- id -un` prints `cloudadm`; the
+/// daemon grows the cluster to wn-3 and shrinks it; `destroy` leaves no
+/// VM and no host. Prints a timeline per node.
+#[test]
+fn slurm_nfs_on_the_opennebula_test_cloud_runs_jobs_grows_and_leaves_nothing() {
+    if !can_run() || !tc::can_run() {
+        return;
+    }
+    let mut c = Cluster::on_opennebula("elastic_idle_time = 5 and elastic_cooldown = 0");
+    let name = c.name.clone();
+    let called = std::time::SystemTime::now();
+    c.start = Instant::now();
+    c.mark(format!("launch {name} slurm nfs openports opennebula"));
+    c.launch_on_opennebula();
+    c.mark("launched: front and wn-1 configured");
+    let shown: serde_json::Value = serde_json::from_str(&c.ok(&["show", &name, "--json"])).unwrap();
+    let wn: Vec<std::net::Ipv4Addr> = shown["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["node"] == "wn-1")
+        .unwrap()["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str()?.parse().ok())
+        .collect();
+    assert_eq!(wn.len(), 1, "wn-1 has only a private address: {wn:?}");
+    assert!(
+        !reachable_from_here(wn[0]),
+        "wn-1 is not reachable from here"
+    );
+    assert_eq!(c.on("wn-1", "id -un").trim(), "cloudadm");
+    assert_eq!(
+        job_as(&c, Some("nubo"), "/home/nubo", ""),
+        "wn-1",
+        "the first job runs on the worker"
+    );
+    c.mark("sbatch --wrap hostname ran on wn-1");
+
+    let daemon = start_daemon(&c);
+    let before = decisions_count(&c);
+    let ids = submit_burst(&c, 10);
+    c.mark(format!("burst: {}", ids.join(" ")));
+    let powered_on = watch_burst(&mut c, &ids, before);
+    stop_daemon(daemon);
+    assert_eq!(
+        powered_on.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["wn-2", "wn-3"],
+        "grown by the two missing workers"
+    );
+    c.ok(&["destroy", &name, "-y"]);
+    c.mark("destroyed");
+    let cloud = c.one.as_ref().unwrap();
+    // OpenNebula answers `terminate` at once and removes the VM after.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !cloud.emu.live_vms().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        cloud.emu.live_vms().is_empty(),
+        "{:#?}",
+        cloud.emu.live_vms()
+    );
+    assert!(cloud.test_cloud.host_names().is_empty());
+    let since =
+        |t: std::time::SystemTime| t.duration_since(called).unwrap_or_default().as_secs_f64();
+    let mut lines = String::new();
+    for (vm, boot) in cloud.emu.boots() {
+        assert!(
+            boot.cloud_init_ok(),
+            "cloud-init on {vm}: {:?}",
+            boot.cloud_init_errors
+        );
+        let node = vm.rsplit('.').nth(1).unwrap_or("?").to_string();
+        lines += &format!(
+            "\n  {node:6} API call {:6.2}  cloud-init done {:6.2}  SSH up {:6.2}",
+            since(boot.called),
+            boot.events
+                .iter()
+                .find(|e| e.what == "cloud-init-final")
+                .map_or(f64::NAN, |e| since(e.at)),
+            since(boot.sshd_up)
+        );
+    }
+    eprintln!("timeline per node (seconds since `nubo launch` started):{lines}");
+    eprintln!(
+        "timeline of {name}:\n{}",
+        c.timeline
+            .iter()
+            .map(|(t, w)| format!("  {:7.2} s  {w}", t.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let (test_cloud, root) = (cloud.test_cloud.clone(), cloud.test_cloud_root.clone());
+    let networks = test_cloud.networks().unwrap();
+    drop(c);
+    let left = tc::traces(&test_cloud, &root, &[], &networks);
     assert!(left.is_empty(), "left on this machine: {left:#?}");
 }

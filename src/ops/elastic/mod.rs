@@ -104,15 +104,6 @@ fn load(store: &StateStore, cluster: &str) -> Result<(ClusterSpec, Vec<Policy>),
         cluster: cluster.to_string(),
         errors: errors.iter().map(ToString::to_string).collect(),
     })?;
-    if let Some(p) = policies.iter().find(|p| p.stop_to_power_off) {
-        return Err(ElasticError::Policy {
-            cluster: cluster.to_string(),
-            errors: vec![format!(
-                "system `{}`: `ec3_reuse_nodes` (power-off by stopping) is not supported yet; remove it to power off by destroying",
-                p.system
-            )],
-        });
-    }
     Ok((spec, policies))
 }
 
@@ -244,11 +235,18 @@ async fn apply(
         match n.state {
             NodeState::PoweringOff if !running => {
                 n.set(NodeState::Off, now);
+                let stopped = vms
+                    .iter()
+                    .any(|v| v.node == n.name && v.state == VmState::Stopped);
                 notes.push(note(
                     now,
                     &n.name,
                     RecordedAction::Off,
-                    "its VM is removed".into(),
+                    if stopped {
+                        "its VM is stopped (ec3_reuse_nodes)".into()
+                    } else {
+                        "its VM is removed".into()
+                    },
                 ));
                 if let Some(q) = queue {
                     let _ = q.gone(&n.name).await;
@@ -532,6 +530,9 @@ pub struct Status {
     pub decisions: Vec<DecisionRecord>,
     /// Whether a daemon holds the cluster's daemon lock now.
     pub daemon_running: bool,
+    /// Each recorded VM's state, by node: an elastic node that is off has
+    /// none, or a `stopped` one where its system reuses nodes.
+    pub vms: std::collections::BTreeMap<String, VmState>,
 }
 
 pub fn status(env: &Env, cluster: &str, decisions: u32) -> Result<Status, ElasticError> {
@@ -549,6 +550,12 @@ pub fn status(env: &Env, cluster: &str, decisions: u32) -> Result<Status, Elasti
         queue: env.store.elastic_queue(cluster)?,
         decisions: env.store.elastic_decisions(cluster, decisions)?,
         daemon_running,
+        vms: env
+            .store
+            .vms(cluster)?
+            .into_iter()
+            .map(|v| (v.node, v.state))
+            .collect(),
     })
 }
 

@@ -10,6 +10,7 @@
 //! | each interface's network `provider_id` | `NIC/NETWORK_ID` (`NIC/NETWORK` for a name) |
 //! | the cluster key, the node name | `CONTEXT/SSH_PUBLIC_KEY`, `CONTEXT/SET_HOSTNAME`, `CONTEXT/NETWORK=YES` |
 //! | `disk.0.os.credentials.username` other than root | `CONTEXT/USERNAME` |
+//! | the same, for cloud-init images | `CONTEXT/USER_DATA` (nubo's `#cloud-config`, base64, `USERDATA_ENCODING = base64`), which cloud-init's OpenNebula datasource reads, as IM sends it |
 //!
 //! plus the name and attributes of [`super::label`].
 
@@ -115,6 +116,12 @@ pub fn vm_template(req: &VmRequest, endpoint_host: &str) -> Result<String, OneEr
     if user != "root" {
         element(&mut t, "USERNAME", &user);
     }
+    element(&mut t, "USERDATA_ENCODING", "base64");
+    element(
+        &mut t,
+        "USER_DATA",
+        &cloud::userdata::encoded(&req.node, &user, &req.public_key),
+    );
     t.push_str("</CONTEXT>");
     element(&mut t, ATTR_CLUSTER, &req.cluster);
     element(&mut t, ATTR_NODE, &req.node);
@@ -184,6 +191,16 @@ mod tests {
         assert_eq!(ctx.child_text("NETWORK").unwrap(), "YES");
         assert_eq!(ctx.child_text("SET_HOSTNAME").unwrap(), "front");
         assert_eq!(ctx.child_text("USERNAME").unwrap(), "ubuntu");
+        assert_eq!(ctx.child_text("USERDATA_ENCODING").unwrap(), "base64");
+        let data = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            ctx.child_text("USER_DATA").unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(data).unwrap(),
+            cloud::userdata::cloud_config("front", "ubuntu", "ssh-ed25519 AAAAC3 nubo@web\n")
+        );
         assert_eq!(doc.child_text("NUBO_CLUSTER").unwrap(), "web");
         assert_eq!(
             doc.child_text("NUBO_TOKEN").unwrap(),

@@ -27,6 +27,16 @@
 //!   without custom attributes);
 //! - `one.image.info(session, id[, decrypt])`.
 //!
+//! With [`EmuConfig::hosts`], a real host of that test cloud stands behind
+//! each VM: its NICs on the test cloud's networks named by
+//! [`EmuConfig::networks`] (a public one reachable from this machine, a
+//! private one not), booted by cloud-init with the `CONTEXT`'s
+//! `USER_DATA` (base64 when `USERDATA_ENCODING` says so) and
+//! `SET_HOSTNAME`; the VM is ACTIVE/BOOT until the host's sshd listens;
+//! `poweroff`, `resume` and `terminate` stop, start and remove the host
+//! (ACTIVE/SHUTDOWN_POWEROFF, ACTIVE/BOOT_POWEROFF, ACTIVE/EPILOG
+//! meanwhile); a failed boot is ACTIVE/BOOT_FAILURE.
+//!
 //! Any other method is an XML-RPC fault, as is a parameter of the wrong
 //! type. Tests can make the next calls fail ([`Fault`]): refused
 //! credentials, a quota, a missing resource, an HTTP status, a slow answer.
@@ -37,8 +47,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use std::net::Ipv4Addr;
+use std::sync::Weak;
+
+use super::EmuError;
+use super::backing::{Backing, HostOp, Outcome};
 use crate::provider::opennebula::xml::{self, Element, Node};
 use crate::provider::opennebula::xmlrpc::{self, Value};
+use crate::testcloud::{Boot, HostSpec, Network, Nic, Role, TestCloud, TestCloudError};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -59,6 +75,10 @@ const POWEROFF: i64 = 8;
 const LCM_INIT: i64 = 0;
 const BOOT: i64 = 2;
 const RUNNING: i64 = 3;
+const EPILOG: i64 = 11;
+const SHUTDOWN_POWEROFF: i64 = 18;
+const BOOT_POWEROFF: i64 = 20;
+const BOOT_FAILURE: i64 = 36;
 
 /// Attributes that go to a VM's `TEMPLATE`; the rest of an allocate
 /// template is its `USER_TEMPLATE`.
@@ -75,6 +95,11 @@ pub struct EmuConfig {
     pub vm_quota: Option<usize>,
     /// Images by id: (name, STATE).
     pub images: BTreeMap<i64, (String, i64)>,
+    /// Virtual networks for hosts: (id, name, public). Without hosts a
+    /// NIC's network does not matter.
+    pub networks: Vec<(i64, String, bool)>,
+    /// Real hosts behind the VMs (see the module's documentation).
+    pub hosts: Option<TestCloud>,
 }
 
 impl Default for EmuConfig {
@@ -85,6 +110,8 @@ impl Default for EmuConfig {
             boot_delay: Duration::from_millis(100),
             vm_quota: None,
             images: [(5, ("ubuntu-22.04".to_string(), 1))].into_iter().collect(),
+            networks: vec![(0, "public".into(), true), (1, "private".into(), false)],
+            hosts: None,
         }
     }
 }
@@ -126,6 +153,8 @@ pub struct EmuVm {
     pub user_template: Vec<(String, String)>,
     /// When booting started, while booting.
     booting_since: Option<Instant>,
+    /// The last boot of its host, when hosts back the VMs.
+    pub boot: Option<Boot>,
 }
 
 struct State {
@@ -134,6 +163,12 @@ struct State {
     next_id: i64,
     faults: Vec<Injected>,
     calls: Vec<String>,
+    backing: Option<Arc<Backing>>,
+    /// Network id → the first three octets of its test-cloud /24.
+    prefixes: BTreeMap<i64, String>,
+    /// Every boot of a host, in the order they ended: (VM name, boot).
+    boots: Vec<(String, Boot)>,
+    me: Weak<Mutex<State>>,
 }
 
 impl State {
@@ -154,6 +189,52 @@ impl State {
             } else {
                 (PENDING, LCM_INIT)
             };
+        }
+    }
+
+    /// Queues `op` for VM `id`'s host; `then` records the outcome.
+    fn host_op(
+        &self,
+        id: i64,
+        op: HostOp,
+        then: impl FnOnce(&mut State, i64, Outcome) + Send + 'static,
+    ) {
+        let Some(backing) = &self.backing else {
+            return;
+        };
+        let me = self.me.clone();
+        backing.submit(
+            &host_name(id),
+            op,
+            Box::new(move |outcome| {
+                if let Some(state) = me.upgrade() {
+                    let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+                    then(&mut st, id, outcome);
+                }
+            }),
+        );
+    }
+
+    /// After a boot or a resume: RUNNING, or BOOT_FAILURE.
+    fn booted(&mut self, id: i64, outcome: Outcome) {
+        let Some(vm) = self.vms.get_mut(&id) else {
+            return;
+        };
+        if vm.state == DONE {
+            return;
+        }
+        match outcome {
+            Ok(boot) => {
+                (vm.state, vm.lcm_state) = (ACTIVE, RUNNING);
+                if let Some(b) = &boot {
+                    self.boots.push((vm.name.clone(), b.clone()));
+                }
+                vm.boot = boot;
+            }
+            Err(e) => {
+                (vm.state, vm.lcm_state) = (ACTIVE, BOOT_FAILURE);
+                tracing::warn!(vm = id, error = %e, "test cloud host did not boot");
+            }
         }
     }
 
@@ -185,17 +266,63 @@ impl Drop for OneEmu {
 }
 
 impl OneEmu {
+    /// Starts the emulator on 127.0.0.1 (a free port).
     pub async fn start(config: EmuConfig) -> OneEmu {
-        let state = Arc::new(Mutex::new(State {
-            config,
-            vms: BTreeMap::new(),
-            next_id: 0,
-            faults: Vec::new(),
-            calls: Vec::new(),
-        }));
+        let bind = SocketAddr::from(([127, 0, 0, 1], 0));
+        OneEmu::start_on(config, bind)
+            .await
+            .unwrap_or_else(|e| panic!("the OpenNebula emulator cannot start: {e}"))
+    }
+
+    /// Starts the emulator on `bind`; with [`EmuConfig::hosts`], first
+    /// makes the test cloud's networks.
+    pub async fn start_on(config: EmuConfig, bind: SocketAddr) -> Result<OneEmu, EmuError> {
+        let mut prefixes = BTreeMap::new();
+        let backing = match config.hosts.clone() {
+            Some(cloud) => {
+                let nets = config.networks.clone();
+                let made = {
+                    let cloud = cloud.clone();
+                    tokio::task::spawn_blocking(move || {
+                        nets.iter()
+                            .map(|(id, name, public)| {
+                                let role = if *public { Role::Public } else { Role::Private };
+                                cloud.network(name, role).map(|n| (*id, n))
+                            })
+                            .collect::<Result<Vec<(i64, Network)>, TestCloudError>>()
+                    })
+                    .await
+                    .map_err(|e| EmuError::Io(std::io::Error::other(e)))??
+                };
+                for (id, net) in made {
+                    let [a, b, c, _] = net.address(0).octets();
+                    prefixes.insert(id, format!("{a}.{b}.{c}"));
+                }
+                Some(Arc::new(Backing::new(cloud)))
+            }
+            None => None,
+        };
+        let state = Arc::new_cyclic(|me| {
+            Mutex::new(State {
+                config,
+                vms: BTreeMap::new(),
+                next_id: 0,
+                faults: Vec::new(),
+                calls: Vec::new(),
+                backing,
+                prefixes,
+                boots: Vec::new(),
+                me: me.clone(),
+            })
+        });
         let shared = state.clone();
-        let (addr, task) = super::serve(move |_, req| serve(shared.clone(), req)).await;
-        OneEmu { addr, state, task }
+        let (addr, task) = super::serve_on(bind, move |_, req| serve(shared.clone(), req)).await?;
+        Ok(OneEmu { addr, state, task })
+    }
+
+    /// Every boot of a host behind a VM so far: (VM name, boot).
+    pub fn boots(&self) -> Vec<(String, Boot)> {
+        self.state.lock().unwrap().boots.clone()
     }
 
     /// The XML-RPC endpoint URL.
@@ -460,10 +587,23 @@ fn dispatch(st: &mut State, method: &str, params: &[Value]) -> Answer {
                 }
             }
             let hold = args.get(1).and_then(Value::as_bool).unwrap_or(false);
+            if st.backing.is_some() {
+                for nic in system.children_named("NIC") {
+                    if network_of(&st.config, nic).is_none() {
+                        return failure(
+                            method,
+                            NO_EXISTS,
+                            "Error getting virtual network: no such network in this site.",
+                        );
+                    }
+                }
+            }
             let id = allocate(st, &name, system, user);
             if hold {
                 let vm = st.vms.get_mut(&id).unwrap();
                 (vm.state, vm.booting_since) = (2, None);
+            } else if st.backing.is_some() {
+                boot_host(st, id);
             }
             success(Value::Int(id))
         }
@@ -494,12 +634,44 @@ fn dispatch(st: &mut State, method: &str, params: &[Value]) -> Answer {
                     vm_state_name(vm.state)
                 )
             };
+            let hosted = st.backing.is_some();
             match action {
+                "terminate-hard" | "terminate" if vm.state != DONE && hosted => {
+                    (vm.state, vm.lcm_state, vm.booting_since) = (ACTIVE, EPILOG, None);
+                    st.host_op(id, HostOp::Remove, |st, id, outcome| {
+                        if let Some(vm) = st.vms.get_mut(&id) {
+                            match outcome {
+                                Ok(_) => (vm.state, vm.lcm_state) = (DONE, LCM_INIT),
+                                Err(e) => {
+                                    (vm.state, vm.lcm_state) = (ACTIVE, 14);
+                                    tracing::warn!(vm = id, error = %e, "test cloud host not removed");
+                                }
+                            }
+                        }
+                    });
+                }
                 "terminate-hard" | "terminate" if vm.state != DONE => {
                     (vm.state, vm.lcm_state, vm.booting_since) = (DONE, LCM_INIT, None);
                 }
+                "poweroff" | "poweroff-hard"
+                    if vm.state == ACTIVE && vm.lcm_state == RUNNING && hosted =>
+                {
+                    vm.lcm_state = SHUTDOWN_POWEROFF;
+                    st.host_op(id, HostOp::Stop, |st, id, outcome| {
+                        if let Some(vm) = st.vms.get_mut(&id) {
+                            (vm.state, vm.lcm_state) = match outcome {
+                                Ok(_) => (POWEROFF, LCM_INIT),
+                                Err(_) => (ACTIVE, 14),
+                            };
+                        }
+                    });
+                }
                 "poweroff" | "poweroff-hard" if vm.state == ACTIVE && vm.lcm_state == RUNNING => {
                     (vm.state, vm.lcm_state) = (POWEROFF, LCM_INIT);
+                }
+                "resume" if vm.state == POWEROFF && hosted => {
+                    (vm.state, vm.lcm_state) = (ACTIVE, BOOT_POWEROFF);
+                    st.host_op(id, HostOp::Start, State::booted);
                 }
                 "resume" if vm.state == POWEROFF => {
                     (vm.state, vm.lcm_state, vm.booting_since) =
@@ -553,17 +725,86 @@ fn dispatch(st: &mut State, method: &str, params: &[Value]) -> Answer {
     }
 }
 
+/// The configured network a NIC names (`NETWORK_ID` or `NETWORK`).
+fn network_of<'a>(config: &'a EmuConfig, nic: &Element) -> Option<&'a (i64, String, bool)> {
+    match (nic.child_text("NETWORK_ID"), nic.child_text("NETWORK")) {
+        (Some(id), _) => {
+            let id = id.trim().parse::<i64>().ok()?;
+            config.networks.iter().find(|n| n.0 == id)
+        }
+        (None, Some(name)) => config.networks.iter().find(|n| n.1 == name.trim()),
+        (None, None) => None,
+    }
+}
+
+/// The test-cloud host behind VM `id`.
+fn host_name(id: i64) -> String {
+    format!("one-{id}")
+}
+
+/// Boots VM `id`'s host from its template: NICs, `CONTEXT/USER_DATA`,
+/// `CONTEXT/SET_HOSTNAME`. The VM is ACTIVE/BOOT until it is up.
+fn boot_host(st: &mut State, id: i64) {
+    let Some(vm) = st.vms.get_mut(&id) else {
+        return;
+    };
+    (vm.state, vm.lcm_state, vm.booting_since) = (ACTIVE, BOOT, None);
+    let ctx = vm.template.child("CONTEXT");
+    let text = |k: &str| {
+        ctx.and_then(|c| c.child_text(k))
+            .map(|t| t.trim().to_string())
+    };
+    let mut user_data = text("USER_DATA").unwrap_or_default();
+    if text("USERDATA_ENCODING").as_deref() == Some("base64") {
+        user_data = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &user_data)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+    }
+    let nics = vm
+        .template
+        .children_named("NIC")
+        .filter_map(|n| {
+            Some(Nic {
+                network: network_of(&st.config, n)?.1.clone(),
+                ip: n.child_text("IP")?.parse::<Ipv4Addr>().ok()?,
+            })
+        })
+        .collect();
+    let spec = HostSpec {
+        name: host_name(id),
+        user_data,
+        instance_id: host_name(id),
+        local_hostname: text("SET_HOSTNAME").filter(|h| !h.is_empty()),
+        nics,
+        volumes: Vec::new(),
+    };
+    st.host_op(id, HostOp::Boot(spec), State::booted);
+}
+
 /// Adds a VM, PENDING and booting; gives each NIC an address.
 fn allocate(st: &mut State, name: &str, mut template: Element, user: Vec<(String, String)>) -> i64 {
     let id = st.next_id;
     st.next_id += 1;
     let mut nic_id = 0u8;
+    let backed = st.backing.is_some();
+    let mut taken: Vec<String> = Vec::new();
     for node in &mut template.children {
         if let Node::Element(nic) = node
             && nic.name == "NIC"
         {
             let net = ["192.0.2", "198.51.100"][usize::from(nic_id % 2)];
-            let ip = format!("{net}.{}", 10 + id % 200);
+            let mut ip = format!("{net}.{}", 10 + id % 200);
+            if backed
+                && let Some((net_id, _, _)) = network_of(&st.config, nic)
+                && let Some(prefix) = st.prefixes.get(net_id)
+            {
+                // The lowest free address, skipping this VM's own.
+                ip = (10..255)
+                    .map(|n| format!("{prefix}.{n}"))
+                    .find(|a| !taken.contains(a) && !ip_used(st, a))
+                    .unwrap_or(ip);
+                taken.push(ip.clone());
+            }
             for (k, v) in [("IP", ip), ("NIC_ID", nic_id.to_string())] {
                 nic.children.push(Node::Element(Element {
                     name: k.into(),
@@ -589,9 +830,19 @@ fn allocate(st: &mut State, name: &str, mut template: Element, user: Vec<(String
             template,
             user_template: user,
             booting_since: Some(Instant::now()),
+            boot: None,
         },
     );
     id
+}
+
+/// Whether a live VM's NIC holds `ip`.
+fn ip_used(st: &State, ip: &str) -> bool {
+    st.vms.values().filter(|v| v.state != DONE).any(|v| {
+        v.template
+            .children_named("NIC")
+            .any(|n| n.child_text("IP").is_some_and(|t| t.trim() == ip))
+    })
 }
 
 fn vm_state_name(state: i64) -> &'static str {
