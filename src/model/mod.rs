@@ -5,8 +5,10 @@
 
 mod cluster;
 mod lower;
+mod volume;
 
 pub use cluster::*;
 pub use lower::lower;
 #[cfg(test)]
 pub(crate) use lower::spec_of_radl;
+pub use volume::{VolumeSpec, mount_script};

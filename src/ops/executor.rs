@@ -95,6 +95,14 @@ pub enum ExecError {
         said: String,
     },
     #[error(
+        "the volumes of {node} (disk.N with a mount_path) could not be formatted and mounted: exit status {status}; its output:\n{output}"
+    )]
+    Volumes {
+        node: String,
+        status: u32,
+        output: String,
+    },
+    #[error(
         "configure `{configure}` failed on {node} with exit status {status}; the last lines of its output:\n{tail}\n(run `nubo show {cluster} --logs` for the whole log)"
     )]
     StepFailed {
@@ -307,16 +315,21 @@ impl ClusterExecutor {
             VmAction::Keep => {
                 self.observer.on(&Event::Kept(node.to_string()));
             }
-            VmAction::Start => self.start(&provider, node, recorded.as_ref()).await?,
+            VmAction::Start => {
+                self.start(&provider, node, recorded.as_ref()).await?;
+                self.mount_volumes(system, node).await?;
+            }
             VmAction::Recreate => {
                 if let Some(id) = recorded.as_ref().and_then(|v| v.provider_vm_id.clone()) {
                     self.destroy_old(&provider, node, &id).await?;
                 }
                 self.create(&provider, system, node, true).await?;
+                self.mount_volumes(system, node).await?;
             }
             VmAction::Create => {
                 self.create(&provider, system, node, recorded.is_some())
-                    .await?
+                    .await?;
+                self.mount_volumes(system, node).await?;
             }
             // Done before the walk (`launch::run`), never a vertex's work.
             VmAction::Destroy | VmAction::Stop => {}
@@ -325,6 +338,39 @@ impl ClusterExecutor {
             .lock()
             .expect("done lock")
             .insert(node.to_string(), action);
+        Ok(())
+    }
+
+    /// The built-in step of a VM just made or started: its volumes
+    /// (`disk.N` with a `mount_path`) formatted once and mounted, as root.
+    async fn mount_volumes(&self, system: &str, node: &str) -> Result<(), StepError> {
+        let Some(script) = self
+            .parts
+            .spec
+            .system(system)
+            .and_then(|s| crate::model::mount_script(&s.volumes()))
+        else {
+            return Ok(());
+        };
+        let session = self.session(node).await?;
+        let mut output = String::new();
+        let status = session
+            .exec_streaming_with_stdin(shell_for(&session), script.as_bytes(), |_, data| {
+                output.push_str(&String::from_utf8_lossy(data));
+            })
+            .await
+            .map_err(|source| ExecError::Ssh {
+                node: node.to_string(),
+                source: Box::new(source),
+            })?;
+        if status != 0 {
+            return Err(ExecError::Volumes {
+                node: node.to_string(),
+                status,
+                output,
+            }
+            .into());
+        }
         Ok(())
     }
 

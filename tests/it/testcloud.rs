@@ -815,3 +815,97 @@ async fn a_login_user_without_sudo_fails_the_launch_clearly_and_leaks_nothing() 
     let left = traces(&cloud, &root, &netns, &networks);
     assert!(left.is_empty(), "left on this machine: {left:#?}");
 }
+
+/// Issue 15, must-show 5: a system with `disk.1.size = 1GB and
+/// disk.1.mount_path = '/data'` on the OpenStack test cloud: each node
+/// gets a volume (Nova's `block_device_mapping_v2`, a loop device in the
+/// host), which nubo's built-in step formats and mounts at /data, a
+/// filesystem of about 1 GiB; `destroy` deletes the volumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_1_becomes_a_mounted_volume_on_each_node_and_goes_with_destroy() {
+    use nubo::testcloud::emu::openstack::{EmuConfig, IMAGE_ID, OstEmu, network};
+    if !can_run() {
+        return;
+    }
+    let (guard, root, cloud) = new_cloud("vol");
+    let emu = OstEmu::start(EmuConfig {
+        networks: vec![
+            network("a1e3b0c4-0000-4000-8000-000000000001", "public", true, ""),
+            network("a1e3b0c4-0000-4000-8000-000000000002", "private", false, ""),
+        ],
+        hosts: Some(cloud.clone()),
+        ..EmuConfig::default()
+    })
+    .await;
+    let dir = root.join("nubo");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("auth.dat"),
+        format!(
+            "id = ost; type = OpenStack; host = {}; username = alice; password = 'ostpass'; tenant = demo; domain = Default\n",
+            emu.keystone()
+        ),
+    )
+    .unwrap();
+    let image = format!(
+        "disk.0.image.url = 'ost://127.0.0.1/{IMAGE_ID}' and disk.0.os.credentials.username = 'cloudadm' and \
+         disk.1.size = 1GB and disk.1.mount_path = '/data'"
+    );
+    std::fs::write(
+        dir.join("c.radl"),
+        format!(
+            "network public (outbound = 'yes')\n\
+             network private ()\n\
+             system front (net_interface.0.connection = 'public' and net_interface.0.dns_name = 'front' and \
+               net_interface.1.connection = 'private' and {image})\n\
+             system wn (net_interface.0.connection = 'private' and net_interface.0.dns_name = 'wn-#N#' and {image})\n\
+             contextualize ()\n\
+             deploy front 1\n\
+             deploy wn 1\n"
+        ),
+    )
+    .unwrap();
+    nubo_ok(&dir, &["launch", "c1", "c.radl", "-a", "auth.dat", "-y"]).await;
+    let volumes = emu.volumes();
+    assert_eq!(volumes.len(), 2, "{volumes:#?}");
+    assert!(volumes.iter().all(|v| v.size_gib == 1 && v.device == "vdb"));
+    for node in ["front", "wn-1"] {
+        let out = nubo_ok(
+            &dir,
+            &[
+                "ssh",
+                "c1",
+                node,
+                "--",
+                "findmnt -n -o SOURCE,FSTYPE /data; df -B1M --output=size /data | tail -1",
+            ],
+        )
+        .await;
+        let mut lines = out.lines();
+        let mount = lines.next().unwrap_or_default();
+        assert!(
+            mount.starts_with("/dev/vdb") && mount.ends_with("ext4"),
+            "{node}: /data is {mount:?}"
+        );
+        let mib: u64 = lines.next().unwrap_or_default().trim().parse().unwrap_or(0);
+        assert!((900..=1100).contains(&mib), "{node}: /data has {mib} MiB");
+    }
+    let netns: Vec<u64> = std::fs::read_dir("/run/netns")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&cloud.netns_prefix())
+        })
+        .filter_map(|e| std::fs::metadata(e.path()).ok().map(|m| m.ino()))
+        .collect();
+    nubo_ok(&dir, &["destroy", "c1", "-y"]).await;
+    assert!(emu.volumes().is_empty(), "{:#?}", emu.volumes());
+    assert!(emu.servers().is_empty());
+    drop(emu);
+    let networks = cloud.networks().unwrap();
+    drop(guard);
+    let left = traces(&cloud, &root, &netns, &networks);
+    assert!(left.is_empty(), "left on this machine: {left:#?}");
+}

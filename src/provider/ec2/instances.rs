@@ -240,6 +240,7 @@ impl Ec2 {
 
     /// Creates the VM of a request (see [`Provider::create_vm`](crate::provider::Provider::create_vm)).
     pub(super) async fn create(&self, req: &VmRequest) -> Result<VmInfo> {
+        cloud::no_volumes(&req.system, "EC2").map_err(Ec2Error::Request)?;
         let features = &req.system.features;
         let url = cloud::image_url(&req.system, "EC2", "aws://REGION/ami-ID")
             .map_err(ProviderError::Final)?;

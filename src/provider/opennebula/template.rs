@@ -74,6 +74,7 @@ pub fn vm_template(req: &VmRequest, endpoint_host: &str) -> Result<String, OneEr
     let memory_mb = features.get_number("memory.size").map_or(512, |bytes| {
         positive_int(Number::Float(bytes.as_f64() / 1e6))
     });
+    cloud::no_volumes(&req.system, "OpenNebula").map_err(OneError::Request)?;
     let url = cloud::image_url(&req.system, "OpenNebula", "one://HOST/IMAGE_ID")
         .map_err(OneError::Request)?;
     let image = image_ref(url, endpoint_host)?;
@@ -226,6 +227,14 @@ mod tests {
 
     #[test]
     fn refusals_say_what_is_expected() {
+        let volume = request(
+            "system s (disk.0.image.url = 'one://h/3' and disk.1.size = 10GB)\ndeploy s 1\n",
+        );
+        let e = vm_template(&volume, "h").unwrap_err().to_string();
+        assert!(
+            e.contains("asks for a volume (`disk.1.size`), which nubo makes on OpenStack only"),
+            "{e}"
+        );
         let no_image = request("system s (cpu.count = 1)\ndeploy s 1\n");
         let e = vm_template(&no_image, "h").unwrap_err().to_string();
         assert!(e.contains("no `disk.0.image.url`"), "{e}");

@@ -583,6 +583,28 @@ impl Cloud for OpenStack {
         if !groups.is_empty() {
             server["security_groups"] = groups.iter().map(|id| json!({"name": id})).collect();
         }
+        // `disk.N` (N >= 1): an empty volume each, made and attached by
+        // Nova with the server and deleted with it.
+        let volumes = req.system.volumes();
+        if !volumes.is_empty() {
+            server["block_device_mapping_v2"] = volumes
+                .iter()
+                .map(|v| {
+                    let mut b = json!({
+                        "boot_index": -1,
+                        "source_type": "blank",
+                        "destination_type": "volume",
+                        "volume_size": v.size_gib,
+                        "device_name": format!("/dev/{}", v.device),
+                        "delete_on_termination": true,
+                    });
+                    if let Some(kind) = &v.kind {
+                        b["volume_type"] = json!(kind);
+                    }
+                    b
+                })
+                .collect();
+        }
         let made: CreatedServer = self
             .client
             .post(Service::Compute, "/servers", &json!({ "server": server }))

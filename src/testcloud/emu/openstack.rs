@@ -59,7 +59,9 @@ use serde_json::{Value, json};
 use super::EmuError;
 use super::backing::{Backing, HostOp, Outcome};
 use crate::provider::openstack::keystone::format_timestamp;
-use crate::testcloud::{Boot, HostSpec, Network, Nic, Role, TestCloud, TestCloudError};
+use crate::testcloud::{
+    Boot, HostSpec, Network, Nic, Role, TestCloud, TestCloudError, VolumeSpec as HostVolume,
+};
 
 /// A flavor as seeded.
 #[derive(Clone, Debug)]
@@ -264,6 +266,19 @@ pub struct EmuServer {
     transition: Transition,
 }
 
+/// A volume made from a server's `block_device_mapping_v2` (`source_type
+/// blank`, `destination_type volume`), attached to it.
+#[derive(Clone, Debug)]
+pub struct EmuVolume {
+    pub id: String,
+    pub size_gib: u32,
+    pub volume_type: Option<String>,
+    pub server_id: String,
+    /// `vdb`, ...
+    pub device: String,
+    pub delete_on_termination: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct EmuPort {
     pub id: String,
@@ -318,6 +333,7 @@ struct State {
     ports: BTreeMap<String, EmuPort>,
     floating_ips: BTreeMap<String, EmuFloatingIp>,
     groups: BTreeMap<String, EmuGroup>,
+    volumes: BTreeMap<String, EmuVolume>,
     next_ip: HashMap<String, u32>,
     faults: Vec<Injected>,
     calls: Vec<Call>,
@@ -389,6 +405,8 @@ impl State {
     /// unattached.
     fn forget_server(&mut self, id: &str) {
         self.servers.remove(id);
+        self.volumes
+            .retain(|_, v| v.server_id != id || !v.delete_on_termination);
         let ports: Vec<String> = self
             .ports
             .values()
@@ -604,6 +622,7 @@ impl OstEmu {
                 ports: BTreeMap::new(),
                 floating_ips: BTreeMap::new(),
                 groups: BTreeMap::new(),
+                volumes: BTreeMap::new(),
                 next_ip: HashMap::new(),
                 faults: Vec::new(),
                 calls: Vec::new(),
@@ -688,6 +707,13 @@ impl OstEmu {
         let mut st = self.state.lock().unwrap();
         st.advance();
         st.ports.values().cloned().collect()
+    }
+
+    /// The volumes made with servers (and not deleted with them).
+    pub fn volumes(&self) -> Vec<EmuVolume> {
+        let mut st = self.state.lock().unwrap();
+        st.advance();
+        st.volumes.values().cloned().collect()
     }
 
     pub fn floating_ips(&self) -> Vec<EmuFloatingIp> {
@@ -1562,6 +1588,31 @@ fn create_server(st: &mut State, body: &Value, addr: SocketAddr, region: &str) -
             metadata.insert(k.clone(), v.to_string());
         }
     }
+    // Empty volumes to make with the server (Nova's "blank" mappings).
+    let mut volumes = Vec::new();
+    if let Some(list) = s["block_device_mapping_v2"].as_array() {
+        for b in list {
+            let blank = b["source_type"] == "blank" && b["destination_type"] == "volume";
+            if !blank {
+                return bad(
+                    "Only blank volumes (source_type blank, destination_type volume) are supported here.",
+                );
+            }
+            let Some(size) = b["volume_size"].as_u64().filter(|n| (1..=1024).contains(n)) else {
+                return bad("Invalid input for field/attribute volume_size.");
+            };
+            let device = b["device_name"]
+                .as_str()
+                .map(|d| d.trim_start_matches("/dev/").to_string())
+                .unwrap_or_else(|| format!("vd{}", char::from(b'b' + volumes.len() as u8)));
+            volumes.push((
+                size as u32,
+                device,
+                b["volume_type"].as_str().map(str::to_string),
+                b["delete_on_termination"].as_bool().unwrap_or(false),
+            ));
+        }
+    }
     if let Some(quota) = st.config.instance_quota
         && st.servers.len() >= quota
     {
@@ -1586,6 +1637,20 @@ fn create_server(st: &mut State, body: &Value, addr: SocketAddr, region: &str) -
                 network_id: net.clone(),
                 device_id: id.clone(),
                 ip,
+            },
+        );
+    }
+    for (size_gib, device, volume_type, delete_on_termination) in &volumes {
+        let vid = st.id();
+        st.volumes.insert(
+            vid.clone(),
+            EmuVolume {
+                id: vid,
+                size_gib: *size_gib,
+                volume_type: volume_type.clone(),
+                server_id: id.clone(),
+                device: device.clone(),
+                delete_on_termination: *delete_on_termination,
             },
         );
     }
@@ -1617,7 +1682,13 @@ fn create_server(st: &mut State, body: &Value, addr: SocketAddr, region: &str) -
             // Nova's metadata `hostname`: the server's name, as a hostname.
             local_hostname: Some(hostname_of(name)),
             nics,
-            volumes: Vec::new(),
+            volumes: volumes
+                .iter()
+                .map(|(size_gib, device, _, _)| HostVolume {
+                    dev: device.clone(),
+                    size_mib: size_gib * 1024,
+                })
+                .collect(),
         };
         st.host_op(&id, HostOp::Boot(spec), State::booted);
         Transition::Host
