@@ -36,6 +36,8 @@ pub mod emu;
 mod error;
 pub mod host;
 pub mod image;
+#[cfg(feature = "ec2")]
+pub mod moto;
 pub mod network;
 pub mod volume;
 

@@ -84,6 +84,25 @@ struct Cluster {
     cloud: Option<OstCloud>,
     /// The OpenNebula test cloud, likewise.
     one: Option<OneCloud>,
+    /// moto with test-cloud hosts behind its instances, likewise.
+    #[cfg(feature = "ec2")]
+    moto: Option<MotoCloud>,
+}
+
+/// moto (EC2) with a test cloud's hosts behind its instances, in a VPC
+/// and subnet on the test cloud's network (this machine reaches it, as
+/// from inside the VPC), with an auth file and `site.radl` for the `ec2`
+/// images template.
+#[cfg(feature = "ec2")]
+struct MotoCloud {
+    hosts: nubo::testcloud::moto::MotoHosts,
+    _rt: tokio::runtime::Runtime,
+    _moto: crate::support::moto::Moto,
+    _guard: Guard,
+    test_cloud: TestCloud,
+    test_cloud_root: PathBuf,
+    auth: PathBuf,
+    site: PathBuf,
 }
 
 /// The OpenNebula emulator backed by a test cloud's hosts (virtual
@@ -130,7 +149,106 @@ impl Cluster {
             timeline: Vec::new(),
             cloud: None,
             one: None,
+            #[cfg(feature = "ec2")]
+            moto: None,
         }
+    }
+
+    /// A cluster to be launched on moto backed by the test cloud; `wn`
+    /// holds features of system `wn`. None when moto is not installed.
+    #[cfg(feature = "ec2")]
+    fn on_moto(wn: &str) -> Option<Cluster> {
+        use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
+        let moto = crate::support::moto::Moto::start()?;
+        let mut c = Cluster::new();
+        let (guard, root, test_cloud) = new_cloud("slurm-ec2");
+        let net = test_cloud
+            .network("vpc", nubo::testcloud::Role::Public)
+            .unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let region = "us-east-1";
+        let client = aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new(region))
+                .credentials_provider(Credentials::new("AKIDNUBOTEST", "x", None, None, "test"))
+                .endpoint_url(moto.endpoint())
+                .build(),
+        );
+        let (vpc, subnet) = rt.block_on(async {
+            let vpc = client
+                .create_vpc()
+                .cidr_block("10.250.0.0/16")
+                .send()
+                .await
+                .unwrap()
+                .vpc()
+                .unwrap()
+                .vpc_id()
+                .unwrap()
+                .to_string();
+            let subnet = client
+                .create_subnet()
+                .vpc_id(&vpc)
+                .cidr_block(net.cidr())
+                .send()
+                .await
+                .unwrap()
+                .subnet()
+                .unwrap()
+                .subnet_id()
+                .unwrap()
+                .to_string();
+            (vpc, subnet)
+        });
+        let hosts = {
+            let _enter = rt.enter();
+            nubo::testcloud::moto::MotoHosts::start(
+                test_cloud.clone(),
+                net,
+                &moto.endpoint(),
+                region,
+                &subnet,
+                Duration::from_millis(200),
+            )
+        };
+        let dir = c.root.parent().unwrap().to_path_buf();
+        let auth = dir.join("auth.dat");
+        std::fs::write(
+            &auth,
+            format!(
+                "id = ec2; type = EC2; host = {}; username = AKIDNUBOTEST; password = 'nubo-secret-key'\n",
+                moto.endpoint()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&auth, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let image = "disk.0.image.url = 'aws://us-east-1/ami-12c6146b' and disk.0.os.credentials.username = 'cloudadm'";
+        let site_file = dir.join("site.radl");
+        std::fs::write(
+            &site_file,
+            format!(
+                "network private ( provider_id = '{vpc}.{subnet}' )\n\
+                 system front ( {image} )\nsystem wn ( {image} and {wn} )\n"
+            ),
+        )
+        .unwrap();
+        c.moto = Some(MotoCloud {
+            hosts,
+            _rt: rt,
+            _moto: moto,
+            _guard: guard,
+            test_cloud,
+            test_cloud_root: root,
+            auth,
+            site: site_file,
+        });
+        Some(c)
     }
 
     /// A cluster to be launched on the OpenNebula test cloud; `wn` holds
@@ -1486,6 +1604,108 @@ fn slurm_nfs_on_the_opennebula_test_cloud_runs_jobs_grows_and_leaves_nothing() {
             .join("\n")
     );
     let (test_cloud, root) = (cloud.test_cloud.clone(), cloud.test_cloud_root.clone());
+    let networks = test_cloud.networks().unwrap();
+    drop(c);
+    let left = tc::traces(&test_cloud, &root, &[], &networks);
+    assert!(left.is_empty(), "left on this machine: {left:#?}");
+}
+
+/// Issue 15, must-show 1 on EC2: `nubo launch c1 slurm nfs ec2` on
+/// moto, with a cloud-init host behind each instance (moto's private
+/// address in a subnet on the test cloud's network; no public network, as
+/// moto's public addresses lead nowhere: nubo works as from inside the
+/// VPC): a job runs on wn-1; `nubo ssh c1 wn-1 -- id -un` prints
+/// `cloudadm`; the daemon grows the cluster to wn-3 and shrinks it;
+/// `destroy` leaves no instance and no host.
+#[cfg(feature = "ec2")]
+#[test]
+fn slurm_nfs_on_moto_with_hosts_runs_jobs_grows_and_leaves_nothing() {
+    if !can_run() || !tc::can_run() {
+        return;
+    }
+    let Some(mut c) = Cluster::on_moto("elastic_idle_time = 5 and elastic_cooldown = 0") else {
+        return;
+    };
+    let name = c.name.clone();
+    let called = std::time::SystemTime::now();
+    c.start = Instant::now();
+    c.mark(format!("launch {name} slurm nfs ec2"));
+    {
+        let m = c.moto.as_ref().unwrap();
+        c.ok(&[
+            "launch",
+            &name,
+            "slurm",
+            "nfs",
+            "ec2",
+            "--add",
+            m.site.to_str().unwrap(),
+            "-a",
+            m.auth.to_str().unwrap(),
+            "-y",
+        ]);
+    }
+    c.mark("launched: front and wn-1 configured");
+    assert_eq!(c.on("wn-1", "id -un").trim(), "cloudadm");
+    assert_eq!(
+        job_as(&c, Some("nubo"), "/home/nubo", ""),
+        "wn-1",
+        "the first job runs on the worker"
+    );
+    c.mark("sbatch --wrap hostname ran on wn-1");
+    let daemon = start_daemon(&c);
+    let before = decisions_count(&c);
+    let ids = submit_burst(&c, 10);
+    c.mark(format!("burst: {}", ids.join(" ")));
+    let powered_on = watch_burst(&mut c, &ids, before);
+    stop_daemon(daemon);
+    assert_eq!(
+        powered_on.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["wn-2", "wn-3"],
+        "grown by the two missing workers"
+    );
+    c.ok(&["destroy", &name, "-y"]);
+    c.mark("destroyed");
+    let m = c.moto.as_ref().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !m.test_cloud.host_names().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        m.test_cloud.host_names().is_empty(),
+        "{:?}",
+        m.test_cloud.host_names()
+    );
+    assert!(m.hosts.errors().is_empty(), "{:?}", m.hosts.errors());
+    let since =
+        |t: std::time::SystemTime| t.duration_since(called).unwrap_or_default().as_secs_f64();
+    let mut lines = String::new();
+    for (id, boot) in m.hosts.boots() {
+        assert!(
+            boot.cloud_init_ok(),
+            "cloud-init on {id}: {:?}",
+            boot.cloud_init_errors
+        );
+        lines += &format!(
+            "\n  {id:20} API call {:6.2}  cloud-init done {:6.2}  SSH up {:6.2}",
+            since(boot.called),
+            boot.events
+                .iter()
+                .find(|e| e.what == "cloud-init-final")
+                .map_or(f64::NAN, |e| since(e.at)),
+            since(boot.sshd_up)
+        );
+    }
+    eprintln!("timeline per instance (seconds since `nubo launch` started):{lines}");
+    eprintln!(
+        "timeline of {name}:\n{}",
+        c.timeline
+            .iter()
+            .map(|(t, w)| format!("  {:7.2} s  {w}", t.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let (test_cloud, root) = (m.test_cloud.clone(), m.test_cloud_root.clone());
     let networks = test_cloud.networks().unwrap();
     drop(c);
     let left = tc::traces(&test_cloud, &root, &[], &networks);
