@@ -57,7 +57,7 @@ pub enum LaunchError {
     Destroy(#[from] super::destroy::VmDestroyError),
     /// Stopping a VM no longer asked for (`ec3_reuse_nodes`).
     #[error(transparent)]
-    Stop(Box<super::lifecycle::LifecycleError>),
+    Stop(#[from] super::power::PowerError),
     #[error(
         "cluster `{0}` is already launched: change it with `nubo reconfigure {0}`, or remove it with `nubo destroy {0}`"
     )]
@@ -264,9 +264,7 @@ async fn run(
     // Those of a system that reuses its nodes: stopped, kept.
     for node in plan.stopped() {
         if let Some(vm) = db.vm(name, node).await? {
-            super::lifecycle::power_vm(env, name, &vm, super::lifecycle::Action::Stop)
-                .await
-                .map_err(|e| LaunchError::Stop(Box::new(e)))?;
+            super::power::power_vm(env, name, &vm, super::power::Action::Stop).await?;
         }
     }
 

@@ -5,9 +5,10 @@
 //! idempotent.
 
 use super::env::Env;
+use super::power::{PowerError, power_vm};
 use super::reconcile::{self, ReconcileError};
 use crate::provider::ProviderError;
-use crate::state::{ClusterStatus, IntentParams, Outcome, StateError, VmState};
+use crate::state::{ClusterStatus, StateError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {
@@ -31,14 +32,27 @@ pub enum LifecycleError {
     UnknownProvider { node: String, provider: String },
 }
 
-/// What `set_power` does to every VM; `Display` names it in messages
-/// (`stop`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::Display)]
-#[strum(serialize_all = "lowercase")]
-pub enum Action {
-    Stop,
-    Start,
+impl From<PowerError> for LifecycleError {
+    fn from(e: PowerError) -> LifecycleError {
+        match e {
+            PowerError::State(e) => LifecycleError::State(e),
+            PowerError::Provider {
+                action,
+                node,
+                error,
+            } => LifecycleError::Provider {
+                action,
+                node,
+                error,
+            },
+            PowerError::UnknownProvider { node, provider } => {
+                LifecycleError::UnknownProvider { node, provider }
+            }
+        }
+    }
 }
+
+pub use super::power::Action;
 
 /// Stops or starts every VM of the cluster; returns the nodes acted on.
 pub async fn set_power(
@@ -67,79 +81,6 @@ pub async fn set_power(
     )
     .await?;
     Ok(done)
-}
-
-/// Stops or starts one VM through its provider, between an intent and its
-/// completion, and records its new state (and addresses). False if it was
-/// so already (or destroyed). The caller holds the cluster's lock.
-pub async fn power_vm(
-    env: &Env,
-    name: &str,
-    vm: &crate::state::Vm,
-    action: Action,
-) -> Result<bool, LifecycleError> {
-    let db = env.db();
-    let wanted = match action {
-        Action::Stop => VmState::Stopped,
-        Action::Start => VmState::Running,
-    };
-    if vm.state == wanted || vm.state == VmState::Destroyed {
-        return Ok(false);
-    }
-    let provider =
-        env.providers
-            .by_id(&vm.provider)
-            .ok_or_else(|| LifecycleError::UnknownProvider {
-                node: vm.node.clone(),
-                provider: vm.provider.clone(),
-            })?;
-    let id = vm.provider_vm_id.clone().unwrap_or_else(|| vm.node.clone());
-    let provider_id = provider.id().to_string();
-    let params = match action {
-        Action::Stop => IntentParams::StopVm {
-            provider: provider_id,
-            id: id.clone(),
-        },
-        Action::Start => IntentParams::StartVm {
-            provider: provider_id,
-            id: id.clone(),
-        },
-    };
-    let intent = db.begin_intent(name, &vm.node, params).await?;
-    let result = match action {
-        Action::Stop => provider.stop_vm(name, &id).await.map(|()| None),
-        Action::Start => provider.start_vm(name, &id).await.map(Some),
-    };
-    match result {
-        Ok(info) => {
-            db.complete_intent(
-                intent.id,
-                Outcome::Done {
-                    provider_id: Some(id.clone()),
-                },
-            )
-            .await?;
-            db.set_vm_state(name, &vm.node, wanted).await?;
-            if let Some(info) = info {
-                db.set_vm_addresses(name, &vm.node, info.addresses).await?;
-            }
-            Ok(true)
-        }
-        Err(error) => {
-            db.complete_intent(
-                intent.id,
-                Outcome::Failed {
-                    error: error.to_string(),
-                },
-            )
-            .await?;
-            Err(LifecycleError::Provider {
-                action,
-                node: vm.node.clone(),
-                error,
-            })
-        }
-    }
 }
 
 /// `nubo restart`: starts every VM, then, if the cluster has configuration

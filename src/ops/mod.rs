@@ -18,6 +18,7 @@ pub mod launch;
 pub mod lifecycle;
 pub mod observer;
 pub mod plan;
+pub mod power;
 pub mod prepare;
 pub mod radl_file;
 pub mod reach;

@@ -93,7 +93,7 @@ impl MotoHosts {
         }
     }
 
-    /// Every boot so far: (instance id, boot).
+    /// Every boot so far: (the instance's `Name` tag, else its id, boot).
     pub fn boots(&self) -> Vec<(String, Boot)> {
         self.boots.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -188,8 +188,14 @@ impl Watcher {
                     (Some(_), Seen::Running) => HostOp::Start,
                 };
                 self.seen.insert(id.to_string(), want);
-                let (boots, errors, name) =
-                    (self.boots.clone(), self.errors.clone(), id.to_string());
+                let name = i
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == Some("Name"))
+                    .and_then(|t| t.value())
+                    .unwrap_or(id)
+                    .to_string();
+                let (boots, errors) = (self.boots.clone(), self.errors.clone());
                 self.backing.submit(
                     id,
                     op,

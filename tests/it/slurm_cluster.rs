@@ -23,6 +23,7 @@ use nubo::provider::local::LocalProvider;
 use nubo::testcloud::TestCloud;
 use nubo::testcloud::emu::opennebula::{self as one, OneEmu};
 use nubo::testcloud::emu::openstack::{self as ost, OstEmu};
+use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -1241,19 +1242,7 @@ fn slurm_nfs_on_the_openstack_test_cloud_runs_jobs_grows_and_leaves_nothing() {
     c.launch_on_openstack();
     c.mark("launched: front and wn-1 configured");
     let shown: serde_json::Value = serde_json::from_str(&c.ok(&["show", &name, "--json"])).unwrap();
-    // When each node's last step ended: configured.
-    let mut configured: std::collections::BTreeMap<String, f64> = Default::default();
-    let launched_ms = called
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
-    for st in shown["steps"].as_array().unwrap() {
-        if let (Some(node), Some(end)) = (st["node"].as_str(), st["ended_at"].as_i64()) {
-            let t = (end - launched_ms) as f64 / 1000.0;
-            let e = configured.entry(node.to_string()).or_insert(t);
-            *e = e.max(t);
-        }
-    }
+    let launched = steps_ended(&shown, called);
     let addresses = |node: &str| -> Vec<std::net::Ipv4Addr> {
         shown["vms"]
             .as_array()
@@ -1323,6 +1312,7 @@ fn slurm_nfs_on_the_openstack_test_cloud_runs_jobs_grows_and_leaves_nothing() {
     c.mark("destroyed");
     let cloud = c.cloud.as_ref().unwrap();
     assert!(cloud.emu.servers().is_empty(), "{:#?}", cloud.emu.servers());
+    assert!(cloud.emu.ports().is_empty(), "{:#?}", cloud.emu.ports());
     assert!(
         cloud.emu.floating_ips().is_empty(),
         "{:#?}",
@@ -1343,33 +1333,16 @@ fn slurm_nfs_on_the_openstack_test_cloud_runs_jobs_grows_and_leaves_nothing() {
             boot.cloud_init_warnings
         );
     }
-    // The workers the daemon added are configured when SLURM has them up.
-    for (t, what) in &c.timeline {
-        if let Some(node) = what.strip_suffix(" up") {
-            configured
-                .entry(node.to_string())
-                .or_insert(t.as_secs_f64());
-        }
-    }
-    let since =
-        |t: std::time::SystemTime| t.duration_since(called).unwrap_or_default().as_secs_f64();
-    let mut lines = String::new();
-    for (server, boot) in &boots {
-        let node = server
-            .rsplit_once(&format!("{name}-"))
-            .map_or("?", |(_, n)| n);
-        lines += &format!(
-            "\n  {node:6} API call {:6.2}  cloud-init done {:6.2}  SSH up {:6.2}  configured {:6.2}",
-            since(boot.called),
-            boot.events
-                .iter()
-                .find(|e| e.what == "cloud-init-final")
-                .map_or(f64::NAN, |e| since(e.at)),
-            since(boot.sshd_up),
-            configured.get(node).copied().unwrap_or(f64::NAN)
-        );
-    }
-    eprintln!("timeline per node (seconds since `nubo launch` started):{lines}");
+    let boots: Vec<(String, nubo::testcloud::Boot)> = boots
+        .into_iter()
+        .map(|(server, b)| {
+            let node = server
+                .rsplit_once(&format!("{name}-"))
+                .map_or("?", |(_, n)| n);
+            (node.to_string(), b)
+        })
+        .collect();
+    eprintln!("{}", node_timeline(&c, called, &boots, &launched));
     eprintln!(
         "timeline of {name}:\n{}",
         c.timeline
@@ -1525,6 +1498,7 @@ fn slurm_nfs_on_the_opennebula_test_cloud_runs_jobs_grows_and_leaves_nothing() {
     c.launch_on_opennebula();
     c.mark("launched: front and wn-1 configured");
     let shown: serde_json::Value = serde_json::from_str(&c.ok(&["show", &name, "--json"])).unwrap();
+    let launched = steps_ended(&shown, called);
     let wn: Vec<std::net::Ipv4Addr> = shown["vms"]
         .as_array()
         .unwrap()
@@ -1574,27 +1548,13 @@ fn slurm_nfs_on_the_opennebula_test_cloud_runs_jobs_grows_and_leaves_nothing() {
         cloud.emu.live_vms()
     );
     assert!(cloud.test_cloud.host_names().is_empty());
-    let since =
-        |t: std::time::SystemTime| t.duration_since(called).unwrap_or_default().as_secs_f64();
-    let mut lines = String::new();
-    for (vm, boot) in cloud.emu.boots() {
-        assert!(
-            boot.cloud_init_ok(),
-            "cloud-init on {vm}: {:?}",
-            boot.cloud_init_errors
-        );
-        let node = vm.rsplit('.').nth(1).unwrap_or("?").to_string();
-        lines += &format!(
-            "\n  {node:6} API call {:6.2}  cloud-init done {:6.2}  SSH up {:6.2}",
-            since(boot.called),
-            boot.events
-                .iter()
-                .find(|e| e.what == "cloud-init-final")
-                .map_or(f64::NAN, |e| since(e.at)),
-            since(boot.sshd_up)
-        );
-    }
-    eprintln!("timeline per node (seconds since `nubo launch` started):{lines}");
+    let boots: Vec<(String, nubo::testcloud::Boot)> = cloud
+        .emu
+        .boots()
+        .into_iter()
+        .map(|(vm, b)| (vm.rsplit('.').nth(1).unwrap_or("?").to_string(), b))
+        .collect();
+    eprintln!("{}", node_timeline(&c, called, &boots, &launched));
     eprintln!(
         "timeline of {name}:\n{}",
         c.timeline
@@ -1646,6 +1606,8 @@ fn slurm_nfs_on_moto_with_hosts_runs_jobs_grows_and_leaves_nothing() {
         ]);
     }
     c.mark("launched: front and wn-1 configured");
+    let shown: serde_json::Value = serde_json::from_str(&c.ok(&["show", &name, "--json"])).unwrap();
+    let launched = steps_ended(&shown, called);
     assert_eq!(c.on("wn-1", "id -un").trim(), "cloudadm");
     assert_eq!(
         job_as(&c, Some("nubo"), "/home/nubo", ""),
@@ -1677,26 +1639,14 @@ fn slurm_nfs_on_moto_with_hosts_runs_jobs_grows_and_leaves_nothing() {
         m.test_cloud.host_names()
     );
     assert!(m.hosts.errors().is_empty(), "{:?}", m.hosts.errors());
-    let since =
-        |t: std::time::SystemTime| t.duration_since(called).unwrap_or_default().as_secs_f64();
-    let mut lines = String::new();
-    for (id, boot) in m.hosts.boots() {
-        assert!(
-            boot.cloud_init_ok(),
-            "cloud-init on {id}: {:?}",
-            boot.cloud_init_errors
-        );
-        lines += &format!(
-            "\n  {id:20} API call {:6.2}  cloud-init done {:6.2}  SSH up {:6.2}",
-            since(boot.called),
-            boot.events
-                .iter()
-                .find(|e| e.what == "cloud-init-final")
-                .map_or(f64::NAN, |e| since(e.at)),
-            since(boot.sshd_up)
-        );
-    }
-    eprintln!("timeline per instance (seconds since `nubo launch` started):{lines}");
+    let prefix = format!("nubo-{name}-");
+    let boots: Vec<(String, nubo::testcloud::Boot)> = m
+        .hosts
+        .boots()
+        .into_iter()
+        .map(|(tag, b)| (tag.strip_prefix(&prefix).unwrap_or(&tag).to_string(), b))
+        .collect();
+    eprintln!("{}", node_timeline(&c, called, &boots, &launched));
     eprintln!(
         "timeline of {name}:\n{}",
         c.timeline
@@ -1710,4 +1660,64 @@ fn slurm_nfs_on_moto_with_hosts_runs_jobs_grows_and_leaves_nothing() {
     drop(c);
     let left = tc::traces(&test_cloud, &root, &[], &networks);
     assert!(left.is_empty(), "left on this machine: {left:#?}");
+}
+
+/// When each node's last recorded step ended, in seconds since `called`.
+fn steps_ended(shown: &serde_json::Value, called: std::time::SystemTime) -> BTreeMap<String, f64> {
+    let launched_ms = called
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut out: BTreeMap<String, f64> = BTreeMap::new();
+    for st in shown["steps"].as_array().unwrap() {
+        if let (Some(node), Some(end)) = (st["node"].as_str(), st["ended_at"].as_i64()) {
+            let t = (end - launched_ms) as f64 / 1000.0;
+            let e = out.entry(node.to_string()).or_insert(t);
+            *e = e.max(t);
+        }
+    }
+    out
+}
+
+/// The timeline per node of a cluster on a test cloud, in seconds since
+/// `called` (the launch): each host's API call, cloud-init done and sshd
+/// up (`boots`: (node, boot) in boot order), and when the node was
+/// configured: its last step at the launch (`launched`), or, for a worker
+/// the daemon added, when SLURM had it up (the cluster's timeline).
+fn node_timeline(
+    c: &Cluster,
+    called: std::time::SystemTime,
+    boots: &[(String, nubo::testcloud::Boot)],
+    launched: &BTreeMap<String, f64>,
+) -> String {
+    let mut configured = launched.clone();
+    for (t, what) in &c.timeline {
+        if let Some(node) = what.strip_suffix(" up") {
+            configured
+                .entry(node.to_string())
+                .or_insert(t.as_secs_f64());
+        }
+    }
+    let since =
+        |t: std::time::SystemTime| t.duration_since(called).unwrap_or_default().as_secs_f64();
+    let mut lines = String::from("timeline per node (seconds since `nubo launch` started):");
+    for (node, boot) in boots {
+        assert!(
+            boot.cloud_init_ok(),
+            "cloud-init on {node}: {:?} {:?}",
+            boot.cloud_init_errors,
+            boot.cloud_init_warnings
+        );
+        lines += &format!(
+            "\n  {node:6} API call {:6.2}  cloud-init done {:6.2}  SSH up {:6.2}  configured {:6.2}",
+            since(boot.called),
+            boot.events
+                .iter()
+                .find(|e| e.what == "cloud-init-final")
+                .map_or(f64::NAN, |e| since(e.at)),
+            since(boot.sshd_up),
+            configured.get(node).copied().unwrap_or(f64::NAN)
+        );
+    }
+    lines
 }
