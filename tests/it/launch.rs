@@ -100,7 +100,7 @@ fn main_job_demo_launch_ssh_destroy_leaves_nothing() {
     let plan = n.ok(&["plan", &n.name, "demo"]);
     assert!(
         plan.contains(
-            "0 to create, 3 to keep, 0 to start, 0 to recreate, 0 to destroy; 0 step(s) to run."
+            "0 to create, 3 to keep, 0 to start, 0 to recreate, 0 to destroy, 0 to stop; 0 step(s) to run."
         ),
         "{plan}"
     );

@@ -1266,33 +1266,7 @@ fn slurm_nfs_on_the_openstack_test_cloud_runs_jobs_grows_and_leaves_nothing() {
         addresses("front").iter().any(|ip| reachable_from_here(*ip)),
         "the front-end's floating IP is"
     );
-    assert_eq!(c.on("wn-1", "id -un").trim(), "cloudadm");
-    // As the cluster's user, in its home: the front-end's, shared, and
-    // mounted as that user, so the job's output is its own (the login
-    // user's home is not shared that way).
-    assert_eq!(
-        job_as(&c, Some("nubo"), "/home/nubo", ""),
-        "wn-1",
-        "the first job runs on the worker"
-    );
-    c.mark("sbatch --wrap hostname ran on wn-1");
-    c.on(
-        "front",
-        "echo shared | sudo tee /home/from-front >/dev/null",
-    );
-    assert_eq!(c.on("wn-1", "cat /home/from-front").trim(), "shared");
-
-    let daemon = start_daemon(&c);
-    let before = decisions_count(&c);
-    let ids = submit_burst(&c, 10);
-    c.mark(format!("burst: {}", ids.join(" ")));
-    let powered_on = watch_burst(&mut c, &ids, before);
-    stop_daemon(daemon);
-    assert_eq!(
-        powered_on.iter().map(String::as_str).collect::<Vec<_>>(),
-        ["wn-2", "wn-3"],
-        "grown by the two missing workers"
-    );
+    job_then_burst_as_cloudadm(&mut c);
     let shown: serde_json::Value = serde_json::from_str(&c.ok(&["show", &name, "--json"])).unwrap();
     assert_eq!(
         local::running_nodes(&shown),
@@ -1515,25 +1489,7 @@ fn slurm_nfs_on_the_opennebula_test_cloud_runs_jobs_grows_and_leaves_nothing() {
         !reachable_from_here(wn[0]),
         "wn-1 is not reachable from here"
     );
-    assert_eq!(c.on("wn-1", "id -un").trim(), "cloudadm");
-    assert_eq!(
-        job_as(&c, Some("nubo"), "/home/nubo", ""),
-        "wn-1",
-        "the first job runs on the worker"
-    );
-    c.mark("sbatch --wrap hostname ran on wn-1");
-
-    let daemon = start_daemon(&c);
-    let before = decisions_count(&c);
-    let ids = submit_burst(&c, 10);
-    c.mark(format!("burst: {}", ids.join(" ")));
-    let powered_on = watch_burst(&mut c, &ids, before);
-    stop_daemon(daemon);
-    assert_eq!(
-        powered_on.iter().map(String::as_str).collect::<Vec<_>>(),
-        ["wn-2", "wn-3"],
-        "grown by the two missing workers"
-    );
+    job_then_burst_as_cloudadm(&mut c);
     c.ok(&["destroy", &name, "-y"]);
     c.mark("destroyed");
     let cloud = c.one.as_ref().unwrap();
@@ -1608,24 +1564,7 @@ fn slurm_nfs_on_moto_with_hosts_runs_jobs_grows_and_leaves_nothing() {
     c.mark("launched: front and wn-1 configured");
     let shown: serde_json::Value = serde_json::from_str(&c.ok(&["show", &name, "--json"])).unwrap();
     let launched = steps_ended(&shown, called);
-    assert_eq!(c.on("wn-1", "id -un").trim(), "cloudadm");
-    assert_eq!(
-        job_as(&c, Some("nubo"), "/home/nubo", ""),
-        "wn-1",
-        "the first job runs on the worker"
-    );
-    c.mark("sbatch --wrap hostname ran on wn-1");
-    let daemon = start_daemon(&c);
-    let before = decisions_count(&c);
-    let ids = submit_burst(&c, 10);
-    c.mark(format!("burst: {}", ids.join(" ")));
-    let powered_on = watch_burst(&mut c, &ids, before);
-    stop_daemon(daemon);
-    assert_eq!(
-        powered_on.iter().map(String::as_str).collect::<Vec<_>>(),
-        ["wn-2", "wn-3"],
-        "grown by the two missing workers"
-    );
+    job_then_burst_as_cloudadm(&mut c);
     c.ok(&["destroy", &name, "-y"]);
     c.mark("destroyed");
     let m = c.moto.as_ref().unwrap();
@@ -1720,4 +1659,36 @@ fn node_timeline(
         );
     }
     lines
+}
+
+/// What the cloud SLURM tests check after the launch: `nubo ssh c1 wn-1
+/// -- id -un` is `cloudadm`; a job of the cluster's user (in its home: the
+/// front-end's, shared and mounted as that user, so the output is its own;
+/// the login user's home is not shared that way) runs on wn-1; a file the
+/// front-end writes in /home is on wn-1; with the daemon running, a burst
+/// of six jobs grows the cluster by wn-2 and wn-3, and it shrinks back.
+fn job_then_burst_as_cloudadm(c: &mut Cluster) {
+    assert_eq!(c.on("wn-1", "id -un").trim(), "cloudadm");
+    assert_eq!(
+        job_as(c, Some("nubo"), "/home/nubo", ""),
+        "wn-1",
+        "the first job runs on the worker"
+    );
+    c.mark("sbatch --wrap hostname ran on wn-1");
+    c.on(
+        "front",
+        "echo shared | sudo tee /home/from-front >/dev/null",
+    );
+    assert_eq!(c.on("wn-1", "cat /home/from-front").trim(), "shared");
+    let daemon = start_daemon(c);
+    let before = decisions_count(c);
+    let ids = submit_burst(c, 10);
+    c.mark(format!("burst: {}", ids.join(" ")));
+    let powered_on = watch_burst(c, &ids, before);
+    stop_daemon(daemon);
+    assert_eq!(
+        powered_on.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["wn-2", "wn-3"],
+        "grown by the two missing workers"
+    );
 }

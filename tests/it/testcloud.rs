@@ -452,30 +452,17 @@ async fn nubo_ok(dir: &Path, args: &[&str]) -> String {
 /// and no host on this machine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openstack_cluster_on_cloud_init_hosts_configured_through_the_front() {
-    use nubo::testcloud::emu::openstack::{EmuConfig, IMAGE_ID, OstEmu, network};
+    use nubo::testcloud::emu::openstack::{EmuConfig, IMAGE_ID};
     if !can_run() {
         return;
     }
-    let (guard, root, cloud) = new_cloud("ost");
-    let emu = OstEmu::start(EmuConfig {
-        networks: vec![
-            network("a1e3b0c4-0000-4000-8000-000000000001", "public", true, ""),
-            network("a1e3b0c4-0000-4000-8000-000000000002", "private", false, ""),
-        ],
-        hosts: Some(cloud.clone()),
-        ..EmuConfig::default()
-    })
-    .await;
-    let dir = root.join("nubo");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("auth.dat"),
-        format!(
-            "id = ost; type = OpenStack; host = {}; username = alice; password = 'ostpass'; tenant = demo; domain = Default\n",
-            emu.keystone()
-        ),
-    )
-    .unwrap();
+    let OstTestCloud {
+        guard,
+        root,
+        cloud,
+        emu,
+        dir,
+    } = ost_test_cloud("ost", EmuConfig::default()).await;
     let image = format!(
         "disk.0.image.url = 'ost://127.0.0.1/{IMAGE_ID}' and disk.0.os.credentials.username = 'cloudadm'"
     );
@@ -818,31 +805,24 @@ async fn nubo_testcloud_ec2_by_hand_gives_a_working_launch() {
 /// machine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_user_without_sudo_fails_the_launch_clearly_and_leaks_nothing() {
-    use nubo::testcloud::emu::openstack::{EmuConfig, IMAGE_ID, OstEmu, network};
+    use nubo::testcloud::emu::openstack::{EmuConfig, IMAGE_ID};
     if !can_run() {
         return;
     }
-    let (guard, root, cloud) = new_cloud("nosudo");
-    let emu = OstEmu::start(EmuConfig {
-        networks: vec![
-            network("a1e3b0c4-0000-4000-8000-000000000001", "public", true, ""),
-            network("a1e3b0c4-0000-4000-8000-000000000002", "private", false, ""),
-        ],
-        hosts: Some(cloud.clone()),
-        no_sudo_images: vec![IMAGE_ID.to_string()],
-        ..EmuConfig::default()
-    })
-    .await;
-    let dir = root.join("nubo");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("auth.dat"),
-        format!(
-            "id = ost; type = OpenStack; host = {}; username = alice; password = 'ostpass'; tenant = demo; domain = Default\n",
-            emu.keystone()
-        ),
+    let OstTestCloud {
+        guard,
+        root,
+        cloud,
+        emu,
+        dir,
+    } = ost_test_cloud(
+        "nosudo",
+        EmuConfig {
+            no_sudo_images: vec![IMAGE_ID.to_string()],
+            ..EmuConfig::default()
+        },
     )
-    .unwrap();
+    .await;
     std::fs::write(
         dir.join("c.radl"),
         format!(
@@ -896,30 +876,17 @@ async fn a_login_user_without_sudo_fails_the_launch_clearly_and_leaks_nothing() 
 /// filesystem of about 1 GiB; `destroy` deletes the volumes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disk_1_becomes_a_mounted_volume_on_each_node_and_goes_with_destroy() {
-    use nubo::testcloud::emu::openstack::{EmuConfig, IMAGE_ID, OstEmu, network};
+    use nubo::testcloud::emu::openstack::{EmuConfig, IMAGE_ID};
     if !can_run() {
         return;
     }
-    let (guard, root, cloud) = new_cloud("vol");
-    let emu = OstEmu::start(EmuConfig {
-        networks: vec![
-            network("a1e3b0c4-0000-4000-8000-000000000001", "public", true, ""),
-            network("a1e3b0c4-0000-4000-8000-000000000002", "private", false, ""),
-        ],
-        hosts: Some(cloud.clone()),
-        ..EmuConfig::default()
-    })
-    .await;
-    let dir = root.join("nubo");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("auth.dat"),
-        format!(
-            "id = ost; type = OpenStack; host = {}; username = alice; password = 'ostpass'; tenant = demo; domain = Default\n",
-            emu.keystone()
-        ),
-    )
-    .unwrap();
+    let OstTestCloud {
+        guard,
+        root,
+        cloud,
+        emu,
+        dir,
+    } = ost_test_cloud("vol", EmuConfig::default()).await;
     let image = format!(
         "disk.0.image.url = 'ost://127.0.0.1/{IMAGE_ID}' and disk.0.os.credentials.username = 'cloudadm' and \
          disk.1.size = 1GB and disk.1.mount_path = '/data'"
@@ -981,4 +948,50 @@ async fn disk_1_becomes_a_mounted_volume_on_each_node_and_goes_with_destroy() {
     drop(guard);
     let left = traces(&cloud, &root, &netns, &networks);
     assert!(left.is_empty(), "left on this machine: {left:#?}");
+}
+
+/// The OpenStack emulator backed by a test cloud of this test's own
+/// (networks `public`, external, and `private`), and a directory `nubo/`
+/// under its root with `auth.dat` for it.
+struct OstTestCloud {
+    guard: Guard,
+    root: PathBuf,
+    cloud: TestCloud,
+    emu: nubo::testcloud::emu::openstack::OstEmu,
+    dir: PathBuf,
+}
+
+/// [`OstTestCloud`] from `config` (its networks and hosts set here).
+async fn ost_test_cloud(
+    tag: &str,
+    config: nubo::testcloud::emu::openstack::EmuConfig,
+) -> OstTestCloud {
+    use nubo::testcloud::emu::openstack::{EmuConfig, OstEmu, network};
+    let (guard, root, cloud) = new_cloud(tag);
+    let emu = OstEmu::start(EmuConfig {
+        networks: vec![
+            network("a1e3b0c4-0000-4000-8000-000000000001", "public", true, ""),
+            network("a1e3b0c4-0000-4000-8000-000000000002", "private", false, ""),
+        ],
+        hosts: Some(cloud.clone()),
+        ..config
+    })
+    .await;
+    let dir = root.join("nubo");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("auth.dat"),
+        format!(
+            "id = ost; type = OpenStack; host = {}; username = alice; password = 'ostpass'; tenant = demo; domain = Default\n",
+            emu.keystone()
+        ),
+    )
+    .unwrap();
+    OstTestCloud {
+        guard,
+        root,
+        cloud,
+        emu,
+        dir,
+    }
 }
