@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The Infrastructure Manager's side of benches/ec2_launch.rs.
 
-Usage: ec2_im_launch.py ENDPOINT N WORKDIR
+Usage: ec2_im_launch.py ENDPOINT N WORKDIR [--pause]
 
 Launches N VMs with IM's EC2 connector (IM run in this process, as its
 REST service would run it) against the EC2 endpoint ENDPOINT (a
@@ -9,7 +9,11 @@ moto_server), contextualization off (`contextualize ()`), and prints one
 JSON line: {"seconds": S, "vms": N} where S is the wall time from
 CreateInfrastructure until GetInfrastructureState reports all N VMs
 running (or configured, which IM reports for a VM with nothing to
-configure). The infrastructure is destroyed afterwards.
+configure). The line is printed as soon as the VMs run; the
+infrastructure is destroyed afterwards. With --pause, the script then
+waits for a line (or the end) on its standard input before destroying:
+benches/ec2_launch.rs stops counting IM's EC2 calls in that pause, so
+the destroy's calls are not counted.
 
 Offline, IM needs two things it would otherwise fetch or find:
 - its EC2 instance types, which it downloads from GitHub, are given from
@@ -29,7 +33,10 @@ import time
 
 
 def main():
+    if len(sys.argv) not in (4, 5) or sys.argv[4:] not in ([], ["--pause"]):
+        raise SystemExit("usage: ec2_im_launch.py ENDPOINT N WORKDIR [--pause]")
     endpoint, n, workdir = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    pause = sys.argv[4:] == ["--pause"]
     os.environ["IM_DATA_DB"] = "sqlite://" + os.path.join(workdir, "im-inf.db")
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -89,9 +96,11 @@ def main():
                 raise SystemExit("IM: not all %d VMs running after 600 s: %s" % (n, states))
             time.sleep(0.1)
         seconds = time.monotonic() - start
+        print(json.dumps({"seconds": seconds, "vms": n}), flush=True)
+        if pause:
+            sys.stdin.readline()
     finally:
         IM.DestroyInfrastructure(inf_id, auth)
-    print(json.dumps({"seconds": seconds, "vms": n}))
 
 
 if __name__ == "__main__":
