@@ -909,27 +909,7 @@ async fn disk_1_becomes_a_mounted_volume_on_each_node_and_goes_with_destroy() {
     let volumes = emu.volumes();
     assert_eq!(volumes.len(), 2, "{volumes:#?}");
     assert!(volumes.iter().all(|v| v.size_gib == 1 && v.device == "vdb"));
-    for node in ["front", "wn-1"] {
-        let out = nubo_ok(
-            &dir,
-            &[
-                "ssh",
-                "c1",
-                node,
-                "--",
-                "findmnt -n -o SOURCE,FSTYPE /data; df -B1M --output=size /data | tail -1",
-            ],
-        )
-        .await;
-        let mut lines = out.lines();
-        let mount = lines.next().unwrap_or_default();
-        assert!(
-            mount.starts_with("/dev/vdb") && mount.ends_with("ext4"),
-            "{node}: /data is {mount:?}"
-        );
-        let mib: u64 = lines.next().unwrap_or_default().trim().parse().unwrap_or(0);
-        assert!((900..=1100).contains(&mib), "{node}: /data has {mib} MiB");
-    }
+    data_is_a_mounted_gib(&dir).await;
     let netns: Vec<u64> = std::fs::read_dir("/run/netns")
         .unwrap()
         .flatten()
@@ -994,4 +974,97 @@ async fn ost_test_cloud(
         emu,
         dir,
     }
+}
+
+/// On front and wn-1 of cluster `c1` (state in `dir`), /data is /dev/vdb,
+/// ext4, of about 1 GiB.
+async fn data_is_a_mounted_gib(dir: &Path) {
+    for node in ["front", "wn-1"] {
+        let out = nubo_ok(
+            dir,
+            &[
+                "ssh",
+                "c1",
+                node,
+                "--",
+                "findmnt -n -o SOURCE,FSTYPE /data; df -B1M --output=size /data | tail -1",
+            ],
+        )
+        .await;
+        let mut lines = out.lines();
+        let mount = lines.next().unwrap_or_default();
+        assert!(
+            mount.starts_with("/dev/vdb") && mount.ends_with("ext4"),
+            "{node}: /data is {mount:?}"
+        );
+        let mib: u64 = lines.next().unwrap_or_default().trim().parse().unwrap_or(0);
+        assert!((900..=1100).contains(&mib), "{node}: /data has {mib} MiB");
+    }
+}
+
+/// Must-show 5 on OpenNebula: `disk.1` becomes a volatile DISK (SIZE in
+/// MB, TARGET vdb) of each VM, a loop device in its host, formatted and
+/// mounted at /data by nubo's built-in step; gone with `destroy`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_1_on_opennebula_becomes_a_mounted_volatile_disk() {
+    use nubo::testcloud::emu::opennebula::{EmuConfig, OneEmu};
+    if !can_run() {
+        return;
+    }
+    let (guard, root, cloud) = new_cloud("vol-one");
+    let emu = OneEmu::start(EmuConfig {
+        hosts: Some(cloud.clone()),
+        ..EmuConfig::default()
+    })
+    .await;
+    let dir = root.join("nubo");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("auth.dat"),
+        format!(
+            "id = one; type = OpenNebula; host = {}; username = oneuser; password = 'onepass'\n",
+            emu.endpoint()
+        ),
+    )
+    .unwrap();
+    let image = "disk.0.image.url = 'one://127.0.0.1/5' and disk.0.os.credentials.username = 'cloudadm' and \
+         disk.1.size = 1GB and disk.1.mount_path = '/data'";
+    std::fs::write(
+        dir.join("c.radl"),
+        format!(
+            "network public (outbound = 'yes' and provider_id = 'public')\n\
+             network private (provider_id = 'private')\n\
+             system front (net_interface.0.connection = 'public' and net_interface.0.dns_name = 'front' and \
+               net_interface.1.connection = 'private' and {image})\n\
+             system wn (net_interface.0.connection = 'private' and net_interface.0.dns_name = 'wn-#N#' and {image})\n\
+             contextualize ()\n\
+             deploy front 1\n\
+             deploy wn 1\n"
+        ),
+    )
+    .unwrap();
+    nubo_ok(&dir, &["launch", "c1", "c.radl", "-a", "auth.dat", "-y"]).await;
+    data_is_a_mounted_gib(&dir).await;
+    let netns: Vec<u64> = std::fs::read_dir("/run/netns")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&cloud.netns_prefix())
+        })
+        .filter_map(|e| std::fs::metadata(e.path()).ok().map(|m| m.ino()))
+        .collect();
+    nubo_ok(&dir, &["destroy", "c1", "-y"]).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !emu.live_vms().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(emu.live_vms().is_empty());
+    assert!(cloud.host_names().is_empty());
+    drop(emu);
+    let networks = cloud.networks().unwrap();
+    drop(guard);
+    let left = traces(&cloud, &root, &netns, &networks);
+    assert!(left.is_empty(), "left on this machine: {left:#?}");
 }

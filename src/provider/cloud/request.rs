@@ -23,7 +23,7 @@ pub fn no_volumes(system: &SystemSpec, cloud: &str) -> Result<(), String> {
     match system.volumes().first() {
         None => Ok(()),
         Some(v) => Err(format!(
-            "system `{}` asks for a volume (`disk.{}.size`), which nubo makes on OpenStack only so far, not on {cloud}: remove the disk.{} features or use OpenStack",
+            "system `{}` asks for a volume (`disk.{}.size`), which nubo makes on OpenStack and OpenNebula only so far, not on {cloud}: remove the disk.{} features or use one of those",
             system.name, v.index, v.index
         )),
     }

@@ -7,6 +7,7 @@
 //! | `cpu.count` (default 1) | `CPU`, `VCPU` |
 //! | `memory.size` (default 512M) | `MEMORY`, in MB (10^6 bytes, as IM converts) rounded up |
 //! | `disk.0.image.url = 'one://HOST/ID'` | `DISK/IMAGE_ID` (`DISK/IMAGE` for a name) |
+//! | `disk.N.size` (N >= 1), `disk.N.device` | a volatile `DISK` each: `TYPE = fs`, `SIZE` in MB (GiB × 1024), `FORMAT = raw`, `TARGET` the device (`vdb` for disk 1), deleted with the VM |
 //! | each interface's network `provider_id` | `NIC/NETWORK_ID` (`NIC/NETWORK` for a name) |
 //! | the cluster key, the node name | `CONTEXT/SSH_PUBLIC_KEY`, `CONTEXT/SET_HOSTNAME`, `CONTEXT/NETWORK=YES` |
 //! | `disk.0.os.credentials.username` other than root | `CONTEXT/USERNAME` |
@@ -74,7 +75,6 @@ pub fn vm_template(req: &VmRequest, endpoint_host: &str) -> Result<String, OneEr
     let memory_mb = features.get_number("memory.size").map_or(512, |bytes| {
         positive_int(Number::Float(bytes.as_f64() / 1e6))
     });
-    cloud::no_volumes(&req.system, "OpenNebula").map_err(OneError::Request)?;
     let url = cloud::image_url(&req.system, "OpenNebula", "one://HOST/IMAGE_ID")
         .map_err(OneError::Request)?;
     let image = image_ref(url, endpoint_host)?;
@@ -96,6 +96,14 @@ pub fn vm_template(req: &VmRequest, endpoint_host: &str) -> Result<String, OneEr
         ImageRef::Name(name) => element(&mut t, "IMAGE", name),
     }
     t.push_str("</DISK>");
+    for v in req.system.volumes() {
+        t.push_str("<DISK>");
+        element(&mut t, "TYPE", "fs");
+        element(&mut t, "SIZE", &(u64::from(v.size_gib) * 1024).to_string());
+        element(&mut t, "FORMAT", "raw");
+        element(&mut t, "TARGET", &v.device);
+        t.push_str("</DISK>");
+    }
     for net in &req.networks {
         let id = net.provider_id.as_deref().filter(|p| !p.is_empty()).ok_or_else(|| {
             OneError::Request(format!(
@@ -230,11 +238,12 @@ mod tests {
         let volume = request(
             "system s (disk.0.image.url = 'one://h/3' and disk.1.size = 10GB)\ndeploy s 1\n",
         );
-        let e = vm_template(&volume, "h").unwrap_err().to_string();
-        assert!(
-            e.contains("asks for a volume (`disk.1.size`), which nubo makes on OpenStack only"),
-            "{e}"
-        );
+        let doc = xml::parse(&vm_template(&volume, "h").unwrap()).unwrap();
+        let disks: Vec<_> = doc.children_named("DISK").collect();
+        assert_eq!(disks.len(), 2);
+        assert_eq!(disks[1].child_text("TYPE").unwrap(), "fs");
+        assert_eq!(disks[1].child_text("SIZE").unwrap(), "10240");
+        assert_eq!(disks[1].child_text("TARGET").unwrap(), "vdb");
         let no_image = request("system s (cpu.count = 1)\ndeploy s 1\n");
         let e = vm_template(&no_image, "h").unwrap_err().to_string();
         assert!(e.contains("no `disk.0.image.url`"), "{e}");

@@ -54,7 +54,9 @@ use super::EmuError;
 use super::backing::{Backing, HostOp, Outcome};
 use crate::provider::opennebula::xml::{self, Element, Node};
 use crate::provider::opennebula::xmlrpc::{self, Value};
-use crate::testcloud::{Boot, HostSpec, Network, Nic, Role, TestCloud, TestCloudError};
+use crate::testcloud::{
+    Boot, HostSpec, Network, Nic, Role, TestCloud, TestCloudError, VolumeSpec as HostVolume,
+};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -770,13 +772,28 @@ fn boot_host(st: &mut State, id: i64) {
             })
         })
         .collect();
+    // Volatile disks (`SIZE`, no image): a volume each, at `TARGET`.
+    let volumes = vm
+        .template
+        .children_named("DISK")
+        .filter(|d| d.child("IMAGE_ID").is_none() && d.child("IMAGE").is_none())
+        .enumerate()
+        .filter_map(|(k, d)| {
+            let size_mib = d.child_text("SIZE")?.trim().parse::<u32>().ok()?;
+            let dev = d
+                .child_text("TARGET")
+                .map(|t| t.trim().to_string())
+                .unwrap_or_else(|| format!("vd{}", char::from(b'b' + k as u8)));
+            Some(HostVolume { dev, size_mib })
+        })
+        .collect();
     let spec = HostSpec {
         name: host_name(id),
         user_data,
         instance_id: host_name(id),
         local_hostname: text("SET_HOSTNAME").filter(|h| !h.is_empty()),
         nics,
-        volumes: Vec::new(),
+        volumes,
     };
     st.host_op(id, HostOp::Boot(spec), State::booted);
 }
