@@ -4,9 +4,9 @@
 # every check made. .ci/run runs this after the tests, so a benchmark that no
 # longer works fails CI. A failed check fails its benchmark; a missed speed
 # target is only reported (one round on a loaded machine judges no speed).
-# Runs as root, as CI does: configure, launch and openssh_floor make local
-# nodes or an sshd (without root they print SKIPPED:, a failure under
-# NUBO_REQUIRE_SYSTEM_TESTS=1). Needs scripts/install-test-deps.sh's tools
+# Runs as root, as CI does: configure, launch, cloud_launch and
+# openssh_floor make local nodes, test-cloud hosts or an sshd (without root
+# they print SKIPPED:, a failure under NUBO_REQUIRE_SYSTEM_TESTS=1). Needs scripts/install-test-deps.sh's tools
 # (scripts/test.sh has installed them in CI); installs the benchmarks' own.
 # Ends with the benchmarks that failed or were skipped; fails if any failed.
 set -euo pipefail
@@ -34,7 +34,7 @@ run() { # NAME COMMAND...
     failed+=("$name")
   fi
 }
-for bench in radl_parse tosca_parse configure launch ec2_launch; do
+for bench in radl_parse tosca_parse configure launch ec2_launch cloud_launch; do
   run "$bench" cargo bench --quiet --bench "$bench"
 done
 run openssh_floor benches/openssh_floor.sh
