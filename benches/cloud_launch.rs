@@ -152,21 +152,8 @@ fn unavailable() -> Option<String> {
 /// `/tmp/nubo-tc-PID-...` of a process that is gone (the tests' roots
 /// too, as the tests' own sweep does).
 fn sweep_stale_clouds() {
-    for e in std::fs::read_dir("/tmp").into_iter().flatten().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.strip_prefix("nubo-tc-") else {
-            continue;
-        };
-        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
-        if pid.is_none_or(|p| Path::new(&format!("/proc/{p}")).exists()) {
-            continue;
-        }
-        for cloud in TestCloud::existing(e.path()) {
-            if let Err(err) = cloud.destroy() {
-                eprintln!("sweeping stale test cloud {}: {err}", cloud.name());
-            }
-        }
-        let _ = std::fs::remove_dir_all(e.path());
+    for err in TestCloud::sweep_dead_runs(Path::new("/tmp"), "nubo-tc-") {
+        eprintln!("sweeping: {err}");
     }
 }
 

@@ -193,13 +193,7 @@ async fn run_opennebula(listen: SocketAddr, root: PathBuf) -> Result<(), Error> 
         hosts: Some(cloud.clone()),
         ..one::EmuConfig::default()
     };
-    let emu = match OneEmu::start_on(config, listen).await {
-        Ok(emu) => emu,
-        Err(e) => {
-            let _ = blocking(move || cloud.destroy()).await;
-            return Err(e.into());
-        }
-    };
+    let emu = or_destroy(&cloud, OneEmu::start_on(config, listen).await).await?;
     let lines = [
         format!(
             "id = one; type = OpenNebula; host = {}; username = oneuser; password = 'onepass'",
@@ -274,13 +268,14 @@ async fn run_ec2(moto: String, root: PathBuf) -> Result<(), Error> {
         Ok::<_, String>((vpc, subnet))
     }
     .await;
-    let (vpc, subnet) = match made {
-        Ok(ids) => ids,
-        Err(why) => {
-            let _ = blocking(move || cloud.destroy()).await;
-            return Err(Error::Moto { url: moto, why });
-        }
-    };
+    let (vpc, subnet) = or_destroy(
+        &cloud,
+        made.map_err(|why| Error::Moto {
+            url: moto.clone(),
+            why,
+        }),
+    )
+    .await?;
     let hosts = MotoHosts::start(
         cloud.clone(),
         net,
@@ -312,14 +307,7 @@ async fn run_openstack(listen: SocketAddr, root: PathBuf) -> Result<(), Error> {
         hosts: Some(cloud.clone()),
         ..EmuConfig::default()
     };
-    let served = OstEmu::start_on(config, listen).await;
-    let emu = match served {
-        Ok(emu) => emu,
-        Err(e) => {
-            let _ = blocking(move || cloud.destroy()).await;
-            return Err(e.into());
-        }
-    };
+    let emu = or_destroy(&cloud, OstEmu::start_on(config, listen).await).await?;
     let lines = [
         format!(
             "id = ost; type = OpenStack; host = {}; username = alice; password = 'ostpass'; tenant = demo; domain = Default",
@@ -331,6 +319,18 @@ async fn run_openstack(listen: SocketAddr, root: PathBuf) -> Result<(), Error> {
         ),
     ];
     serve_until_stopped(cloud, emu, &lines).await
+}
+
+/// `r`, or, if it failed, `cloud` removed first (nothing half made left).
+async fn or_destroy<T, E: Into<Error>>(cloud: &TestCloud, r: Result<T, E>) -> Result<T, Error> {
+    match r {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let cloud = cloud.clone();
+            let _ = blocking(move || cloud.destroy()).await;
+            Err(e.into())
+        }
+    }
 }
 
 /// Runs `f` off the runtime.

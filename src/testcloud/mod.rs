@@ -119,6 +119,30 @@ impl TestCloud {
         out
     }
 
+    /// Destroys the test clouds that killed runs left under `parent`:
+    /// each directory `PREFIX<pid>-...` whose process is gone, with every
+    /// cloud under it, is removed. Returns what could not be destroyed.
+    pub fn sweep_dead_runs(parent: &Path, prefix: &str) -> Vec<String> {
+        let mut errors = Vec::new();
+        for e in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(prefix) else {
+                continue;
+            };
+            let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+            if pid.is_none_or(|p| Path::new(&format!("/proc/{p}")).exists()) {
+                continue;
+            }
+            for cloud in TestCloud::existing(e.path()) {
+                if let Err(err) = cloud.destroy() {
+                    errors.push(format!("stale test cloud {}: {err}", cloud.name()));
+                }
+            }
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+        errors
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

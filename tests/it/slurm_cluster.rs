@@ -166,11 +166,7 @@ impl Cluster {
         let net = test_cloud
             .network("vpc", nubo::testcloud::Role::Public)
             .unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = cloud_runtime();
         let region = "us-east-1";
         let client = aws_sdk_ec2::Client::from_conf(
             aws_sdk_ec2::Config::builder()
@@ -218,17 +214,13 @@ impl Cluster {
             )
         };
         let dir = c.root.parent().unwrap().to_path_buf();
-        let auth = dir.join("auth.dat");
-        std::fs::write(
-            &auth,
-            format!(
+        let auth = write_auth(
+            &dir,
+            &format!(
                 "id = ec2; type = EC2; host = {}; username = AKIDNUBOTEST; password = 'nubo-secret-key'\n",
                 moto.endpoint()
             ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&auth, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .unwrap();
+        );
         let image = "disk.0.image.url = 'aws://us-east-1/ami-12c6146b' and disk.0.os.credentials.username = 'cloudadm'";
         let site_file = dir.join("site.radl");
         std::fs::write(
@@ -261,27 +253,19 @@ impl Cluster {
     fn on_opennebula(wn: &str) -> Cluster {
         let mut c = Cluster::new();
         let (guard, root, test_cloud) = new_cloud("slurm-one");
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = cloud_runtime();
         let emu = rt.block_on(OneEmu::start(one::EmuConfig {
             hosts: Some(test_cloud.clone()),
             ..one::EmuConfig::default()
         }));
         let dir = c.root.parent().unwrap().to_path_buf();
-        let auth = dir.join("auth.dat");
-        std::fs::write(
-            &auth,
-            format!(
+        let auth = write_auth(
+            &dir,
+            &format!(
                 "id = one; type = OpenNebula; host = {}; username = oneuser; password = 'onepass'\n",
                 emu.endpoint()
             ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&auth, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .unwrap();
+        );
         let image = "disk.0.image.url = 'one://127.0.0.1/5' and disk.0.os.credentials.username = 'cloudadm'";
         let site_file = dir.join("site.radl");
         std::fs::write(
@@ -331,11 +315,7 @@ impl Cluster {
     fn on_openstack(wn: &str) -> Cluster {
         let mut c = Cluster::new();
         let (guard, root, test_cloud) = new_cloud("slurm");
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = cloud_runtime();
         let emu = rt.block_on(OstEmu::start(ost::EmuConfig {
             networks: vec![
                 ost::network("a1e3b0c4-0000-4000-8000-000000000001", "public", true, ""),
@@ -345,17 +325,13 @@ impl Cluster {
             ..ost::EmuConfig::default()
         }));
         let dir = c.root.parent().unwrap().to_path_buf();
-        let auth = dir.join("auth.dat");
-        std::fs::write(
-            &auth,
-            format!(
+        let auth = write_auth(
+            &dir,
+            &format!(
                 "id = ost; type = OpenStack; host = {}; username = alice; password = 'ostpass'; tenant = demo; domain = Default\n",
                 emu.keystone()
             ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&auth, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .unwrap();
+        );
         let image = format!(
             "disk.0.image.url = 'ost://127.0.0.1/{}' and disk.0.os.credentials.username = 'cloudadm'",
             ost::IMAGE_ID
@@ -1691,4 +1667,22 @@ fn job_then_burst_as_cloudadm(c: &mut Cluster) {
         ["wn-2", "wn-3"],
         "grown by the two missing workers"
     );
+}
+
+/// A runtime of its own for a test cloud's emulator (the tests here are
+/// synchronous).
+fn cloud_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// `dir/auth.dat` holding `line`, readable by its owner only.
+fn write_auth(dir: &std::path::Path, line: &str) -> PathBuf {
+    let auth = dir.join("auth.dat");
+    std::fs::write(&auth, line).unwrap();
+    std::fs::set_permissions(&auth, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    auth
 }
