@@ -928,6 +928,7 @@ fn nubo_templates_lists_the_shipped_templates() {
 /// nodes the daemon powered on.
 fn watch_burst(
     c: &mut Cluster,
+    daemon: &mut Daemon,
     ids: &[String],
     decisions_before: usize,
 ) -> std::collections::BTreeSet<String> {
@@ -938,7 +939,13 @@ fn watch_burst(
     let mut decisions_seen = decisions_before;
     let mut powered_on: std::collections::BTreeSet<String> = Default::default();
     loop {
-        assert!(Instant::now() < deadline, "timed out: {:#?}", c.timeline);
+        daemon.assert_alive(&c.timeline);
+        assert!(
+            Instant::now() < deadline,
+            "timed out: {:#?}\nthe daemon's log:\n{}",
+            c.timeline,
+            daemon.log()
+        );
         let status: serde_json::Value = serde_json::from_str(&c.ok(&[
             "elastic",
             "status",
@@ -1007,13 +1014,41 @@ fn watch_burst(
     powered_on
 }
 
+/// `nubo elastic run` on a test cluster: the child and the file its
+/// standard error goes to (a file, not a pipe nobody reads, which would
+/// stop the daemon once full).
+struct Daemon {
+    child: std::process::Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Its log so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Panics, with the daemon's log, if it has exited.
+    fn assert_alive(&mut self, timeline: &[(Duration, String)]) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!(
+                "the daemon exited ({status}):\n{}\n{timeline:#?}",
+                self.log()
+            );
+        }
+    }
+}
+
 /// Starts `nubo elastic run` on the cluster, a round every 0.5 s.
-fn start_daemon(c: &Cluster) -> std::process::Child {
-    c.command(&["elastic", "run", &c.name, "--period", "0.5"])
+fn start_daemon(c: &Cluster) -> Daemon {
+    let log = c.home.join(format!("daemon-{}.log", c.timeline.len()));
+    let child = c
+        .command(&["elastic", "run", &c.name, "--period", "0.5"])
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
-        .unwrap()
+        .unwrap();
+    Daemon { child, log }
 }
 
 /// How many decisions the daemon has recorded so far (read before a
@@ -1046,13 +1081,11 @@ fn submit_burst(c: &Cluster, secs: u32) -> Vec<String> {
 }
 
 /// Stops the daemon with SIGTERM; it must exit cleanly.
-fn stop_daemon(mut daemon: std::process::Child) {
+fn stop_daemon(mut daemon: Daemon) {
     // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(daemon.id() as i32, libc::SIGTERM) };
-    let status = daemon.wait().unwrap();
-    let mut err = String::new();
-    let _ = std::io::Read::read_to_string(daemon.stderr.as_mut().unwrap(), &mut err);
-    assert!(status.success(), "daemon: {status}\n{err}");
+    unsafe { libc::kill(daemon.child.id() as i32, libc::SIGTERM) };
+    let status = daemon.child.wait().unwrap();
+    assert!(status.success(), "daemon: {status}\n{}", daemon.log());
 }
 
 /// Issue 6's real test: a SLURM cluster whose workers are all off, the
@@ -1093,13 +1126,13 @@ fn elastic_daemon_runs_a_slurm_burst_on_three_workers_then_shrinks() {
             "{w} declared and off: {sinfo}"
         );
     }
-    let daemon = start_daemon(&c);
+    let mut daemon = start_daemon(&c);
     let before = decisions_count(&c);
     let ids = submit_burst(&c, 20);
     assert_eq!(ids.len(), 6, "{ids:?}");
     c.mark(format!("submitted 6 jobs: {}", ids.join(" ")));
 
-    let powered_on = watch_burst(&mut c, &ids, before);
+    let powered_on = watch_burst(&mut c, &mut daemon, &ids, before);
     stop_daemon(daemon);
 
     assert_eq!(
@@ -1168,11 +1201,11 @@ fn slurm_nfs_local_with_the_daemon_grows_on_a_second_burst_then_shrinks() {
     c.on("front", "echo shared > /home/from-front");
     assert_eq!(c.on("wn-1", "cat /home/from-front").trim(), "shared");
 
-    let daemon = start_daemon(&c);
+    let mut daemon = start_daemon(&c);
     let before = decisions_count(&c);
     let ids = submit_burst(&c, 10);
     c.mark(format!("second burst: {}", ids.join(" ")));
-    let powered_on = watch_burst(&mut c, &ids, before);
+    let powered_on = watch_burst(&mut c, &mut daemon, &ids, before);
     stop_daemon(daemon);
     assert_eq!(
         powered_on.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -1343,11 +1376,11 @@ fn reused_workers_on_the_openstack_test_cloud_are_stopped_then_started_again() {
             })
             .collect()
     };
-    let daemon = start_daemon(&c);
+    let mut daemon = start_daemon(&c);
     let before = decisions_count(&c);
     let ids = submit_burst(&c, 10);
     c.mark(format!("first burst: {}", ids.join(" ")));
-    let first = watch_burst(&mut c, &ids, before);
+    let first = watch_burst(&mut c, &mut daemon, &ids, before);
     assert_eq!(
         first.iter().map(String::as_str).collect::<Vec<_>>(),
         ["wn-2", "wn-3"],
@@ -1385,7 +1418,7 @@ fn reused_workers_on_the_openstack_test_cloud_are_stopped_then_started_again() {
 
     let ids = submit_burst(&c, 10);
     c.mark(format!("second burst: {}", ids.join(" ")));
-    let second = watch_burst(&mut c, &ids, before);
+    let second = watch_burst(&mut c, &mut daemon, &ids, before);
     stop_daemon(daemon);
     assert_eq!(
         second.iter().map(String::as_str).collect::<Vec<_>>(),
@@ -1656,11 +1689,11 @@ fn job_then_burst_as_cloudadm(c: &mut Cluster) {
         "echo shared | sudo tee /home/from-front >/dev/null",
     );
     assert_eq!(c.on("wn-1", "cat /home/from-front").trim(), "shared");
-    let daemon = start_daemon(c);
+    let mut daemon = start_daemon(c);
     let before = decisions_count(c);
     let ids = submit_burst(c, 10);
     c.mark(format!("burst: {}", ids.join(" ")));
-    let powered_on = watch_burst(c, &ids, before);
+    let powered_on = watch_burst(c, &mut daemon, &ids, before);
     stop_daemon(daemon);
     assert_eq!(
         powered_on.iter().map(String::as_str).collect::<Vec<_>>(),
