@@ -11,4 +11,4 @@ pub use cluster::*;
 pub use lower::lower;
 #[cfg(test)]
 pub(crate) use lower::spec_of_radl;
-pub use volume::{VolumeSpec, mount_script};
+pub use volume::{VolumeSpec, mount_script, volume_letter};

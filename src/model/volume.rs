@@ -71,9 +71,40 @@ impl SystemSpec {
     }
 }
 
+/// The letter X of a disk device named `vdX`, `xvdX`, `sdX` or `hdX`
+/// (with or without `/dev/`): the same disk under each bus's name.
+pub fn volume_letter(device: &str) -> Option<char> {
+    let d = device.trim_start_matches("/dev/");
+    let rest = ["xvd", "vd", "sd", "hd"]
+        .iter()
+        .find_map(|p| d.strip_prefix(p))?;
+    let mut chars = rest.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c @ 'a'..='z'), None) => Some(c),
+        _ => None,
+    }
+}
+
+/// The names a node may see a volume under: its device first, then, for
+/// `vdX`, `xvdX` and `sdX`, the other two (a cloud asked for `/dev/sdf`
+/// may show `/dev/xvdf`, as EC2's Xen instances do).
+fn device_candidates(device: &str) -> Vec<String> {
+    let mut out = vec![format!("/dev/{device}")];
+    if let Some(x) = volume_letter(device) {
+        for p in ["vd", "xvd", "sd"] {
+            let d = format!("/dev/{p}{x}");
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+    }
+    out
+}
+
 /// The script that formats (once) and mounts a node's volumes, run as
-/// root: waits for each device, makes its filesystem if it has none,
-/// mounts it. Values are single-quoted for the shell.
+/// root: waits for each device (under any of its names), makes its
+/// filesystem if it has none, mounts it. Values are single-quoted for the
+/// shell.
 pub fn mount_script(volumes: &[VolumeSpec]) -> Option<String> {
     let q = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
     let mut out = String::from("set -e\n");
@@ -81,13 +112,20 @@ pub fn mount_script(volumes: &[VolumeSpec]) -> Option<String> {
     for v in volumes {
         let Some(path) = &v.mount_path else { continue };
         any = true;
-        let dev = q(&format!("/dev/{}", v.device));
+        let names: Vec<String> = device_candidates(&v.device).iter().map(|d| q(d)).collect();
+        let names = names.join(" ");
         let (fstype, path) = (q(&v.fstype), q(path));
         out.push_str(&format!(
-            "i=0; until [ -b {dev} ]; do i=$((i+1)); [ $i -gt 300 ] && {{ echo \"no device {dev} after 30 s\" >&2; exit 1; }}; sleep 0.1; done\n\
-             blkid {dev} >/dev/null 2>&1 || mkfs -t {fstype} -q {dev}\n\
+            "i=0; dev=\n\
+             while :; do\n\
+             for d in {names}; do if [ -b \"$d\" ]; then dev=$d; break; fi; done\n\
+             if [ -n \"$dev\" ]; then break; fi\n\
+             i=$((i+1)); if [ $i -gt 300 ]; then echo \"no device {names} after 30 s\" >&2; exit 1; fi\n\
+             sleep 0.1\n\
+             done\n\
+             blkid \"$dev\" >/dev/null 2>&1 || mkfs -t {fstype} -q \"$dev\"\n\
              mkdir -p {path}\n\
-             mountpoint -q {path} || mount -t {fstype} {dev} {path}\n"
+             mountpoint -q {path} || mount -t {fstype} \"$dev\" {path}\n"
         ));
     }
     any.then_some(out)
@@ -124,9 +162,13 @@ mod tests {
         assert_eq!(v[1].fstype, "xfs");
         assert_eq!(v[1].mount_path, None);
         let script = mount_script(&v).unwrap();
-        assert!(script.contains("mkfs -t 'ext4' -q '/dev/vdb'"), "{script}");
         assert!(
-            script.contains("mount -t 'ext4' '/dev/vdb' '/data'"),
+            script.contains("for d in '/dev/vdb' '/dev/xvdb' '/dev/sdb'"),
+            "{script}"
+        );
+        assert!(script.contains("mkfs -t 'ext4' -q \"$dev\""), "{script}");
+        assert!(
+            script.contains("mount -t 'ext4' \"$dev\" '/data'"),
             "{script}"
         );
         assert!(
@@ -134,5 +176,19 @@ mod tests {
             "a disk without mount_path is not mounted"
         );
         assert_eq!(mount_script(&v[1..]), None);
+    }
+
+    #[test]
+    fn volume_letters_and_names() {
+        assert_eq!(volume_letter("vdb"), Some('b'));
+        assert_eq!(volume_letter("/dev/xvdf"), Some('f'));
+        assert_eq!(volume_letter("sdz"), Some('z'));
+        assert_eq!(volume_letter("nvme1n1"), None);
+        assert_eq!(volume_letter("vdaa"), None);
+        assert_eq!(
+            device_candidates("xvdc"),
+            ["/dev/xvdc", "/dev/vdc", "/dev/sdc"]
+        );
+        assert_eq!(device_candidates("nvme1n1"), ["/dev/nvme1n1"]);
     }
 }

@@ -94,6 +94,12 @@ pub enum ExecError {
         user: String,
         said: String,
     },
+    #[error("{node} could not be given its host name: exit status {status}; its output:\n{output}")]
+    Hostname {
+        node: String,
+        status: u32,
+        output: String,
+    },
     #[error(
         "the volumes of {node} (disk.N with a mount_path) could not be formatted and mounted: exit status {status}; its output:\n{output}"
     )]
@@ -317,19 +323,19 @@ impl ClusterExecutor {
             }
             VmAction::Start => {
                 self.start(&provider, node, recorded.as_ref()).await?;
-                self.mount_volumes(system, node).await?;
+                self.first_boot(&provider, system, node).await?;
             }
             VmAction::Recreate => {
                 if let Some(id) = recorded.as_ref().and_then(|v| v.provider_vm_id.clone()) {
                     self.destroy_old(&provider, node, &id).await?;
                 }
                 self.create(&provider, system, node, true).await?;
-                self.mount_volumes(system, node).await?;
+                self.first_boot(&provider, system, node).await?;
             }
             VmAction::Create => {
                 self.create(&provider, system, node, recorded.is_some())
                     .await?;
-                self.mount_volumes(system, node).await?;
+                self.first_boot(&provider, system, node).await?;
             }
             // Done before the walk (`launch::run`), never a vertex's work.
             VmAction::Destroy | VmAction::Stop => {}
@@ -341,17 +347,51 @@ impl ClusterExecutor {
         Ok(())
     }
 
-    /// The built-in step of a VM just made or started: its volumes
-    /// (`disk.N` with a `mount_path`) formatted once and mounted, as root.
-    async fn mount_volumes(&self, system: &str, node: &str) -> Result<(), StepError> {
-        let Some(script) = self
-            .parts
-            .spec
+    /// The built-in steps of a VM just made or started, as root: its host
+    /// name when the provider does not set it ([`Provider::names_its_vms`])
+    /// and nubo reaches the node anyway (it has configuration steps or
+    /// volumes to mount), then its volumes (`disk.N` with a `mount_path`)
+    /// formatted once and mounted.
+    async fn first_boot(
+        &self,
+        provider: &Arc<dyn Provider>,
+        system: &str,
+        node: &str,
+    ) -> Result<(), StepError> {
+        let spec = &self.parts.spec;
+        let mount = spec
             .system(system)
-            .and_then(|s| crate::model::mount_script(&s.volumes()))
-        else {
+            .and_then(|s| crate::model::mount_script(&s.volumes()));
+        let configured = spec.steps().iter().any(|s| s.system == system);
+        if !provider.names_its_vms() && (configured || mount.is_some()) {
+            self.builtin(node, &hostname_script(node), |status, output| {
+                ExecError::Hostname {
+                    node: node.to_string(),
+                    status,
+                    output,
+                }
+            })
+            .await?;
+        }
+        let Some(script) = mount else {
             return Ok(());
         };
+        self.builtin(node, &script, |status, output| ExecError::Volumes {
+            node: node.to_string(),
+            status,
+            output,
+        })
+        .await
+    }
+
+    /// Runs a built-in step's script as root on `node`; `failed` makes the
+    /// error of a failed exit from its status and output.
+    async fn builtin(
+        &self,
+        node: &str,
+        script: &str,
+        failed: impl FnOnce(u32, String) -> ExecError,
+    ) -> Result<(), StepError> {
         let session = self.session(node).await?;
         let mut output = String::new();
         let status = session
@@ -364,12 +404,7 @@ impl ClusterExecutor {
                 source: Box::new(source),
             })?;
         if status != 0 {
-            return Err(ExecError::Volumes {
-                node: node.to_string(),
-                status,
-                output,
-            }
-            .into());
+            return Err(failed(status, output).into());
         }
         Ok(())
     }
@@ -898,6 +933,19 @@ impl Executor for ClusterExecutor {
             r
         })
     }
+}
+
+/// The script that names a node `node` (a hostname: letters, digits, `-`
+/// and `.` only, as node names are), now and after a reboot
+/// (`/etc/hostname`), and lists the name in `/etc/hosts` so that `sudo`
+/// finds it; nothing changes when all that is done already.
+fn hostname_script(node: &str) -> String {
+    format!(
+        "set -e\nname='{node}'\n\
+         [ \"$(cat /etc/hostname 2>/dev/null)\" = \"$name\" ] || echo \"$name\" >/etc/hostname\n\
+         [ \"$(hostname)\" = \"$name\" ] || hostname \"$name\"\n\
+         grep -q \"[[:space:]]$name\\([[:space:]]\\|\\$\\)\" /etc/hosts 2>/dev/null || echo \"127.0.1.1 $name\" >>/etc/hosts\n"
+    )
 }
 
 /// The command a step's script is piped to: `sh -s` as root, `sudo -n sh -s`

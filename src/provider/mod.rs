@@ -201,6 +201,14 @@ pub trait Provider: Send + Sync {
         false
     }
 
+    /// True when a new VM comes up already named after its node (the
+    /// cloud-init user data names it). Otherwise nubo names it over SSH
+    /// before its first step (EC2: identical instances share one user
+    /// data, made in one call).
+    fn names_its_vms(&self) -> bool {
+        true
+    }
+
     /// How to log in to a VM of the cluster.
     fn ssh_access<'a>(
         &'a self,

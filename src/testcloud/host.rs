@@ -54,7 +54,7 @@ pub struct Nic {
 /// `/dev/DEV` inside. Kept while the host is stopped, removed with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VolumeSpec {
-    /// `vdb` to `vdz`.
+    /// `vdb` to `vdz`, or `xvdb` to `xvdz` (EC2's Xen names).
     pub dev: String,
     pub size_mib: u32,
 }
@@ -287,8 +287,16 @@ impl TestCloud {
         }
         for (i, v) in spec.volumes.iter().enumerate() {
             let b = v.dev.as_bytes();
-            if b.len() != 3 || &b[..2] != b"vd" || !(b'b'..=b'z').contains(&b[2]) {
-                return Err(invalid("volume device", &v.dev, "it is vdb to vdz"));
+            let letter = match b {
+                [b'v', b'd', x] | [b'x', b'v', b'd', x] => Some(*x),
+                _ => None,
+            };
+            if !letter.is_some_and(|x| (b'b'..=b'z').contains(&x)) {
+                return Err(invalid(
+                    "volume device",
+                    &v.dev,
+                    "it is vdb to vdz (or xvdb to xvdz, as EC2's Xen instances name them)",
+                ));
             }
             if spec.volumes[..i].iter().any(|o| o.dev == v.dev) {
                 return Err(invalid("volume device", &v.dev, "the host has it twice"));

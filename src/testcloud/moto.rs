@@ -6,6 +6,11 @@
 //! userData`) at its private address, a stopped one is stopped, a started
 //! one started, a terminated one removed.
 //!
+//! An instance's EBS volumes other than its root (its block device
+//! mappings `/dev/sdX`) are loop devices the host sees as `/dev/xvdX`, as
+//! a Xen instance on EC2 does, and its NoCloud `local-hostname` is EC2's
+//! `ip-A-B-C-D` name.
+//!
 //! moto chooses the private addresses itself, from the subnet's range: the
 //! instances must be in a subnet whose CIDR is the test cloud network's
 //! /24 (make the network first, then the VPC and subnet with its
@@ -93,7 +98,8 @@ impl MotoHosts {
         }
     }
 
-    /// Every boot so far: (the instance's `Name` tag, else its id, boot).
+    /// Every boot so far: (the instance's node, from nubo's tags, else
+    /// its id; boot).
     pub fn boots(&self) -> Vec<(String, Boot)> {
         self.boots.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -174,12 +180,15 @@ impl Watcher {
                             name: id.to_string(),
                             user_data: self.user_data(id).await,
                             instance_id: id.to_string(),
-                            local_hostname: None,
+                            local_hostname: Some(format!(
+                                "ip-{}",
+                                ip.to_string().replace('.', "-")
+                            )),
                             nics: vec![Nic {
                                 network: self.network.name.clone(),
                                 ip,
                             }],
-                            volumes: Vec::new(),
+                            volumes: self.volumes(i).await,
                         })
                     }
                     (None, _) => continue,
@@ -188,13 +197,7 @@ impl Watcher {
                     (Some(_), Seen::Running) => HostOp::Start,
                 };
                 self.seen.insert(id.to_string(), want);
-                let name = i
-                    .tags()
-                    .iter()
-                    .find(|t| t.key() == Some("Name"))
-                    .and_then(|t| t.value())
-                    .unwrap_or(id)
-                    .to_string();
+                let name = node_of(i).unwrap_or_else(|| id.to_string());
                 let (boots, errors) = (self.boots.clone(), self.errors.clone());
                 self.backing.submit(
                     id,
@@ -214,6 +217,59 @@ impl Watcher {
             }
         }
         Ok(())
+    }
+
+    /// The instance's EBS volumes but its root, as the host's `xvdX`.
+    async fn volumes(&self, i: &aws_sdk_ec2::types::Instance) -> Vec<super::VolumeSpec> {
+        let root = i.root_device_name().unwrap_or_default();
+        let mut wanted = Vec::new();
+        for m in i.block_device_mappings() {
+            let (Some(name), Some(vol)) = (m.device_name(), m.ebs().and_then(|e| e.volume_id()))
+            else {
+                continue;
+            };
+            if name == root {
+                continue;
+            }
+            match crate::model::volume_letter(name) {
+                Some(x) => wanted.push((format!("xvd{x}"), vol.to_string())),
+                None => self.error(format!("device {name} of {vol} is not /dev/sdX")),
+            }
+        }
+        if wanted.is_empty() {
+            return Vec::new();
+        }
+        let ids: Vec<String> = wanted.iter().map(|(_, v)| v.clone()).collect();
+        let sizes: HashMap<String, i32> = match self
+            .client
+            .describe_volumes()
+            .set_volume_ids(Some(ids))
+            .send()
+            .await
+        {
+            Ok(out) => out
+                .volumes()
+                .iter()
+                .filter_map(|v| Some((v.volume_id()?.to_string(), v.size()?)))
+                .collect(),
+            Err(e) => {
+                self.error(format!(
+                    "DescribeVolumes: {}",
+                    aws_sdk_ec2::error::DisplayErrorContext(e)
+                ));
+                return Vec::new();
+            }
+        };
+        wanted
+            .into_iter()
+            .filter_map(|(dev, vol)| {
+                let gib = u32::try_from(*sizes.get(&vol)?).ok()?;
+                Some(super::VolumeSpec {
+                    dev,
+                    size_mib: gib.saturating_mul(1024),
+                })
+            })
+            .collect()
     }
 
     /// The user data moto received for instance `id`, decoded.
@@ -259,4 +315,16 @@ impl Watcher {
         }
         text
     }
+}
+
+/// The node nubo made an instance for: its `nubo:node` tag, or its entry in
+/// the `nubo:batch:K` tags of the call that made it with others.
+fn node_of(i: &aws_sdk_ec2::types::Instance) -> Option<String> {
+    use crate::provider::ec2::label;
+    let tags = || i.tags().iter().filter_map(|t| Some((t.key()?, t.value()?)));
+    if let Some((_, n)) = tags().find(|(k, _)| *k == label::TAG_NODE) {
+        return Some(n.to_string());
+    }
+    let index = usize::try_from(i.ami_launch_index()?).ok()?;
+    label::batch_entry(tags(), index).map(|(node, _)| node)
 }

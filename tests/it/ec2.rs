@@ -177,6 +177,7 @@ async fn life_cycle(moto: &Moto, workers: u32, endpoint_from_env: bool) {
     assert!(h.instances.iter().all(|(_, s)| s == "running"), "{h:?}");
     assert_eq!(h.groups.len(), 1, "one group for the cluster: {h:?}");
     assert_eq!(h.keys.len(), 1, "the cluster key: {h:?}");
+    one_call_per_system(&p, dir, workers).await;
 
     let list = ok(dir, &["list"]).await;
     assert!(list.contains("c1") && list.contains("running"), "{list}");
@@ -213,6 +214,57 @@ async fn life_cycle(moto: &Moto, workers: u32, endpoint_from_env: bool) {
     ok(dir, &["destroy", "c1", "-y"]).await;
     assert_eq!(held(&p, "c1").await, Held::default());
     assert!(!ok(dir, &["list"]).await.contains("c1"));
+}
+
+/// Identical VMs are made by one RunInstances call: the workers share one
+/// reservation, the front-end has its own; and each VM nubo recorded for a
+/// node is the instance whose launch index names that node in the call's
+/// `nubo:batch:K` tags, as the provider reads it back.
+async fn one_call_per_system(p: &Ec2, dir: &Path, workers: u32) {
+    let out = p.client(REGION).describe_instances().send().await.unwrap();
+    let mut sizes: Vec<usize> = out
+        .reservations()
+        .iter()
+        .map(|r| {
+            r.instances()
+                .iter()
+                .filter(|i| {
+                    i.tags()
+                        .iter()
+                        .any(|t| t.key() == Some("nubo:cluster") && t.value() == Some("c1"))
+                })
+                .count()
+        })
+        .filter(|n| *n > 0)
+        .collect();
+    sizes.sort();
+    let mut want = vec![1];
+    if workers > 0 {
+        want.push(workers as usize);
+    }
+    want.sort();
+    assert_eq!(sizes, want, "instances per RunInstances call");
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(dir, &["show", "c1", "--json"]).await).unwrap();
+    let recorded: std::collections::BTreeMap<String, String> = shown["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["node"].as_str().unwrap().to_string(),
+                v["provider_vm_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let read: std::collections::BTreeMap<String, String> = p
+        .list_vms("c1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.node.unwrap(), v.id))
+        .collect();
+    assert_eq!(recorded, read);
 }
 
 /// Regression: `nubo stop` then `nubo reconfigure` made a second instance

@@ -97,7 +97,8 @@ struct Cluster {
 #[cfg(feature = "ec2")]
 struct MotoCloud {
     hosts: nubo::testcloud::moto::MotoHosts,
-    _rt: tokio::runtime::Runtime,
+    rt: tokio::runtime::Runtime,
+    client: aws_sdk_ec2::Client,
     _moto: crate::support::moto::Moto,
     _guard: Guard,
     test_cloud: TestCloud,
@@ -233,7 +234,8 @@ impl Cluster {
         .unwrap();
         c.moto = Some(MotoCloud {
             hosts,
-            _rt: rt,
+            rt,
+            client,
             _moto: moto,
             _guard: guard,
             test_cloud,
@@ -1548,7 +1550,10 @@ fn slurm_nfs_on_moto_with_hosts_runs_jobs_grows_and_leaves_nothing() {
     if !can_run() || !tc::can_run() {
         return;
     }
-    let Some(mut c) = Cluster::on_moto("elastic_idle_time = 5 and elastic_cooldown = 0") else {
+    let Some(mut c) = Cluster::on_moto(
+        "elastic_idle_time = 5 and elastic_cooldown = 0 and \
+         disk.1.size = 1GB and disk.1.mount_path = '/scratch'",
+    ) else {
         return;
     };
     let name = c.name.clone();
@@ -1573,10 +1578,44 @@ fn slurm_nfs_on_moto_with_hosts_runs_jobs_grows_and_leaves_nothing() {
     c.mark("launched: front and wn-1 configured");
     let shown: serde_json::Value = serde_json::from_str(&c.ok(&["show", &name, "--json"])).unwrap();
     let launched = steps_ended(&shown, called);
+    // The EBS volume of disk.1, a loop device the host sees as xvdb (as
+    // a Xen instance does), formatted and mounted by nubo.
+    let scratch = c.on(
+        "wn-1",
+        "findmnt -n -o SOURCE,FSTYPE /scratch; df -B1M --output=size /scratch | tail -1",
+    );
+    let mut lines = scratch.lines();
+    assert_eq!(
+        lines
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["/dev/xvdb", "ext4"],
+        "{scratch}"
+    );
+    let mib: u64 = lines.next().unwrap_or_default().trim().parse().unwrap_or(0);
+    assert!((900..=1100).contains(&mib), "/scratch has {mib} MiB");
+    // cloud-init left the name alone (one user data for instances made
+    // together); nubo named the node.
+    assert_eq!(c.on("wn-1", "hostname; cat /etc/hostname"), "wn-1\nwn-1\n");
     job_then_burst_as_cloudadm(&mut c);
     c.ok(&["destroy", &name, "-y"]);
     c.mark("destroyed");
     let m = c.moto.as_ref().unwrap();
+    let volumes = m.rt.block_on(async {
+        m.client
+            .describe_volumes()
+            .send()
+            .await
+            .unwrap()
+            .volumes()
+            .iter()
+            .filter(|v| v.state().map(|s| s.as_str()) != Some("deleted"))
+            .map(|v| format!("{:?} {:?}", v.volume_id(), v.attachments()))
+            .collect::<Vec<_>>()
+    });
+    assert!(volumes.is_empty(), "volumes left on moto: {volumes:#?}");
     let deadline = Instant::now() + Duration::from_secs(60);
     while !m.test_cloud.host_names().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));

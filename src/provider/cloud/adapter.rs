@@ -14,6 +14,9 @@ pub(crate) trait Cloud: CloudVms + Send + Sized {
     /// The kind, as in the auth file's `type`.
     const KIND: &'static str;
 
+    /// See [`Provider::names_its_vms`].
+    const NAMES_ITS_VMS: bool = true;
+
     /// The id of its line in the auth file.
     fn line_id(&self) -> &str;
 
@@ -98,6 +101,10 @@ impl<C: Cloud> Provider for C {
 
     fn destroy_cluster<'a>(&'a self, cluster: &'a str) -> BoxFuture<'a, Result<()>> {
         Box::pin(Cloud::destroy_cluster(self, cluster))
+    }
+
+    fn names_its_vms(&self) -> bool {
+        C::NAMES_ITS_VMS
     }
 
     fn ssh_access<'a>(

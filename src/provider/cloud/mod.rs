@@ -25,7 +25,7 @@ pub(crate) use credential::Fields;
 pub(crate) use ingress::test_network;
 pub use ingress::{Ingress, WORLD, ingress};
 pub use pacing::{Pacing, Poll};
-pub use request::{CLOUDADM, image_url, login_user, no_volumes};
+pub use request::{CLOUDADM, image_url, login_user};
 pub use requirements::{Bound, GIB, MIB, Requirements};
 pub(crate) use sweep::Sweep;
 pub(crate) use vms::{CloudVms, just_made, reusing};

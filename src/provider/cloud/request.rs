@@ -17,18 +17,6 @@ pub fn login_user(features: &FeatureSet, default: &str) -> String {
         .to_string()
 }
 
-/// Refuses a system with volumes (`disk.N.size`, N >= 1) on a cloud whose
-/// provider does not make them yet, before anything is made.
-pub fn no_volumes(system: &SystemSpec, cloud: &str) -> Result<(), String> {
-    match system.volumes().first() {
-        None => Ok(()),
-        Some(v) => Err(format!(
-            "system `{}` asks for a volume (`disk.{}.size`), which nubo makes on OpenStack and OpenNebula only so far, not on {cloud}: remove the disk.{} features or use one of those",
-            system.name, v.index, v.index
-        )),
-    }
-}
-
 /// The system's `disk.0.image.url`; without one, the message says which
 /// form `cloud` takes (`form`, e.g. `ost://HOST/IMAGE_ID`).
 pub fn image_url<'a>(system: &'a SystemSpec, cloud: &str, form: &str) -> Result<&'a str, String> {

@@ -3,16 +3,33 @@
 //! does for `cloudadm`), or root's key when the user is root. Values are
 //! written as JSON strings, which YAML reads as they are. OpenStack and
 //! EC2 hand it over base64-encoded.
+//!
+//! User data shared by several servers (EC2 makes identical instances in
+//! one call, with one user data) names no host: it keeps cloud-init from
+//! setting one (`preserve_hostname`), and nubo names each node over SSH
+//! once it runs, as IM's contextualization does.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-/// The `#cloud-config` document.
+/// The `#cloud-config` document of one server, named `hostname`.
 pub fn cloud_config(hostname: &str, user: &str, public_key: &str) -> String {
+    document(Some(hostname), user, public_key)
+}
+
+/// The `#cloud-config` document shared by servers that nubo names itself.
+pub fn unnamed(user: &str, public_key: &str) -> String {
+    document(None, user, public_key)
+}
+
+fn document(hostname: Option<&str>, user: &str, public_key: &str) -> String {
     let q = |s: &str| serde_json::to_string(s).expect("a string serializes");
     let key = q(public_key.trim());
     let mut out = String::from("#cloud-config\n");
-    out.push_str(&format!("hostname: {}\n", q(hostname)));
+    match hostname {
+        Some(h) => out.push_str(&format!("hostname: {}\n", q(h))),
+        None => out.push_str("preserve_hostname: true\n"),
+    }
     if user == "root" {
         out.push_str("disable_root: false\n");
         out.push_str(&format!("ssh_authorized_keys:\n  - {key}\n"));
@@ -31,6 +48,11 @@ pub fn cloud_config(hostname: &str, user: &str, public_key: &str) -> String {
 /// 4648), as Nova's `user_data` and EC2's `UserData` take it.
 pub fn encoded(hostname: &str, user: &str, public_key: &str) -> String {
     STANDARD.encode(cloud_config(hostname, user, public_key))
+}
+
+/// [`unnamed`], encoded as [`encoded`] is.
+pub fn encoded_unnamed(user: &str, public_key: &str) -> String {
+    STANDARD.encode(unnamed(user, public_key))
 }
 
 #[cfg(test)]
@@ -52,5 +74,9 @@ mod tests {
             .decode(encoded("front", "root", "ssh-ed25519 AAAA nubo"))
             .unwrap();
         assert_eq!(sent, r.as_bytes());
+        let u = unnamed("cloudadm", "ssh-ed25519 AAAA nubo");
+        assert!(u.contains("preserve_hostname: true\n"), "{u}");
+        assert!(!u.contains("hostname: \""), "{u}");
+        assert!(u.contains("  - name: \"cloudadm\""), "{u}");
     }
 }

@@ -87,6 +87,8 @@ pub struct Ec2 {
     pub(super) default_vpcs: tokio::sync::Mutex<HashMap<String, String>>,
     /// The regions the account has, once asked.
     pub(super) regions: tokio::sync::OnceCell<Vec<String>>,
+    /// Requests for identical VMs gathered into one RunInstances call.
+    pub(super) batches: super::batch::Batches,
 }
 
 impl std::fmt::Debug for Ec2 {
@@ -149,6 +151,8 @@ impl Ec2 {
 
 impl Cloud for Ec2 {
     const KIND: &'static str = "EC2";
+    // Instances made together share one user data.
+    const NAMES_ITS_VMS: bool = false;
 
     fn line_id(&self) -> &str {
         &self.id

@@ -75,6 +75,7 @@ impl Ec2 {
             groups: tokio::sync::Mutex::new(HashMap::new()),
             keys: tokio::sync::Mutex::new(HashMap::new()),
             default_vpcs: tokio::sync::Mutex::new(HashMap::new()),
+            batches: Default::default(),
             regions: tokio::sync::OnceCell::new(),
         })
     }

@@ -1,7 +1,7 @@
 //! EC2 instances: image URLs, the instance documents read into
 //! [`VmInfo`], DescribeInstances page after page, and the RunInstances
-//! call that creates a VM (its type, root volume, group, key, tags,
-//! user data, spot market).
+//! call that creates the VMs of a batch ([`super::batch`]): their type,
+//! root volume and volumes, group, key, tags, user data, spot market.
 
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, Filter, Instance, InstanceInterruptionBehavior,
@@ -10,6 +10,7 @@ use aws_sdk_ec2::types::{
     TagSpecification,
 };
 
+use super::batch::{self, Joined};
 use super::cloud::Ec2;
 use super::error::Ec2Error;
 use super::label::{self, TAG_CLUSTER, TAG_NAME, TAG_NODE, TAG_SSH_USER, TAG_TOKEN};
@@ -98,10 +99,21 @@ pub(super) fn to_info(region: &str, i: &Instance) -> VmInfo {
         .filter(|a| !a.is_empty())
         .map(str::to_string)
         .collect();
+    let (node, token) = match (tag(i, TAG_NODE), tag(i, TAG_TOKEN)) {
+        (Some(n), Some(t)) => (Some(n.to_string()), Some(t.to_string())),
+        _ => match i.ami_launch_index().and_then(|x| usize::try_from(x).ok()) {
+            Some(index) => label::batch_entry(
+                i.tags().iter().filter_map(|t| Some((t.key()?, t.value()?))),
+                index,
+            )
+            .map_or((None, None), |(n, t)| (Some(n), Some(t))),
+            None => (None, None),
+        },
+    };
     VmInfo {
         id: vm_id(region, i.instance_id().unwrap_or_default()),
-        node: tag(i, TAG_NODE).map(str::to_string),
-        token: tag(i, TAG_TOKEN).map(str::to_string),
+        node,
+        token,
         addresses,
         status: status_of(i),
     }
@@ -135,6 +147,74 @@ fn in_states(cluster: &str, states: &[InstanceStateName]) -> [Filter; 2] {
         filter(&format!("tag:{TAG_CLUSTER}"), &[cluster]),
         filter("instance-state-name", &names),
     ]
+}
+
+/// What the calls of one batch share.
+struct Common<'a> {
+    region: &'a str,
+    ami: &'a str,
+    instance_type: &'a str,
+    subnet: Option<&'a network::Subnet>,
+    group: &'a str,
+    key: Option<String>,
+    /// The root volume (when `disk.0.size` sizes it) and the volumes.
+    devices: Vec<BlockDeviceMapping>,
+    user: String,
+}
+
+/// The requests `todo` (indexes into `reqs`) split into calls: as many
+/// per call as the `nubo:batch:K` tags can name; a request whose node
+/// name does not fit in a tag goes alone (with `nubo:node`).
+fn calls(reqs: &[&VmRequest], todo: &[usize]) -> Vec<Vec<usize>> {
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    for &k in todo {
+        let mut with = current.clone();
+        with.push(k);
+        let pairs: Vec<(&str, &str)> = with
+            .iter()
+            .map(|&j| (reqs[j].node.as_str(), reqs[j].token.as_str()))
+            .collect();
+        if with.len() == 1 || label::batch_tags(&pairs).is_some() {
+            current = with;
+        } else if label::batch_tags(&[(reqs[k].node.as_str(), reqs[k].token.as_str())]).is_none() {
+            out.push(vec![k]);
+        } else {
+            out.push(std::mem::replace(&mut current, vec![k]));
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// The EBS volumes of a system's `disk.N` (N ≥ 1), deleted with the
+/// instance: EC2 device `/dev/sdX` for the node's `vdX`, `xvdX` or `sdX`
+/// (what the node sees: `xvdX` on Xen instances; on Nitro instances an
+/// NVMe device, which `disk.N.device` must then name).
+fn volumes(system: &crate::model::SystemSpec) -> Result<Vec<BlockDeviceMapping>> {
+    system
+        .volumes()
+        .iter()
+        .map(|v| {
+            let letter = crate::model::volume_letter(&v.device).ok_or_else(|| {
+                ProviderError::Final(format!(
+                    "system `{}`: disk.{}.device `{}` is not a device EC2 can attach as `/dev/sdX`; name it `xvdX` (X from b to z)",
+                    system.name, v.index, v.device
+                ))
+            })?;
+            let ebs = EbsBlockDevice::builder()
+                .volume_size(i32::try_from(v.size_gib).unwrap_or(i32::MAX))
+                .delete_on_termination(true)
+                .set_volume_type(v.kind.as_deref().map(Into::into))
+                .build();
+            Ok(BlockDeviceMapping::builder()
+                .device_name(format!("/dev/sd{letter}"))
+                .ebs(ebs)
+                .build())
+        })
+        .collect()
 }
 
 impl Ec2 {
@@ -238,80 +318,200 @@ impl Ec2 {
             .build())
     }
 
-    /// Creates the VM of a request (see [`Provider::create_vm`](crate::provider::Provider::create_vm)).
+    /// Creates the VM of a request (see [`Provider::create_vm`](crate::provider::Provider::create_vm)):
+    /// with the other requests for VMs of its system that arrive with it,
+    /// in one RunInstances call ([`super::batch`]).
     pub(super) async fn create(&self, req: &VmRequest) -> Result<VmInfo> {
-        cloud::no_volumes(&req.system, "EC2").map_err(Ec2Error::Request)?;
-        let features = &req.system.features;
+        // What is wrong with the request alone fails it alone.
         let url = cloud::image_url(&req.system, "EC2", "aws://REGION/ami-ID")
+            .map_err(ProviderError::Final)?;
+        image_of(url)?;
+        self.instance_type(req)?;
+        volumes(&req.system)?;
+        let id = match self.batches.join(req) {
+            Joined::Follower(rx) => return batch::answer(rx).await,
+            Joined::Leader(id) => id,
+        };
+        let waiters = self.batches.gather(req, id).await;
+        let (others, answers): (Vec<VmRequest>, Vec<_>) =
+            waiters.into_iter().map(|w| (w.req, w.tx)).unzip();
+        let mut reqs = vec![req];
+        reqs.extend(others.iter());
+        let mut results = match self.launch(&reqs).await {
+            Ok(results) => results,
+            Err(e) => vec![Err(e); reqs.len()],
+        };
+        let mine = results.remove(0);
+        for (tx, r) in answers.into_iter().zip(results) {
+            // A follower gone (its launch stopped) needs no answer.
+            let _ = tx.send(r);
+        }
+        mine
+    }
+
+    /// Makes the VMs of `reqs` (one system's): each one an earlier try
+    /// made is found by its token, the rest are made by as few
+    /// RunInstances calls as their tags allow. One result per request, in
+    /// order.
+    async fn launch(&self, reqs: &[&VmRequest]) -> Result<Vec<Result<VmInfo>>> {
+        let first = reqs[0];
+        let features = &first.system.features;
+        let url = cloud::image_url(&first.system, "EC2", "aws://REGION/ami-ID")
             .map_err(ProviderError::Final)?;
         let (region, ami) = image_of(url)?;
         let region = region.as_str();
         use InstanceStateName::*;
-        let mut made_before =
-            in_states(&req.cluster, &[Pending, Running, Stopping, Stopped]).to_vec();
-        made_before.push(filter(&format!("tag:{TAG_TOKEN}"), &[&req.token]));
-        if let Some(i) = self.describe(region, &[], made_before).await?.first() {
-            cloud::reusing(Self::NOUN, req, i.instance_id().unwrap_or_default());
-            return Ok(to_info(region, i));
-        }
-        let instance_type = self.instance_type(req)?;
-        let subnet = network::subnet_for(&req.networks)?;
-        let root = match root_size_gib(features) {
-            Some(size) => Some(self.root_volume(region, &ami, size, features).await?),
-            None => None,
-        };
-        let vpc = self.vpc_of(region, subnet.as_ref()).await?;
-        let group = self
-            .ensure_group(
+        let made_before = self
+            .describe(
                 region,
-                &req.cluster,
-                &vpc,
-                &network::rules_for(&req.networks),
+                &[],
+                in_states(&first.cluster, &[Pending, Running, Stopping, Stopped]).to_vec(),
             )
             .await?;
-        let key = self
-            .ensure_key(region, &req.cluster, &req.public_key)
-            .await?;
-        let user = cloud::login_user(features, CLOUDADM);
-        let name = label::instance_name(&req.cluster, &req.node);
-        let instance_tags = [
-            (TAG_CLUSTER, req.cluster.as_str()),
-            (TAG_NODE, req.node.as_str()),
-            (TAG_TOKEN, req.token.as_str()),
-            (TAG_SSH_USER, user.as_str()),
-            (TAG_NAME, name.as_str()),
-        ];
+        let mut out: Vec<Option<Result<VmInfo>>> = vec![None; reqs.len()];
+        for i in &made_before {
+            let info = to_info(region, i);
+            if let Some(k) = reqs
+                .iter()
+                .position(|r| info.token.as_deref() == Some(r.token.as_str()))
+            {
+                cloud::reusing(Self::NOUN, reqs[k], i.instance_id().unwrap_or_default());
+                out[k] = Some(Ok(info));
+            }
+        }
+        let todo: Vec<usize> = (0..reqs.len()).filter(|&k| out[k].is_none()).collect();
+        if !todo.is_empty() {
+            let instance_type = self.instance_type(first)?;
+            let subnet = network::subnet_for(&first.networks)?;
+            let mut devices = volumes(&first.system)?;
+            if let Some(size) = root_size_gib(features) {
+                devices.insert(0, self.root_volume(region, &ami, size, features).await?);
+            }
+            let vpc = self.vpc_of(region, subnet.as_ref()).await?;
+            let group = self
+                .ensure_group(
+                    region,
+                    &first.cluster,
+                    &vpc,
+                    &network::rules_for(&first.networks),
+                )
+                .await?;
+            let key = self
+                .ensure_key(region, &first.cluster, &first.public_key)
+                .await?;
+            let common = Common {
+                region,
+                ami: &ami,
+                instance_type: &instance_type,
+                subnet: subnet.as_ref(),
+                group: &group,
+                key,
+                devices,
+                user: cloud::login_user(features, CLOUDADM),
+            };
+            for call in calls(reqs, &todo) {
+                let group_reqs: Vec<&VmRequest> = call.iter().map(|&k| reqs[k]).collect();
+                let results = match self.run_instances(&common, &group_reqs).await {
+                    // All or none: past a limit, as many as fit, one by one.
+                    Err(ProviderError::Quota(_)) if call.len() > 1 => {
+                        let mut each = Vec::new();
+                        for r in &group_reqs {
+                            each.push(match self.run_instances(&common, &[r]).await {
+                                Ok(mut one) => one.remove(0),
+                                Err(e) => Err(e),
+                            });
+                        }
+                        each
+                    }
+                    Ok(results) => results,
+                    Err(e) => vec![Err(e); call.len()],
+                };
+                for (&k, r) in call.iter().zip(results) {
+                    out[k] = Some(r);
+                }
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(ProviderError::Final("no call made it".into()))))
+            .collect())
+    }
+
+    /// One RunInstances call for `reqs` (identical VMs), all or none
+    /// (`MinCount` = `MaxCount`): one result per request, in launch-index
+    /// order.
+    async fn run_instances(
+        &self,
+        c: &Common<'_>,
+        reqs: &[&VmRequest],
+    ) -> Result<Vec<Result<VmInfo>>> {
+        let first = reqs[0];
+        let n = reqs.len();
+        let (cluster, system) = (first.cluster.as_str(), first.system.name.as_str());
+        let (name, token, mut pairs) = if n == 1 {
+            (
+                label::instance_name(cluster, &first.node),
+                label::client_token(cluster, &first.node, &first.token),
+                vec![
+                    (TAG_NODE.to_string(), first.node.clone()),
+                    (TAG_TOKEN.to_string(), first.token.clone()),
+                ],
+            )
+        } else {
+            let nodes: Vec<(&str, &str)> = reqs
+                .iter()
+                .map(|r| (r.node.as_str(), r.token.as_str()))
+                .collect();
+            (
+                label::instance_name(cluster, system),
+                batch::client_token(reqs),
+                label::batch_tags(&nodes)
+                    .ok_or_else(|| ProviderError::Final("the batch's tags do not fit".into()))?,
+            )
+        };
+        pairs.extend([
+            (TAG_CLUSTER.to_string(), cluster.to_string()),
+            (TAG_SSH_USER.to_string(), c.user.clone()),
+            (TAG_NAME.to_string(), name.clone()),
+        ]);
+        let instance_tags: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let count = i32::try_from(n).unwrap_or(i32::MAX);
         let mut call = self
-            .client(region)
+            .client(c.region)
             .run_instances()
-            .image_id(&ami)
-            .instance_type(InstanceType::from(instance_type.as_str()))
-            .min_count(1)
-            .max_count(1)
-            .client_token(label::client_token(&req.cluster, &req.node, &req.token))
-            .user_data(userdata::encoded(&req.node, &user, &req.public_key))
-            .set_key_name(key)
-            .set_block_device_mappings(root.map(|r| vec![r]))
+            .image_id(c.ami)
+            .instance_type(InstanceType::from(c.instance_type))
+            .min_count(count)
+            .max_count(count)
+            .client_token(token)
+            .user_data(userdata::encoded_unnamed(&c.user, &first.public_key))
+            .set_key_name(c.key.clone())
+            .set_block_device_mappings((!c.devices.is_empty()).then(|| c.devices.clone()))
             .tag_specifications(tags(ResourceType::Instance, &instance_tags))
             .tag_specifications(tags(
                 ResourceType::Volume,
-                &[(TAG_CLUSTER, &req.cluster), (TAG_NAME, &name)],
+                &[(TAG_CLUSTER, cluster), (TAG_NAME, &name)],
             ));
-        let public = req.networks.iter().any(|n| n.public);
-        call = match &subnet {
+        let public = first.networks.iter().any(|n| n.public);
+        call = match c.subnet {
             // A named subnet may not give public addresses by itself.
             Some(s) if public => call.network_interfaces(
                 InstanceNetworkInterfaceSpecification::builder()
                     .device_index(0)
                     .subnet_id(&s.subnet)
                     .associate_public_ip_address(true)
-                    .groups(&group)
+                    .groups(c.group)
                     .build(),
             ),
-            Some(s) => call.subnet_id(&s.subnet).security_group_ids(&group),
-            None => call.security_group_ids(&group),
+            Some(s) => call.subnet_id(&s.subnet).security_group_ids(c.group),
+            None => call.security_group_ids(c.group),
         };
-        let spot = features
+        let spot = first
+            .system
+            .features
             .get_str("spot")
             .is_some_and(|s| s.eq_ignore_ascii_case("yes"));
         if spot {
@@ -331,26 +531,48 @@ impl Ec2 {
             .send()
             .await
             .map_err(|e| Ec2Error::from_sdk("RunInstances", e))?;
-        let i = out.instances().first().ok_or_else(|| {
-            ProviderError::from(Ec2Error::Malformed {
+        let made = out.instances();
+        if made.is_empty() {
+            return Err(Ec2Error::Malformed {
                 operation: "RunInstances".into(),
                 message: "no instance in the answer".into(),
-            })
-        })?;
+            }
+            .into());
+        }
         tracing::info!(
-            cluster = req.cluster,
-            node = req.node,
-            region,
-            id = i.instance_id(),
-            instance_type,
+            cluster,
+            system,
+            region = c.region,
+            count = made.len(),
+            asked = n,
+            instance_type = c.instance_type,
             spot,
-            "EC2 instance launched"
+            "EC2 instances launched"
         );
-        let mut info = to_info(region, i);
-        // RunInstances' answer may lack the tags: say what was asked.
-        info.node.get_or_insert_with(|| req.node.clone());
-        info.token.get_or_insert_with(|| req.token.clone());
-        Ok(info)
+        Ok(reqs
+            .iter()
+            .enumerate()
+            .map(|(k, r)| {
+                let i = if n == 1 {
+                    made.first()
+                } else {
+                    made.iter()
+                        .find(|i| i.ami_launch_index().and_then(|x| usize::try_from(x).ok()) == Some(k))
+                };
+                let i = i.ok_or_else(|| {
+                    ProviderError::Quota(format!(
+                        "EC2 made {} of the {n} instances of system `{system}` asked for in one call, none for {}: the account's limits or EC2's capacity",
+                        made.len(),
+                        r.node
+                    ))
+                })?;
+                let mut info = to_info(c.region, i);
+                // RunInstances' answer may lack the tags: say what was asked.
+                info.node = Some(r.node.clone());
+                info.token = Some(r.token.clone());
+                Ok(info)
+            })
+            .collect())
     }
 
     /// The instance type for a request.

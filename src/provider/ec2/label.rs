@@ -14,6 +14,64 @@ pub const TAG_TOKEN: &str = "nubo:token";
 pub const TAG_SSH_USER: &str = "nubo:ssh-user";
 /// EC2's display name.
 pub const TAG_NAME: &str = "Name";
+/// The prefix of the tags (`nubo:batch:0`, `nubo:batch:1`, ...) that
+/// instances made by one call carry in place of `nubo:node` and
+/// `nubo:token`: the call's `node=token` pairs, comma-separated, in
+/// launch-index order, split across as many tags as EC2's 256-character
+/// values need.
+pub const TAG_BATCH: &str = "nubo:batch:";
+/// The longest tag value EC2 takes.
+const TAG_VALUE_MAX: usize = 256;
+/// The most `nubo:batch:K` tags on one instance (EC2 allows 50 tags in
+/// all).
+pub const MAX_BATCH_TAGS: usize = 40;
+
+/// The `nubo:batch:K` tags of a call making instances for `pairs`
+/// (node, token) in this order; `None` when they do not fit in
+/// [`MAX_BATCH_TAGS`] tags (or a node name holds `,` or `=`).
+pub fn batch_tags(pairs: &[(&str, &str)]) -> Option<Vec<(String, String)>> {
+    let mut values: Vec<String> = Vec::new();
+    for (node, token) in pairs {
+        if node.contains([',', '=']) || token.contains([',', '=']) {
+            return None;
+        }
+        let pair = format!("{node}={token}");
+        if pair.len() > TAG_VALUE_MAX {
+            return None;
+        }
+        match values.last_mut() {
+            Some(v) if v.len() + 1 + pair.len() <= TAG_VALUE_MAX => {
+                v.push(',');
+                v.push_str(&pair);
+            }
+            _ => values.push(pair),
+        }
+    }
+    (values.len() <= MAX_BATCH_TAGS).then(|| {
+        values
+            .into_iter()
+            .enumerate()
+            .map(|(k, v)| (format!("{TAG_BATCH}{k}"), v))
+            .collect()
+    })
+}
+
+/// The (node, token) of the instance at `index` of a call, read from its
+/// `nubo:batch:K` tags.
+pub fn batch_entry<'a>(
+    tags: impl IntoIterator<Item = (&'a str, &'a str)>,
+    index: usize,
+) -> Option<(String, String)> {
+    let mut parts: Vec<(usize, &str)> = tags
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix(TAG_BATCH)?.parse().ok()?, v)))
+        .collect();
+    parts.sort();
+    let joined = parts.iter().map(|(_, v)| *v).collect::<Vec<_>>().join(",");
+    let pair = joined.split(',').nth(index)?;
+    let (node, token) = pair.split_once('=')?;
+    (!node.is_empty() && !token.is_empty()).then(|| (node.to_string(), token.to_string()))
+}
 
 /// An instance's `Name`: `nubo-CLUSTER-NODE`.
 pub fn instance_name(cluster: &str, node: &str) -> String {
@@ -82,6 +140,38 @@ mod tests {
         // A known value, so a change of the function is noticed (a
         // changed token would make a retried launch's calls differ).
         assert_eq!(fnv1a(b"a", FNV_OFFSET), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn batch_tags_round_trip() {
+        let nodes: Vec<String> = (1..=50).map(|i| format!("wn-{i}")).collect();
+        let pairs: Vec<(&str, &str)> = nodes
+            .iter()
+            .map(|n| (n.as_str(), "01JDXQ7ZK8Y3M5N2P4R6S8T0VW"))
+            .collect();
+        let tags = batch_tags(&pairs).unwrap();
+        assert!(tags.len() > 1 && tags.len() <= MAX_BATCH_TAGS, "{tags:?}");
+        assert!(tags.iter().all(|(_, v)| v.len() <= TAG_VALUE_MAX));
+        // Read back in any tag order, with other tags beside them.
+        let mut all: Vec<(&str, &str)> = tags
+            .iter()
+            .rev()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        all.push((TAG_CLUSTER, "c1"));
+        for (i, n) in nodes.iter().enumerate() {
+            assert_eq!(
+                batch_entry(all.iter().copied(), i),
+                Some((n.clone(), "01JDXQ7ZK8Y3M5N2P4R6S8T0VW".to_string()))
+            );
+        }
+        assert_eq!(batch_entry(all.iter().copied(), 50), None);
+        assert_eq!(batch_entry([(TAG_CLUSTER, "c1")], 0), None);
+        assert_eq!(batch_tags(&[("a,b", "t")]), None);
+        let long = "x".repeat(300);
+        assert_eq!(batch_tags(&[(long.as_str(), "t")]), None);
+        let many: Vec<(&str, &str)> = vec![(&nodes[0], "01JDXQ7ZK8Y3M5N2P4R6S8T0VW"); 400];
+        assert_eq!(batch_tags(&many), None, "more than 40 tags");
     }
 
     #[test]

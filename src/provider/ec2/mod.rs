@@ -16,6 +16,7 @@
 //! - `network.rs`: subnets from `provider_id`, the group's ingress rules;
 //! - `credentials.rs`: the auth-file line, the endpoint;
 //! - `instances.rs`: instance documents, image URLs, RunInstances;
+//! - `batch.rs`: identical VMs made by one RunInstances call;
 //! - `groups.rs`: the default VPC, the cluster's security groups;
 //! - `keys.rs`: the cluster's key pairs;
 //! - `sweep.rs`: `destroy --force` across the account's regions;
@@ -29,6 +30,7 @@
 //! id = ec2; type = EC2; username = AKIA...; password = file(aws.secret); region = eu-west-1
 //! ```
 
+mod batch;
 pub mod catalog;
 mod cloud;
 mod credentials;
