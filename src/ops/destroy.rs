@@ -16,7 +16,8 @@ use crate::ssh::KnownHosts;
 use crate::state::{ClusterStatus, IntentParams, StateError, VmState};
 use std::sync::Arc;
 
-/// VMs destroyed at once (launch creates up to 16 at once).
+/// VMs destroyed at once (launch creates up to 16 at once on most
+/// providers).
 const DESTROY_CONCURRENCY: usize = 16;
 
 #[derive(Clone, Debug, Default)]

@@ -179,6 +179,9 @@ pub struct ClusterExecutor {
     /// Where each node is reached.
     targets: tokio::sync::Mutex<HashMap<String, SshTarget>>,
     pool: Pool,
+    /// Bounds the create and start calls in flight per provider
+    /// ([`Provider::creates_at_once`]).
+    calls: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
 impl ClusterExecutor {
@@ -198,6 +201,7 @@ impl ClusterExecutor {
             parts,
             observer,
             done: Mutex::new(HashMap::new()),
+            calls: Mutex::new(HashMap::new()),
             targets: tokio::sync::Mutex::new(HashMap::new()),
             pool,
         }
@@ -409,6 +413,28 @@ impl ClusterExecutor {
         Ok(())
     }
 
+    /// A place among the calls in flight to `provider` that make or start
+    /// a VM: at most [`Provider::creates_at_once`].
+    async fn provider_slot(
+        &self,
+        provider: &Arc<dyn Provider>,
+    ) -> tokio::sync::OwnedSemaphorePermit {
+        let sem = self
+            .calls
+            .lock()
+            .expect("calls lock")
+            .entry(provider.id().to_string())
+            .or_insert_with(|| {
+                Arc::new(tokio::sync::Semaphore::new(
+                    provider.creates_at_once().max(1),
+                ))
+            })
+            .clone();
+        sem.acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
+    }
+
     /// Starts a stopped VM, between an intent and its completion.
     async fn start(
         &self,
@@ -430,7 +456,11 @@ impl ClusterExecutor {
                 },
             )
             .await?;
-        match provider.start_vm(&self.cluster, &id).await {
+        let started = {
+            let _slot = self.provider_slot(provider).await;
+            provider.start_vm(&self.cluster, &id).await
+        };
+        match started {
             Ok(info) => {
                 self.db
                     .complete_intent(
@@ -554,6 +584,7 @@ impl ClusterExecutor {
             public_key: self.parts.public_key.clone(),
         };
         let created = async {
+            let _slot = self.provider_slot(provider).await;
             let info = provider.create_vm(&req).await?;
             crash::point("vm-created");
             provider.wait_running(&self.cluster, &info.id).await

@@ -139,7 +139,9 @@ impl Default for WalkOptions {
         WalkOptions {
             limits: HashMap::from([
                 (VertexKind::Network, 4),
-                (VertexKind::Vm, 16),
+                // Each provider bounds its own create calls
+                // (`Provider::creates_at_once`: 16, EC2 100 in one call).
+                (VertexKind::Vm, 100),
                 (VertexKind::Configure, 32),
             ]),
             max_attempts: 4,

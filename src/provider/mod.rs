@@ -201,6 +201,13 @@ pub trait Provider: Send + Sync {
         false
     }
 
+    /// How many VMs nubo asks this provider to make or start at once (the
+    /// walk runs at most [`crate::plan::walk::WalkOptions`]' VM limit in
+    /// all).
+    fn creates_at_once(&self) -> usize {
+        16
+    }
+
     /// True when a new VM comes up already named after its node (the
     /// cloud-init user data names it). Otherwise nubo names it over SSH
     /// before its first step (EC2: identical instances share one user

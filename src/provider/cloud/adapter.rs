@@ -17,6 +17,9 @@ pub(crate) trait Cloud: CloudVms + Send + Sized {
     /// See [`Provider::names_its_vms`].
     const NAMES_ITS_VMS: bool = true;
 
+    /// See [`Provider::creates_at_once`].
+    const CREATES_AT_ONCE: usize = 16;
+
     /// The id of its line in the auth file.
     fn line_id(&self) -> &str;
 
@@ -105,6 +108,10 @@ impl<C: Cloud> Provider for C {
 
     fn names_its_vms(&self) -> bool {
         C::NAMES_ITS_VMS
+    }
+
+    fn creates_at_once(&self) -> usize {
+        C::CREATES_AT_ONCE
     }
 
     fn ssh_access<'a>(

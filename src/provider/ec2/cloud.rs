@@ -153,6 +153,8 @@ impl Cloud for Ec2 {
     const KIND: &'static str = "EC2";
     // Instances made together share one user data.
     const NAMES_ITS_VMS: bool = false;
+    // As many as one RunInstances call makes.
+    const CREATES_AT_ONCE: usize = super::batch::MAX_BATCH;
 
     fn line_id(&self) -> &str {
         &self.id
