@@ -33,7 +33,35 @@ pub struct LaunchArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
+    inputs: InputArgs,
+    #[command(flatten)]
     env: EnvArgs,
+}
+
+/// Input values for TOSCA templates.
+#[derive(clap::Args)]
+pub struct InputArgs {
+    /// A TOSCA input's value, as YAML (`workers=3`, `ports=[80, 443]`);
+    /// repeatable; later values win, and over `--inputs` files.
+    #[arg(long = "input", value_name = "NAME=VALUE")]
+    input: Vec<String>,
+    /// A YAML file of TOSCA input values (`NAME: VALUE` lines); repeatable.
+    #[arg(long = "inputs", value_name = "FILE.yaml")]
+    inputs: Vec<PathBuf>,
+}
+
+impl InputArgs {
+    /// Where templates are found, with these input values.
+    fn search(&self) -> crate::ops::templates::TemplateSearch {
+        crate::ops::templates::TemplateSearch {
+            inputs: crate::ops::templates::InputValues {
+                args: self.input.clone(),
+                files: self.inputs.clone(),
+                require_all: true,
+            },
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -52,6 +80,8 @@ pub struct PlanArgs {
     /// Print the plan as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    inputs: InputArgs,
     #[command(flatten)]
     env: EnvArgs,
 }
@@ -216,7 +246,7 @@ pub fn launch(args: LaunchArgs) -> CliResult {
         name: args.name.clone(),
         templates: args.templates.clone(),
         add,
-        search: None,
+        search: Some(args.inputs.search()),
         recipe_dirs: None,
         dry_run: args.dry_run,
     };
@@ -227,7 +257,7 @@ pub fn launch(args: LaunchArgs) -> CliResult {
             &opts.name,
             &opts.templates,
             opts.add.as_deref(),
-            &Default::default(),
+            &args.inputs.search(),
             &Default::default(),
         )?;
         if args.json && args.dry_run {
@@ -276,7 +306,7 @@ pub fn plan(args: PlanArgs) -> CliResult {
             &args.name,
             &args.templates,
             add.as_deref(),
-            &Default::default(),
+            &args.inputs.search(),
             &Default::default(),
         )?
     };

@@ -72,6 +72,9 @@ impl Checker<'_> {
             if let Some(d) = &input.def.default
                 && functions::call(d).is_none()
             {
+                // The type only: a default outside the constraints is
+                // accepted, as tosca-parser does (the values given at
+                // launch are checked against them).
                 self.value(
                     d,
                     &input.def.ty,
@@ -359,12 +362,7 @@ impl Checker<'_> {
                 ),
                 Some(def) => {
                     if functions::call(&a.value).is_none() {
-                        self.value(
-                            &a.value,
-                            &def.ty,
-                            def.entry_schema.as_deref(),
-                            &format!("`{}`", a.name.text),
-                        );
+                        self.prop_value(&a.value, def, &format!("`{}`", a.name.text));
                     }
                 }
             }
@@ -379,6 +377,16 @@ impl Checker<'_> {
                     format!("the {what} is missing the required property `{name}`"),
                 ));
             }
+        }
+    }
+
+    /// Checks a value against a property (or input) definition: its type,
+    /// then its constraints when the type fits.
+    pub fn prop_value(&mut self, v: &Node, def: &PropDef, what: &str) {
+        let before = self.diags.len();
+        self.value(v, &def.ty, def.entry_schema.as_deref(), what);
+        if self.diags.len() == before {
+            super::constraints::check(v, &def.ty, &def.constraints, what, &mut self.diags);
         }
     }
 
@@ -520,7 +528,7 @@ impl Checker<'_> {
                     )
                     .with_note(format!("help: its fields are {}", list(defs.keys()))),
                 ),
-                Some(d) => self.value(val, &d.ty, d.entry_schema.as_deref(), &format!("`{key}`")),
+                Some(d) => self.prop_value(val, d, &format!("`{key}`")),
             }
         }
         for (field, d) in &defs {
@@ -654,6 +662,7 @@ impl Checker<'_> {
             topology: self.topology,
             types: self.types,
             inputs: &[],
+            attributes: None,
         };
         let target = match entity.as_str() {
             "SELF" => match node {

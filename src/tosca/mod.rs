@@ -13,10 +13,13 @@
 //! `lower` IM's conversion. Only `imports` reads files.
 
 pub mod check;
+pub mod constraints;
 pub mod functions;
 pub mod imports;
+pub mod inputs;
 pub mod lower;
 pub mod normative;
+pub mod outputs;
 pub mod template;
 pub mod types;
 pub mod yaml;
