@@ -569,6 +569,13 @@ impl Checker<'_> {
             "get_input" => {
                 let name = match &c.args.value {
                     Value::Str(s) => Some((s.clone(), c.args.span)),
+                    Value::Seq(items) if items.len() > 1 => {
+                        self.diags.push(bad(format!(
+                            "`get_input` takes one input name, found a list of {}",
+                            items.len()
+                        )));
+                        return;
+                    }
                     Value::Seq(items) if !items.is_empty() => {
                         items[0].as_str().map(|s| (s.to_string(), items[0].span))
                     }
@@ -610,6 +617,10 @@ impl Checker<'_> {
                     return;
                 };
                 self.entity_function(c.name, &args, node);
+            }
+            "concat" if c.args.as_seq().is_some_and(<[Node]>::is_empty) => {
+                self.diags
+                    .push(bad("`concat` takes at least one value to join".to_string()));
             }
             "concat" if c.args.as_seq().is_none() => {
                 self.diags.push(bad(format!(
@@ -684,7 +695,31 @@ impl Checker<'_> {
                     ));
                     return;
                 };
-                match cx.host_of(n) {
+                // The hosts, nearest first: the first that has the name
+                // asked for, as tosca-parser looks up the chain.
+                let mut chain: Vec<&NodeTemplate> = Vec::new();
+                let mut at = cx.host_of(n);
+                while let Some(h) = at {
+                    if chain.len() > 16 || chain.iter().any(|c| c.name.text == h.name.text) {
+                        break;
+                    }
+                    chain.push(h);
+                    at = cx.host_of(h);
+                }
+                let is_attr = fname == "get_attribute";
+                let has = |h: &&&NodeTemplate| {
+                    let name = args[1].0.as_str();
+                    self.types
+                        .properties(Kind::Node, &h.ty.text)
+                        .contains_key(name)
+                        || (is_attr
+                            && self
+                                .types
+                                .attributes(Kind::Node, &h.ty.text)
+                                .contains_key(name))
+                        || self.types.capabilities(&h.ty.text).contains_key(name)
+                };
+                match chain.iter().find(has).or(chain.first()).copied() {
                     Some(h) => h,
                     None => {
                         self.diags.push(Diagnostic::error(
@@ -726,6 +761,19 @@ impl Checker<'_> {
         };
         let is_attr = fname == "get_attribute";
         if known(is_attr, self.types, ty, name) {
+            if is_attr && args.len() > 2 {
+                let def = match self.types.attributes(Kind::Node, ty).get(name.as_str()) {
+                    Some(d) => Some((*d).clone()),
+                    None => self
+                        .types
+                        .properties(Kind::Node, ty)
+                        .get(name.as_str())
+                        .map(|d| (*d).clone()),
+                };
+                if let Some(def) = def {
+                    self.attribute_path(&def, &args[2..]);
+                }
+            }
             return;
         }
         // [entity, capability or requirement, name, ...]
@@ -773,6 +821,55 @@ impl Checker<'_> {
                 }
             ),
         ));
+    }
+
+    /// The indexes and keys after an attribute: a list takes a whole
+    /// number, a map any key, a data type one of its fields; a value of a
+    /// primitive type takes none.
+    fn attribute_path(&mut self, def: &PropDef, path: &[(String, Span)]) {
+        let mut ty = def.ty.clone();
+        let mut entry = def.entry_schema.clone();
+        for (elem, span) in path {
+            match ty.as_str() {
+                "list" | "map" => {
+                    if ty == "list" && elem.parse::<usize>().is_err() {
+                        self.diags.push(Diagnostic::error(
+                            *span,
+                            format!(
+                                "`get_attribute` indexes a list with a whole number, found `{elem}`"
+                            ),
+                        ));
+                        return;
+                    }
+                    let Some(e) = entry.take() else { return };
+                    ty = e;
+                }
+                t if PRIMITIVES.contains(&t) || t.starts_with("scalar-unit.") => {
+                    self.diags.push(Diagnostic::error(
+                        *span,
+                        format!("`get_attribute` goes into a value of type `{t}` with `{elem}`, but a {t} has no parts"),
+                    ));
+                    return;
+                }
+                t => {
+                    let fields = self.types.properties(Kind::Data, t);
+                    let Some(f) = fields.get(elem.as_str()) else {
+                        if self.types.get(Kind::Data, t).is_some() {
+                            self.diags.push(
+                                Diagnostic::error(
+                                    *span,
+                                    format!("the data type `{t}` has no field `{elem}`"),
+                                )
+                                .with_note(format!("help: its fields are {}", list(fields.keys()))),
+                            );
+                        }
+                        return;
+                    };
+                    ty = f.ty.clone();
+                    entry = f.entry_schema.clone();
+                }
+            }
+        }
     }
 
     /// A requirement cycle (A needs B needs ... A) is an error: no order

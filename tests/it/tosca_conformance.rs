@@ -268,25 +268,7 @@ const NOT_YET: &[(&str, &str)] = &[
     ),
     ("extensions/tosca_helloworld_nfv.yaml", "nubo rejects"),
     ("functions/test_concat.yaml", "nubo rejects"),
-    ("functions/test_concat_invalid.yaml", "nubo accepts"),
-    ("functions/test_container_cap_child.yaml", "nubo rejects"),
-    (
-        "functions/test_get_attribute_host_keyword.yaml",
-        "nubo rejects",
-    ),
-    (
-        "functions/test_get_attribute_with_index_error.yaml",
-        "nubo accepts",
-    ),
     ("functions/test_get_property_with_host.yaml", "nubo rejects"),
-    (
-        "functions/test_invalid_function_signature.yaml",
-        "nubo accepts",
-    ),
-    (
-        "functions/tosca_nested_property_names_indexes.yaml",
-        "nubo rejects",
-    ),
     ("policies/tacker_defs.yaml", "nubo rejects"),
     ("policies/tacker_nfv_defs.yaml", "nubo rejects"),
     (
@@ -295,7 +277,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ),
     ("relationship/test_custom_relationship.yaml", "nubo rejects"),
     ("requirements/test_requirements.yaml", "nubo rejects"),
-    ("test_available_rel_tpls.yaml", "nubo rejects"),
     ("test_capability_without_properties.yaml", "nubo rejects"),
     ("test_instance_nested_imports.yaml", "nubo rejects"),
     ("test_template_without_requirement.yaml", "nubo accepts"),
@@ -303,11 +284,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("topology_template/databasesubsystem.yaml", "nubo rejects"),
     ("topology_template/definitions_1_2.yaml", "nubo rejects"),
     ("topology_template/queuingsubsystem.yaml", "nubo accepts"),
-    ("topology_template/system.yaml", "nubo rejects"),
-    (
-        "topology_template/transactionsubsystem.yaml",
-        "nubo rejects",
-    ),
     (
         "topology_template/validate/queuingsubsystem_invalid_input.yaml",
         "nubo accepts",
