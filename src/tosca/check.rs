@@ -503,7 +503,15 @@ impl Checker<'_> {
             .filter(|(p, _)| PRIMITIVES.contains(&p.as_str()))
         {
             let prim = prim.0.clone();
+            let before = self.diags.len();
             self.value(v, &prim, None, what);
+            if self.diags.len() == before {
+                let constraints: Vec<Node> = chain
+                    .iter()
+                    .flat_map(|t| t.constraints.iter().cloned())
+                    .collect();
+                super::constraints::check(v, &prim, &constraints, what, &mut self.diags);
+            }
             return;
         }
         let name = def.name.clone();

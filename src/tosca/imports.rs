@@ -305,7 +305,18 @@ fn resolve(spec: &str, from: &Origin, opts: &ImportOptions) -> Result<(Origin, S
     match from {
         Origin::File(p) => {
             let base = p.parent().unwrap_or(Path::new(""));
-            read_file(&base.join(spec), spec)
+            let first = read_file(&base.join(spec), spec);
+            // `dir/file.yaml` imported from a file in `.../dir/`: the
+            // path written from the directory above, as tosca-parser reads it.
+            if first.is_err()
+                && let Some((dir, file)) = spec.rsplit_once('/')
+                && !dir.is_empty()
+                && !dir.split('/').any(|c| c == "..")
+                && normalize(base).ends_with(dir)
+            {
+                return read_file(&base.join(file), spec).or(first);
+            }
+            first
         }
         Origin::Url(u) => read_url(&join_url(u, spec), opts),
         Origin::Text => Err(format!(

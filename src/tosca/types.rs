@@ -469,7 +469,13 @@ impl<'a> Types<'a> {
         }
         let short = name.strip_prefix("tosca:").unwrap_or(name);
         if !short.starts_with("tosca.") {
-            return direct(&format!("{}{short}", kind.prefix()));
+            return direct(&format!("{}{short}", kind.prefix())).or_else(|| {
+                // The network data types' shorthand names (`PortDef`,
+                // `PortSpec`, `NetworkInfo`, `PortInfo`).
+                (kind == Kind::Data)
+                    .then(|| direct(&format!("tosca.datatypes.network.{short}")))
+                    .flatten()
+            });
         }
         None
     }

@@ -258,17 +258,9 @@ const NOT_YET: &[(&str, &str)] = &[
         "containers/test_container_docker_mysql.yaml",
         "nubo rejects",
     ),
-    ("custom_types/logstash.yaml", "nubo rejects"),
-    ("custom_types/nested_rsyslog.yaml", "nubo rejects"),
-    ("custom_types/nested_test_kibana.yaml", "nubo rejects"),
     ("custom_types/nested_test_wordpress.yaml", "nubo rejects"),
-    (
-        "datatypes/test_datatype_portspec_add_req.yaml",
-        "nubo accepts",
-    ),
     ("extensions/tosca_helloworld_nfv.yaml", "nubo rejects"),
     ("functions/test_concat.yaml", "nubo rejects"),
-    ("functions/test_get_property_with_host.yaml", "nubo rejects"),
     ("policies/tacker_defs.yaml", "nubo rejects"),
     ("policies/tacker_nfv_defs.yaml", "nubo rejects"),
     (
@@ -308,8 +300,6 @@ const NOT_YET: &[(&str, &str)] = &[
         "topology_template/validate/test_substitution_mappings_error_property_type.yaml",
         "nubo accepts",
     ),
-    ("tosca_elk.yaml", "nubo rejects"),
-    ("tosca_single_instance_wordpress.yaml", "nubo rejects"),
 ];
 
 /// nubo accepts or rejects each of tosca-parser's own test files exactly as
