@@ -20,6 +20,7 @@ pub mod inputs;
 pub mod lower;
 pub mod normative;
 pub mod outputs;
+pub mod substitution;
 pub mod template;
 pub mod types;
 pub mod yaml;
@@ -139,6 +140,12 @@ pub fn validate(
     };
     checker.run();
     diags.extend(checker.diags);
+    if let Some(sub) = root
+        .get("topology_template")
+        .and_then(|tt| tt.get("substitution_mappings"))
+    {
+        substitution::check(sub, &topology, &types, &mut diags);
+    }
     crate::diagnostic::sort(&mut diags);
     diags.dedup();
     checked.root = Some(root);

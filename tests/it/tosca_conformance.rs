@@ -277,27 +277,7 @@ const NOT_YET: &[(&str, &str)] = &[
     ("topology_template/definitions_1_2.yaml", "nubo rejects"),
     ("topology_template/queuingsubsystem.yaml", "nubo accepts"),
     (
-        "topology_template/validate/queuingsubsystem_invalid_input.yaml",
-        "nubo accepts",
-    ),
-    (
         "topology_template/validate/system_invalid_input.yaml",
-        "nubo accepts",
-    ),
-    (
-        "topology_template/validate/test_substitution_mappings_error_capability_type.yaml",
-        "nubo accepts",
-    ),
-    (
-        "topology_template/validate/test_substitution_mappings_error_node_filter.yaml",
-        "nubo accepts",
-    ),
-    (
-        "topology_template/validate/test_substitution_mappings_error_node_filter_key.yaml",
-        "nubo accepts",
-    ),
-    (
-        "topology_template/validate/test_substitution_mappings_error_property_type.yaml",
         "nubo accepts",
     ),
 ];
