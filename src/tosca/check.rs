@@ -185,6 +185,7 @@ impl Checker<'_> {
             self.functions_of(node);
             return;
         }
+        self.occurrences(node);
         let what = format!("node template `{}`", node.name.text);
         let defs = self.types.properties(Kind::Node, ty);
         self.assigns(&node.properties, &defs, &what, node.name.span, Some(node));
@@ -270,6 +271,50 @@ impl Checker<'_> {
             }
         }
         self.functions_of(node);
+    }
+
+    /// Each requirement of the node's type is given as many times as its
+    /// `occurrences` allow (at least once unless it says otherwise).
+    fn occurrences(&mut self, node: &NodeTemplate) {
+        // A node a substitution topology implements gets requirements from
+        // there: not counted here.
+        if self.types.user.is_substituted(&node.ty.text) {
+            return;
+        }
+        for def in self.types.requirements(&node.ty.text) {
+            let count = node
+                .requirements
+                .iter()
+                .filter(|r| r.name.text == def.name)
+                .count() as i64;
+            let (lo, hi) = def.occurrences;
+            if count < lo || hi.is_some_and(|h| count > h) {
+                let range = format!(
+                    "[{lo}, {}]",
+                    hi.map_or("UNBOUNDED".to_string(), |h| h.to_string())
+                );
+                let mut d = Diagnostic::error(
+                    node.name.span,
+                    format!(
+                        "the node template `{}` gives the requirement `{}` {count} time(s); its type allows {range}",
+                        node.name.text, def.name
+                    ),
+                );
+                if def.span.file != super::normative::NORMATIVE_FILE {
+                    d = d.with_related(
+                        def.span,
+                        format!("the requirement `{}` is defined", def.name),
+                    );
+                } else {
+                    d = d.with_note(format!(
+                        "note: `{}` is a requirement of the normative type `{}`",
+                        def.name,
+                        self.types.full_name(Kind::Node, ty_of(node))
+                    ));
+                }
+                self.diags.push(d);
+            }
+        }
     }
 
     fn functions_of(&mut self, node: &NodeTemplate) {
@@ -1054,4 +1099,8 @@ pub fn is_version(s: &str) -> bool {
                 p.chars().all(|c| c.is_ascii_alphanumeric())
             }
     })
+}
+
+fn ty_of(node: &NodeTemplate) -> &str {
+    &node.ty.text
 }

@@ -105,6 +105,9 @@ pub struct ReqDef {
     pub capability: Option<String>,
     pub node: Option<String>,
     pub relationship: Option<String>,
+    /// `occurrences: [min, max]` (max `None`: UNBOUNDED); TOSCA's
+    /// default is [1, UNBOUNDED].
+    pub occurrences: (i64, Option<i64>),
 }
 
 #[derive(Clone, Debug, Default)]
@@ -141,9 +144,18 @@ pub struct TypeTable {
     /// same text at the same file id, is not parsed again); a later one
     /// replaces an earlier one, and `types` replaces them all.
     pub layers: Vec<std::sync::Arc<TypeTable>>,
+    /// Node types a document's topology implements
+    /// (`substitution_mappings.node_type`).
+    pub substituted: Vec<String>,
 }
 
 impl TypeTable {
+    /// Whether a document read implements `name` with its topology.
+    pub fn is_substituted(&self, name: &str) -> bool {
+        self.substituted.iter().any(|s| s == name)
+            || self.layers.iter().any(|l| l.is_substituted(name))
+    }
+
     fn lookup(&self, key: &(Kind, String)) -> Option<&TypeDef> {
         self.types
             .get(key)
@@ -182,6 +194,14 @@ pub const PRIMITIVES: &[&str] = &[
 impl TypeTable {
     /// Adds every type definition section of one service template.
     pub fn add_document(&mut self, root: &Node, diags: &mut Vec<Diagnostic>) {
+        if let Some(t) = root
+            .get("topology_template")
+            .and_then(|tt| tt.get("substitution_mappings"))
+            .and_then(|s| s.get("node_type"))
+            .and_then(Node::as_str)
+        {
+            self.substituted.push(t.to_string());
+        }
         for kind in Kind::ALL {
             let Some(section) = root.get(kind.section()) else {
                 continue;
@@ -308,6 +328,19 @@ fn type_def(kind: Kind, name: &str, span: Span, v: &Node, diags: &mut Vec<Diagno
                             ),
                             _ => (None, None, None),
                         };
+                        let occurrences = match rv.get("occurrences").and_then(Node::as_seq) {
+                            Some([lo, hi]) => (
+                                match lo.value {
+                                    Value::Int(i) => i,
+                                    _ => 1,
+                                },
+                                match hi.value {
+                                    Value::Int(i) => Some(i),
+                                    _ => None,
+                                },
+                            ),
+                            _ => (1, None),
+                        };
                         def.requirements.retain(|r| r.name != rname);
                         def.requirements.push(ReqDef {
                             name: rname.to_string(),
@@ -315,6 +348,7 @@ fn type_def(kind: Kind, name: &str, span: Span, v: &Node, diags: &mut Vec<Diagno
                             capability,
                             node,
                             relationship,
+                            occurrences,
                         });
                     }
                 }

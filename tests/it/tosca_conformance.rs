@@ -271,7 +271,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("requirements/test_requirements.yaml", "nubo rejects"),
     ("test_capability_without_properties.yaml", "nubo rejects"),
     ("test_instance_nested_imports.yaml", "nubo rejects"),
-    ("test_template_without_requirement.yaml", "nubo accepts"),
     ("test_tosca_custom_rel.yaml", "nubo rejects"),
     ("topology_template/databasesubsystem.yaml", "nubo rejects"),
     ("topology_template/definitions_1_2.yaml", "nubo rejects"),
