@@ -407,7 +407,23 @@ impl Checker<'_> {
                 ),
                 Some(def) => {
                     if functions::call(&a.value).is_none() {
-                        self.prop_value(&a.value, def, &format!("`{}`", a.name.text));
+                        // A number or a boolean assigned to a string
+                        // property is read as its text, as tosca-parser
+                        // (and so IM) reads it: `version: 18.04`.
+                        let as_text;
+                        let value = match &a.value.value {
+                            Value::Int(_) | Value::Float(_) | Value::Bool(_)
+                                if def.ty == "string" =>
+                            {
+                                as_text = Node::new(
+                                    Value::Str(functions::text(&a.value).unwrap_or_default()),
+                                    a.value.span,
+                                );
+                                &as_text
+                            }
+                            _ => &a.value,
+                        };
+                        self.prop_value(value, def, &format!("`{}`", a.name.text));
                     }
                 }
             }
