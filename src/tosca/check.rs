@@ -950,11 +950,29 @@ impl Checker<'_> {
             .enumerate()
             .map(|(i, k)| (k.as_str(), i))
             .collect();
+        let cx = functions::Context {
+            topology: self.topology,
+            types: self.types,
+            inputs: &[],
+            attributes: None,
+        };
+        // Only relationships that order their ends (DependsOn and the types
+        // derived from it, such as HostedOn and ConnectsTo; or an unknown
+        // one) make a cycle: two nodes may well link to each other.
+        let orders = |n: &NodeTemplate, r: &super::template::Requirement| {
+            cx.relationship_type(n, r).is_none_or(|t| {
+                self.types.get(Kind::Relationship, &t).is_none()
+                    || self
+                        .types
+                        .is_a(Kind::Relationship, &t, "tosca.relationships.DependsOn")
+            })
+        };
         let edges: Vec<Vec<(usize, Span)>> = nodes
             .values()
             .map(|n| {
                 n.requirements
                     .iter()
+                    .filter(|r| orders(n, r))
                     .filter_map(|r| {
                         let t = r.node.as_ref()?;
                         Some((*index.get(t.text.as_str())?, t.span))
