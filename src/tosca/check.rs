@@ -278,7 +278,12 @@ impl Checker<'_> {
     fn occurrences(&mut self, node: &NodeTemplate) {
         // A node a substitution topology implements gets requirements from
         // there: not counted here.
-        if self.types.user.is_substituted(&node.ty.text) {
+        if self
+            .types
+            .user
+            .imported_substitution(&node.ty.text)
+            .is_some()
+        {
             return;
         }
         for def in self.types.requirements(&node.ty.text) {

@@ -146,6 +146,23 @@ pub fn validate(
     {
         substitution::check(sub, &topology, &types, &mut diags);
     }
+    // A node of a type an imported topology implements: that topology's
+    // mapping is checked too (its problems are reported in its file).
+    let mut done: Vec<&str> = Vec::new();
+    for node in topology.nodes.values() {
+        let ty = node.ty.text.as_str();
+        if done.contains(&ty) {
+            continue;
+        }
+        done.push(ty);
+        if let Some(tt) = types.user.imported_substitution(ty)
+            && let Some(sub) = tt.get("substitution_mappings")
+        {
+            let mut ignored = Vec::new();
+            let nested = template::read(tt, &mut ignored);
+            substitution::check(sub, &nested, &types, &mut diags);
+        }
+    }
     crate::diagnostic::sort(&mut diags);
     diags.dedup();
     checked.root = Some(root);

@@ -145,15 +145,21 @@ pub struct TypeTable {
     /// replaces an earlier one, and `types` replaces them all.
     pub layers: Vec<std::sync::Arc<TypeTable>>,
     /// Node types a document's topology implements
-    /// (`substitution_mappings.node_type`).
-    pub substituted: Vec<String>,
+    /// (`substitution_mappings.node_type`), with that topology.
+    pub substitutions: Vec<(String, Node)>,
 }
 
 impl TypeTable {
-    /// Whether a document read implements `name` with its topology.
-    pub fn is_substituted(&self, name: &str) -> bool {
-        self.substituted.iter().any(|s| s == name)
-            || self.layers.iter().any(|l| l.is_substituted(name))
+    /// The topology of an imported document that implements the node type
+    /// `name` (its `substitution_mappings.node_type`).
+    pub fn imported_substitution(&self, name: &str) -> Option<&Node> {
+        self.layers.iter().rev().find_map(|l| {
+            l.substitutions
+                .iter()
+                .find(|(t, _)| t == name)
+                .map(|(_, tt)| tt)
+                .or_else(|| l.imported_substitution(name))
+        })
     }
 
     fn lookup(&self, key: &(Kind, String)) -> Option<&TypeDef> {
@@ -194,13 +200,13 @@ pub const PRIMITIVES: &[&str] = &[
 impl TypeTable {
     /// Adds every type definition section of one service template.
     pub fn add_document(&mut self, root: &Node, diags: &mut Vec<Diagnostic>) {
-        if let Some(t) = root
-            .get("topology_template")
-            .and_then(|tt| tt.get("substitution_mappings"))
-            .and_then(|s| s.get("node_type"))
-            .and_then(Node::as_str)
+        if let Some(tt) = root.get("topology_template")
+            && let Some(t) = tt
+                .get("substitution_mappings")
+                .and_then(|s| s.get("node_type"))
+                .and_then(Node::as_str)
         {
-            self.substituted.push(t.to_string());
+            self.substitutions.push((t.to_string(), tt.clone()));
         }
         for kind in Kind::ALL {
             let Some(section) = root.get(kind.section()) else {

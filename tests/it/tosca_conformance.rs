@@ -293,11 +293,6 @@ const NOT_YET: &[(&str, &str)] = &[
         "policies/test_tosca_nfv_multiple_policies.yaml",
         "nubo rejects",
     ),
-    ("topology_template/queuingsubsystem.yaml", "nubo accepts"),
-    (
-        "topology_template/validate/system_invalid_input.yaml",
-        "nubo accepts",
-    ),
 ];
 
 /// nubo accepts or rejects each of tosca-parser's own test files exactly as
