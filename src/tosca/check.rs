@@ -16,6 +16,7 @@ pub const VERSIONS: &[&str] = &[
     "tosca_simple_yaml_1_1",
     "tosca_simple_yaml_1_2",
     "tosca_simple_yaml_1_3",
+    "tosca_simple_profile_for_nfv_1_0_0",
 ];
 
 pub const TOP_LEVEL: &[&str] = &[

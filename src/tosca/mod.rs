@@ -122,6 +122,13 @@ pub fn validate(
         }
     }
     let mut table = TypeTable::default();
+    if root
+        .get("tosca_definitions_version")
+        .and_then(Node::as_str)
+        .is_some_and(|v| v == normative::NFV_VERSION)
+    {
+        table.layers.push(normative::nfv_table());
+    }
     imports::load(&root, origin, opts, sources, &mut table, &mut diags);
     table.add_document(&root, &mut diags);
     let topology = match root.get("topology_template") {
