@@ -154,3 +154,76 @@ fn compare(v: &Node, bound: &Node, ty: &str) -> Option<Ordering> {
         _ => Some(v.scalar_text()?.cmp(&bound.scalar_text()?)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::FileId;
+
+    fn node(text: &str) -> Node {
+        yaml::parse(FileId(0), text).0.expect("a value")
+    }
+
+    fn problems(value: &str, ty: &str, constraints: &str) -> Vec<String> {
+        let mut diags = Vec::new();
+        let cs = node(constraints);
+        check(&node(value), ty, cs.as_seq().unwrap(), "`x`", &mut diags);
+        diags.into_iter().map(|d| d.message).collect()
+    }
+
+    use super::super::yaml;
+
+    #[test]
+    fn ranges_and_comparisons_hold_or_name_the_bound() {
+        assert!(problems("5", "integer", "[ {in_range: [1, 10]} ]").is_empty());
+        assert_eq!(
+            problems("0", "integer", "[ {in_range: [1, 10]} ]"),
+            ["`x` must be in the range [1, 10], found 0"]
+        );
+        assert!(problems("70000", "integer", "[ {in_range: [1, UNBOUNDED]} ]").is_empty());
+        assert_eq!(
+            problems("3", "integer", "[ {greater_than: 3} ]"),
+            ["`x` must be greater than 3, found 3"]
+        );
+        assert!(problems("3", "integer", "[ {less_or_equal: 3} ]").is_empty());
+        assert_eq!(problems("4", "integer", "[ {less_or_equal: 3} ]").len(), 1);
+    }
+
+    #[test]
+    fn scalar_units_compare_in_their_base_unit() {
+        assert!(
+            problems(
+                "2 GB",
+                "scalar-unit.size",
+                "[ {greater_or_equal: 1024 MB} ]"
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            problems("512 MB", "scalar-unit.size", "[ {greater_or_equal: 1 GB} ]"),
+            ["`x` must be at least 1 GB, found 512 MB"]
+        );
+    }
+
+    #[test]
+    fn valid_values_lengths_and_patterns() {
+        assert!(problems("b", "string", "[ {valid_values: [a, b]} ]").is_empty());
+        assert_eq!(
+            problems("c", "string", "[ {valid_values: [a, b]} ]"),
+            ["`x` must be one of a, b, found c"]
+        );
+        assert!(problems("abc", "string", "[ {length: 3} ]").is_empty());
+        assert_eq!(problems("abcd", "string", "[ {max_length: 3} ]").len(), 1);
+        assert_eq!(problems("[1]", "list", "[ {min_length: 2} ]").len(), 1);
+        assert!(problems("web-1", "string", "[ {pattern: '[a-z]+-[0-9]'} ]").is_empty());
+        assert_eq!(
+            problems("web-1x", "string", "[ {pattern: '[a-z]+-[0-9]'} ]"),
+            ["`x` must match the pattern `[a-z]+-[0-9]`, found \"web-1x\""]
+        );
+    }
+
+    #[test]
+    fn a_function_is_not_checked() {
+        assert!(problems("{get_input: n}", "integer", "[ {in_range: [1, 2]} ]").is_empty());
+    }
+}

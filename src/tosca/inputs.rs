@@ -192,3 +192,88 @@ pub fn names(checked: &Checked) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATE: &str = "\
+tosca_definitions_version: tosca_simple_yaml_1_0
+topology_template:
+  inputs:
+    version: { type: string }
+    ports: { type: list, entry_schema: { type: integer }, default: [] }
+    count: { type: integer, default: 1 }
+  node_templates:
+    front:
+      type: tosca.nodes.Compute
+";
+
+    fn resolved(args: &[&str]) -> (Vec<(String, Node)>, Vec<String>) {
+        let mut sources = SourceMap::new();
+        let file = sources.add("t.yaml", TEMPLATE);
+        let checked = super::super::validate(
+            &mut sources,
+            file,
+            &super::super::Origin::Text,
+            &Default::default(),
+        );
+        assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+        let mut diags = Vec::new();
+        let given: Vec<Given> = args
+            .iter()
+            .map(|a| from_arg(&mut sources, a, &mut diags).unwrap().unwrap())
+            .collect();
+        let values = resolve(&checked, &given, true, &mut diags);
+        (values, diags.into_iter().map(|d| d.message).collect())
+    }
+
+    #[test]
+    fn a_string_input_takes_the_text_as_typed() {
+        let (values, problems) = resolved(&["version=1.10"]);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(values[0].1.as_str(), Some("1.10"));
+    }
+
+    #[test]
+    fn values_are_read_as_yaml_and_the_last_wins() {
+        let (values, problems) = resolved(&["version=a", "ports=[80, 443]", "count=2", "count=3"]);
+        assert!(problems.is_empty(), "{problems:?}");
+        let get = |n: &str| values.iter().find(|(k, _)| k == n).unwrap().1.clone();
+        assert_eq!(get("ports").as_seq().map(<[Node]>::len), Some(2));
+        assert_eq!(get("count").value, Value::Int(3));
+    }
+
+    #[test]
+    fn a_list_entry_of_the_wrong_type_is_refused() {
+        let (_, problems) = resolved(&["version=a", "ports=[80, http]"]);
+        assert_eq!(
+            problems,
+            ["the input `ports` takes an integer, found the string \"http\""]
+        );
+    }
+
+    #[test]
+    fn a_required_input_without_value_is_reported() {
+        let (_, problems) = resolved(&[]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("`version` is required"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn an_argument_without_equals_is_refused() {
+        let mut sources = SourceMap::new();
+        let mut diags = Vec::new();
+        assert!(matches!(
+            from_arg(&mut sources, "count", &mut diags),
+            Err(InputArgError::NoEquals(_))
+        ));
+        assert!(matches!(
+            from_arg(&mut sources, "=3", &mut diags),
+            Err(InputArgError::NoName(_))
+        ));
+    }
+}

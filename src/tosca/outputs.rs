@@ -156,3 +156,97 @@ fn public(vm: &LiveVm) -> Option<String> {
 fn private(vm: &LiveVm) -> Option<String> {
     addresses(vm, true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::SourceMap;
+
+    const TEMPLATE: &str = "\
+tosca_definitions_version: tosca_simple_yaml_1_0
+topology_template:
+  inputs:
+    port: { type: integer, default: 80 }
+  node_templates:
+    front:
+      type: tosca.nodes.Compute
+    app:
+      type: tosca.nodes.WebServer
+      requirements:
+        - host: front
+      capabilities:
+        data_endpoint:
+          properties:
+            port: 8080
+    wn:
+      type: tosca.nodes.Compute
+  outputs:
+    public: { value: { get_attribute: [ front, public_address ] } }
+    private: { value: { get_attribute: [ front, private_address ] } }
+    url: { value: { concat: [ 'http://', { get_attribute: [ front, public_address ] }, ':', { get_input: port } ] } }
+    app_port: { value: { get_property: [ app, data_endpoint, port ] } }
+    workers: { value: { get_attribute: [ wn, private_address ] } }
+    joined: { value: { join: [ { get_attribute: [ wn, private_address ] }, ',' ] } }
+    unknown: { value: { get_attribute: [ front, networks ] } }
+";
+
+    fn vm(system: &str, node: &str, addresses: &[&str]) -> LiveVm {
+        LiveVm {
+            system: system.into(),
+            node: node.into(),
+            id: Some(node.into()),
+            addresses: addresses.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn outputs_read_the_vms_of_the_compute_nodes() {
+        let mut sources = SourceMap::new();
+        let file = sources.add("t.yaml", TEMPLATE);
+        let checked = crate::tosca::validate(
+            &mut sources,
+            file,
+            &crate::tosca::Origin::Text,
+            &Default::default(),
+        );
+        assert!(!checked.has_errors(), "{:?}", checked.diagnostics);
+        let vms = [
+            vm("front", "front", &["10.0.0.1", "158.42.1.2"]),
+            vm("wn", "wn-1", &["10.0.0.2"]),
+            vm("wn", "wn-2", &["10.0.0.3"]),
+        ];
+        let out = evaluate(&checked, &[], &vms);
+        let get = |name: &str| {
+            out.iter()
+                .find(|o| o.name == name)
+                .unwrap()
+                .value
+                .clone()
+                .unwrap_or(serde_json::Value::Null)
+        };
+        assert_eq!(get("public"), "158.42.1.2");
+        assert_eq!(get("private"), "10.0.0.1");
+        assert_eq!(get("url"), "http://158.42.1.2:80");
+        assert_eq!(get("app_port"), 8080);
+        assert_eq!(get("workers"), serde_json::json!(["10.0.0.2", "10.0.0.3"]));
+        assert_eq!(get("joined"), "10.0.0.2,10.0.0.3");
+        assert_eq!(get("unknown"), serde_json::Value::Null);
+    }
+
+    #[test]
+    fn a_vm_with_only_a_private_address_gives_it_as_public_address() {
+        let mut sources = SourceMap::new();
+        let file = sources.add("t.yaml", TEMPLATE);
+        let checked = crate::tosca::validate(
+            &mut sources,
+            file,
+            &crate::tosca::Origin::Text,
+            &Default::default(),
+        );
+        let out = evaluate(&checked, &[], &[vm("front", "front", &["192.168.1.5"])]);
+        assert_eq!(out[0].value, Some(serde_json::json!("192.168.1.5")));
+        // No VM for `wn`: its outputs are not known.
+        let workers = out.iter().find(|o| o.name == "workers").unwrap();
+        assert_eq!(workers.value, None);
+    }
+}
