@@ -293,6 +293,12 @@ fn print_json(v: &impl serde::Serialize) -> CliResult {
 pub fn plan(args: PlanArgs) -> CliResult {
     let env = args.env.open_for(&args.name)?;
     let add = read_add(&args.add)?;
+    if args.templates.is_empty() && !(args.inputs.input.is_empty() && args.inputs.inputs.is_empty())
+    {
+        return Err(CliError::usage(Message(
+            "--input and --inputs go with templates: `nubo plan NAME TEMPLATE... --input NAME=VALUE` (a recorded cluster keeps the values it was launched with)".into(),
+        )));
+    }
     if args.templates.is_empty() && add.is_some() {
         return Err(CliError::usage(Message(
             "--add goes with templates: `nubo plan NAME TEMPLATE... --add RADL`".into(),
