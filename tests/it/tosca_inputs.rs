@@ -280,3 +280,24 @@ fn a_tosca_launch_with_inputs_shows_its_outputs() {
     assert_eq!(again["vms"].as_array().unwrap().len(), 3, "{again}");
     assert_eq!(again["outputs"]["web_port"], 8080, "{again}");
 }
+
+#[test]
+fn an_input_for_a_radl_only_launch_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = crate::support::nubo_in(tmp.path())
+        .args(["launch", "c1", "demo", "-y", "--input", "wn_num=2"])
+        .env("NUBO_HOME", tmp.path().join("state"))
+        .env("NUBO_LOCAL_ROOT", tmp.path().join("local"))
+        .output()
+        .expect("run nubo");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--input:1:1: error: an input value (`wn_num`) is given, but none of the templates is TOSCA"),
+        "{err}"
+    );
+    assert!(
+        !tmp.path().join("local").exists(),
+        "nothing was made: {err}"
+    );
+}
