@@ -33,7 +33,35 @@ pub struct LaunchArgs {
     #[arg(long)]
     json: bool,
     #[command(flatten)]
+    inputs: InputArgs,
+    #[command(flatten)]
     env: EnvArgs,
+}
+
+/// Input values for TOSCA templates.
+#[derive(clap::Args)]
+pub struct InputArgs {
+    /// A TOSCA input's value, as YAML (`workers=3`, `ports=[80, 443]`);
+    /// repeatable; later values win, and over `--inputs` files.
+    #[arg(long = "input", value_name = "NAME=VALUE")]
+    input: Vec<String>,
+    /// A YAML file of TOSCA input values (`NAME: VALUE` lines); repeatable.
+    #[arg(long = "inputs", value_name = "FILE.yaml")]
+    inputs: Vec<PathBuf>,
+}
+
+impl InputArgs {
+    /// Where templates are found, with these input values.
+    fn search(&self) -> crate::ops::templates::TemplateSearch {
+        crate::ops::templates::TemplateSearch {
+            inputs: crate::ops::templates::InputValues {
+                args: self.input.clone(),
+                files: self.inputs.clone(),
+                require_all: true,
+            },
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -52,6 +80,8 @@ pub struct PlanArgs {
     /// Print the plan as JSON.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    inputs: InputArgs,
     #[command(flatten)]
     env: EnvArgs,
 }
@@ -216,7 +246,7 @@ pub fn launch(args: LaunchArgs) -> CliResult {
         name: args.name.clone(),
         templates: args.templates.clone(),
         add,
-        search: None,
+        search: Some(args.inputs.search()),
         recipe_dirs: None,
         dry_run: args.dry_run,
     };
@@ -227,7 +257,7 @@ pub fn launch(args: LaunchArgs) -> CliResult {
             &opts.name,
             &opts.templates,
             opts.add.as_deref(),
-            &Default::default(),
+            &args.inputs.search(),
             &Default::default(),
         )?;
         if args.json && args.dry_run {
@@ -263,6 +293,12 @@ fn print_json(v: &impl serde::Serialize) -> CliResult {
 pub fn plan(args: PlanArgs) -> CliResult {
     let env = args.env.open_for(&args.name)?;
     let add = read_add(&args.add)?;
+    if args.templates.is_empty() && !(args.inputs.input.is_empty() && args.inputs.inputs.is_empty())
+    {
+        return Err(CliError::usage(Message(
+            "--input and --inputs go with templates: `nubo plan NAME TEMPLATE... --input NAME=VALUE` (a recorded cluster keeps the values it was launched with)".into(),
+        )));
+    }
     if args.templates.is_empty() && add.is_some() {
         return Err(CliError::usage(Message(
             "--add goes with templates: `nubo plan NAME TEMPLATE... --add RADL`".into(),
@@ -276,7 +312,7 @@ pub fn plan(args: PlanArgs) -> CliResult {
             &args.name,
             &args.templates,
             add.as_deref(),
-            &Default::default(),
+            &args.inputs.search(),
             &Default::default(),
         )?
     };

@@ -104,8 +104,29 @@ pub fn list(args: ListArgs) -> CliResult {
 pub fn show(args: ShowArgs) -> CliResult {
     let env = args.env.open_for(&args.name)?;
     let d = runtime().block_on(info::show(&env, &args.name))?;
+    let outputs = crate::ops::outputs::outputs(&d).unwrap_or_else(|e| {
+        eprintln!("nubo: warning: the cluster's outputs cannot be shown: {e}");
+        Vec::new()
+    });
     if args.json {
-        return print_json(&d);
+        let mut v = serde_json::to_value(&d).map_err(CliError::failed)?;
+        if let Some(map) = v.as_object_mut() {
+            map.insert(
+                "outputs".into(),
+                serde_json::Value::Object(
+                    outputs
+                        .iter()
+                        .map(|o| {
+                            (
+                                o.name.clone(),
+                                o.value.clone().unwrap_or(serde_json::Value::Null),
+                            )
+                        })
+                        .collect(),
+                ),
+            );
+        }
+        return print_json(&v);
     }
     let c = &d.cluster;
     println!("cluster   {}", c.name);
@@ -140,6 +161,18 @@ pub fn show(args: ShowArgs) -> CliResult {
                 p.rev.as_deref().unwrap_or("(default branch)"),
                 p.commit
             );
+        }
+    }
+    if !outputs.is_empty() {
+        println!();
+        println!("OUTPUTS");
+        for o in &outputs {
+            let value = match &o.value {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(v) => v.to_string(),
+                None => "(not known: the VM or the attribute is missing)".into(),
+            };
+            println!("{:<16} {value}", o.name);
         }
     }
     if !d.steps.is_empty() {

@@ -17,6 +17,7 @@ pub mod keys;
 pub mod launch;
 pub mod lifecycle;
 pub mod observer;
+pub mod outputs;
 pub mod plan;
 pub mod power;
 pub mod prepare;

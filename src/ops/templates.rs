@@ -27,6 +27,20 @@ pub struct TemplateSearch {
     /// Whether the built-in templates are searched last.
     pub builtin: bool,
     pub imports: ImportOptions,
+    /// Input values for the TOSCA templates (`--input`, `--inputs`).
+    pub inputs: InputValues,
+}
+
+/// Input values given to the TOSCA templates of a launch.
+#[derive(Clone, Debug, Default)]
+pub struct InputValues {
+    /// `NAME=VALUE` arguments, in order (a later one wins).
+    pub args: Vec<String>,
+    /// YAML files of `NAME: VALUE`, read before the arguments.
+    pub files: Vec<PathBuf>,
+    /// Report required inputs with neither a value nor a default (a launch
+    /// or a plan; `validate --compose` leaves them to the launch).
+    pub require_all: bool,
 }
 
 impl Default for TemplateSearch {
@@ -39,6 +53,7 @@ impl Default for TemplateSearch {
             dirs,
             builtin: true,
             imports: super::fetch::import_options(Vec::new(), false),
+            inputs: InputValues::default(),
         }
     }
 }
@@ -64,6 +79,10 @@ pub struct Found {
     pub origin: String,
     pub text: String,
     pub tosca: bool,
+    /// A TOSCA template's input values given at launch, checked (JSON):
+    /// recorded so `reconfigure` lowers the template the same way.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<(String, serde_json::Value)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +97,8 @@ pub enum TemplateError {
         "the recorded description cannot be read ({0}); was the state written by another nubo version?"
     )]
     Recorded(String),
+    #[error(transparent)]
+    InputArg(#[from] tosca::inputs::InputArgError),
 }
 
 const EXTENSIONS: [(&str, bool); 3] = [("radl", false), ("yaml", true), ("yml", true)];
@@ -93,6 +114,7 @@ impl TemplateSearch {
                 origin: arg.to_string(),
                 text,
                 tosca: tosca::is_tosca_path(path),
+                inputs: Vec::new(),
             });
         }
         for dir in &self.dirs {
@@ -104,6 +126,7 @@ impl TemplateSearch {
                         origin: p.display().to_string(),
                         text: read_text(&p)?,
                         tosca,
+                        inputs: Vec::new(),
                     });
                 }
             }
@@ -117,6 +140,7 @@ impl TemplateSearch {
                         origin: format!("builtin:{file}"),
                         text: text.to_string(),
                         tosca,
+                        inputs: Vec::new(),
                     });
                 }
             }
@@ -158,6 +182,7 @@ impl TemplateSearch {
                         origin: p.display().to_string(),
                         text,
                         tosca: *tosca,
+                        inputs: Vec::new(),
                     });
                 }
             }
@@ -170,6 +195,7 @@ impl TemplateSearch {
                     origin: format!("builtin:{file}"),
                     text: text.to_string(),
                     tosca: tosca::is_tosca_path(p),
+                    inputs: Vec::new(),
                 });
             }
         }
@@ -266,7 +292,10 @@ pub fn compose(
         },
         stack: Vec::new(),
         recorded: None,
+        given: Vec::new(),
+        inputs_known: None,
     };
+    c.read_inputs()?;
     for n in names {
         c.add_template(n, None)?;
     }
@@ -292,6 +321,8 @@ pub fn compose_recorded(search: &TemplateSearch, record: &str) -> Result<Compose
         },
         stack: Vec::new(),
         recorded: Some(pieces.clone()),
+        given: Vec::new(),
+        inputs_known: None,
     };
     for p in &pieces {
         if p.name == EXTRA {
@@ -314,11 +345,69 @@ impl Composer<'_> {
             origin: EXTRA.into(),
             text: text.to_string(),
             tosca: false,
+            inputs: Vec::new(),
         });
         self.add_radl(file);
     }
 
-    fn finish(self) -> Composed {
+    /// Reads the `--inputs` files, then the `--input` arguments.
+    fn read_inputs(&mut self) -> Result<(), TemplateError> {
+        let values = &self.search.inputs;
+        for f in &values.files {
+            let given =
+                tosca::inputs::from_file(&mut self.out.sources, f, &mut self.out.diagnostics)?;
+            self.given.extend(given);
+        }
+        for a in &values.args {
+            if let Some(g) =
+                tosca::inputs::from_arg(&mut self.out.sources, a, &mut self.out.diagnostics)?
+            {
+                self.given.push(g);
+            }
+        }
+        Ok(())
+    }
+
+    /// Input values no TOSCA template defines.
+    fn unknown_inputs(&mut self) {
+        for g in &self.given {
+            let known = self.inputs_known.as_ref();
+            if known.is_some_and(|k| k.contains(&g.name)) {
+                continue;
+            }
+            let d = match known {
+                None => Diagnostic::error(
+                    g.name_span,
+                    format!(
+                        "an input value (`{}`) is given, but none of the templates is TOSCA",
+                        g.name
+                    ),
+                )
+                .with_note(
+                    "help: inputs are for TOSCA templates (`.yaml`); RADL templates take none",
+                ),
+                Some(k) => Diagnostic::error(
+                    g.name_span,
+                    format!("no template has an input `{}`", g.name),
+                )
+                .with_note(if k.is_empty() {
+                    "help: the TOSCA templates define no `inputs`".to_string()
+                } else {
+                    format!(
+                        "help: the inputs are {}",
+                        k.iter()
+                            .map(|n| format!("`{n}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }),
+            };
+            self.out.diagnostics.push(d);
+        }
+    }
+
+    fn finish(mut self) -> Composed {
+        self.unknown_inputs();
         let mut out = self.out;
         out.document.descriptions.clear();
         let inherited = out.document.apply_inheritance(true);
@@ -335,6 +424,10 @@ struct Composer<'a> {
     stack: Vec<String>,
     /// Recomposing a recorded launch: templates come from here.
     recorded: Option<Vec<Found>>,
+    /// Input values given (`--input`, `--inputs`).
+    given: Vec<tosca::inputs::Given>,
+    /// The inputs the TOSCA templates define (`None`: no TOSCA template).
+    inputs_known: Option<Vec<String>>,
 }
 
 impl Composer<'_> {
@@ -357,7 +450,7 @@ impl Composer<'_> {
         if self.out.templates.iter().any(|t| t == name) {
             return Ok(()); // already composed
         }
-        let found = match &self.recorded {
+        let mut found = match &self.recorded {
             Some(pieces) => pieces
                 .iter()
                 .find(|p| p.name == name)
@@ -371,14 +464,42 @@ impl Composer<'_> {
         self.stack.push(found.name.clone());
         let display = found.origin.clone();
         if found.tosca {
-            let path = PathBuf::from(&found.origin);
-            let checked = tosca::load(&mut self.out.sources, &path, &self.search.imports)?;
+            // The text found (or recorded), not the file as it is now.
+            let origin = if found.origin.starts_with("builtin:") {
+                tosca::Origin::Text
+            } else {
+                tosca::Origin::File(PathBuf::from(&found.origin))
+            };
+            let file = self.out.sources.add(display, found.text.clone());
+            let checked =
+                tosca::validate(&mut self.out.sources, file, &origin, &self.search.imports);
             let failed = checked.has_errors();
             self.out
                 .diagnostics
                 .extend(checked.diagnostics.iter().cloned());
+            let known = self.inputs_known.get_or_insert_with(Vec::new);
+            known.extend(checked.topology.inputs.keys().cloned());
             if !failed {
-                let tree = tosca::lower::to_radl(&checked);
+                let given: Vec<tosca::inputs::Given> = if self.recorded.is_some() {
+                    found
+                        .inputs
+                        .iter()
+                        .map(|(n, v)| tosca::inputs::from_recorded(&mut self.out.sources, n, v))
+                        .collect()
+                } else {
+                    self.given.clone()
+                };
+                let values = tosca::inputs::resolve(
+                    &checked,
+                    &given,
+                    self.search.inputs.require_all && self.recorded.is_none(),
+                    &mut self.out.diagnostics,
+                );
+                found.inputs = values
+                    .iter()
+                    .map(|(n, v)| (n.clone(), tosca::yaml::to_json(v)))
+                    .collect();
+                let tree = tosca::lower::to_radl_with(&checked, &values);
                 let (doc, diags) = Document::build(&tree);
                 self.out.diagnostics.extend(diags);
                 self.out.document.compose(doc);

@@ -16,6 +16,7 @@ pub const VERSIONS: &[&str] = &[
     "tosca_simple_yaml_1_1",
     "tosca_simple_yaml_1_2",
     "tosca_simple_yaml_1_3",
+    "tosca_simple_profile_for_nfv_1_0_0",
 ];
 
 pub const TOP_LEVEL: &[&str] = &[
@@ -72,6 +73,9 @@ impl Checker<'_> {
             if let Some(d) = &input.def.default
                 && functions::call(d).is_none()
             {
+                // The type only: a default outside the constraints is
+                // accepted, as tosca-parser does (the values given at
+                // launch are checked against them).
                 self.value(
                     d,
                     &input.def.ty,
@@ -182,6 +186,7 @@ impl Checker<'_> {
             self.functions_of(node);
             return;
         }
+        self.occurrences(node);
         let what = format!("node template `{}`", node.name.text);
         let defs = self.types.properties(Kind::Node, ty);
         self.assigns(&node.properties, &defs, &what, node.name.span, Some(node));
@@ -267,6 +272,55 @@ impl Checker<'_> {
             }
         }
         self.functions_of(node);
+    }
+
+    /// Each requirement of the node's type is given as many times as its
+    /// `occurrences` allow (at least once unless it says otherwise).
+    fn occurrences(&mut self, node: &NodeTemplate) {
+        // A node a substitution topology implements gets requirements from
+        // there: not counted here.
+        if self
+            .types
+            .user
+            .imported_substitution(&node.ty.text)
+            .is_some()
+        {
+            return;
+        }
+        for def in self.types.requirements(&node.ty.text) {
+            let count = node
+                .requirements
+                .iter()
+                .filter(|r| r.name.text == def.name)
+                .count() as i64;
+            let (lo, hi) = def.occurrences;
+            if count < lo || hi.is_some_and(|h| count > h) {
+                let range = format!(
+                    "[{lo}, {}]",
+                    hi.map_or("UNBOUNDED".to_string(), |h| h.to_string())
+                );
+                let mut d = Diagnostic::error(
+                    node.name.span,
+                    format!(
+                        "the node template `{}` gives the requirement `{}` {count} time(s); its type allows {range}",
+                        node.name.text, def.name
+                    ),
+                );
+                if def.span.file != super::normative::NORMATIVE_FILE {
+                    d = d.with_related(
+                        def.span,
+                        format!("the requirement `{}` is defined", def.name),
+                    );
+                } else {
+                    d = d.with_note(format!(
+                        "note: `{}` is a requirement of the normative type `{}`",
+                        def.name,
+                        self.types.full_name(Kind::Node, ty_of(node))
+                    ));
+                }
+                self.diags.push(d);
+            }
+        }
     }
 
     fn functions_of(&mut self, node: &NodeTemplate) {
@@ -359,12 +413,23 @@ impl Checker<'_> {
                 ),
                 Some(def) => {
                     if functions::call(&a.value).is_none() {
-                        self.value(
-                            &a.value,
-                            &def.ty,
-                            def.entry_schema.as_deref(),
-                            &format!("`{}`", a.name.text),
-                        );
+                        // A number or a boolean assigned to a string
+                        // property is read as its text, as tosca-parser
+                        // (and so IM) reads it: `version: 18.04`.
+                        let as_text;
+                        let value = match &a.value.value {
+                            Value::Int(_) | Value::Float(_) | Value::Bool(_)
+                                if def.ty == "string" =>
+                            {
+                                as_text = Node::new(
+                                    Value::Str(functions::text(&a.value).unwrap_or_default()),
+                                    a.value.span,
+                                );
+                                &as_text
+                            }
+                            _ => &a.value,
+                        };
+                        self.prop_value(value, def, &format!("`{}`", a.name.text));
                     }
                 }
             }
@@ -379,6 +444,16 @@ impl Checker<'_> {
                     format!("the {what} is missing the required property `{name}`"),
                 ));
             }
+        }
+    }
+
+    /// Checks a value against a property (or input) definition: its type,
+    /// then its constraints when the type fits.
+    pub fn prop_value(&mut self, v: &Node, def: &PropDef, what: &str) {
+        let before = self.diags.len();
+        self.value(v, &def.ty, def.entry_schema.as_deref(), what);
+        if self.diags.len() == before {
+            super::constraints::check(v, &def.ty, &def.constraints, what, &mut self.diags);
         }
     }
 
@@ -495,7 +570,15 @@ impl Checker<'_> {
             .filter(|(p, _)| PRIMITIVES.contains(&p.as_str()))
         {
             let prim = prim.0.clone();
+            let before = self.diags.len();
             self.value(v, &prim, None, what);
+            if self.diags.len() == before {
+                let constraints: Vec<Node> = chain
+                    .iter()
+                    .flat_map(|t| t.constraints.iter().cloned())
+                    .collect();
+                super::constraints::check(v, &prim, &constraints, what, &mut self.diags);
+            }
             return;
         }
         let name = def.name.clone();
@@ -520,7 +603,7 @@ impl Checker<'_> {
                     )
                     .with_note(format!("help: its fields are {}", list(defs.keys()))),
                 ),
-                Some(d) => self.value(val, &d.ty, d.entry_schema.as_deref(), &format!("`{key}`")),
+                Some(d) => self.prop_value(val, d, &format!("`{key}`")),
             }
         }
         for (field, d) in &defs {
@@ -561,6 +644,13 @@ impl Checker<'_> {
             "get_input" => {
                 let name = match &c.args.value {
                     Value::Str(s) => Some((s.clone(), c.args.span)),
+                    Value::Seq(items) if items.len() > 1 => {
+                        self.diags.push(bad(format!(
+                            "`get_input` takes one input name, found a list of {}",
+                            items.len()
+                        )));
+                        return;
+                    }
                     Value::Seq(items) if !items.is_empty() => {
                         items[0].as_str().map(|s| (s.to_string(), items[0].span))
                     }
@@ -602,6 +692,10 @@ impl Checker<'_> {
                     return;
                 };
                 self.entity_function(c.name, &args, node);
+            }
+            "concat" if c.args.as_seq().is_some_and(<[Node]>::is_empty) => {
+                self.diags
+                    .push(bad("`concat` takes at least one value to join".to_string()));
             }
             "concat" if c.args.as_seq().is_none() => {
                 self.diags.push(bad(format!(
@@ -654,6 +748,7 @@ impl Checker<'_> {
             topology: self.topology,
             types: self.types,
             inputs: &[],
+            attributes: None,
         };
         let target = match entity.as_str() {
             "SELF" => match node {
@@ -675,7 +770,31 @@ impl Checker<'_> {
                     ));
                     return;
                 };
-                match cx.host_of(n) {
+                // The hosts, nearest first: the first that has the name
+                // asked for, as tosca-parser looks up the chain.
+                let mut chain: Vec<&NodeTemplate> = Vec::new();
+                let mut at = cx.host_of(n);
+                while let Some(h) = at {
+                    if chain.len() > 16 || chain.iter().any(|c| c.name.text == h.name.text) {
+                        break;
+                    }
+                    chain.push(h);
+                    at = cx.host_of(h);
+                }
+                let is_attr = fname == "get_attribute";
+                let has = |h: &&&NodeTemplate| {
+                    let name = args[1].0.as_str();
+                    self.types
+                        .properties(Kind::Node, &h.ty.text)
+                        .contains_key(name)
+                        || (is_attr
+                            && self
+                                .types
+                                .attributes(Kind::Node, &h.ty.text)
+                                .contains_key(name))
+                        || self.types.capabilities(&h.ty.text).contains_key(name)
+                };
+                match chain.iter().find(has).or(chain.first()).copied() {
                     Some(h) => h,
                     None => {
                         self.diags.push(Diagnostic::error(
@@ -717,6 +836,19 @@ impl Checker<'_> {
         };
         let is_attr = fname == "get_attribute";
         if known(is_attr, self.types, ty, name) {
+            if is_attr && args.len() > 2 {
+                let def = match self.types.attributes(Kind::Node, ty).get(name.as_str()) {
+                    Some(d) => Some((*d).clone()),
+                    None => self
+                        .types
+                        .properties(Kind::Node, ty)
+                        .get(name.as_str())
+                        .map(|d| (*d).clone()),
+                };
+                if let Some(def) = def {
+                    self.attribute_path(&def, &args[2..]);
+                }
+            }
             return;
         }
         // [entity, capability or requirement, name, ...]
@@ -766,6 +898,55 @@ impl Checker<'_> {
         ));
     }
 
+    /// The indexes and keys after an attribute: a list takes a whole
+    /// number, a map any key, a data type one of its fields; a value of a
+    /// primitive type takes none.
+    fn attribute_path(&mut self, def: &PropDef, path: &[(String, Span)]) {
+        let mut ty = def.ty.clone();
+        let mut entry = def.entry_schema.clone();
+        for (elem, span) in path {
+            match ty.as_str() {
+                "list" | "map" => {
+                    if ty == "list" && elem.parse::<usize>().is_err() {
+                        self.diags.push(Diagnostic::error(
+                            *span,
+                            format!(
+                                "`get_attribute` indexes a list with a whole number, found `{elem}`"
+                            ),
+                        ));
+                        return;
+                    }
+                    let Some(e) = entry.take() else { return };
+                    ty = e;
+                }
+                t if PRIMITIVES.contains(&t) || t.starts_with("scalar-unit.") => {
+                    self.diags.push(Diagnostic::error(
+                        *span,
+                        format!("`get_attribute` goes into a value of type `{t}` with `{elem}`, but a {t} has no parts"),
+                    ));
+                    return;
+                }
+                t => {
+                    let fields = self.types.properties(Kind::Data, t);
+                    let Some(f) = fields.get(elem.as_str()) else {
+                        if self.types.get(Kind::Data, t).is_some() {
+                            self.diags.push(
+                                Diagnostic::error(
+                                    *span,
+                                    format!("the data type `{t}` has no field `{elem}`"),
+                                )
+                                .with_note(format!("help: its fields are {}", list(fields.keys()))),
+                            );
+                        }
+                        return;
+                    };
+                    ty = f.ty.clone();
+                    entry = f.entry_schema.clone();
+                }
+            }
+        }
+    }
+
     /// A requirement cycle (A needs B needs ... A) is an error: no order
     /// of configuration exists.
     fn cycles(&mut self) {
@@ -775,11 +956,29 @@ impl Checker<'_> {
             .enumerate()
             .map(|(i, k)| (k.as_str(), i))
             .collect();
+        let cx = functions::Context {
+            topology: self.topology,
+            types: self.types,
+            inputs: &[],
+            attributes: None,
+        };
+        // Only relationships that order their ends (DependsOn and the types
+        // derived from it, such as HostedOn and ConnectsTo; or an unknown
+        // one) make a cycle: two nodes may well link to each other.
+        let orders = |n: &NodeTemplate, r: &super::template::Requirement| {
+            cx.relationship_type(n, r).is_none_or(|t| {
+                self.types.get(Kind::Relationship, &t).is_none()
+                    || self
+                        .types
+                        .is_a(Kind::Relationship, &t, "tosca.relationships.DependsOn")
+            })
+        };
         let edges: Vec<Vec<(usize, Span)>> = nodes
             .values()
             .map(|n| {
                 n.requirements
                     .iter()
+                    .filter(|r| orders(n, r))
                     .filter_map(|r| {
                         let t = r.node.as_ref()?;
                         Some((*index.get(t.text.as_str())?, t.span))
@@ -940,4 +1139,8 @@ pub fn is_version(s: &str) -> bool {
                 p.chars().all(|c| c.is_ascii_alphanumeric())
             }
     })
+}
+
+fn ty_of(node: &NodeTemplate) -> &str {
+    &node.ty.text
 }

@@ -67,7 +67,15 @@ pub struct Context<'a> {
     pub types: &'a super::types::Types<'a>,
     /// Input values given by the user, by name (else the defaults).
     pub inputs: &'a [(String, Node)],
+    /// The live attributes of a launched cluster, for `get_attribute`
+    /// (outputs after launch): the node and the arguments after the
+    /// entity (attribute, then indexes or keys). `None` before launch.
+    pub attributes: Option<Attributes<'a>>,
 }
+
+/// Looks up a live attribute: the node, then the attribute name and any
+/// nested keys or indexes.
+pub type Attributes<'a> = &'a dyn Fn(&NodeTemplate, &[String]) -> Option<Node>;
 
 impl Context<'_> {
     pub fn input(&self, name: &str) -> Option<Node> {
@@ -203,6 +211,13 @@ pub fn eval(n: &Node, node: Option<&NodeTemplate>, cx: &Context, depth: usize) -
                 .clone();
             let v = eval(&v, Some(target), cx, depth + 1)?;
             index_into(v, &rest[2..])
+        }
+        "get_attribute" => {
+            let live = cx.attributes?;
+            let target = cx.entity(arg_strs.first()?, node)?;
+            let mut v = live(target, arg_strs.get(1..)?)?;
+            v.span = n.span;
+            Some(v)
         }
         "concat" => {
             let mut s = String::new();

@@ -17,7 +17,7 @@ use super::types::TypeTable;
 use super::yaml::{self, Node, Value};
 use crate::diagnostic::Diagnostic;
 use crate::source::{SourceMap, Span};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Gets a URL import's text, or says why not.
@@ -75,8 +75,8 @@ pub fn load(
     table: &mut TypeTable,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let mut seen: HashSet<Origin> = HashSet::new();
-    seen.insert(origin.clone());
+    let mut seen: HashMap<Origin, Option<std::sync::Arc<TypeTable>>> = HashMap::new();
+    seen.insert(origin.clone(), None);
     load_imports(root, origin, opts, sources, table, diags, &mut seen, 0);
 }
 
@@ -88,7 +88,7 @@ fn load_imports(
     sources: &mut SourceMap,
     table: &mut TypeTable,
     diags: &mut Vec<Diagnostic>,
-    seen: &mut HashSet<Origin>,
+    seen: &mut HashMap<Origin, Option<std::sync::Arc<TypeTable>>>,
     depth: usize,
 ) {
     let Some(imports) = root.get("imports") else {
@@ -117,9 +117,16 @@ fn load_imports(
             }
         };
         let (next, text) = target;
-        if !seen.insert(next.clone()) {
-            continue; // already read (or an import cycle)
+        let prefix = namespace_prefix(item);
+        if let Some(read) = seen.get(&next) {
+            // Already read (or an import cycle); a new prefix still names
+            // its types.
+            if let (Some(p), Some(t)) = (&prefix, read) {
+                table.layers.push(prefixed(t, p));
+            }
+            continue;
         }
+        seen.insert(next.clone(), None);
         if depth > 32 {
             diags.push(Diagnostic::error(span, "imports nest more than 32 deep"));
             continue;
@@ -151,6 +158,10 @@ fn load_imports(
         };
         diags.extend(entry.diags.iter().cloned());
         table.layers.push(entry.table.clone());
+        if let Some(p) = &prefix {
+            table.layers.push(prefixed(&entry.table, p));
+        }
+        seen.insert(next.clone(), Some(entry.table.clone()));
         let Some(doc) = &entry.doc else { continue };
         let doc = doc.clone();
         load_imports(&doc, &next, opts, sources, table, diags, seen, depth + 1);
@@ -208,6 +219,34 @@ fn read_import(file: crate::source::FileId, text: &str, spec: &str, span: Span) 
     }
     table.add_document(&doc, &mut diags);
     done(Some(doc), table, diags)
+}
+
+/// An import's `namespace_prefix` (`NAME: {file: ..., namespace_prefix: P}`
+/// or `{file: ..., namespace_prefix: P}`).
+fn namespace_prefix(item: &Node) -> Option<String> {
+    let def = match item.get("file") {
+        Some(_) => item,
+        None => match item.as_map()? {
+            [(_, v)] => v,
+            _ => return None,
+        },
+    };
+    def.get("namespace_prefix")
+        .and_then(Node::as_str)
+        .filter(|p| !p.is_empty())
+        .map(String::from)
+}
+
+/// The types a file defines, also named `PREFIX.NAME` (TOSCA's import
+/// `namespace_prefix`).
+fn prefixed(table: &TypeTable, prefix: &str) -> std::sync::Arc<TypeTable> {
+    let mut out = TypeTable::default();
+    for ((kind, name), def) in &table.types {
+        let mut def = def.clone();
+        def.name = format!("{prefix}.{name}");
+        out.types.insert((*kind, def.name.clone()), def);
+    }
+    std::sync::Arc::new(out)
 }
 
 /// The file or URL one `imports` entry names, with the span to blame.
@@ -305,7 +344,18 @@ fn resolve(spec: &str, from: &Origin, opts: &ImportOptions) -> Result<(Origin, S
     match from {
         Origin::File(p) => {
             let base = p.parent().unwrap_or(Path::new(""));
-            read_file(&base.join(spec), spec)
+            let first = read_file(&base.join(spec), spec);
+            // `dir/file.yaml` imported from a file in `.../dir/`: the
+            // path written from the directory above, as tosca-parser reads it.
+            if first.is_err()
+                && let Some((dir, file)) = spec.rsplit_once('/')
+                && !dir.is_empty()
+                && !dir.split('/').any(|c| c == "..")
+                && normalize(base).ends_with(dir)
+            {
+                return read_file(&base.join(file), spec).or(first);
+            }
+            first
         }
         Origin::Url(u) => read_url(&join_url(u, spec), opts),
         Origin::Text => Err(format!(

@@ -106,8 +106,16 @@ struct Lowering<'a> {
     deploys: Vec<(String, i64)>,
 }
 
-/// The RADL form of a valid template (IM's `to_radl`).
+/// The RADL form of a valid template (IM's `to_radl`), its inputs at
+/// their defaults.
 pub fn to_radl(checked: &Checked) -> ast::Radl {
+    to_radl_with(checked, &[])
+}
+
+/// The RADL form of a valid template with input values given at launch
+/// (checked by [`super::inputs::resolve`]); other inputs take their
+/// defaults.
+pub fn to_radl_with(checked: &Checked, inputs: &[(String, Node)]) -> ast::Radl {
     let types = checked.types();
     let topo = &checked.topology;
     let mut l = Lowering {
@@ -116,7 +124,8 @@ pub fn to_radl(checked: &Checked) -> ast::Radl {
         cx: Context {
             topology: topo,
             types: &types,
-            inputs: &[],
+            inputs,
+            attributes: None,
         },
         networks: Vec::new(),
         systems: Vec::new(),

@@ -13,10 +13,14 @@
 //! `lower` IM's conversion. Only `imports` reads files.
 
 pub mod check;
+pub mod constraints;
 pub mod functions;
 pub mod imports;
+pub mod inputs;
 pub mod lower;
 pub mod normative;
+pub mod outputs;
+pub mod substitution;
 pub mod template;
 pub mod types;
 pub mod yaml;
@@ -118,6 +122,13 @@ pub fn validate(
         }
     }
     let mut table = TypeTable::default();
+    if root
+        .get("tosca_definitions_version")
+        .and_then(Node::as_str)
+        .is_some_and(|v| v == normative::NFV_VERSION)
+    {
+        table.layers.push(normative::nfv_table());
+    }
     imports::load(&root, origin, opts, sources, &mut table, &mut diags);
     table.add_document(&root, &mut diags);
     let topology = match root.get("topology_template") {
@@ -136,6 +147,29 @@ pub fn validate(
     };
     checker.run();
     diags.extend(checker.diags);
+    if let Some(sub) = root
+        .get("topology_template")
+        .and_then(|tt| tt.get("substitution_mappings"))
+    {
+        substitution::check(sub, &topology, &types, &mut diags);
+    }
+    // A node of a type an imported topology implements: that topology's
+    // mapping is checked too (its problems are reported in its file).
+    let mut done: Vec<&str> = Vec::new();
+    for node in topology.nodes.values() {
+        let ty = node.ty.text.as_str();
+        if done.contains(&ty) {
+            continue;
+        }
+        done.push(ty);
+        if let Some(tt) = types.user.imported_substitution(ty)
+            && let Some(sub) = tt.get("substitution_mappings")
+        {
+            let mut ignored = Vec::new();
+            let nested = template::read(tt, &mut ignored);
+            substitution::check(sub, &nested, &types, &mut diags);
+        }
+    }
     crate::diagnostic::sort(&mut diags);
     diags.dedup();
     checked.root = Some(root);

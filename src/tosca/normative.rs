@@ -30,6 +30,30 @@ pub fn table() -> &'static TypeTable {
     })
 }
 
+/// The NFV profile's version name.
+pub const NFV_VERSION: &str = "tosca_simple_profile_for_nfv_1_0_0";
+
+pub const NFV_TEXT: &str = include_str!("normative_nfv.yaml");
+
+/// The types of the TOSCA Simple Profile for NFV 1.0, for templates of
+/// that version: a layer over the normative types.
+pub fn nfv_table() -> std::sync::Arc<TypeTable> {
+    static TABLE: OnceLock<std::sync::Arc<TypeTable>> = OnceLock::new();
+    TABLE
+        .get_or_init(|| {
+            let (root, diags) = yaml::parse(NORMATIVE_FILE, NFV_TEXT);
+            debug_assert!(diags.is_empty(), "normative_nfv.yaml: {diags:?}");
+            let mut table = TypeTable::default();
+            let mut diags = Vec::new();
+            if let Some(root) = root {
+                table.add_document(&root, &mut diags);
+            }
+            debug_assert!(diags.is_empty(), "normative_nfv.yaml: {diags:?}");
+            std::sync::Arc::new(table)
+        })
+        .clone()
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::types::{Kind, Types};

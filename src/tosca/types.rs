@@ -105,6 +105,9 @@ pub struct ReqDef {
     pub capability: Option<String>,
     pub node: Option<String>,
     pub relationship: Option<String>,
+    /// `occurrences: [min, max]` (max `None`: UNBOUNDED); TOSCA's
+    /// default is [1, UNBOUNDED].
+    pub occurrences: (i64, Option<i64>),
 }
 
 #[derive(Clone, Debug, Default)]
@@ -141,9 +144,24 @@ pub struct TypeTable {
     /// same text at the same file id, is not parsed again); a later one
     /// replaces an earlier one, and `types` replaces them all.
     pub layers: Vec<std::sync::Arc<TypeTable>>,
+    /// Node types a document's topology implements
+    /// (`substitution_mappings.node_type`), with that topology.
+    pub substitutions: Vec<(String, Node)>,
 }
 
 impl TypeTable {
+    /// The topology of an imported document that implements the node type
+    /// `name` (its `substitution_mappings.node_type`).
+    pub fn imported_substitution(&self, name: &str) -> Option<&Node> {
+        self.layers.iter().rev().find_map(|l| {
+            l.substitutions
+                .iter()
+                .find(|(t, _)| t == name)
+                .map(|(_, tt)| tt)
+                .or_else(|| l.imported_substitution(name))
+        })
+    }
+
     fn lookup(&self, key: &(Kind, String)) -> Option<&TypeDef> {
         self.types
             .get(key)
@@ -182,6 +200,14 @@ pub const PRIMITIVES: &[&str] = &[
 impl TypeTable {
     /// Adds every type definition section of one service template.
     pub fn add_document(&mut self, root: &Node, diags: &mut Vec<Diagnostic>) {
+        if let Some(tt) = root.get("topology_template")
+            && let Some(t) = tt
+                .get("substitution_mappings")
+                .and_then(|s| s.get("node_type"))
+                .and_then(Node::as_str)
+        {
+            self.substitutions.push((t.to_string(), tt.clone()));
+        }
         for kind in Kind::ALL {
             let Some(section) = root.get(kind.section()) else {
                 continue;
@@ -308,6 +334,19 @@ fn type_def(kind: Kind, name: &str, span: Span, v: &Node, diags: &mut Vec<Diagno
                             ),
                             _ => (None, None, None),
                         };
+                        let occurrences = match rv.get("occurrences").and_then(Node::as_seq) {
+                            Some([lo, hi]) => (
+                                match lo.value {
+                                    Value::Int(i) => i,
+                                    _ => 1,
+                                },
+                                match hi.value {
+                                    Value::Int(i) => Some(i),
+                                    _ => None,
+                                },
+                            ),
+                            _ => (1, None),
+                        };
                         def.requirements.retain(|r| r.name != rname);
                         def.requirements.push(ReqDef {
                             name: rname.to_string(),
@@ -315,6 +354,7 @@ fn type_def(kind: Kind, name: &str, span: Span, v: &Node, diags: &mut Vec<Diagno
                             capability,
                             node,
                             relationship,
+                            occurrences,
                         });
                     }
                 }
@@ -469,7 +509,13 @@ impl<'a> Types<'a> {
         }
         let short = name.strip_prefix("tosca:").unwrap_or(name);
         if !short.starts_with("tosca.") {
-            return direct(&format!("{}{short}", kind.prefix()));
+            return direct(&format!("{}{short}", kind.prefix())).or_else(|| {
+                // The network data types' shorthand names (`PortDef`,
+                // `PortSpec`, `NetworkInfo`, `PortInfo`).
+                (kind == Kind::Data)
+                    .then(|| direct(&format!("tosca.datatypes.network.{short}")))
+                    .flatten()
+            });
         }
         None
     }

@@ -730,3 +730,23 @@ pub fn check_syntax(text: &str) -> Result<(), SyntaxError> {
     }
     Ok(())
 }
+
+/// A value as JSON (map keys as text; a float that JSON cannot hold is
+/// `null`).
+pub fn to_json(n: &Node) -> serde_json::Value {
+    use serde_json::Value as J;
+    match &n.value {
+        Value::Null => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Int(i) => J::from(*i),
+        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        Value::Str(s) => J::String(s.clone()),
+        Value::Seq(items) => J::Array(items.iter().map(to_json).collect()),
+        Value::Map(entries) => J::Object(
+            entries
+                .iter()
+                .map(|(k, v)| (k.scalar_text().unwrap_or_default(), to_json(v)))
+                .collect(),
+        ),
+    }
+}

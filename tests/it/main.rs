@@ -31,4 +31,5 @@ mod support;
 mod testcloud;
 mod tosca_conformance;
 mod tosca_im;
+mod tosca_inputs;
 mod tosca_invalid;
