@@ -10,6 +10,7 @@ use super::ast::{self, ConfigureBody, Number, Op, Value};
 use super::document::{AspectDef, Document};
 use super::features::{Entry, FeatureSet};
 use super::outports;
+use super::recipe_yaml;
 use super::units::SIZE_UNITS;
 use crate::diagnostic::Diagnostic;
 use crate::source::Span;
@@ -227,8 +228,14 @@ pub fn check_as(doc: &Document, scope: Scope) -> Vec<Diagnostic> {
             ));
         }
     }
+    // Each recipe body once: a system inheriting through `ec3_inherit_from`
+    // shares its parent's configure body (same text, same span).
+    let mut checked: Vec<Span> = Vec::new();
     for conf in &doc.configures {
-        if let ConfigureBody::Recipe { text, span } = &conf.body {
+        if let ConfigureBody::Recipe { text, span } = &conf.body
+            && !checked.contains(span)
+        {
+            checked.push(*span);
             c.yaml(text, *span);
         }
     }
@@ -603,9 +610,10 @@ impl Checker<'_> {
     }
 
     /// A recipe must be YAML (as IM checks it); the error points into the
-    /// body. Checked on the YAML parser's events, without building a tree.
+    /// body. Checked without building a tree: plain block YAML on a fast
+    /// path, the rest on the YAML parser's events ([`recipe_yaml`]).
     fn yaml(&mut self, text: &str, span: Span) {
-        if let Err(e) = crate::tosca::yaml::check_syntax(text) {
+        if let Err(e) = recipe_yaml::check(text) {
             let rel = e.at.min(text.len());
             let len = text[rel..].chars().next().map_or(0, char::len_utf8);
             let at = span.start as usize + rel;

@@ -17,6 +17,7 @@ mod plan_walk;
 mod radl_corpus;
 mod radl_ec3;
 mod radl_invalid;
+mod radl_recipe_yaml;
 mod radl_reference;
 mod radl_roundtrip;
 mod recipe_corpus;
