@@ -269,7 +269,7 @@ impl<'a> Fast<'a> {
                             self.push(indent, Kind::Map, false)?;
                         } else {
                             // A scalar or flow document.
-                            return self.value_limit(None);
+                            return self.root_value();
                         }
                     }
                     Some(top)
@@ -322,6 +322,44 @@ impl<'a> Fast<'a> {
                     }
                     return self.value(indent);
                 }
+            }
+        }
+    }
+
+    /// A document that is one scalar or flow node. A plain scalar may run
+    /// over several lines (an Ansible Vault text is one), each starting
+    /// as a plain scalar does (not with `-`), up to a comment, the end of
+    /// the text or a `---` or `...` line (which [`Fast::run`] judges).
+    fn root_value(&mut self) -> Option<()> {
+        if matches!(self.peek()?, b'[' | b'{' | b'\'' | b'"') {
+            return self.value_limit(None);
+        }
+        loop {
+            self.plain_block()?;
+            if self.peek() != Some(b'\n') {
+                // A comment or the end of the text ends the scalar.
+                return self.end_of_line();
+            }
+            self.pos += 1;
+            // Blank lines fold into the scalar.
+            loop {
+                self.line_start = self.pos;
+                self.skip_spaces();
+                if self.peek() != Some(b'\n') {
+                    break;
+                }
+                self.pos += 1;
+            }
+            let rest = &self.b[self.pos..];
+            let marker = self.pos == self.line_start
+                && (rest.starts_with(b"---") || rest.starts_with(b"..."));
+            if rest.is_empty() || rest[0] == b'#' || marker {
+                // Left to `run`: a comment line, or a document marker.
+                self.pos = self.line_start;
+                return Some(());
+            }
+            if rest[0] == b'-' || !self.plain_start(self.pos) {
+                return None;
             }
         }
     }
@@ -566,6 +604,7 @@ mod tests {
             "  - vars:\n      A: '{{ x }}'\n    roles:\n    - { role: 'a', b: [1, \"x\"],\n        c: d }\n",
             "a:\n- x\nb: 1\n",
             "- a:\n  - x\n- b: 2\n",
+            "\n$ANSIBLE_VAULT;1.1;AES256\n  6637\n\n3762 # c\n",
         ] {
             assert!(plainly_valid(text), "{text:?}");
             assert_eq!(check_syntax(text), Ok(()), "{text:?}");
