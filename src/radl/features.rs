@@ -44,7 +44,10 @@ impl FeatureSet {
     /// Merges a written feature list; conflicts become diagnostics and the
     /// first value is kept.
     pub fn from_list(list: &ast::FeatureList, diags: &mut Vec<Diagnostic>) -> FeatureSet {
-        let mut set = FeatureSet::default();
+        let mut set = FeatureSet {
+            entries: IndexMap::with_capacity(list.items.len()),
+            softs: Vec::new(),
+        };
         set.add_list(list, diags);
         set
     }
