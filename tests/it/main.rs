@@ -2,6 +2,7 @@
 
 mod architecture;
 mod auth;
+mod cli_broken_pipe;
 mod cli_validate;
 mod cloud_cli;
 #[cfg(feature = "ec2")]
