@@ -605,6 +605,10 @@ mod tests {
             "a:\n- x\nb: 1\n",
             "- a:\n  - x\n- b: 2\n",
             "\n$ANSIBLE_VAULT;1.1;AES256\n  6637\n\n3762 # c\n",
+            "a: [x, -1, 'y',]\nb: {c: 1, d: [],}\n",
+            "- a: 1 # c\n  b: x:y\n-\n  c: 2\n- # empty\n",
+            "a:\n    b\nc:\n",
+            "- - x\n  - y\n- z\n",
         ] {
             assert!(plainly_valid(text), "{text:?}");
             assert_eq!(check_syntax(text), Ok(()), "{text:?}");
