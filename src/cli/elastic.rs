@@ -2,6 +2,7 @@
 
 use super::common::{EnvArgs, runtime, time};
 use super::error::{CliError, CliResult, Message};
+use super::output::outln;
 use crate::elastic::simulate;
 use crate::ops::elastic::{self, QueueKind, RunOptions};
 use crate::ops::recipes::RecipeDirs;
@@ -125,10 +126,10 @@ fn status(a: StatusArgs) -> CliResult {
     let env = a.env.open()?;
     let s = elastic::status(&env, &a.name, a.decisions)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&s).unwrap_or_default());
         return Ok(());
     }
-    println!(
+    outln!(
         "Cluster {}: elasticity daemon {}",
         s.cluster,
         if s.daemon_running {
@@ -138,17 +139,20 @@ fn status(a: StatusArgs) -> CliResult {
         }
     );
     if s.nodes.is_empty() {
-        println!(
+        outln!(
             "No elastic node recorded yet: start `nubo elastic run {}`.",
             s.cluster
         );
     } else {
-        println!(
+        outln!(
             "{:<16} {:<10} {:<13} {:<10} SINCE",
-            "NODE", "SYSTEM", "STATE", "VM"
+            "NODE",
+            "SYSTEM",
+            "STATE",
+            "VM"
         );
         for n in &s.nodes {
-            println!(
+            outln!(
                 "{:<16} {:<10} {:<13} {:<10} {}",
                 n.name,
                 n.system,
@@ -161,7 +165,7 @@ fn status(a: StatusArgs) -> CliResult {
     if let Some(q) = &s.queue
         && let Some(snap) = elastic::recorded_snapshot(q)
     {
-        println!(
+        outln!(
             "Queue at {}: {} pending job(s), {} running",
             time(q.at.as_millis()),
             snap.pending.len(),
@@ -169,9 +173,9 @@ fn status(a: StatusArgs) -> CliResult {
         );
     }
     if !s.decisions.is_empty() {
-        println!("Recent decisions:");
+        outln!("Recent decisions:");
         for d in &s.decisions {
-            println!(
+            outln!(
                 "  {}  {:<22} {:<10} {}",
                 time(d.at.as_millis()),
                 d.action,
@@ -189,17 +193,17 @@ fn simulate(a: SimulateArgs) -> CliResult {
         .map_err(|e| CliError::failed(Message(format!("{}:{e}", a.trace.display()))))?;
     let report = simulate::run(&trace);
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
         return Ok(());
     }
     for e in &report.events {
-        println!("{:>6}s  {}", e.at, e.what);
+        outln!("{:>6}s  {}", e.at, e.what);
     }
     let s = &report.summary;
-    println!(
+    outln!(
         "\njobs {} completed {} unschedulable {} | wait mean {:.1}s max {}s | nodes max {} node-seconds {} | power-ons {} power-offs {} failures {} | ended at {}s",
         s.jobs,
         s.completed,
@@ -227,7 +231,7 @@ fn power(a: PowerArgs, on: bool) -> CliResult {
     )) {
         Ok(nodes) => {
             for n in nodes {
-                println!("{} {}", n.name, n.state.as_str());
+                outln!("{} {}", n.name, n.state.as_str());
             }
             Ok(())
         }

@@ -1,4 +1,5 @@
 use super::error::{CliError, CliResult, Message};
+use super::output::out;
 use crate::ops::graph::{GraphError, GraphOptions, graph, graph_of_templates};
 use crate::source::SourceMap;
 use std::path::PathBuf;
@@ -25,7 +26,7 @@ pub fn run(args: Args) -> CliResult {
         .transpose()?;
     let title = args.templates.join(" + ");
     let g = graph_of_templates(&args.templates, add.as_deref())?;
-    print!("{}", g.to_dot(&title));
+    out!("{}", g.to_dot(&title));
     Ok(())
 }
 
@@ -34,7 +35,7 @@ fn from_stdin() -> CliResult {
     let file = PathBuf::from("-");
     match graph(&mut sources, &GraphOptions { file }) {
         Ok(g) => {
-            print!("{}", g.to_dot("-"));
+            out!("{}", g.to_dot("-"));
             Ok(())
         }
         Err(e @ GraphError::Read(_)) => Err(CliError::usage(e)),

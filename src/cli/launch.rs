@@ -2,6 +2,7 @@
 
 use super::common::{EnvArgs, runtime};
 use super::error::{CliError, CliResult, Message};
+use super::output::outln;
 use super::progress::Progress;
 use crate::ops::executor::ExecError;
 use crate::ops::launch::{self, LaunchOptions, LaunchReport, ReconfigureOptions};
@@ -110,13 +111,13 @@ fn read_add(add: &Option<PathBuf>) -> Result<Option<String>, CliError> {
 }
 
 fn print_plan(p: &plan::PlanReport) {
-    println!(
+    outln!(
         "Plan for cluster `{}`{}:",
         p.cluster,
         if p.exists { " (recorded)" } else { " (new)" }
     );
     for v in &p.vms {
-        println!(
+        outln!(
             "  {} vm {} ({} on {}): {}",
             v.action.sign(),
             v.node,
@@ -126,7 +127,7 @@ fn print_plan(p: &plan::PlanReport) {
         );
     }
     for s in &p.steps {
-        println!(
+        outln!(
             "  {} configure {} on {} (step {}): {} ({})",
             s.action.sign(),
             s.key.configure,
@@ -138,7 +139,7 @@ fn print_plan(p: &plan::PlanReport) {
     }
     let count = |a: VmAction| p.vms.iter().filter(|v| v.action == a).count();
     let runs = p.steps.iter().filter(|s| s.action.runs()).count();
-    println!(
+    outln!(
         "{} to create, {} to keep, {} to start, {} to recreate, {} to destroy, {} to stop; {} step(s) to run.",
         count(VmAction::Create),
         count(VmAction::Keep),
@@ -202,7 +203,7 @@ fn report(r: &LaunchReport, json: bool) -> CliResult {
             "reconciled": r.reconciled,
             "outcomes": outcomes,
         });
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&v).map_err(CliError::failed)?
         );
@@ -283,7 +284,7 @@ pub fn launch(args: LaunchArgs) -> CliResult {
 }
 
 fn print_json(v: &impl serde::Serialize) -> CliResult {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(v).map_err(CliError::failed)?
     );

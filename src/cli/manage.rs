@@ -2,6 +2,7 @@
 
 use super::common::{EnvArgs, runtime, time};
 use super::error::{CliError, CliResult, Message};
+use super::output::{out, outln};
 use super::progress::Progress;
 use crate::ops::destroy::{self, DestroyOptions};
 use crate::ops::info;
@@ -72,15 +73,19 @@ pub fn list(args: ListArgs) -> CliResult {
         return print_json(&clusters);
     }
     if clusters.is_empty() {
-        println!("No clusters. `nubo launch NAME TEMPLATE...` makes one.");
+        outln!("No clusters. `nubo launch NAME TEMPLATE...` makes one.");
         return Ok(());
     }
-    println!(
+    outln!(
         "{:<20} {:<12} {:>5} {:>8}  {:<19}  TEMPLATES",
-        "NAME", "STATUS", "VMS", "RUNNING", "CREATED (UTC)"
+        "NAME",
+        "STATUS",
+        "VMS",
+        "RUNNING",
+        "CREATED (UTC)"
     );
     for s in clusters {
-        println!(
+        outln!(
             "{:<20} {:<12} {:>5} {:>8}  {:<19}  {}{}",
             s.cluster.name,
             s.cluster.status.to_string(),
@@ -129,17 +134,20 @@ pub fn show(args: ShowArgs) -> CliResult {
         return print_json(&v);
     }
     let c = &d.cluster;
-    println!("cluster   {}", c.name);
-    println!("status    {}", c.status);
-    println!("templates {}", c.templates.join(" "));
-    println!("created   {} UTC", time(c.created_at.as_millis()));
-    println!();
-    println!(
+    outln!("cluster   {}", c.name);
+    outln!("status    {}", c.status);
+    outln!("templates {}", c.templates.join(" "));
+    outln!("created   {} UTC", time(c.created_at.as_millis()));
+    outln!();
+    outln!(
         "{:<16} {:<10} {:<8} {:<10} ADDRESSES",
-        "NODE", "SYSTEM", "PROVIDER", "STATE"
+        "NODE",
+        "SYSTEM",
+        "PROVIDER",
+        "STATE"
     );
     for v in &d.vms {
-        println!(
+        outln!(
             "{:<16} {:<10} {:<8} {:<10} {}",
             v.node,
             v.system,
@@ -149,13 +157,13 @@ pub fn show(args: ShowArgs) -> CliResult {
         );
     }
     if !d.git_pins.is_empty() {
-        println!();
-        println!(
+        outln!();
+        outln!(
             "RECIPES FROM GIT (pinned; `nubo reconfigure {} --update-recipes` moves them)",
             c.name
         );
         for p in &d.git_pins {
-            println!(
+            outln!(
                 "{} {} {}",
                 p.url,
                 p.rev.as_deref().unwrap_or("(default branch)"),
@@ -176,13 +184,17 @@ pub fn show(args: ShowArgs) -> CliResult {
         }
     }
     if !d.steps.is_empty() {
-        println!();
-        println!(
+        outln!();
+        outln!(
             "{:<16} {:<16} {:>4} {:<8} {:>4}",
-            "NODE", "CONFIGURE", "STEP", "STATUS", "EXIT"
+            "NODE",
+            "CONFIGURE",
+            "STEP",
+            "STATUS",
+            "EXIT"
         );
         for s in &d.steps {
-            println!(
+            outln!(
                 "{:<16} {:<16} {:>4} {:<8} {:>4}",
                 s.key.node,
                 s.key.configure,
@@ -195,23 +207,23 @@ pub fn show(args: ShowArgs) -> CliResult {
     for s in &d.steps {
         let failed = s.status == crate::state::StepStatus::Failed;
         if args.logs || failed {
-            println!();
-            println!(
+            outln!();
+            outln!(
                 "--- log of configure {} on {} (step {}){}",
                 s.key.configure,
                 s.key.node,
                 s.key.step,
                 if failed { ": FAILED" } else { "" }
             );
-            print!("{}", s.log);
+            out!("{}", s.log);
             if !s.log.ends_with('\n') && !s.log.is_empty() {
-                println!();
+                outln!();
             }
         }
     }
     if !d.open_intents.is_empty() {
-        println!();
-        println!(
+        outln!();
+        outln!(
             "{} provider call(s) are still open (another nubo is working on this cluster)",
             d.open_intents.len()
         );
@@ -367,7 +379,7 @@ pub fn restart(args: PowerArgs) -> CliResult {
 }
 
 fn print_json(v: &impl serde::Serialize) -> CliResult {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(v).map_err(CliError::failed)?
     );

@@ -8,6 +8,7 @@ pub mod error;
 mod graph;
 mod launch;
 mod manage;
+mod output;
 mod progress;
 mod radl;
 mod templates;
@@ -127,7 +128,11 @@ pub fn main() -> ExitCode {
         // Colour codes only for a person at a terminal, never in a log file.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    match run(cli) {
+    let result = run(cli);
+    output::flush();
+    match result {
+        // The output could not be written (not a reader gone away).
+        Ok(()) if output::failed() => ExitCode::from(Cause::Failed.code()),
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => e.exit(),
     }

@@ -1,4 +1,5 @@
 use super::error::{CliError, CliResult, Message};
+use super::output::{out, outln};
 use crate::ops::radl_file;
 use crate::radl::{json, printer};
 use crate::source::SourceMap;
@@ -45,10 +46,10 @@ pub fn run(cmd: Command) -> CliResult {
         ))));
     }
     if fmt {
-        print!("{}", printer::print(&checked.tree));
+        out!("{}", printer::print(&checked.tree));
     } else {
         let out = json::to_json(&checked.document);
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&out).expect("JSON values always serialise")
         );

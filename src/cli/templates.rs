@@ -1,6 +1,7 @@
 //! `nubo templates`: the templates `launch` can compose.
 
 use super::error::{CliError, CliResult, Message};
+use super::output::outln;
 use crate::ops::templates::{self, TemplateSearch};
 
 #[derive(clap::Args)]
@@ -32,15 +33,15 @@ pub fn run(args: Args) -> CliResult {
         })
         .collect();
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&list).map_err(CliError::failed)?
         );
         return Ok(());
     }
-    println!("{:<16} {:<10} SUMMARY", "NAME", "KIND");
+    outln!("{:<16} {:<10} SUMMARY", "NAME", "KIND");
     for t in list {
-        println!("{:<16} {:<10} {}", t.name, t.kind, t.summary);
+        outln!("{:<16} {:<10} {}", t.name, t.kind, t.summary);
     }
     Ok(())
 }

@@ -1,4 +1,5 @@
 use super::error::{Cause, CliError, CliResult, Message};
+use super::output::{out, outln};
 use crate::radl::printer;
 use crate::source::SourceMap;
 use crate::tosca::{self, ImportOptions};
@@ -53,10 +54,10 @@ pub fn run(cmd: Command) -> CliResult {
                 match tosca::load(&mut sources, path, &opts) {
                     Ok(checked) => {
                         if checked.diagnostics.is_empty() {
-                            println!("{}: ok", path.display());
+                            outln!("{}: ok", path.display());
                         }
                         for d in &checked.diagnostics {
-                            print!("{}", d.render(&sources));
+                            out!("{}", d.render(&sources));
                         }
                         invalid |= checked.has_errors();
                     }
@@ -92,7 +93,7 @@ pub fn run(cmd: Command) -> CliResult {
                     file.display()
                 ))));
             }
-            print!("{}", printer::print(&tosca::lower::to_radl(&checked)));
+            out!("{}", printer::print(&tosca::lower::to_radl(&checked)));
             Ok(())
         }
     }

@@ -1,4 +1,5 @@
 use super::error::{Cause, CliError, CliResult};
+use super::output::{out, outln};
 use crate::ops::validate::{FileOutcome, ValidateOptions, validate};
 use std::path::PathBuf;
 
@@ -35,10 +36,10 @@ pub fn run(args: Args) -> CliResult {
         match outcome {
             FileOutcome::Checked { path, diagnostics } => {
                 if diagnostics.is_empty() {
-                    println!("{}: ok", path.display());
+                    outln!("{}: ok", path.display());
                 }
                 for d in diagnostics {
-                    print!("{}", d.render(&report.sources));
+                    out!("{}", d.render(&report.sources));
                 }
             }
             FileOutcome::Unreadable(e) => eprintln!("nubo: {e}"),

@@ -10,10 +10,10 @@ use super::ast::{self, ConfigureBody, Number, Op, Value};
 use super::document::{AspectDef, Document};
 use super::features::{Entry, FeatureSet};
 use super::outports;
+use super::recipe_yaml;
 use super::units::SIZE_UNITS;
 use crate::diagnostic::Diagnostic;
 use crate::source::Span;
-use std::collections::BTreeMap;
 
 /// What a known feature accepts.
 #[derive(Clone, Copy)]
@@ -227,8 +227,14 @@ pub fn check_as(doc: &Document, scope: Scope) -> Vec<Diagnostic> {
             ));
         }
     }
+    // Each recipe body once: a system inheriting through `ec3_inherit_from`
+    // shares its parent's configure body (same text, same span).
+    let mut checked: Vec<Span> = Vec::new();
     for conf in &doc.configures {
-        if let ConfigureBody::Recipe { text, span } = &conf.body {
+        if let ConfigureBody::Recipe { text, span } = &conf.body
+            && !checked.contains(span)
+        {
+            checked.push(*span);
             c.yaml(text, *span);
         }
     }
@@ -470,9 +476,12 @@ impl Checker<'_> {
     /// System checks: simple features, indexed features, interfaces, softs.
     fn system(&mut self, set: &FeatureSet) {
         self.features(set, system_spec);
-        // prefix -> index -> span of a feature using it
-        let mut indices: BTreeMap<&str, BTreeMap<u64, Span>> = BTreeMap::new();
-        let mut connections = BTreeMap::new();
+        // Per prefix (`disk`, then `net_interface`): each index used, with
+        // the span of the first feature using it; sorted below. A system
+        // has a handful, so vectors, not maps.
+        let mut indices: [(&str, Vec<(u64, Span)>); 2] =
+            [("disk", Vec::new()), ("net_interface", Vec::new())];
+        let mut connections: Vec<u64> = Vec::new();
         for (name, entry) in &set.entries {
             let Some((prefix, tail)) = name.split_once('.') else {
                 continue;
@@ -497,9 +506,12 @@ impl Checker<'_> {
                 continue;
             };
             self.entry(name, entry, spec);
-            indices.entry(prefix).or_default().entry(n).or_insert(span);
+            let nums = &mut indices[usize::from(prefix == "net_interface")].1;
+            if !nums.iter().any(|(m, _)| *m == n) {
+                nums.push((n, span));
+            }
             if prefix == "net_interface" && suffix == "connection" {
-                connections.insert(n, span);
+                connections.push(n);
             }
         }
         if !self.whole {
@@ -508,8 +520,11 @@ impl Checker<'_> {
             }
             return;
         }
+        for (_, nums) in &mut indices {
+            nums.sort_by_key(|(n, _)| *n);
+        }
         for (prefix, nums) in &indices {
-            for (expected, (&n, &span)) in nums.iter().enumerate() {
+            for (expected, &(n, span)) in nums.iter().enumerate() {
                 if n != expected as u64 {
                     self.diags.push(Diagnostic::error(
                         span,
@@ -519,14 +534,12 @@ impl Checker<'_> {
                 }
             }
         }
-        if let Some(nums) = indices.get("net_interface") {
-            for (n, span) in nums {
-                if !connections.contains_key(n) {
-                    self.diags.push(Diagnostic::error(
-                        *span,
-                        format!("net_interface.{n} has no `net_interface.{n}.connection`"),
-                    ));
-                }
+        for (n, span) in &indices[1].1 {
+            if !connections.contains(n) {
+                self.diags.push(Diagnostic::error(
+                    *span,
+                    format!("net_interface.{n} has no `net_interface.{n}.connection`"),
+                ));
             }
         }
         for soft in &set.softs {
@@ -603,9 +616,10 @@ impl Checker<'_> {
     }
 
     /// A recipe must be YAML (as IM checks it); the error points into the
-    /// body. Checked on the YAML parser's events, without building a tree.
+    /// body. Checked without building a tree: plain block YAML on a fast
+    /// path, the rest on the YAML parser's events ([`recipe_yaml`]).
     fn yaml(&mut self, text: &str, span: Span) {
-        if let Err(e) = crate::tosca::yaml::check_syntax(text) {
+        if let Err(e) = recipe_yaml::check(text) {
             let rel = e.at.min(text.len());
             let len = text[rel..].chars().next().map_or(0, char::len_utf8);
             let at = span.start as usize + rel;

@@ -44,7 +44,10 @@ impl FeatureSet {
     /// Merges a written feature list; conflicts become diagnostics and the
     /// first value is kept.
     pub fn from_list(list: &ast::FeatureList, diags: &mut Vec<Diagnostic>) -> FeatureSet {
-        let mut set = FeatureSet::default();
+        let mut set = FeatureSet {
+            entries: IndexMap::with_capacity(list.items.len()),
+            softs: Vec::new(),
+        };
         set.add_list(list, diags);
         set
     }
@@ -111,10 +114,11 @@ impl FeatureSet {
                 }
             }
             (Value::Number(..), _) => {
-                let new = match f.op {
-                    Op::Eq => (Some(f.clone()), Some(f.clone())),
-                    Op::Lt | Op::Le => (None, Some(f.clone())),
-                    _ => (Some(f.clone()), None),
+                // Which bounds this feature sets.
+                let (sets_lo, sets_hi) = match f.op {
+                    Op::Eq => (true, true),
+                    Op::Lt | Op::Le => (false, true),
+                    _ => (true, false),
                 };
                 let entry = self
                     .entries
@@ -124,10 +128,16 @@ impl FeatureSet {
                     diags.push(mixed_kinds(f, entry));
                     return;
                 };
-                match intersect((lo.clone(), hi.clone()), new) {
-                    Some((l, h)) => {
-                        *lo = l;
-                        *hi = h;
+                let new = (sets_lo.then_some(f), sets_hi.then_some(f));
+                match intersect((lo.as_ref(), hi.as_ref()), new) {
+                    Some((take_lo, take_hi)) => {
+                        // Only the bounds that change are copied.
+                        if take_lo {
+                            *lo = new.0.cloned();
+                        }
+                        if take_hi {
+                            *hi = new.1.cloned();
+                        }
                     }
                     None => {
                         let mut d = Diagnostic::error(
@@ -261,28 +271,30 @@ pub fn describe_value(v: &Value) -> String {
     }
 }
 
-type Bounds = (Option<ast::Feature>, Option<ast::Feature>);
+type Bounds<'f> = (Option<&'f ast::Feature>, Option<&'f ast::Feature>);
 
 /// IM's `_applyInter` with `conflict="error"`: the constraint of the first
-/// interval narrowed by the second, or `None` when they are disjoint.
-fn intersect(old: Bounds, new: Bounds) -> Option<Bounds> {
+/// interval narrowed by the second, or `None` when they are disjoint. The
+/// answer says, for the lower and the upper bound, whether the second
+/// interval's bound replaces the first's.
+fn intersect(old: Bounds, new: Bounds) -> Option<(bool, bool)> {
     // IM writes an absent bound as -2^63 on both ends and tests for it.
     const NONE: f64 = -9.223_372_036_854_776e18;
-    let v = |f: &Option<ast::Feature>| f.as_ref().and_then(number_of).map_or(NONE, |n| n.as_f64());
-    let (a0, a1, b0, b1) = (v(&old.0), v(&old.1), v(&new.0), v(&new.1));
+    let v = |f: Option<&ast::Feature>| f.and_then(number_of).map_or(NONE, |n| n.as_f64());
+    let (a0, a1, b0, b1) = (v(old.0), v(old.1), v(new.0), v(new.1));
     let le00 = a0 <= b0;
     let le01 = b1 == NONE || a0 <= b1;
     let le11 = b1 == NONE || (a1 != NONE && a1 <= b1);
     let ge00 = !le00 || a0 == b0;
     let ge10 = a1 == NONE || a1 >= b0;
     if le00 && ge10 && le11 {
-        Some((new.0, old.1))
+        Some((true, false))
     } else if le00 && ge10 {
-        Some(new)
+        Some((true, true))
     } else if ge00 && le01 && le11 {
-        Some(old)
+        Some((false, false))
     } else if ge00 && le01 {
-        Some((old.0, new.1))
+        Some((false, true))
     } else {
         None
     }

@@ -18,7 +18,8 @@ use nom::{
 
 /// Splits `text` into tokens (ending with [`TokenKind::Eof`]) and lexical diagnostics.
 pub fn lex(file: FileId, text: &str) -> (Vec<Token<'_>>, Vec<Diagnostic>) {
-    let mut tokens = Vec::with_capacity(text.len() / 4);
+    // About one token per 8 bytes of RADL; recipe bodies are one token.
+    let mut tokens = Vec::with_capacity(text.len() / 8 + 8);
     let mut diags = Vec::new();
     let mut rest = text;
     let pos = |rest: &str| text.len() - rest.len();
@@ -75,7 +76,12 @@ pub fn lex(file: FileId, text: &str) -> (Vec<Token<'_>>, Vec<Diagnostic>) {
 
 fn skip_trivia(mut s: &str) -> &str {
     loop {
-        let t = s.trim_start();
+        // ASCII white space byte by byte; other white space as Unicode says.
+        let ascii = s
+            .bytes()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(s.len());
+        let t = s[ascii..].trim_start();
         if let Some(c) = t.strip_prefix('#') {
             s = c.find('\n').map_or("", |i| &c[i..]);
         } else {
@@ -134,6 +140,19 @@ pub(crate) fn is_ident_continue(c: char) -> bool {
 }
 
 fn ident(i: &str) -> IResult<&str, (TokenKind, &str)> {
+    // ASCII names byte by byte; a name with other letters goes to nom.
+    let b = i.as_bytes();
+    if b.first()
+        .is_some_and(|&c| c.is_ascii_alphabetic() || c == b'_' || c == b'.')
+    {
+        let end = b
+            .iter()
+            .position(|&c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-')))
+            .unwrap_or(b.len());
+        if b.get(end).is_none_or(u8::is_ascii) {
+            return Ok((&i[end..], (TokenKind::Ident, &i[..end])));
+        }
+    }
     let (rest, raw) = recognize(pair(satisfy(is_ident_start), take_while(is_ident_continue)))(i)?;
     Ok((rest, (TokenKind::Ident, raw)))
 }
@@ -158,12 +177,16 @@ fn string(i: &str) -> IResult<&str, (TokenKind, &str)> {
         _ => return fail(i),
     };
     let body = &i[1..];
-    let mut chars = body.char_indices();
-    while let Some((at, c)) = chars.next() {
-        if c == '\\' {
-            chars.next();
-        } else if c == quote {
-            return Ok((&body[at + 1..], (TokenKind::String, &i[..at + 2])));
+    // By bytes: a quote or backslash byte is always that character in UTF-8.
+    let (quote, bytes) = (quote as u8, body.as_bytes());
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'\\' => at += 2,
+            c if c == quote => {
+                return Ok((&body[at + 1..], (TokenKind::String, &i[..at + 2])));
+            }
+            _ => at += 1,
         }
     }
     fail(i)

@@ -13,6 +13,7 @@ pub mod lexer;
 pub mod outports;
 pub mod parser;
 pub mod printer;
+pub mod recipe_yaml;
 pub mod token;
 pub mod units;
 

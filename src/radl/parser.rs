@@ -39,15 +39,49 @@ fn is_keyword(word: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct PErr {
     remaining: usize,
-    expected: Vec<&'static str>,
+    expected: Expected,
     message: Option<(String, Option<Span>)>,
+}
+
+/// What would have been accepted where a parse failed, in order. One
+/// name is kept without allocating (a parse tries and drops many
+/// alternatives); more only when failures at one place merge.
+#[derive(Debug, Clone, Default)]
+struct Expected {
+    first: Option<&'static str>,
+    more: Vec<&'static str>,
+}
+
+impl Expected {
+    fn one(what: &'static str) -> Expected {
+        Expected {
+            first: Some(what),
+            more: Vec::new(),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.first.into_iter().chain(self.more.iter().copied())
+    }
+
+    /// Adds `what` unless it is there already.
+    fn add(&mut self, what: &'static str) {
+        if self.iter().any(|e| e == what) {
+            return;
+        }
+        if self.first.is_none() {
+            self.first = Some(what);
+        } else {
+            self.more.push(what);
+        }
+    }
 }
 
 impl PErr {
     fn expected(input: Toks, what: &'static str) -> PErr {
         PErr {
             remaining: input.len(),
-            expected: vec![what],
+            expected: Expected::one(what),
             message: None,
         }
     }
@@ -55,7 +89,7 @@ impl PErr {
     fn custom(input: Toks, message: String, span: Span) -> PErr {
         PErr {
             remaining: input.len(),
-            expected: Vec::new(),
+            expected: Expected::default(),
             message: Some((message, Some(span))),
         }
     }
@@ -77,10 +111,8 @@ impl<'t> nom::error::ParseError<Toks<'t>> for PErr {
             std::cmp::Ordering::Greater => other,
             std::cmp::Ordering::Equal => {
                 let mut merged = other;
-                for e in self.expected {
-                    if !merged.expected.contains(&e) {
-                        merged.expected.push(e);
-                    }
+                for e in self.expected.iter() {
+                    merged.expected.add(e);
                 }
                 merged.message = merged.message.or(self.message);
                 merged
@@ -272,7 +304,8 @@ fn to_diagnostic(text: &str, tokens: &[Token], e: &PErr) -> Diagnostic {
     if let Some((msg, span)) = &e.message {
         return Diagnostic::error(span.unwrap_or(at.span), msg.clone());
     }
-    let expected = match e.expected.as_slice() {
+    let expected: Vec<&str> = e.expected.iter().collect();
+    let expected = match expected.as_slice() {
         [] => "something else".to_string(),
         [one] => (*one).to_string(),
         [init @ .., last] => format!("{} or {}", init.join(", "), last),

@@ -2,6 +2,7 @@
 
 mod architecture;
 mod auth;
+mod cli_broken_pipe;
 mod cli_validate;
 mod cloud_cli;
 #[cfg(feature = "ec2")]
@@ -17,6 +18,7 @@ mod plan_walk;
 mod radl_corpus;
 mod radl_ec3;
 mod radl_invalid;
+mod radl_recipe_yaml;
 mod radl_reference;
 mod radl_roundtrip;
 mod recipe_corpus;
