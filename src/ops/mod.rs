@@ -1,6 +1,8 @@
 //! Library operations behind the CLI commands. Each takes an options struct
 //! and returns a result the CLI renders; none prints.
 
+pub mod ansible;
+pub mod ansible_roles;
 pub mod builtin;
 pub mod context;
 pub mod crash;

@@ -1,0 +1,210 @@
+//! Running one configure written for Ansible on one node: the playbook
+//! (IM's header merged into the body's plays, `recipe::playbook`) and the
+//! inventory (`recipe::inventory`, with how to reach each node) written
+//! into a private working directory, `ansible-playbook` run from the
+//! machine running nubo with `IM_HOST` set to the node, as IM's
+//! contextualization agent runs it per VM. Its output goes to the caller
+//! as it comes.
+
+use crate::recipe::playbook;
+use serde_json::Value as Json;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+
+/// How to get Ansible, for messages.
+pub const INSTALL: &str = "install ansible-core 2.15 or later (`pip install ansible-core`, \
+    or `pipx install ansible-core`, or your system's `ansible-core` package) so that \
+    `ansible-playbook` is on PATH";
+
+/// How long `ansible-vault` may take to decrypt one body.
+const VAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnsibleError {
+    #[error("`{program}` is not on PATH: {INSTALL}")]
+    NotInstalled { program: &'static str },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "configure `{configure}` is encrypted with Ansible Vault: give its password to launch with `--vault-password-file FILE`"
+    )]
+    NoVaultPassword { configure: String },
+    #[error("configure `{configure}` cannot be decrypted with the vault password given: {detail}")]
+    Vault { configure: String, detail: String },
+    #[error("configure `{configure}`: {detail}")]
+    Body { configure: String, detail: String },
+    #[error("`ansible-playbook` could not be run to its end: {0}")]
+    Run(String),
+}
+
+/// One `ansible-playbook` run.
+pub struct Job<'a> {
+    /// A directory of its own, made private, removed afterwards.
+    pub workdir: PathBuf,
+    pub inventory: &'a Json,
+    pub playbook: &'a Json,
+    /// The `roles/` links (`ansible_roles::link_all`), if any.
+    pub roles_dir: Option<&'a Path>,
+    /// Facts gathered on each node, kept for plays on the others.
+    pub facts_dir: &'a Path,
+    pub vault_password: Option<&'a Path>,
+    /// `IM_HOST`: the node the plays are for.
+    pub host: &'a str,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AnsibleError + '_ {
+    move |source| AnsibleError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `text` to `path`, readable by its owner only.
+fn write_private(path: &Path, text: &[u8]) -> Result<(), AnsibleError> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io(path))?;
+    f.write_all(text).map_err(io(path))
+}
+
+/// A directory readable by its owner only (made with its parents).
+pub fn private_dir(dir: &Path) -> Result<(), AnsibleError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io(dir))
+}
+
+/// The plaintext of a Vault body, decrypted with `ansible-vault`.
+pub async fn decrypt(
+    configure: &str,
+    text: &str,
+    password: Option<&Path>,
+) -> Result<String, AnsibleError> {
+    let Some(password) = password else {
+        return Err(AnsibleError::NoVaultPassword {
+            configure: configure.to_string(),
+        });
+    };
+    let out = crate::process::Program::new("ansible-vault", VAULT_TIMEOUT)
+        .args(["decrypt", "--output", "-", "--vault-password-file"])
+        .arg(password)
+        .arg("-")
+        .stdin(text.trim().as_bytes().to_vec())
+        .output()
+        .await;
+    match out {
+        Ok(o) if o.success() => Ok(o.stdout_text()),
+        Ok(o) => Err(AnsibleError::Vault {
+            configure: configure.to_string(),
+            detail: o.stderr_text().trim().to_string(),
+        }),
+        Err(crate::process::ProcessError::NotFound { .. }) => Err(AnsibleError::NotInstalled {
+            program: "ansible-vault",
+        }),
+        Err(e) => Err(AnsibleError::Vault {
+            configure: configure.to_string(),
+            detail: e.to_string(),
+        }),
+    }
+}
+
+/// The playbook of a body whose parts are given as plaintext.
+pub fn playbook_of(configure: &str, texts: &[String]) -> Result<Json, AnsibleError> {
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    playbook::playbook(&refs).map_err(|detail| AnsibleError::Body {
+        configure: configure.to_string(),
+        detail,
+    })
+}
+
+/// Runs the job; `on_output` gets its standard output and error as they
+/// come. Returns the exit status (-1 when killed by a signal).
+pub async fn run(job: &Job<'_>, mut on_output: impl FnMut(&str)) -> Result<i32, AnsibleError> {
+    private_dir(&job.workdir)?;
+    private_dir(job.facts_dir)?;
+    let result = run_in(job, &mut on_output).await;
+    let _ = std::fs::remove_dir_all(&job.workdir);
+    result
+}
+
+async fn run_in(job: &Job<'_>, on_output: &mut impl FnMut(&str)) -> Result<i32, AnsibleError> {
+    let inventory = job.workdir.join("inventory.yml");
+    let playbook = job.workdir.join("playbook.yml");
+    write_private(&inventory, job.inventory.to_string().as_bytes())?;
+    write_private(&playbook, job.playbook.to_string().as_bytes())?;
+    let mut cmd = tokio::process::Command::new("ansible-playbook");
+    cmd.arg("-i").arg(&inventory).arg("-e").arg(format!(
+        "{{\"IM_HOST\": {}}}",
+        Json::String(job.host.to_string())
+    ));
+    if let Some(p) = job.vault_password {
+        cmd.arg("--vault-password-file").arg(p);
+    }
+    cmd.arg(&playbook)
+        .current_dir(&job.workdir)
+        .env("ANSIBLE_HOST_KEY_CHECKING", "True")
+        .env("ANSIBLE_RETRY_FILES_ENABLED", "False")
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("ANSIBLE_FORCE_COLOR", "0")
+        .env("ANSIBLE_PYTHON_INTERPRETER", "auto_silent")
+        .env("ANSIBLE_PIPELINING", "True")
+        .env("ANSIBLE_STDOUT_CALLBACK", "default")
+        .env("ANSIBLE_LOCALHOST_WARNING", "False")
+        .env("ANSIBLE_CACHE_PLUGIN", "jsonfile")
+        .env("ANSIBLE_CACHE_PLUGIN_CONNECTION", job.facts_dir)
+        .env("ANSIBLE_LOCAL_TEMP", job.workdir.join("tmp"))
+        .env("ANSIBLE_SSH_CONTROL_PATH_DIR", job.workdir.join("cp"))
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(r) = job.roles_dir {
+        cmd.env("ANSIBLE_ROLES_PATH", r);
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            AnsibleError::NotInstalled {
+                program: "ansible-playbook",
+            }
+        } else {
+            AnsibleError::Run(e.to_string())
+        }
+    })?;
+    let (mut out, mut err) = match (child.stdout.take(), child.stderr.take()) {
+        (Some(o), Some(e)) => (o, e),
+        _ => return Err(AnsibleError::Run("its output pipes were not made".into())),
+    };
+    let (mut a, mut b) = ([0u8; 8192], [0u8; 8192]);
+    let (mut out_open, mut err_open) = (true, true);
+    while out_open || err_open {
+        tokio::select! {
+            r = out.read(&mut a), if out_open => match r {
+                Ok(0) | Err(_) => out_open = false,
+                Ok(n) => on_output(&String::from_utf8_lossy(&a[..n])),
+            },
+            r = err.read(&mut b), if err_open => match r {
+                Ok(0) | Err(_) => err_open = false,
+                Ok(n) => on_output(&String::from_utf8_lossy(&b[..n])),
+            },
+        }
+    }
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| AnsibleError::Run(e.to_string()))?;
+    Ok(status.code().unwrap_or(-1))
+}
