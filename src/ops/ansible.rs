@@ -166,7 +166,6 @@ async fn run_in(job: &Job<'_>, on_output: &mut impl FnMut(&str)) -> Result<i32, 
         .env("ANSIBLE_CACHE_PLUGIN", "jsonfile")
         .env("ANSIBLE_CACHE_PLUGIN_CONNECTION", job.facts_dir)
         .env("ANSIBLE_LOCAL_TEMP", job.workdir.join("tmp"))
-        .env("ANSIBLE_SSH_CONTROL_PATH_DIR", job.workdir.join("cp"))
         .env("PYTHONUNBUFFERED", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
