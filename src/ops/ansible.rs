@@ -43,6 +43,27 @@ pub enum AnsibleError {
     Run(String),
 }
 
+/// Whether `ansible-playbook` is on PATH: a cluster with Ansible
+/// configures is refused before anything is made when it is not.
+pub fn check_installed() -> Result<(), AnsibleError> {
+    let found = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|d| {
+            let p = d.join("ansible-playbook");
+            std::fs::metadata(&p).is_ok_and(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                m.is_file() && m.permissions().mode() & 0o111 != 0
+            })
+        })
+    });
+    if found {
+        Ok(())
+    } else {
+        Err(AnsibleError::NotInstalled {
+            program: "ansible-playbook",
+        })
+    }
+}
+
 /// One `ansible-playbook` run.
 pub struct Job<'a> {
     /// A directory of its own, made private, removed afterwards.

@@ -71,6 +71,8 @@ pub enum LaunchError {
     Interrupted(String),
     #[error(transparent)]
     Role(#[from] super::ansible_roles::RoleError),
+    #[error("this cluster has configures written for Ansible: {0}")]
+    Ansible(#[from] super::ansible::AnsibleError),
     #[error("the Ansible Vault password file {}: {source}", path.display())]
     VaultPassword {
         path: std::path::PathBuf,
@@ -166,7 +168,7 @@ pub async fn launch(
     })
     .await?;
     // Roles the plays need, before anything is recorded or made.
-    super::ansible_roles::install(&prepared.ansible_roles()).await?;
+    ansible_ready(&prepared).await?;
     let mut reconciled = Vec::new();
     match recorded {
         Some(_) => {
@@ -234,7 +236,7 @@ pub async fn reconfigure(
         Ok(prepare::finish_prepare(composed, &dirs, scaled, &git)?)
     })
     .await?;
-    super::ansible_roles::install(&prepared.ansible_roles()).await?;
+    ansible_ready(&prepared).await?;
     let reconciled = reconcile::reconcile(env, &name).await?.actions;
     db.set_git_pins(&name, prepared.git_pins.clone()).await?;
     run(env, &name, prepared, observer, reconciled, opts.force).await
@@ -373,4 +375,15 @@ fn keep_secret(from: &std::path::Path, to: &std::path::Path) -> Result<(), Launc
         .open(to)
         .map_err(err(to))?;
     f.write_all(&secret).map_err(err(to))
+}
+
+/// For a cluster with configures written for Ansible: `ansible-playbook`
+/// is there and every role is installed, before anything is made.
+async fn ansible_ready(prepared: &Prepared) -> Result<(), LaunchError> {
+    if !prepared.recipes.values().any(|r| r.ansible.is_some()) {
+        return Ok(());
+    }
+    off_runtime(|| Ok(super::ansible::check_installed()?)).await?;
+    super::ansible_roles::install(&prepared.ansible_roles()).await?;
+    Ok(())
 }
