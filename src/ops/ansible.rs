@@ -1,10 +1,11 @@
-//! Running one configure written for Ansible on one node: the playbook
-//! (IM's header merged into the body's plays, `recipe::playbook`) and the
-//! inventory (`recipe::inventory`, with how to reach each node) written
-//! into a private working directory, `ansible-playbook` run from the
-//! machine running nubo with `IM_HOST` set to the node, as IM's
-//! contextualization agent runs it per VM. Its output goes to the caller
-//! as it comes.
+//! Running one configure written for Ansible on the nodes of one step:
+//! the playbook (IM's header merged into the body's plays,
+//! `recipe::playbook`, for those nodes) and the inventory
+//! (`recipe::inventory`, with how to reach each node and `IM_HOST` set on
+//! each node to itself, as IM's contextualization agent sets it for each
+//! VM) written into a private working directory, one `ansible-playbook`
+//! run from the machine running nubo. Its output goes to the caller as
+//! it comes.
 
 use crate::recipe::playbook;
 use serde_json::Value as Json;
@@ -75,8 +76,6 @@ pub struct Job<'a> {
     /// Facts gathered on each node, kept for plays on the others.
     pub facts_dir: &'a Path,
     pub vault_password: Option<&'a Path>,
-    /// `IM_HOST`: the node the plays are for.
-    pub host: &'a str,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AnsibleError + '_ {
@@ -142,10 +141,15 @@ pub async fn decrypt(
     }
 }
 
-/// The playbook of a body whose parts are given as plaintext.
-pub fn playbook_of(configure: &str, texts: &[String]) -> Result<Json, AnsibleError> {
+/// The playbook of a body whose parts are given as plaintext, for the
+/// nodes `hosts`.
+pub fn playbook_of(
+    configure: &str,
+    texts: &[String],
+    hosts: &[String],
+) -> Result<Json, AnsibleError> {
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    playbook::playbook(&refs).map_err(|detail| AnsibleError::Body {
+    playbook::playbook(&refs, &hosts.join(":")).map_err(|detail| AnsibleError::Body {
         configure: configure.to_string(),
         detail,
     })
@@ -154,27 +158,42 @@ pub fn playbook_of(configure: &str, texts: &[String]) -> Result<Json, AnsibleErr
 /// Runs the job; `on_output` gets its standard output and error as they
 /// come. Returns the exit status (-1 when killed by a signal).
 pub async fn run(job: &Job<'_>, mut on_output: impl FnMut(&str)) -> Result<i32, AnsibleError> {
-    private_dir(&job.workdir)?;
-    private_dir(job.facts_dir)?;
-    let result = run_in(job, &mut on_output).await;
-    let _ = std::fs::remove_dir_all(&job.workdir);
+    let inventory = job.workdir.join("inventory.yml");
+    let playbook = job.workdir.join("playbook.yml");
+    let files = {
+        let (workdir, facts) = (job.workdir.clone(), job.facts_dir.to_path_buf());
+        let (inv_text, play_text) = (job.inventory.to_string(), job.playbook.to_string());
+        let (inv, play) = (inventory.clone(), playbook.clone());
+        tokio::task::spawn_blocking(move || {
+            private_dir(&workdir)?;
+            private_dir(&facts)?;
+            write_private(&inv, inv_text.as_bytes())?;
+            write_private(&play, play_text.as_bytes())
+        })
+        .await
+        .map_err(|e| AnsibleError::Run(e.to_string()))?
+    };
+    let result = match files {
+        Ok(()) => run_in(job, &inventory, &playbook, &mut on_output).await,
+        Err(e) => Err(e),
+    };
+    let workdir = job.workdir.clone();
+    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(workdir)).await;
     result
 }
 
-async fn run_in(job: &Job<'_>, on_output: &mut impl FnMut(&str)) -> Result<i32, AnsibleError> {
-    let inventory = job.workdir.join("inventory.yml");
-    let playbook = job.workdir.join("playbook.yml");
-    write_private(&inventory, job.inventory.to_string().as_bytes())?;
-    write_private(&playbook, job.playbook.to_string().as_bytes())?;
+async fn run_in(
+    job: &Job<'_>,
+    inventory: &Path,
+    playbook: &Path,
+    on_output: &mut impl FnMut(&str),
+) -> Result<i32, AnsibleError> {
     let mut cmd = tokio::process::Command::new("ansible-playbook");
-    cmd.arg("-i").arg(&inventory).arg("-e").arg(format!(
-        "{{\"IM_HOST\": {}}}",
-        Json::String(job.host.to_string())
-    ));
+    cmd.arg("-i").arg(inventory);
     if let Some(p) = job.vault_password {
         cmd.arg("--vault-password-file").arg(p);
     }
-    cmd.arg(&playbook)
+    cmd.arg(playbook)
         .current_dir(&job.workdir)
         .env("ANSIBLE_HOST_KEY_CHECKING", "True")
         .env("ANSIBLE_RETRY_FILES_ENABLED", "False")

@@ -208,6 +208,8 @@ pub struct ClusterExecutor {
     /// Bounds the create and start calls in flight per provider
     /// ([`Provider::creates_at_once`]).
     calls: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    /// The Ansible runs being gathered, one per (configure, step).
+    plays: super::play_batch::Batches,
 }
 
 impl ClusterExecutor {
@@ -228,6 +230,7 @@ impl ClusterExecutor {
             observer,
             done: Mutex::new(HashMap::new()),
             calls: Mutex::new(HashMap::new()),
+            plays: Default::default(),
             targets: tokio::sync::Mutex::new(HashMap::new()),
             pool,
         }
@@ -931,8 +934,10 @@ impl ClusterExecutor {
         Ok(out)
     }
 
-    /// Runs an Ansible configure for one node (`IM_HOST`), its output
-    /// written to the step's log as it comes.
+    /// Runs an Ansible configure for one node: in one `ansible-playbook`
+    /// run with the other nodes of the same step (`play_batch`), led by the
+    /// first of them to arrive; the node's result is its line of the
+    /// recap, the run's output its log.
     async fn run_play(
         &self,
         key: &StepKey,
@@ -940,18 +945,43 @@ impl ClusterExecutor {
         ctx: &serde_json::Value,
         vms: &[crate::state::Vm],
     ) -> Result<(), StepError> {
-        let result = self.play(key, body, ctx, vms).await;
-        let (status, all) = match result {
-            Ok(r) => r,
+        let (batch, leads) = self.plays.join(&key.configure, key.step, &key.node).await;
+        if leads {
+            let _lead = super::play_batch::Lead(batch.clone());
+            let hosts = self.plays.gather(&key.configure, key.step, &batch).await;
+            let outcome = self.play(key, &hosts, body, ctx, vms).await;
+            batch.finish(outcome.map_err(|e| e.to_string()));
+        }
+        let outcome = batch.outcome().await;
+        let (status, all) = match &*outcome {
+            Ok((status, all)) => (*status, all.clone()),
             Err(e) => {
                 self.db
                     .finish_step(&self.cluster, key, StepStatus::Failed, None)
                     .await?;
-                return Err(e.into());
+                return Err(ExecError::PlayFailed(Box::new(PlayFailure {
+                    cluster: self.cluster.clone(),
+                    node: key.node.clone(),
+                    configure: key.configure.clone(),
+                    task: "(before any task)".into(),
+                    host: key.node.clone(),
+                    message: e.clone(),
+                }))
+                .into());
             }
         };
+        self.db
+            .append_step_log(&self.cluster, key, all.clone())
+            .await?;
         crash::point("step-ran");
-        let ok = status == 0;
+        let ok = recipe::ansible_output::host_ok(&all, &key.node);
+        let status = if ok {
+            0
+        } else if status == 0 {
+            2
+        } else {
+            status
+        };
         self.db
             .finish_step(
                 &self.cluster,
@@ -971,7 +1001,7 @@ impl ClusterExecutor {
             });
             return Ok(());
         }
-        let failure = recipe::ansible_output::failure(&all);
+        let failure = recipe::ansible_output::failure(&all, Some(&key.node));
         let tail = || {
             let t: Vec<&str> = all.lines().rev().take(12).collect();
             t.into_iter().rev().collect::<Vec<_>>().join("\n")
@@ -998,10 +1028,12 @@ impl ClusterExecutor {
         .into())
     }
 
-    /// Writes and runs the playbook; its exit status and whole output.
+    /// Writes and runs the playbook for `hosts`; its exit status and whole
+    /// output.
     async fn play(
         &self,
         key: &StepKey,
+        hosts: &[String],
         body: &recipe::AnsibleBody,
         ctx: &serde_json::Value,
         vms: &[crate::state::Vm],
@@ -1024,7 +1056,8 @@ impl ClusterExecutor {
                 texts.push(part.text.clone());
             }
         }
-        let playbook = super::ansible::playbook_of(&key.configure, &texts).map_err(ansible_err)?;
+        let playbook =
+            super::ansible::playbook_of(&key.configure, &texts, hosts).map_err(ansible_err)?;
         let kinds: HashMap<&str, &'static str> = self
             .parts
             .placement
@@ -1042,11 +1075,15 @@ impl ClusterExecutor {
             )
         });
         let conns = self.connections(vms).await?;
-        let inventory = recipe::inventory::with_connections(inventory, &|n| conns.get(n).cloned());
+        let inventory = recipe::inventory::with_connections(inventory, &|n| {
+            let mut vars = conns.get(n).cloned().unwrap_or_default();
+            vars.insert("IM_HOST".into(), serde_json::json!(n));
+            Some(vars)
+        });
         let base = self.env.ansible_dir(&self.cluster);
         let workdir = base
             .join("run")
-            .join(format!("{}.{}.{}", key.node, key.configure, key.step));
+            .join(format!("{}.{}.{}", key.configure, key.step, key.node));
         let facts = base.join("facts");
         let roles_dir = workdir.join("roles");
         {
@@ -1060,16 +1097,6 @@ impl ClusterExecutor {
             .map_err(|e| StateError::Interrupted(e.to_string()))?
             .map_err(|e| ansible_err(super::ansible::AnsibleError::Run(e)))?;
         }
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        let writer = {
-            let (db, cluster, key) = (self.db.clone(), self.cluster.clone(), key.clone());
-            tokio::spawn(async move {
-                while let Some(chunk) = rx.recv().await {
-                    db.append_step_log(&cluster, &key, chunk).await?;
-                }
-                Ok::<(), StateError>(())
-            })
-        };
         let job = super::ansible::Job {
             workdir: workdir.clone(),
             inventory: &inventory,
@@ -1077,26 +1104,11 @@ impl ClusterExecutor {
             roles_dir: Some(&roles_dir),
             facts_dir: &facts,
             vault_password: vault,
-            host: &key.node,
         };
-        let mut buf = String::new();
         let mut all = String::new();
-        let status = super::ansible::run(&job, |text| {
-            buf.push_str(text);
-            all.push_str(text);
-            if buf.len() >= LOG_CHUNK {
-                let _ = tx.send(std::mem::take(&mut buf));
-            }
-        })
-        .await;
-        if !buf.is_empty() {
-            let _ = tx.send(buf);
-        }
-        drop(tx);
-        writer
+        let status = super::ansible::run(&job, |text| all.push_str(text))
             .await
-            .map_err(|e| StateError::Interrupted(e.to_string()))??;
-        let status = status.map_err(ansible_err)?;
+            .map_err(ansible_err)?;
         Ok((status, all))
     }
 

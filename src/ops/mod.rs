@@ -20,6 +20,7 @@ pub mod launch;
 pub mod lifecycle;
 pub mod observer;
 pub mod plan;
+pub mod play_batch;
 pub mod power;
 pub mod prepare;
 pub mod radl_file;

@@ -14,10 +14,11 @@ pub struct AnsibleFailure {
     pub message: String,
 }
 
-/// The first failure in `output`: a `fatal: [HOST]: FAILED! => {...}` (or
-/// `UNREACHABLE!`) line under its `TASK [...]` header, else Ansible's own
-/// `ERROR` line.
-pub fn failure(output: &str) -> Option<AnsibleFailure> {
+/// The first failure in `output` (of `host`, when given): a `fatal:
+/// [HOST]: FAILED! => {...}` (or `UNREACHABLE!`) line under its
+/// `TASK [...]` header, else Ansible's own `ERROR` line.
+pub fn failure(output: &str, host: Option<&str>) -> Option<AnsibleFailure> {
+    let want = host;
     let mut task: Option<String> = None;
     let mut error: Option<String> = None;
     let lines: Vec<&str> = output.lines().collect();
@@ -29,6 +30,9 @@ pub fn failure(output: &str) -> Option<AnsibleFailure> {
         }
         if let Some(rest) = l.strip_prefix("fatal: [") {
             let host = rest.find(']').map(|e| rest[..e].to_string());
+            if want.is_some() && host.as_deref() != want {
+                continue;
+            }
             let json_text = match rest.find("=> ") {
                 Some(at) => {
                     // The result may go on over the next lines.
@@ -89,6 +93,28 @@ fn result_message(v: &Json) -> String {
     if out.is_empty() { v.to_string() } else { out }
 }
 
+/// Whether `host` came through the run: in the `PLAY RECAP` with no
+/// failed or unreachable task.
+pub fn host_ok(output: &str, host: &str) -> bool {
+    let mut seen = false;
+    for line in output.lines() {
+        let mut words = line.split_whitespace();
+        if words.next() == Some(host) && words.next() == Some(":") {
+            seen = true;
+            for w in words {
+                for bad in ["failed=", "unreachable="] {
+                    if let Some(n) = w.strip_prefix(bad)
+                        && n != "0"
+                    {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+    seen
+}
+
 /// `changed=N` of `host` in the `PLAY RECAP`.
 pub fn changed(output: &str, host: &str) -> usize {
     let mut n = 0;
@@ -124,7 +150,12 @@ front                      : ok=1    changed=1    unreachable=0    failed=1    s
 
     #[test]
     fn the_failed_task_its_host_and_message() {
-        let f = failure(OUT).unwrap();
+        let f = failure(OUT, None).unwrap();
+        assert_eq!(failure(OUT, Some("front")), Some(f.clone()));
+        assert_eq!(failure(OUT, Some("wn-1")), None);
+        assert!(!host_ok(OUT, "front"));
+        assert!(!host_ok(OUT, "wn-1"));
+        assert!(host_ok(&OUT.replace("failed=1", "failed=0"), "front"));
         assert_eq!(f.task.as_deref(), Some("break on purpose"));
         assert_eq!(f.host.as_deref(), Some("front"));
         assert_eq!(f.message, "non-zero return code: no luck (rc 3)");
@@ -134,9 +165,13 @@ front                      : ok=1    changed=1    unreachable=0    failed=1    s
 
     #[test]
     fn ansible_errors_before_any_task() {
-        let f = failure("[ERROR]: couldn't resolve module/action 'nosuch'\n").unwrap();
+        let f = failure(
+            "[ERROR]: couldn't resolve module/action 'nosuch'\n",
+            Some("x"),
+        )
+        .unwrap();
         assert_eq!(f.task, None);
         assert!(f.message.contains("nosuch"));
-        assert_eq!(failure("PLAY RECAP\n"), None);
+        assert_eq!(failure("PLAY RECAP\n", None), None);
     }
 }

@@ -169,7 +169,10 @@ pub fn check_part(file: FileId, base: usize, text: &str) -> Result<AnsiblePart, 
 
 /// The playbook for one configure: the plays of every part (decrypted
 /// texts, in order), each merged with IM's header, ordered by `ec3_prio`.
-pub fn playbook(texts: &[&str]) -> Result<Json, String> {
+/// `hosts` is the header's host pattern: IM's `{{IM_HOST}}` (an extra
+/// variable), or the nodes of one run (`wn-1:wn-2`), each of which has
+/// `IM_HOST` set to itself in the inventory.
+pub fn playbook(texts: &[&str], hosts: &str) -> Result<Json, String> {
     let mut plays: Vec<(i64, Json)> = Vec::new();
     for text in texts {
         let (root, diags) = yaml::parse(FileId(0), text);
@@ -183,7 +186,7 @@ pub fn playbook(texts: &[&str]) -> Result<Json, String> {
                 Some(Json::String(s)) => s.trim().parse().unwrap_or(0),
                 _ => 0,
             };
-            plays.push((prio, merge(header(), play)));
+            plays.push((prio, merge(header(hosts), play)));
         }
     }
     plays.sort_by_key(|(p, _)| *p);
@@ -213,9 +216,9 @@ pub fn identity(body: &super::step::AnsibleBody, ctx: &Json) -> String {
 }
 
 /// IM's header of every play.
-fn header() -> Map<String, Json> {
+fn header(hosts: &str) -> Map<String, Json> {
     let Json::Object(m) = json!({
-        "hosts": "{{IM_HOST}}",
+        "hosts": hosts,
         "gather_facts": false,
         "become": true,
     }) else {
@@ -368,10 +371,15 @@ pub fn to_json(node: &Node) -> Json {
 mod tests {
     use super::*;
 
+    const IM_HOST: &str = "{{IM_HOST}}";
+
     #[test]
     fn a_task_list_becomes_one_play_with_im_header() {
-        let p = playbook(&["- name: a\n  shell: echo {{ IM_NODE_HOSTNAME }}\n- apt: name=x\n"])
-            .unwrap();
+        let p = playbook(
+            &["- name: a\n  shell: echo {{ IM_NODE_HOSTNAME }}\n- apt: name=x\n"],
+            IM_HOST,
+        )
+        .unwrap();
         assert_eq!(
             p,
             json!([{
@@ -388,7 +396,7 @@ mod tests {
     fn plays_merge_as_in_im() {
         let p = playbook(&[
             "- hosts: front\n  become: yes\n  gather_facts: yes\n  vars: {a: 1}\n  roles: [{role: r}]\n",
-        ])
+        ], IM_HOST)
         .unwrap();
         assert_eq!(
             p,
@@ -401,10 +409,13 @@ mod tests {
 
     #[test]
     fn ec3_prio_orders_plays_and_goes() {
-        let p = playbook(&[
-            "- tasks: [{debug: {msg: b}}]\n",
-            "- ec3_prio: -5\n  tasks: [{debug: {msg: a}}]\n",
-        ])
+        let p = playbook(
+            &[
+                "- tasks: [{debug: {msg: b}}]\n",
+                "- ec3_prio: -5\n  tasks: [{debug: {msg: a}}]\n",
+            ],
+            IM_HOST,
+        )
         .unwrap();
         assert_eq!(p[0]["tasks"][0]["debug"]["msg"], "a");
         assert!(p[0].get("ec3_prio").is_none());
@@ -413,13 +424,13 @@ mod tests {
 
     #[test]
     fn octal_modes_read_as_pyyaml_does() {
-        let p = playbook(&["- file: path=/x\n  mode: 0644\n"]).unwrap();
+        let p = playbook(&["- file: path=/x\n  mode: 0644\n"], IM_HOST).unwrap();
         assert_eq!(p[0]["tasks"][0]["mode"], json!(420));
     }
 
     #[test]
     fn mixed_bodies_and_scalars_are_refused() {
-        assert!(playbook(&["- hosts: all\n- apt: name=x\n"]).is_err());
+        assert!(playbook(&["- hosts: all\n- apt: name=x\n"], IM_HOST).is_err());
         assert!(check_part(FileId(0), 0, "just text\n").is_err());
         assert!(
             check_part(FileId(0), 0, "$ANSIBLE_VAULT;1.1;AES256\n3132\n").is_ok_and(|p| p.vault)
