@@ -76,6 +76,8 @@ pub struct Job<'a> {
     /// Facts gathered on each node, kept for plays on the others.
     pub facts_dir: &'a Path,
     pub vault_password: Option<&'a Path>,
+    /// Hosts worked on at once (`ANSIBLE_FORKS`): every node of the run.
+    pub forks: usize,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AnsibleError + '_ {
@@ -207,6 +209,7 @@ async fn run_in(
         .env("ANSIBLE_CACHE_PLUGIN_CONNECTION", job.facts_dir)
         .env("ANSIBLE_LOCAL_TEMP", job.workdir.join("tmp"))
         .env("PYTHONUNBUFFERED", "1")
+        .env("ANSIBLE_FORKS", job.forks.clamp(5, 50).to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1104,6 +1104,7 @@ impl ClusterExecutor {
             roles_dir: Some(&roles_dir),
             facts_dir: &facts,
             vault_password: vault,
+            forks: hosts.len(),
         };
         let mut all = String::new();
         let status = super::ansible::run(&job, |text| all.push_str(text))
