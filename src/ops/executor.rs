@@ -1056,8 +1056,9 @@ impl ClusterExecutor {
                 texts.push(part.text.clone());
             }
         }
-        let playbook =
+        let mut playbook =
             super::ansible::playbook_of(&key.configure, &texts, hosts).map_err(ansible_err)?;
+        recipe::playbook::resolve_ec3_paths(&mut playbook, &ctx["system_features"]);
         let kinds: HashMap<&str, &'static str> = self
             .parts
             .placement

@@ -215,6 +215,58 @@ pub fn identity(body: &super::step::AnsibleBody, ctx: &Json) -> String {
     out
 }
 
+/// EC3's variables taken from the RADL: a play variable written
+/// `{ec3_jpath: PATH}` or `{ec3_xpath: PATH}` gets the value at PATH,
+/// which EC3's client puts there before IM sees the plays. PATH is
+/// `/system/NAME/FEATURE` (a system's feature), `/system/NAME` (its
+/// features, with `id`) or `/system/*` (every system's); `systems` is the
+/// recipe context's `system_features`. A path that names nothing gives
+/// null.
+pub fn resolve_ec3_paths(playbook: &mut Json, systems: &Json) {
+    let Some(plays) = playbook.as_array_mut() else {
+        return;
+    };
+    for play in plays {
+        let Some(vars) = play.get_mut("vars").and_then(Json::as_object_mut) else {
+            continue;
+        };
+        for v in vars.values_mut() {
+            let path = match v.as_object() {
+                Some(o) if o.len() == 1 => o
+                    .get("ec3_jpath")
+                    .or_else(|| o.get("ec3_xpath"))
+                    .and_then(Json::as_str)
+                    .map(str::to_string),
+                _ => None,
+            };
+            if let Some(path) = path {
+                *v = ec3_path(&path, systems);
+            }
+        }
+    }
+}
+
+fn ec3_path(path: &str, systems: &Json) -> Json {
+    let system = |name: &str| -> Json {
+        let mut f = systems[name].as_object().cloned().unwrap_or_default();
+        f.insert("id".into(), json!(name));
+        f.insert("class".into(), json!("system"));
+        Json::Object(f)
+    };
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["system", "*"] => Json::Array(
+            systems
+                .as_object()
+                .map(|m| m.keys().map(|k| system(k)).collect())
+                .unwrap_or_default(),
+        ),
+        ["system", name] if systems.get(*name).is_some() => system(name),
+        ["system", name, feature] => systems[*name][*feature].clone(),
+        _ => Json::Null,
+    }
+}
+
 /// IM's header of every play.
 fn header(hosts: &str) -> Map<String, Json> {
     let Json::Object(m) = json!({
@@ -420,6 +472,26 @@ mod tests {
         assert_eq!(p[0]["tasks"][0]["debug"]["msg"], "a");
         assert!(p[0].get("ec3_prio").is_none());
         assert_eq!(p[1]["tasks"][0]["debug"]["msg"], "b");
+    }
+
+    #[test]
+    fn ec3_paths_read_the_radl() {
+        let mut p = playbook(
+            &["- vars:\n    T: {ec3_jpath: /system/front/ec3_templates}\n    S: {ec3_jpath: /system/*}\n    A: {ec3_xpath: /system/front/auth}\n    K: {keep: 1}\n  roles: [r]\n"],
+            IM_HOST,
+        )
+        .unwrap();
+        let systems = json!({
+            "front": {"ec3_templates": ["slurm", "nfs"]},
+            "wn": {"ec3_max_instances_max": 4}
+        });
+        resolve_ec3_paths(&mut p, &systems);
+        let vars = &p[0]["vars"];
+        assert_eq!(vars["T"], json!(["slurm", "nfs"]));
+        assert_eq!(vars["S"][1]["id"], "wn");
+        assert_eq!(vars["S"][1]["ec3_max_instances_max"], 4);
+        assert_eq!(vars["A"], Json::Null);
+        assert_eq!(vars["K"], json!({"keep": 1}));
     }
 
     #[test]
