@@ -44,6 +44,39 @@ pub enum AnsibleError {
     Run(String),
 }
 
+/// The front-end a private node is reached through.
+pub struct Jump<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub user: &'a str,
+    pub key: &'a Path,
+}
+
+/// `ansible_ssh_common_args` for a node: the cluster's known_hosts file
+/// and no other, strict host key checking, the node's key only; through
+/// `jump` (a `ProxyCommand` with the same checks) for a node with only a
+/// private address, as `nubo ssh` reaches it.
+pub fn ssh_common_args(known_hosts: &str, key: &Path, jump: Option<Jump<'_>>) -> String {
+    let options = |key: &Path| {
+        format!(
+            "-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes \
+             -o GlobalKnownHostsFile=/dev/null -o LogLevel=ERROR -i {}",
+            key.display()
+        )
+    };
+    let mut out = options(key);
+    if let Some(j) = jump {
+        out.push_str(&format!(
+            " -o ProxyCommand=\"ssh {} -p {} -W %h:%p {}@{}\"",
+            options(j.key),
+            j.port,
+            j.user,
+            j.host
+        ));
+    }
+    out
+}
+
 /// Whether `ansible-playbook` is on PATH: a cluster with Ansible
 /// configures is refused before anything is made when it is not.
 pub fn check_installed() -> Result<(), AnsibleError> {
@@ -249,4 +282,32 @@ async fn run_in(
         .await
         .map_err(|e| AnsibleError::Run(e.to_string()))?;
     Ok(status.code().unwrap_or(-1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_nodes_go_through_the_front_end_with_the_same_checks() {
+        let direct = ssh_common_args("/s/kh", Path::new("/s/key"), None);
+        assert!(direct.contains("-o UserKnownHostsFile=/s/kh"));
+        assert!(direct.contains("StrictHostKeyChecking=yes"));
+        assert!(direct.contains("-i /s/key"));
+        assert!(!direct.contains("ProxyCommand"));
+        let through = ssh_common_args(
+            "/s/kh",
+            Path::new("/s/key"),
+            Some(Jump {
+                host: "203.0.113.5",
+                port: 2222,
+                user: "cloudadm",
+                key: Path::new("/s/front-key"),
+            }),
+        );
+        let proxy = &through[through.find("ProxyCommand=").unwrap()..];
+        assert!(proxy.starts_with("ProxyCommand=\"ssh -o UserKnownHostsFile=/s/kh"));
+        assert!(proxy.contains("-i /s/front-key -p 2222 -W %h:%p cloudadm@203.0.113.5\""));
+        assert!(proxy.contains("StrictHostKeyChecking=yes"));
+    }
 }

@@ -898,28 +898,22 @@ impl ClusterExecutor {
                 (a, key, provider.private_addresses_reachable()),
             );
         }
-        let options = |key: &std::path::Path| {
-            format!(
-                "-o UserKnownHostsFile={known} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes \
-                 -o GlobalKnownHostsFile=/dev/null -o LogLevel=ERROR -i {}",
-                key.display()
-            )
-        };
         let mut out = HashMap::new();
         for (node, (a, key, reachable)) in &access {
-            let mut common = options(key);
-            if let Route::Through(front) =
-                reach::route(&self.parts.spec, &self.instances, node, *reachable)
-                && let Some((fa, fkey, _)) = access.get(&front)
-            {
-                common.push_str(&format!(
-                    " -o ProxyCommand=\"ssh {} -p {} -W %h:%p {}@{}\"",
-                    options(fkey),
-                    fa.port,
-                    fa.user,
-                    fa.host
-                ));
-            }
+            let jump = match reach::route(&self.parts.spec, &self.instances, node, *reachable) {
+                Route::Through(front) => {
+                    access
+                        .get(&front)
+                        .map(|(fa, fkey, _)| super::ansible::Jump {
+                            host: &fa.host,
+                            port: fa.port,
+                            user: &fa.user,
+                            key: fkey,
+                        })
+                }
+                Route::Direct => None,
+            };
+            let common = super::ansible::ssh_common_args(&known, key, jump);
             let mut m = serde_json::Map::new();
             m.insert("ansible_host".into(), json!(a.host));
             m.insert("ansible_port".into(), json!(a.port));
