@@ -291,6 +291,59 @@ fn im_style_ansible_cluster_on_local_nodes() {
         9,
         "every step kept: {t}"
     );
+
+    // The role's repository moves on: its commit stays pinned until
+    // `--update-recipes`, which runs the plays using it again.
+    let work = base.join("role-work");
+    std::fs::write(
+        work.join("tasks/main.yml"),
+        "- name: role marker\n  copy:\n    dest: /etc/role-marker\n    content: \"v2 {{ marker_text }} on {{ IM_NODE_HOSTNAME }}\\n\"\n",
+    )
+    .unwrap();
+    run(
+        &work,
+        "git",
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.org",
+            "commit",
+            "-qam",
+            "v2",
+        ],
+    );
+    run(
+        &work,
+        "git",
+        &[
+            "push",
+            "-q",
+            base.join("role.git").to_str().unwrap(),
+            "main",
+        ],
+    );
+    let plan = ok(&n, &cache, &["plan", &n.name]);
+    assert!(plan.contains("0 step(s) to run"), "pinned: {plan}");
+    let out = nubo(&n, &cache, &["reconfigure", &n.name, "--update-recipes"]);
+    assert!(
+        out.status.success(),
+        "reconfigure --update-recipes: {}",
+        text(&out)
+    );
+    assert_eq!(
+        on("wn-1", "cat /etc/role-marker").trim(),
+        "v2 from-git-role on wn-1"
+    );
+    // Every Ansible step may use any of the cluster's roles (IM installs
+    // them all for every play): those run again, the native ones are kept.
+    assert_eq!(
+        text(&out).matches("kept configure").count(),
+        3,
+        "the native steps kept, the Ansible ones run again: {}",
+        text(&out)
+    );
+    assert!(text(&out).matches("kept configure native").count() == 3);
 }
 
 #[test]
