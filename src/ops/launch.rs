@@ -168,7 +168,7 @@ pub async fn launch(
     })
     .await?;
     // Roles the plays need, before anything is recorded or made.
-    ansible_ready(&prepared).await?;
+    ansible_ready(env, &name, &prepared, opts.vault_password_file.as_deref()).await?;
     let mut reconciled = Vec::new();
     match recorded {
         Some(_) => {
@@ -236,7 +236,7 @@ pub async fn reconfigure(
         Ok(prepare::finish_prepare(composed, &dirs, scaled, &git)?)
     })
     .await?;
-    ansible_ready(&prepared).await?;
+    ansible_ready(env, &name, &prepared, None).await?;
     let reconciled = reconcile::reconcile(env, &name).await?.actions;
     db.set_git_pins(&name, prepared.git_pins.clone()).await?;
     run(env, &name, prepared, observer, reconciled, opts.force).await
@@ -379,11 +379,34 @@ fn keep_secret(from: &std::path::Path, to: &std::path::Path) -> Result<(), Launc
 
 /// For a cluster with configures written for Ansible: `ansible-playbook`
 /// is there and every role is installed, before anything is made.
-async fn ansible_ready(prepared: &Prepared) -> Result<(), LaunchError> {
+async fn ansible_ready(
+    env: &Env,
+    name: &str,
+    prepared: &Prepared,
+    given: Option<&std::path::Path>,
+) -> Result<(), LaunchError> {
     if !prepared.recipes.values().any(|r| r.ansible.is_some()) {
         return Ok(());
     }
     off_runtime(|| Ok(super::ansible::check_installed()?)).await?;
+    let encrypted = prepared.recipes.iter().find(|(_, r)| {
+        r.ansible
+            .as_ref()
+            .is_some_and(|a| a.parts.iter().any(|p| p.vault))
+    });
+    if let Some((configure, _)) = encrypted {
+        let kept = env.ansible_dir(name).join("vault-password");
+        let have = match given {
+            Some(_) => true,
+            None => off_runtime(move || Ok(kept.is_file())).await?,
+        };
+        if !have {
+            return Err(super::ansible::AnsibleError::NoVaultPassword {
+                configure: configure.clone(),
+            }
+            .into());
+        }
+    }
     super::ansible_roles::install(&prepared.ansible_roles()).await?;
     Ok(())
 }

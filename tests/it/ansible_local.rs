@@ -426,3 +426,39 @@ fn a_galaxy_role_that_cannot_be_fetched_stops_launch_before_any_vm() {
         );
     }
 }
+
+#[test]
+fn a_vault_body_without_its_password_stops_launch_before_any_vm() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if !has_ansible() {
+        return;
+    }
+    let n = Nubo::new("ansible-vault");
+    let base = n.root.parent().unwrap().join("inputs");
+    std::fs::create_dir_all(&base).unwrap();
+    let cache = base.join("cache");
+    let file = base.join("c.radl");
+    std::fs::write(
+        &file,
+        "system node (disk.0.image.url = 'local://')\n\
+         configure node (\n@begin\n$ANSIBLE_VAULT;1.1;AES256\n6331\n@end\n)\n\
+         deploy node 1\n",
+    )
+    .unwrap();
+    let out = nubo(
+        &n,
+        &cache,
+        &["launch", &n.name, file.to_str().unwrap(), "-y"],
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains("configure `node` is encrypted with Ansible Vault")
+            && t.contains("--vault-password-file"),
+        "{t}"
+    );
+    assert!(
+        !ok(&n, &cache, &["list"]).contains(&n.name),
+        "nothing recorded"
+    );
+}
