@@ -33,6 +33,10 @@ pub struct LaunchArgs {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    /// The Ansible Vault password of configures encrypted with it (kept
+    /// with the cluster, readable by you only, for `nubo reconfigure`).
+    #[arg(long, value_name = "FILE")]
+    vault_password_file: Option<PathBuf>,
     #[command(flatten)]
     inputs: InputArgs,
     #[command(flatten)]
@@ -250,6 +254,7 @@ pub fn launch(args: LaunchArgs) -> CliResult {
         search: Some(args.inputs.search()),
         recipe_dirs: None,
         dry_run: args.dry_run,
+        vault_password_file: args.vault_password_file.clone(),
     };
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
     if args.dry_run || (interactive && !args.yes) {

@@ -250,6 +250,7 @@ pub async fn destroy(
         }
         let _ = std::fs::remove_file(env.known_hosts_path(&name));
         let _ = std::fs::remove_dir_all(keys::key_dir(&env, &name));
+        let _ = std::fs::remove_dir_all(env.ansible_dir(&name));
         lock.remove()
     })
     .await?;

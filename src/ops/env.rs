@@ -411,6 +411,12 @@ impl Env {
     pub fn known_hosts_path(&self, cluster: &str) -> PathBuf {
         self.store.dir().join("known_hosts").join(cluster)
     }
+
+    /// Where a cluster's Ansible runs work: playbooks and inventories
+    /// while they run, gathered facts, the kept Vault password.
+    pub fn ansible_dir(&self, cluster: &str) -> PathBuf {
+        self.store.dir().join("ansible").join(cluster)
+    }
 }
 
 #[cfg(test)]

@@ -108,6 +108,15 @@ pub enum ExecError {
         status: u32,
         output: String,
     },
+    #[error("configure `{configure}` on {node}: {source}")]
+    Ansible {
+        node: String,
+        configure: String,
+        #[source]
+        source: super::ansible::AnsibleError,
+    },
+    #[error(transparent)]
+    PlayFailed(Box<PlayFailure>),
     #[error(
         "configure `{configure}` failed on {node} with exit status {status}; the last lines of its output:\n{tail}\n(run `nubo show {cluster} --logs` for the whole log)"
     )]
@@ -118,6 +127,21 @@ pub enum ExecError {
         status: u32,
         tail: String,
     },
+}
+
+/// A configure written for Ansible that failed: the task, the host and
+/// what Ansible said.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "configure `{configure}` (Ansible) failed on {node}: task `{task}` on host {host}: {message}\n(run `nubo show {cluster} --logs` for the play's whole output)"
+)]
+pub struct PlayFailure {
+    pub cluster: String,
+    pub node: String,
+    pub configure: String,
+    pub task: String,
+    pub host: String,
+    pub message: String,
 }
 
 impl ExecError {
@@ -164,6 +188,8 @@ pub struct ExecutorParts {
     /// Re-run steps even when their recorded run is `ok` with the same
     /// script (`reconfigure --force`).
     pub rerun_all: bool,
+    /// The Ansible Vault password file kept for the cluster, if any.
+    pub vault_password: Option<PathBuf>,
 }
 
 pub struct ClusterExecutor {
@@ -182,6 +208,8 @@ pub struct ClusterExecutor {
     /// Bounds the create and start calls in flight per provider
     /// ([`Provider::creates_at_once`]).
     calls: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    /// The Ansible runs being gathered, one per (configure, step).
+    plays: super::play_batch::Batches,
 }
 
 impl ClusterExecutor {
@@ -202,6 +230,7 @@ impl ClusterExecutor {
             observer,
             done: Mutex::new(HashMap::new()),
             calls: Mutex::new(HashMap::new()),
+            plays: Default::default(),
             targets: tokio::sync::Mutex::new(HashMap::new()),
             pool,
         }
@@ -830,7 +859,253 @@ impl ClusterExecutor {
         let session = self.session(node).await?;
         self.db.start_step(&self.cluster, &key).await?;
         crash::point("step-started");
+        if let Some(body) = &recipe.ansible {
+            return self.run_play(&key, body, &ctx, &vms).await;
+        }
         self.run_script(&session, &key, &script.text).await
+    }
+
+    /// How `ansible-playbook` reaches each node: the address, port, user
+    /// and key native recipes use, the cluster's known hosts (pinned, no
+    /// other), and for a node behind the front-end a `ProxyCommand`
+    /// through it.
+    async fn connections(
+        &self,
+        vms: &[crate::state::Vm],
+    ) -> Result<HashMap<String, serde_json::Map<String, serde_json::Value>>, ExecError> {
+        use serde_json::json;
+        let known = self
+            .parts
+            .known_hosts
+            .path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "/dev/null".into());
+        let mut access = HashMap::new();
+        for vm in vms.iter().filter(|v| v.state == VmState::Running) {
+            let Ok(provider) = self.provider(&vm.system) else {
+                continue;
+            };
+            let a = provider
+                .ssh_access(&self.cluster, &super::info::recorded_vm_info(vm))
+                .await
+                .map_err(|e| self.provider_err("asking how to reach", &vm.node, &provider, e))?;
+            let key = a
+                .key_path
+                .clone()
+                .unwrap_or_else(|| self.parts.key_path.clone());
+            access.insert(
+                vm.node.clone(),
+                (a, key, provider.private_addresses_reachable()),
+            );
+        }
+        let mut out = HashMap::new();
+        for (node, (a, key, reachable)) in &access {
+            let jump = match reach::route(&self.parts.spec, &self.instances, node, *reachable) {
+                Route::Through(front) => {
+                    access
+                        .get(&front)
+                        .map(|(fa, fkey, _)| super::ansible::Jump {
+                            host: &fa.host,
+                            port: fa.port,
+                            user: &fa.user,
+                            key: fkey,
+                        })
+                }
+                Route::Direct => None,
+            };
+            let common = super::ansible::ssh_common_args(&known, key, jump);
+            let mut m = serde_json::Map::new();
+            m.insert("ansible_host".into(), json!(a.host));
+            m.insert("ansible_port".into(), json!(a.port));
+            m.insert("ansible_user".into(), json!(a.user));
+            m.insert("ansible_ssh_private_key_file".into(), json!(key));
+            m.insert("ansible_ssh_common_args".into(), json!(common));
+            if a.user != "root" {
+                m.insert("ansible_become".into(), json!(true));
+            }
+            out.insert(node.clone(), m);
+        }
+        Ok(out)
+    }
+
+    /// Runs an Ansible configure for one node: in one `ansible-playbook`
+    /// run with the other nodes of the same step (`play_batch`), led by the
+    /// first of them to arrive; the node's result is its line of the
+    /// recap, the run's output its log.
+    async fn run_play(
+        &self,
+        key: &StepKey,
+        body: &recipe::AnsibleBody,
+        ctx: &serde_json::Value,
+        vms: &[crate::state::Vm],
+    ) -> Result<(), StepError> {
+        let (batch, leads) = self.plays.join(&key.configure, key.step, &key.node).await;
+        if leads {
+            let _lead = super::play_batch::Lead(batch.clone());
+            let hosts = self.plays.gather(&key.configure, key.step, &batch).await;
+            let outcome = self.play(key, &hosts, body, ctx, vms).await;
+            batch.finish(outcome.map_err(|e| e.to_string()));
+        }
+        let outcome = batch.outcome().await;
+        let (status, all) = match &*outcome {
+            Ok((status, all)) => (*status, all.clone()),
+            Err(e) => {
+                self.db
+                    .finish_step(&self.cluster, key, StepStatus::Failed, None)
+                    .await?;
+                return Err(ExecError::PlayFailed(Box::new(PlayFailure {
+                    cluster: self.cluster.clone(),
+                    node: key.node.clone(),
+                    configure: key.configure.clone(),
+                    task: "(before any task)".into(),
+                    host: key.node.clone(),
+                    message: e.clone(),
+                }))
+                .into());
+            }
+        };
+        self.db
+            .append_step_log(&self.cluster, key, all.clone())
+            .await?;
+        crash::point("step-ran");
+        let ok = recipe::ansible_output::host_ok(&all, &key.node);
+        let status = if ok {
+            0
+        } else if status == 0 {
+            2
+        } else {
+            status
+        };
+        self.db
+            .finish_step(
+                &self.cluster,
+                key,
+                if ok {
+                    StepStatus::Ok
+                } else {
+                    StepStatus::Failed
+                },
+                Some(status),
+            )
+            .await?;
+        if ok {
+            self.observer.on(&Event::StepDone {
+                key: key.clone(),
+                changed: recipe::ansible_output::changed(&all, &key.node),
+            });
+            return Ok(());
+        }
+        let failure = recipe::ansible_output::failure(&all, Some(&key.node));
+        let tail = || {
+            let t: Vec<&str> = all.lines().rev().take(12).collect();
+            t.into_iter().rev().collect::<Vec<_>>().join("\n")
+        };
+        Err(ExecError::PlayFailed(Box::new(PlayFailure {
+            cluster: self.cluster.clone(),
+            node: key.node.clone(),
+            configure: key.configure.clone(),
+            task: failure
+                .as_ref()
+                .and_then(|f| f.task.clone())
+                .unwrap_or_else(|| "(before any task)".into()),
+            host: failure
+                .as_ref()
+                .and_then(|f| f.host.clone())
+                .unwrap_or_else(|| key.node.clone()),
+            message: failure.map(|f| f.message).unwrap_or_else(|| {
+                format!(
+                    "exit status {status}; the last lines of its output:\n{}",
+                    tail()
+                )
+            }),
+        }))
+        .into())
+    }
+
+    /// Writes and runs the playbook for `hosts`; its exit status and whole
+    /// output.
+    async fn play(
+        &self,
+        key: &StepKey,
+        hosts: &[String],
+        body: &recipe::AnsibleBody,
+        ctx: &serde_json::Value,
+        vms: &[crate::state::Vm],
+    ) -> Result<(i32, String), ExecError> {
+        let ansible_err = |source| ExecError::Ansible {
+            node: key.node.clone(),
+            configure: key.configure.clone(),
+            source,
+        };
+        let vault = self.parts.vault_password.as_deref();
+        let mut texts = Vec::new();
+        for part in &body.parts {
+            if part.vault {
+                texts.push(
+                    super::ansible::decrypt(&key.configure, &part.text, vault)
+                        .await
+                        .map_err(ansible_err)?,
+                );
+            } else {
+                texts.push(part.text.clone());
+            }
+        }
+        let mut playbook =
+            super::ansible::playbook_of(&key.configure, &texts, hosts).map_err(ansible_err)?;
+        recipe::playbook::resolve_ec3_paths(&mut playbook, &ctx["system_features"]);
+        let kinds: HashMap<&str, &'static str> = self
+            .parts
+            .placement
+            .iter()
+            .map(|(s, p)| (s.as_str(), p.kind()))
+            .collect();
+        let inventory = recipe::inventory::inventory(ctx, &|n| {
+            let vm = vms.iter().find(|v| v.node == n);
+            (
+                vm.and_then(|v| v.provider_vm_id.clone())
+                    .unwrap_or_default(),
+                vm.and_then(|v| kinds.get(v.system.as_str()))
+                    .map(|k| k.to_string())
+                    .unwrap_or_default(),
+            )
+        });
+        let conns = self.connections(vms).await?;
+        let inventory = recipe::inventory::with_connections(inventory, &|n| {
+            let mut vars = conns.get(n).cloned().unwrap_or_default();
+            vars.insert("IM_HOST".into(), serde_json::json!(n));
+            Some(vars)
+        });
+        let base = self.env.ansible_dir(&self.cluster);
+        let workdir = base
+            .join("run")
+            .join(format!("{}.{}.{}", key.configure, key.step, key.node));
+        let facts = base.join("facts");
+        let roles_dir = workdir.join("roles");
+        {
+            let (roles, dir, wd) = (body.roles.clone(), roles_dir.clone(), workdir.clone());
+            tokio::task::spawn_blocking(move || {
+                let _ = std::fs::remove_dir_all(&wd);
+                super::ansible::private_dir(&wd).map_err(|e| e.to_string())?;
+                super::ansible_roles::link_all(&roles, &dir).map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(|e| StateError::Interrupted(e.to_string()))?
+            .map_err(|e| ansible_err(super::ansible::AnsibleError::Run(e)))?;
+        }
+        let job = super::ansible::Job {
+            workdir: workdir.clone(),
+            inventory: &inventory,
+            playbook: &playbook,
+            roles_dir: Some(&roles_dir),
+            facts_dir: &facts,
+            vault_password: vault,
+            forks: hosts.len(),
+        };
+        let mut all = String::new();
+        let status = super::ansible::run(&job, |text| all.push_str(text))
+            .await
+            .map_err(ansible_err)?;
+        Ok((status, all))
     }
 
     /// Runs a step's script, its output written to the step's log as it

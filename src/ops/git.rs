@@ -754,6 +754,15 @@ impl GitRecipes {
         Ok(commit)
     }
 
+    /// An Ansible role from git (IM's `ansible.modules.git+URL|NAME`): the
+    /// commit (recorded like a recipe's) and the directory of its files in
+    /// the cache.
+    pub fn role_tree(&self, url: &str, rev: Option<&str>) -> Result<(String, PathBuf), GitError> {
+        let commit = self.commit_for(url, rev)?;
+        let tree = self.cache.checkout(url, &commit)?;
+        Ok((commit, tree))
+    }
+
     /// Loads `include: {git: URL, rev: REV, path: PATH}`: display name and
     /// text.
     pub fn load_git(

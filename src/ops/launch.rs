@@ -35,6 +35,9 @@ pub struct LaunchOptions {
     pub recipe_dirs: Option<RecipeDirs>,
     /// Plan only.
     pub dry_run: bool,
+    /// The Ansible Vault password for configures encrypted with it; kept
+    /// with the cluster (0600) for later reconfigures.
+    pub vault_password_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +69,15 @@ pub enum LaunchError {
     NotFound(String),
     #[error("preparing the launch did not finish: {0}")]
     Interrupted(String),
+    #[error(transparent)]
+    Role(#[from] super::ansible_roles::RoleError),
+    #[error("this cluster has configures written for Ansible: {0}")]
+    Ansible(#[from] super::ansible::AnsibleError),
+    #[error("the Ansible Vault password file {}: {source}", path.display())]
+    VaultPassword {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl From<super::plan::PlanOpError> for LaunchError {
@@ -155,6 +167,8 @@ pub async fn launch(
         )?)
     })
     .await?;
+    // Roles the plays need, before anything is recorded or made.
+    ansible_ready(env, &name, &prepared, opts.vault_password_file.as_deref()).await?;
     let mut reconciled = Vec::new();
     match recorded {
         Some(_) => {
@@ -178,6 +192,10 @@ pub async fn launch(
         }
     }
     db.set_git_pins(&name, prepared.git_pins.clone()).await?;
+    if let Some(from) = opts.vault_password_file.clone() {
+        let to = env.ansible_dir(&name).join("vault-password");
+        off_runtime(move || keep_secret(&from, &to)).await?;
+    }
     let auth_env = env.clone();
     let auth_name = name.clone();
     off_runtime(move || Ok(auth_env.record_auth(&auth_name)?)).await?;
@@ -218,6 +236,7 @@ pub async fn reconfigure(
         Ok(prepare::finish_prepare(composed, &dirs, scaled, &git)?)
     })
     .await?;
+    ansible_ready(env, &name, &prepared, None).await?;
     let reconciled = reconcile::reconcile(env, &name).await?.actions;
     db.set_git_pins(&name, prepared.git_pins.clone()).await?;
     run(env, &name, prepared, observer, reconciled, opts.force).await
@@ -276,6 +295,10 @@ async fn run(
         let path = env.known_hosts_path(name);
         off_runtime(move || KnownHosts::open(path).map_err(LaunchError::KnownHosts)).await?
     };
+    let vault_password = {
+        let path = env.ansible_dir(name).join("vault-password");
+        off_runtime(move || Ok(path.is_file().then_some(path))).await?
+    };
     let variables = db
         .cluster(name)
         .await?
@@ -295,6 +318,7 @@ async fn run(
             key_path,
             vm_actions: plan.vm_actions(),
             rerun_all,
+            vault_password,
         },
         observer.clone(),
     ));
@@ -328,4 +352,61 @@ async fn run(
         warnings: prepared.composed.diagnostics,
         sources: prepared.composed.sources,
     })
+}
+
+/// Copies the Vault password into the cluster's records, readable by its
+/// owner only; its text is never logged.
+fn keep_secret(from: &std::path::Path, to: &std::path::Path) -> Result<(), LaunchError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| LaunchError::VaultPassword { path, source }
+    };
+    let secret = std::fs::read(from).map_err(err(from))?;
+    if let Some(dir) = to.parent() {
+        super::ansible::private_dir(dir).map_err(|e| LaunchError::Interrupted(e.to_string()))?;
+    }
+    let _ = std::fs::remove_file(to);
+    let mut f = std::fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(to)
+        .map_err(err(to))?;
+    f.write_all(&secret).map_err(err(to))
+}
+
+/// For a cluster with configures written for Ansible: `ansible-playbook`
+/// is there and every role is installed, before anything is made.
+async fn ansible_ready(
+    env: &Env,
+    name: &str,
+    prepared: &Prepared,
+    given: Option<&std::path::Path>,
+) -> Result<(), LaunchError> {
+    if !prepared.recipes.values().any(|r| r.ansible.is_some()) {
+        return Ok(());
+    }
+    off_runtime(|| Ok(super::ansible::check_installed()?)).await?;
+    let encrypted = prepared.recipes.iter().find(|(_, r)| {
+        r.ansible
+            .as_ref()
+            .is_some_and(|a| a.parts.iter().any(|p| p.vault))
+    });
+    if let Some((configure, _)) = encrypted {
+        let kept = env.ansible_dir(name).join("vault-password");
+        let have = match given {
+            Some(_) => true,
+            None => off_runtime(move || Ok(kept.is_file())).await?,
+        };
+        if !have {
+            return Err(super::ansible::AnsibleError::NoVaultPassword {
+                configure: configure.clone(),
+            }
+            .into());
+        }
+    }
+    super::ansible_roles::install(&prepared.ansible_roles()).await?;
+    Ok(())
 }

@@ -1,6 +1,8 @@
 //! Library operations behind the CLI commands. Each takes an options struct
 //! and returns a result the CLI renders; none prints.
 
+pub mod ansible;
+pub mod ansible_roles;
 pub mod builtin;
 pub mod context;
 pub mod crash;
@@ -19,6 +21,7 @@ pub mod lifecycle;
 pub mod observer;
 pub mod outputs;
 pub mod plan;
+pub mod play_batch;
 pub mod power;
 pub mod prepare;
 pub mod radl_file;

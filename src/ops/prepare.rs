@@ -60,6 +60,18 @@ pub fn prepare(
     )
 }
 
+impl Prepared {
+    /// The Ansible roles the configures written for Ansible use.
+    pub fn ansible_roles(&self) -> Vec<crate::recipe::playbook::Role> {
+        self.recipes
+            .values()
+            .filter_map(|r| r.ansible.as_ref())
+            .next()
+            .map(|a| a.roles.clone())
+            .unwrap_or_default()
+    }
+}
+
 /// Lowers, compiles the recipes of (fetching recipes from git), and plans
 /// a composed description; `scaled` gives the elastic systems' nodes that
 /// are on.

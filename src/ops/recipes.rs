@@ -15,7 +15,8 @@ use super::git::{GitCache, GitRecipes};
 use super::templates::user_config_dir;
 use crate::diagnostic::Diagnostic;
 use crate::model::ClusterSpec;
-use crate::recipe::{self, IncludeRef, Recipe, RecipeSource};
+use crate::recipe::playbook::{self, Role, RoleRef};
+use crate::recipe::{self, AnsibleBody, IncludeRef, Recipe, RecipeSource};
 use crate::source::{SourceMap, read_text};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -125,10 +126,52 @@ pub fn compile(
     let used: Vec<String> = spec.steps().into_iter().map(|s| s.configure).collect();
     let mut out = HashMap::new();
     let mut diags = Vec::new();
+    let mut roles: Option<Vec<Role>> = None;
     for (name, text) in &spec.recipes {
         let Some(text) = text else { continue };
         if !used.contains(name) {
             continue; // defined but never run: not compiled, as IM ignores it
+        }
+        if text
+            .parts
+            .iter()
+            .any(|p| recipe::detect_ansible(&p.text).is_some())
+        {
+            let mut parts = Vec::new();
+            for part in &text.parts {
+                if recipe::detect_ansible(&part.text).is_none() && !part.text.trim().is_empty() {
+                    diags.push(Diagnostic::error(
+                        part.span,
+                        format!(
+                            "configure `{name}` joins an Ansible body and a native recipe; \
+                             write each as a configure of its own"
+                        ),
+                    ));
+                    continue;
+                }
+                match playbook::check_part(part.span.file, part.span.start as usize, &part.text) {
+                    Ok(p) => parts.push(p),
+                    Err(d) => diags.extend(d),
+                }
+            }
+            let roles = match &roles {
+                Some(r) => r.clone(),
+                None => {
+                    let at = text.parts.first().map(|p| p.span);
+                    let (r, d) = ansible_roles(spec, git, at);
+                    diags.extend(d);
+                    roles = Some(r.clone());
+                    r
+                }
+            };
+            out.insert(
+                name.clone(),
+                Recipe {
+                    steps: Vec::new(),
+                    ansible: Some(AnsibleBody { parts, roles }),
+                },
+            );
+            continue;
         }
         let mut steps = Vec::new();
         for part in &text.parts {
@@ -139,11 +182,78 @@ pub fn compile(
                 Err(d) => diags.extend(d),
             }
         }
-        out.insert(name.clone(), Recipe { steps });
+        out.insert(
+            name.clone(),
+            Recipe {
+                steps,
+                ansible: None,
+            },
+        );
     }
     if diags.iter().any(Diagnostic::is_error) {
         Err(diags)
     } else {
         Ok(out)
     }
+}
+
+/// The Ansible roles the systems' applications name
+/// (`disk.0.applications contains (name = 'ansible.modules.NAME')`), as IM
+/// collects them for the whole cluster; roles from git are fetched (or
+/// found in the cache) now, at their recorded commit. Galaxy roles are
+/// installed at launch, before any VM is made (`ops::ansible_roles`).
+fn ansible_roles(
+    spec: &ClusterSpec,
+    git: &GitRecipes,
+    at: Option<crate::source::Span>,
+) -> (Vec<Role>, Vec<Diagnostic>) {
+    let mut roles: Vec<Role> = Vec::new();
+    let mut diags = Vec::new();
+    for system in &spec.systems {
+        let features = crate::radl::json::features(&system.features);
+        let apps = features
+            .get("disk.0.applications")
+            .and_then(|a| a.as_array())
+            .cloned()
+            .unwrap_or_default();
+        for app in apps {
+            let Some(app_name) = app["name"].as_str() else {
+                continue;
+            };
+            let Some(parsed) = playbook::role_ref(app_name, app["version"].as_str()) else {
+                continue;
+            };
+            let Some(span) = at else { continue };
+            let role = match parsed {
+                Err(m) => {
+                    diags.push(Diagnostic::error(span, m));
+                    continue;
+                }
+                Ok(RoleRef::Galaxy { name, version }) => Role::Galaxy { name, version },
+                Ok(RoleRef::Git { name, url, rev }) => match git.role_tree(&url, rev.as_deref()) {
+                    Ok((commit, tree)) => Role::Git {
+                        name,
+                        url,
+                        commit,
+                        tree,
+                    },
+                    Err(e) => {
+                        diags.push(Diagnostic::error(
+                            span,
+                            format!(
+                                "Ansible role `{name}` cannot be fetched from git: {e}; \
+                                 give a git URL nubo can reach (`ansible.modules.git+URL|{name}`) \
+                                 or a local repository (`git+file:///PATH|{name}`)"
+                            ),
+                        ));
+                        continue;
+                    }
+                },
+            };
+            if !roles.iter().any(|r| r.name() == role.name()) {
+                roles.push(role);
+            }
+        }
+    }
+    (roles, diags)
 }

@@ -49,7 +49,10 @@ pub fn expand_includes(
     };
     let steps = x.steps(recipe.steps);
     if x.diags.is_empty() {
-        Ok(Recipe { steps })
+        Ok(Recipe {
+            steps,
+            ansible: recipe.ansible,
+        })
     } else {
         Err(x.diags)
     }

@@ -14,12 +14,20 @@
 //! script's marker lines back (`results`). The step kinds and the context
 //! are documented in `recipes/README.md`.
 //!
+//! A body written for Ansible (`ansible`) is not parsed into steps: its
+//! parts are checked and kept (`playbook`), and the caller runs it with
+//! `ansible-playbook` on an inventory built from the same context
+//! (`inventory`); `render` then gives its identity for the step records.
+//!
 //! Invariant: this module does no I/O and knows no SSH; it works on text
 //! and a context handed to it, and hands back text.
 
 pub mod ansible;
+pub mod ansible_output;
 pub mod include;
+pub mod inventory;
 pub mod parse;
+pub mod playbook;
 pub mod results;
 pub mod script;
 pub mod step;
@@ -31,4 +39,6 @@ pub use include::{RecipeSource, expand_includes};
 pub use parse::parse;
 pub use results::{Outcome, StepResult, parse_results};
 pub use script::{Script, render};
-pub use step::{Action, FileContent, IncludeRef, Recipe, ServiceState, Step, StepKind, Text, When};
+pub use step::{
+    Action, AnsibleBody, FileContent, IncludeRef, Recipe, ServiceState, Step, StepKind, Text, When,
+};

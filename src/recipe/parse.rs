@@ -50,7 +50,10 @@ pub fn parse(file: FileId, base: usize, text: &str) -> Result<Recipe, Vec<Diagno
     if p.diags.iter().any(Diagnostic::is_error) {
         Err(p.diags)
     } else {
-        Ok(Recipe { steps })
+        Ok(Recipe {
+            steps,
+            ansible: None,
+        })
     }
 }
 

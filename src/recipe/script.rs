@@ -33,6 +33,12 @@ const SHELLS: [&str; 6] = ["sh", "bash", "dash", "ash", "ksh", "zsh"];
 /// `when` is false is not rendered further (its values may use what the
 /// condition tested for).
 pub fn render(recipe: &Recipe, ctx: &Json) -> Result<Script, Vec<Diagnostic>> {
+    if let Some(body) = &recipe.ansible {
+        return Ok(Script {
+            text: super::playbook::identity(body, ctx),
+            steps: Vec::new(),
+        });
+    }
     let mut diags = Vec::new();
     let mut functions = String::new();
     let mut calls = String::new();

@@ -11,6 +11,17 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Recipe {
     pub steps: Vec<Step>,
+    /// A body written for Ansible (then `steps` is empty): run with
+    /// `ansible-playbook` instead of as a script.
+    pub ansible: Option<AnsibleBody>,
+}
+
+/// A configure written for Ansible: its parts as written, and the roles
+/// the cluster's applications name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnsibleBody {
+    pub parts: Vec<super::playbook::AnsiblePart>,
+    pub roles: Vec<super::playbook::Role>,
 }
 
 impl Recipe {
@@ -21,6 +32,11 @@ impl Recipe {
     /// configure's own text may only say `- include: hosts`.
     pub fn template_text(&self) -> String {
         let mut out = String::new();
+        if self.ansible.is_some() {
+            // The inventory lists every node: an Ansible configure waits
+            // for all of them, as IM contextualizes once every VM is up.
+            out.push_str("{{nodes}}\n");
+        }
         let mut add = |t: &Text| {
             out.push_str(&t.value);
             out.push('\n');

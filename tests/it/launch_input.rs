@@ -26,10 +26,10 @@ fn launch(text: &str) -> (Option<i32>, String) {
 }
 
 #[test]
-fn an_ansible_configure_is_reported_not_skipped() {
+fn an_ansible_body_mixing_plays_and_tasks_is_refused_with_its_place() {
     let (code, err) = launch(
         "system front (disk.0.image.url = 'local://')\n\
-         configure front (\n@begin\n---\n  - tasks:\n    - name: install\n      apt: name=slurm-wlm\n@end\n)\n\
+         configure front (\n@begin\n---\n  - tasks:\n    - name: install\n      apt: name=slurm-wlm\n  - apt: name=x\n@end\n)\n\
          deploy front 1\n",
     );
     assert_eq!(code, Some(1), "{err}");
@@ -37,7 +37,7 @@ fn an_ansible_configure_is_reported_not_skipped() {
         err.contains("c.radl:5:"),
         "points into the RADL file: {err}"
     );
-    assert!(err.contains("Ansible"), "{err}");
+    assert!(err.contains("mixes plays"), "{err}");
 }
 
 #[test]

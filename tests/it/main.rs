@@ -1,5 +1,7 @@
 //! The one integration-test crate: each module covers one capability.
 
+mod ansible_corpus_plan;
+mod ansible_local;
 mod architecture;
 mod auth;
 mod cli_broken_pipe;
