@@ -14,7 +14,9 @@
 //! - idle nodes not booked this round and idle for `IDLE_TIME_S` are
 //!   powered off;
 //! - a node not up `MAX_WAIT_POWERON_S` after its power-on is a failure
-//!   (CLUES's OFF_ERR) and counts as off again.
+//!   (CLUES's OFF_ERR): not booked until it recovers to off
+//!   `PERIOD_RECOVERY_NODES_S` later, and never again after
+//!   `RETRIES_POWER_ON` failures.
 
 use super::decide::{Action, Decision};
 use super::node::{ElasticNode, NodeState};
@@ -27,6 +29,8 @@ pub const IDLE_TIME_S: u64 = 1800;
 pub const RECONSIDER_JOB_TIME_S: u64 = 60;
 pub const MAX_BOOTING_NODES: usize = 0;
 pub const MAX_WAIT_POWERON_S: u64 = 300;
+pub const PERIOD_RECOVERY_NODES_S: u64 = 30;
+pub const RETRIES_POWER_ON: u32 = 3;
 
 /// What CLUES remembers between rounds: when each job last made a request.
 #[derive(Debug, Default)]
@@ -64,7 +68,7 @@ pub fn decide(
             (NodeState::PoweringOn, QueueState::Off) => {
                 if now_ms - n.since >= ms(MAX_WAIT_POWERON_S) {
                     n.failures += 1;
-                    n.set(NodeState::Off, now_ms);
+                    n.set(NodeState::Failed, now_ms);
                     out.push(Decision {
                         node: n.name.clone(),
                         action: Action::Fail,
@@ -72,6 +76,12 @@ pub fn decide(
                             "not up {MAX_WAIT_POWERON_S}s after its power-on (OFF_ERR)"
                         ),
                     });
+                }
+            }
+            (NodeState::Failed, QueueState::Off) => {
+                if now_ms - n.since >= ms(PERIOD_RECOVERY_NODES_S) && n.failures < RETRIES_POWER_ON
+                {
+                    n.set(NodeState::Off, now_ms);
                 }
             }
             (_, QueueState::Off) => n.set(NodeState::Off, now_ms),
@@ -182,4 +192,66 @@ pub fn decide(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::elastic::simulate::{Baseline, parse, run_with};
+
+    fn clues(text: &str) -> crate::elastic::simulate::Report {
+        run_with(&parse(text).unwrap(), Baseline::Clues)
+    }
+
+    #[test]
+    fn a_job_waiting_past_reconsider_time_books_the_booting_node_not_a_new_one() {
+        // Boot 200 s: the job's request comes due again at 60, 120, 180 s
+        // and books the node already powering on.
+        let r = clues("boot: 200\ntypes: [{system: wn, max: 4}]\njobs: [{at: 0, duration: 10}]\n");
+        let s = &r.summary;
+        assert_eq!((s.power_ons, s.completed), (1, 1), "{r:#?}");
+        assert_eq!(s.max_wait_s, 200);
+        // Idle from 210 s, powered off at the first round 1800 s later.
+        assert_eq!(s.power_offs, 1);
+        assert_eq!(s.ended_at, 2010, "{r:#?}");
+    }
+
+    #[test]
+    fn rounds_are_five_seconds_apart_and_on_nodes_are_booked_first() {
+        // The second job arrives while wn-1 is idle: no power-on for it.
+        let r = clues(
+            "boot: 10\ntypes: [{system: wn, max: 2}]\n\
+             jobs: [{at: 3, duration: 10}, {at: 100, duration: 10}]\n",
+        );
+        let ons: Vec<u64> = r
+            .events
+            .iter()
+            .filter(|e| e.what.starts_with("power_on"))
+            .map(|e| e.at)
+            .collect();
+        assert_eq!(ons, [5], "{:#?}", r.events);
+        assert_eq!(r.summary.max_wait_s, 12);
+    }
+
+    #[test]
+    fn a_multi_node_job_books_all_or_nothing_and_broken_nodes_fail() {
+        let r = clues(
+            "boot: 10\ntypes: [{system: wn, max: 2}]\njobs: [{at: 0, duration: 10, nodes: 3}]\nend: 100\n",
+        );
+        assert_eq!(r.summary.power_ons, 0, "{r:#?}");
+        assert_eq!(r.summary.never_run, 1);
+        let r = clues(
+            "boot: 10\ntypes: [{system: wn, max: 2}]\njobs: [{at: 0, duration: 10}]\nbroken: [wn-1]\nend: 4000\n",
+        );
+        let ev: Vec<&str> = r.events.iter().map(|e| e.what.as_str()).collect();
+        assert!(ev.iter().any(|e| e.starts_with("fail wn-1")), "{ev:#?}");
+        assert_eq!(r.summary.completed, 1, "{ev:#?}");
+        // wn-1 fails at 300 s; the request due then books wn-2.
+        assert_eq!(r.summary.failures, 1, "{ev:#?}");
+        assert!(ev.iter().any(|e| e.starts_with("power_on wn-2")), "{ev:#?}");
+        // With no other node, wn-1 is tried RETRIES_POWER_ON times only.
+        let r = clues(
+            "boot: 10\ntypes: [{system: wn, max: 1}]\njobs: [{at: 0, duration: 10}]\nbroken: [wn-1]\nend: 5000\n",
+        );
+        assert_eq!((r.summary.failures, r.summary.never_run), (3, 1), "{r:#?}");
+    }
 }

@@ -500,7 +500,7 @@ pub fn run_with(trace: &Trace, baseline: Baseline) -> Report {
                             super::clues::IDLE_TIME_S,
                             0,
                             super::clues::MAX_WAIT_POWERON_S,
-                            super::clues::RECONSIDER_JOB_TIME_S,
+                            super::clues::PERIOD_RECOVERY_NODES_S,
                         ),
                         (_, Some(p)) => (
                             p.idle_time_s,
