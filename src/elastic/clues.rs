@@ -50,9 +50,12 @@ fn ms(s: u64) -> i64 {
 }
 
 /// One round at `now` seconds. `free` holds each node's free CPUs (the
-/// queue's view, index as `nodes`).
+/// queue's view, index as `nodes`); `max_booting` is CLUES's
+/// `MAX_BOOTING_NODES` (0: no limit).
+#[allow(clippy::too_many_arguments)]
 pub fn decide(
     now: u64,
+    max_booting: usize,
     policies: &[Policy],
     nodes: &mut [ElasticNode],
     free: &[u32],
@@ -149,13 +152,13 @@ pub fn decide(
                 }
                 if class.contains(&n.state) && slots[i] >= job.cpus && !chosen.contains(&i) {
                     if n.state == NodeState::Off
-                        && MAX_BOOTING_NODES > 0
+                        && max_booting > 0
                         && booting
                             + chosen
                                 .iter()
                                 .filter(|&&c| nodes[c].state == NodeState::Off)
                                 .count()
-                            >= MAX_BOOTING_NODES
+                            >= max_booting
                     {
                         continue;
                     }

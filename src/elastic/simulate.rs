@@ -414,7 +414,15 @@ pub fn run_with(trace: &Trace, baseline: Baseline) -> Report {
                 let free: Vec<u32> = (0..nodes.len())
                     .map(|i| node_cpus[i].saturating_sub(used[i]))
                     .collect();
-                super::clues::decide(t, &policies, &mut nodes, &free, &snap, &mut clues)
+                super::clues::decide(
+                    t,
+                    super::clues::MAX_BOOTING_NODES,
+                    &policies,
+                    &mut nodes,
+                    &free,
+                    &snap,
+                    &mut clues,
+                )
             }
             Baseline::Nubo => {
                 let out = decide((t * 1000) as i64, &policies, &nodes, &snap);
