@@ -3,7 +3,8 @@
 use super::common::{EnvArgs, runtime, time};
 use super::error::{CliError, CliResult, Message};
 use super::output::outln;
-use crate::elastic::simulate;
+use crate::elastic::simulate::{self, Baseline};
+use crate::elastic::swf;
 use crate::ops::elastic::{self, QueueKind, RunOptions};
 use crate::ops::recipes::RecipeDirs;
 use std::net::SocketAddr;
@@ -21,8 +22,11 @@ pub enum Command {
     /// Show a cluster's elastic nodes, the last queue reading and recent
     /// decisions with their reasons.
     Status(StatusArgs),
-    /// Replay a job trace (YAML) against the decision rules on a virtual
-    /// clock, with no machines; prints the timeline and a summary.
+    /// Replay a job trace (YAML, or a Standard Workload Format log:
+    /// `.swf`, `.swf.gz`) against the decision rules on a virtual clock,
+    /// with no machines; prints the timeline and a summary, or with
+    /// `--compare` nubo's rules, a static cluster and CLUES's policy side by
+    /// side.
     Simulate(SimulateArgs),
     /// Power nodes on now (usable as SLURM's ResumeProgram).
     Resume(PowerArgs),
@@ -66,10 +70,45 @@ pub struct StatusArgs {
 
 #[derive(clap::Args)]
 pub struct SimulateArgs {
-    /// The trace file (YAML: tick, boot, types, jobs; see the README).
+    /// The trace file (YAML: tick, boot, types, jobs; see the README), or
+    /// an SWF log (a name ending in `.swf` or `.swf.gz`).
     trace: PathBuf,
     #[arg(long)]
     json: bool,
+    /// Who powers nodes on and off instead of nubo's rules: `static` (every
+    /// node always on) or `clues` (CLUES's policy).
+    #[arg(long, value_parser = ["static", "clues"])]
+    baseline: Option<String>,
+    /// Run nubo's rules, `static` and `clues` and print their summaries
+    /// side by side.
+    #[arg(long, conflicts_with = "baseline")]
+    compare: bool,
+    /// SWF: the window's start, seconds from the log's start.
+    #[arg(long, default_value_t = 0)]
+    from: u64,
+    /// SWF: the window's end, seconds from the log's start (default: the
+    /// whole log).
+    #[arg(long)]
+    to: Option<u64>,
+    /// SWF: processors per node (a job of P processors asks for
+    /// ceil(P / N) nodes).
+    #[arg(long, default_value_t = 1)]
+    cpus_per_node: u32,
+    /// SWF: the maximum number of nodes.
+    #[arg(long, default_value_t = 128)]
+    nodes: u32,
+    /// SWF: seconds from power-on until the queue sees a node.
+    #[arg(long, default_value_t = 180)]
+    boot: u64,
+}
+
+fn is_swf(p: &std::path::Path) -> bool {
+    let name = p.to_string_lossy();
+    name.ends_with(".swf") || name.ends_with(".swf.gz")
+}
+
+fn swf_only_options(a: &SimulateArgs) -> bool {
+    a.from != 0 || a.to.is_some() || a.cpus_per_node != 1 || a.nodes != 128 || a.boot != 180
 }
 
 #[derive(clap::Args)]
@@ -188,10 +227,82 @@ fn status(a: StatusArgs) -> CliResult {
 }
 
 fn simulate(a: SimulateArgs) -> CliResult {
-    let text = crate::source::read_text(&a.trace)?;
-    let trace = simulate::parse(&text)
-        .map_err(|e| CliError::failed(Message(format!("{}:{e}", a.trace.display()))))?;
-    let report = simulate::run(&trace);
+    let file = a.trace.display().to_string();
+    let trace = if is_swf(&a.trace) {
+        let bytes = std::fs::read(&a.trace)
+            .map_err(|e| CliError::failed(Message(format!("{file}: {e}"))))?;
+        let log = swf::read(&file, &bytes).map_err(|e| CliError::failed(Message(e.to_string())))?;
+        let o = swf::SwfOptions {
+            from: a.from,
+            to: a.to,
+            cpus_per_node: a.cpus_per_node,
+            nodes: a.nodes,
+            boot: a.boot,
+        };
+        swf::to_trace(&log, &o).map_err(|e| CliError::usage(Message(e.to_string())))?
+    } else {
+        if swf_only_options(&a) {
+            return Err(CliError::usage(Message(
+                "--from, --to, --cpus-per-node, --nodes and --boot apply to SWF logs (.swf, .swf.gz); a YAML trace sets its own".into(),
+            )));
+        }
+        let text = crate::source::read_text(&a.trace)?;
+        simulate::parse(&text).map_err(|e| CliError::failed(Message(format!("{file}:{e}"))))?
+    };
+    if a.compare {
+        let reports: Vec<simulate::Report> = [Baseline::Nubo, Baseline::Static, Baseline::Clues]
+            .into_iter()
+            .map(|b| simulate::run_with(&trace, b))
+            .collect();
+        if a.json {
+            let summaries: serde_json::Map<String, serde_json::Value> = reports
+                .iter()
+                .map(|r| {
+                    (
+                        r.policy.clone(),
+                        serde_json::to_value(&r.summary).unwrap_or_default(),
+                    )
+                })
+                .collect();
+            outln!(
+                "{}",
+                serde_json::to_string_pretty(&summaries).unwrap_or_default()
+            );
+            return Ok(());
+        }
+        outln!(
+            "{:<8} {:>10} {:>12} {:>9} {:>10} {:>8} {:>10} {:>10}",
+            "policy",
+            "node-hours",
+            "mean wait s",
+            "p95 wait s",
+            "power-ons",
+            "jobs",
+            "completed",
+            "never run"
+        );
+        for r in &reports {
+            let s = &r.summary;
+            outln!(
+                "{:<8} {:>10.1} {:>12.1} {:>9} {:>10} {:>8} {:>10} {:>10}",
+                r.policy,
+                s.node_hours,
+                s.mean_wait_s,
+                s.p95_wait_s,
+                s.power_ons,
+                s.jobs,
+                s.completed,
+                s.never_run
+            );
+        }
+        return Ok(());
+    }
+    let baseline = match a.baseline.as_deref() {
+        Some("static") => Baseline::Static,
+        Some("clues") => Baseline::Clues,
+        _ => Baseline::Nubo,
+    };
+    let report = simulate::run_with(&trace, baseline);
     if a.json {
         outln!(
             "{}",
@@ -204,14 +315,17 @@ fn simulate(a: SimulateArgs) -> CliResult {
     }
     let s = &report.summary;
     outln!(
-        "\njobs {} completed {} unschedulable {} | wait mean {:.1}s max {}s | nodes max {} node-seconds {} | power-ons {} power-offs {} failures {} | ended at {}s",
+        "\npolicy {} | jobs {} completed {} unschedulable {} never run {} | wait mean {:.1}s p95 {}s max {}s | nodes max {} node-hours {:.2} | power-ons {} power-offs {} failures {} | ended at {}s",
+        report.policy,
         s.jobs,
         s.completed,
         s.unschedulable,
+        s.never_run,
         s.mean_wait_s,
+        s.p95_wait_s,
         s.max_wait_s,
         s.max_nodes_on,
-        s.node_seconds,
+        s.node_hours,
         s.power_ons,
         s.power_offs,
         s.failures,

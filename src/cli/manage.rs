@@ -172,15 +172,15 @@ pub fn show(args: ShowArgs) -> CliResult {
         }
     }
     if !outputs.is_empty() {
-        println!();
-        println!("OUTPUTS");
+        outln!();
+        outln!("OUTPUTS");
         for o in &outputs {
             let value = match &o.value {
                 Some(serde_json::Value::String(s)) => s.clone(),
                 Some(v) => v.to_string(),
                 None => "(not known: the VM or the attribute is missing)".into(),
             };
-            println!("{:<16} {value}", o.name);
+            outln!("{:<16} {value}", o.name);
         }
     }
     if !d.steps.is_empty() {

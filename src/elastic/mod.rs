@@ -8,6 +8,7 @@
 //! tested without machines and `nubo elastic simulate` replays a trace with
 //! the same code.
 
+pub mod clues;
 pub mod command;
 pub mod decide;
 pub mod hostlist;
@@ -16,6 +17,7 @@ pub mod policy;
 pub mod queue;
 pub mod simulate;
 pub mod slurm;
+pub mod swf;
 
 pub use decide::{Action, Decision, Outcome, RecordedAction, decide};
 pub use node::{ElasticNode, NodeState};

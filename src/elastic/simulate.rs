@@ -22,7 +22,7 @@ use super::node::{ElasticNode, NodeState};
 use super::policy::Policy;
 use super::queue::{Job, QueueNode, QueueState, Snapshot};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,6 +93,26 @@ pub struct TraceJobs {
 }
 
 impl TraceType {
+    /// A type of `max` nodes of `cpus` CPUs with nubo's defaults.
+    pub fn new(system: &str, max: u32, cpus: u32) -> TraceType {
+        TraceType {
+            system: system.to_string(),
+            min: 0,
+            max,
+            cpus,
+            memory_mb: 0,
+            idle_time: None,
+            cooldown: None,
+            spare: None,
+            max_booting: None,
+            poweron_timeout: None,
+            retry_after: None,
+            billing_interval: None,
+            fallback: None,
+            prio: 0,
+        }
+    }
+
     fn policy(&self) -> Policy {
         let mut p = Policy::new(&self.system, self.min, self.max);
         p.cpus = self.cpus.max(1);
@@ -133,9 +153,14 @@ pub struct Summary {
     pub unschedulable: usize,
     pub mean_wait_s: f64,
     pub max_wait_s: u64,
+    /// The 95th percentile of the started jobs' waits (nearest rank).
+    pub p95_wait_s: u64,
+    /// Jobs submitted that never started.
+    pub never_run: usize,
     pub max_nodes_on: usize,
     /// Seconds nodes spent on (booting included), summed.
     pub node_seconds: u64,
+    pub node_hours: f64,
     pub power_ons: usize,
     pub power_offs: usize,
     pub failures: usize,
@@ -144,6 +169,8 @@ pub struct Summary {
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Report {
+    /// `nubo`, `static` or `clues`.
+    pub policy: String,
     pub events: Vec<Event>,
     pub summary: Summary,
 }
@@ -180,34 +207,70 @@ pub fn parse(text: &str) -> Result<Trace, SimulateError> {
     Ok(t)
 }
 
+/// Who decides the power-ons and power-offs of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, strum::Display, strum::EnumString)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Baseline {
+    /// nubo's own rules (`decide`), every `tick`.
+    Nubo,
+    /// Every node of every type on from the start, never powered off.
+    Static,
+    /// CLUES's policy (see `clues.rs`), every 5 s.
+    Clues,
+}
+
 struct SimJob {
     job: Job,
     submit: u64,
     duration: u64,
     started: Option<u64>,
-    /// Node names it runs on.
-    on: Vec<String>,
+    /// Node indices it runs on.
+    on: Vec<usize>,
     done: bool,
     reported: bool,
 }
 
-/// Runs a trace.
+/// Runs a trace with nubo's rules.
 pub fn run(trace: &Trace) -> Report {
+    run_with(trace, Baseline::Nubo)
+}
+
+fn secs_after(ms: i64, plus: u64) -> u64 {
+    (ms.max(0) as u64).div_ceil(1000) + plus
+}
+
+/// Runs a trace with the given policy. The clock jumps from one moment
+/// something can change (a submission, a job's end, a boot, a timer of a
+/// node's rules) to the next, so a month of trace takes no month of steps.
+pub fn run_with(trace: &Trace, baseline: Baseline) -> Report {
     let policies: Vec<Policy> = trace.types.iter().map(TraceType::policy).collect();
+    let tick = match baseline {
+        Baseline::Clues => super::clues::PERIOD_SCHEDULE_S,
+        _ => trace.tick.max(1),
+    };
+    let broken: HashSet<&str> = trace.broken.iter().map(String::as_str).collect();
     let mut nodes: Vec<ElasticNode> = Vec::new();
+    let mut node_cpus: Vec<u32> = Vec::new();
     let mut number = 0;
     for p in &policies {
         for i in 1..=p.max {
-            nodes.push(ElasticNode::new(
-                &format!("{}-{i}", p.system),
-                &p.system,
-                number,
-                NodeState::Off,
-                0,
-            ));
+            let name = format!("{}-{i}", p.system);
+            let state = if baseline == Baseline::Static && !broken.contains(name.as_str()) {
+                NodeState::Idle
+            } else {
+                NodeState::Off
+            };
+            nodes.push(ElasticNode::new(&name, &p.system, number, state, 0));
+            node_cpus.push(p.cpus);
             number += 1;
         }
     }
+    let by_name: HashMap<String, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.clone(), i))
+        .collect();
     let mut jobs: Vec<SimJob> = Vec::new();
     for spec in &trace.jobs {
         for _ in 0..spec.count {
@@ -228,111 +291,116 @@ pub fn run(trace: &Trace) -> Report {
             });
         }
     }
-    let broken: HashSet<&str> = trace.broken.iter().map(String::as_str).collect();
+    jobs.sort_by_key(|j| j.submit);
     // When each node powering on will be seen by the queue.
-    let mut boots: BTreeMap<String, u64> = BTreeMap::new();
-    let mut up: HashSet<String> = HashSet::new();
-    let mut report = Report::default();
+    let mut boots: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut up: Vec<bool> = nodes.iter().map(|n| n.state.is_on()).collect();
+    let mut used: Vec<u32> = vec![0; nodes.len()];
+    let mut next_submit = 0;
+    let mut pending: Vec<usize> = Vec::new();
+    let mut running: Vec<usize> = Vec::new();
+    let mut report = Report {
+        policy: baseline.to_string(),
+        ..Report::default()
+    };
     let mut unschedulable: HashSet<String> = HashSet::new();
+    let mut clues = super::clues::CluesState::default();
+    let last_submit = jobs.last().map_or(0, |j| j.submit);
     let mut t = 0;
     loop {
         // Submissions, ends, boots.
-        for j in jobs.iter_mut() {
-            if j.submit == t {
-                report.events.push(Event {
-                    at: t,
-                    what: format!(
-                        "submit job {} ({} node x {} CPU, {}s)",
-                        j.job.id, j.job.nodes, j.job.cpus, j.duration
-                    ),
-                });
-            }
-            if let Some(s) = j.started
-                && !j.done
-                && s + j.duration <= t
-            {
-                j.done = true;
-                report.events.push(Event {
-                    at: t,
-                    what: format!("job {} ends on {}", j.job.id, j.on.join(",")),
-                });
-            }
+        while next_submit < jobs.len() && jobs[next_submit].submit <= t {
+            let j = &jobs[next_submit];
+            report.events.push(Event {
+                at: t,
+                what: format!(
+                    "submit job {} ({} node x {} CPU, {}s)",
+                    j.job.id, j.job.nodes, j.job.cpus, j.duration
+                ),
+            });
+            pending.push(next_submit);
+            next_submit += 1;
         }
-        let ready: Vec<String> = boots
+        running.retain(|&k| {
+            let j = &mut jobs[k];
+            let end = j.started.unwrap_or(0) + j.duration;
+            if end > t {
+                return true;
+            }
+            j.done = true;
+            for &n in &j.on {
+                used[n] = used[n].saturating_sub(j.job.cpus);
+            }
+            let names: Vec<&str> = j.on.iter().map(|&n| nodes[n].name.as_str()).collect();
+            report.events.push(Event {
+                at: t,
+                what: format!("job {} ends on {}", j.job.id, names.join(",")),
+            });
+            false
+        });
+        let ready: Vec<usize> = boots
             .iter()
             .filter(|(_, at)| **at <= t)
-            .map(|(n, _)| n.clone())
+            .map(|(n, _)| *n)
             .collect();
         for n in ready {
             boots.remove(&n);
-            if !broken.contains(n.as_str()) {
+            if !broken.contains(nodes[n].name.as_str()) {
                 report.events.push(Event {
                     at: t,
-                    what: format!("{n} is up"),
+                    what: format!("{} is up", nodes[n].name),
                 });
-                up.insert(n);
+                up[n] = true;
             }
         }
-        // Toy scheduler: first come, first served, whole CPUs per node.
-        let cpus_of = |name: &str| {
-            nodes
-                .iter()
-                .find(|n| n.name == name)
-                .and_then(|n| policies.iter().find(|p| p.system == n.system))
-                .map_or(1, |p| p.cpus)
-        };
-        let used_cpus = |name: &str, jobs: &[SimJob]| -> u32 {
-            jobs.iter()
-                .filter(|j| j.started.is_some() && !j.done && j.on.iter().any(|o| o == name))
-                .map(|j| j.job.cpus)
-                .sum()
-        };
-        for k in 0..jobs.len() {
-            if jobs[k].submit > t || jobs[k].started.is_some() {
-                continue;
-            }
-            let mut names: Vec<&String> = up
-                .iter()
-                .filter(|n| {
-                    nodes
-                        .iter()
-                        .any(|e| &e.name == *n && e.state != NodeState::PoweringOff)
-                        && cpus_of(n) >= used_cpus(n, &jobs) + jobs[k].job.cpus
+        // Toy scheduler: first come, first served, whole CPUs per node;
+        // a job that does not fit lets later ones by.
+        let mut started = false;
+        pending.retain(|&k| {
+            let need = jobs[k].job.cpus;
+            let count = jobs[k].job.nodes as usize;
+            let mut free: Vec<usize> = (0..nodes.len())
+                .filter(|&n| {
+                    up[n]
+                        && nodes[n].state != NodeState::PoweringOff
+                        && node_cpus[n] >= used[n] + need
                 })
                 .collect();
-            names.sort();
-            if names.len() >= jobs[k].job.nodes as usize {
-                let on: Vec<String> = names
-                    .into_iter()
-                    .take(jobs[k].job.nodes as usize)
-                    .cloned()
-                    .collect();
-                report.events.push(Event {
-                    at: t,
-                    what: format!("job {} starts on {}", jobs[k].job.id, on.join(",")),
-                });
-                jobs[k].started = Some(t);
-                jobs[k].on = on;
+            if free.len() < count {
+                return true;
             }
-        }
+            free.sort_by(|a, b| nodes[*a].name.cmp(&nodes[*b].name));
+            free.truncate(count);
+            for &n in &free {
+                used[n] += need;
+            }
+            let names: Vec<&str> = free.iter().map(|&n| nodes[n].name.as_str()).collect();
+            report.events.push(Event {
+                at: t,
+                what: format!("job {} starts on {}", jobs[k].job.id, names.join(",")),
+            });
+            jobs[k].started = Some(t);
+            jobs[k].on = free;
+            running.push(k);
+            started = true;
+            false
+        });
         // The queue's view.
         let snap = Snapshot {
-            pending: jobs
+            pending: pending
                 .iter()
-                .filter(|j| j.submit <= t && j.started.is_none())
-                .map(|j| j.job.clone())
+                .filter(|&&k| !jobs[k].reported)
+                .map(|&k| jobs[k].job.clone())
                 .collect(),
-            running: jobs
-                .iter()
-                .filter(|j| j.started.is_some() && !j.done)
-                .count() as u32,
+            running: running.len() as u32,
             nodes: nodes
                 .iter()
-                .map(|n| QueueNode {
+                .enumerate()
+                .map(|(i, n)| QueueNode {
                     name: n.name.clone(),
-                    state: if !up.contains(&n.name) {
+                    state: if !up[i] {
                         QueueState::Off
-                    } else if used_cpus(&n.name, &jobs) > 0 {
+                    } else if used[i] > 0 {
                         QueueState::Used
                     } else {
                         QueueState::Idle
@@ -340,28 +408,52 @@ pub fn run(trace: &Trace) -> Report {
                 })
                 .collect(),
         };
-        let out = decide((t * 1000) as i64, &policies, &nodes, &snap);
-        nodes = out.nodes;
-        for u in out.unschedulable {
-            if unschedulable.insert(u.job.clone()) {
-                report.events.push(Event {
-                    at: t,
-                    what: format!("job {}: unschedulable: {}", u.job, u.reason),
-                });
-                if let Some(j) = jobs.iter_mut().find(|j| j.job.id == u.job) {
-                    j.reported = true;
-                }
+        let decisions = match baseline {
+            Baseline::Static => Vec::new(),
+            Baseline::Clues => {
+                let free: Vec<u32> = (0..nodes.len())
+                    .map(|i| node_cpus[i].saturating_sub(used[i]))
+                    .collect();
+                super::clues::decide(
+                    t,
+                    super::clues::MAX_BOOTING_NODES,
+                    &policies,
+                    &mut nodes,
+                    &free,
+                    &snap,
+                    &mut clues,
+                )
             }
-        }
-        for d in out.decisions {
+            Baseline::Nubo => {
+                let out = decide((t * 1000) as i64, &policies, &nodes, &snap);
+                nodes = out.nodes;
+                for u in out.unschedulable {
+                    if unschedulable.insert(u.job.clone()) {
+                        report.events.push(Event {
+                            at: t,
+                            what: format!("job {}: unschedulable: {}", u.job, u.reason),
+                        });
+                        if let Some(j) = jobs.iter_mut().find(|j| j.job.id == u.job) {
+                            j.reported = true;
+                        }
+                    }
+                }
+                out.decisions
+            }
+        };
+        let decided = !decisions.is_empty();
+        for d in decisions {
             report.events.push(Event {
                 at: t,
                 what: format!("{} {}: {}", d.action, d.node, d.reason),
             });
+            let Some(&n) = by_name.get(&d.node) else {
+                continue;
+            };
             match d.action {
                 Action::PowerOn => {
                     report.summary.power_ons += 1;
-                    boots.insert(d.node.clone(), t + trace.boot);
+                    boots.insert(n, t + trace.boot);
                 }
                 Action::PowerOff | Action::Fail => {
                     if d.action == Action::Fail {
@@ -369,49 +461,102 @@ pub fn run(trace: &Trace) -> Report {
                     } else {
                         report.summary.power_offs += 1;
                     }
-                    boots.remove(&d.node);
-                    up.remove(&d.node);
-                    if let Some(n) = nodes.iter_mut().find(|n| n.name == d.node)
-                        && n.state == NodeState::PoweringOff
-                    {
+                    boots.remove(&n);
+                    up[n] = false;
+                    if nodes[n].state == NodeState::PoweringOff {
                         // Removing a VM takes no virtual time here.
-                        n.set(NodeState::Off, (t * 1000) as i64);
+                        nodes[n].set(NodeState::Off, (t * 1000) as i64);
                     }
                 }
             }
         }
         let on = nodes.iter().filter(|n| n.state.is_on()).count();
         report.summary.max_nodes_on = report.summary.max_nodes_on.max(on);
-        report.summary.node_seconds += on as u64 * trace.tick;
         let all_done = jobs.iter().all(|j| j.done || j.reported);
-        let at_floor = policies.iter().all(|p| {
-            nodes
-                .iter()
-                .filter(|n| n.system == p.system && n.state.is_on())
-                .count() as u32
-                <= p.min.max(p.spare)
-        });
-        let last_submit = jobs.iter().map(|j| j.submit).max().unwrap_or(0);
+        let at_floor = baseline == Baseline::Static
+            || policies.iter().all(|p| {
+                nodes
+                    .iter()
+                    .filter(|n| n.system == p.system && n.state.is_on())
+                    .count() as u32
+                    <= p.min.max(p.spare)
+            });
         if (all_done && at_floor && t >= last_submit) || t >= trace.end {
+            report.summary.node_seconds += on as u64 * tick;
             break;
         }
-        t += trace.tick;
+        // The next moment anything can change.
+        let next = if decided || started || policies.iter().any(|p| p.billing_interval_s.is_some())
+        {
+            t + tick
+        } else {
+            let mut c: Vec<u64> = Vec::new();
+            if let Some(j) = jobs.get(next_submit) {
+                c.push(j.submit);
+            }
+            c.extend(
+                running
+                    .iter()
+                    .map(|&k| jobs[k].started.unwrap_or(0) + jobs[k].duration),
+            );
+            c.extend(boots.values().copied());
+            if baseline != Baseline::Static {
+                for n in &nodes {
+                    let p = policies.iter().find(|p| p.system == n.system);
+                    let (idle, cool, timeout, retry) = match (baseline, p) {
+                        (Baseline::Clues, _) => (
+                            super::clues::IDLE_TIME_S,
+                            0,
+                            super::clues::MAX_WAIT_POWERON_S,
+                            super::clues::PERIOD_RECOVERY_NODES_S,
+                        ),
+                        (_, Some(p)) => (
+                            p.idle_time_s,
+                            p.cooldown_s,
+                            p.poweron_timeout_s,
+                            p.retry_after_s,
+                        ),
+                        _ => continue,
+                    };
+                    c.push(secs_after(n.last_busy, idle));
+                    c.push(secs_after(n.up_since.unwrap_or(n.since), cool));
+                    c.push(secs_after(n.since, timeout));
+                    c.push(secs_after(n.last_seen, timeout));
+                    c.push(secs_after(n.since, retry));
+                }
+                c.extend(clues.wake_times());
+            }
+            let at = c.into_iter().filter(|&x| x > t).min().unwrap_or(trace.end);
+            // Rounds happen every `tick` seconds.
+            t + (at.min(trace.end).max(t + 1) - t).div_ceil(tick) * tick
+        };
+        let next = next.min(trace.end.max(t + 1));
+        report.summary.node_seconds += on as u64 * (next - t);
+        t = next;
     }
     let s = &mut report.summary;
     s.ended_at = t;
     s.jobs = jobs.len();
     s.completed = jobs.iter().filter(|j| j.done).count();
     s.unschedulable = jobs.iter().filter(|j| j.reported).count();
-    let waits: Vec<u64> = jobs
+    s.never_run = jobs.iter().filter(|j| j.started.is_none()).count();
+    let mut waits: Vec<u64> = jobs
         .iter()
         .filter_map(|j| j.started.map(|st| st - j.submit))
         .collect();
-    s.max_wait_s = waits.iter().copied().max().unwrap_or(0);
+    waits.sort_unstable();
+    s.max_wait_s = waits.last().copied().unwrap_or(0);
+    s.p95_wait_s = if waits.is_empty() {
+        0
+    } else {
+        waits[(waits.len() * 95).div_ceil(100).max(1) - 1]
+    };
     s.mean_wait_s = if waits.is_empty() {
         0.0
     } else {
         waits.iter().sum::<u64>() as f64 / waits.len() as f64
     };
+    s.node_hours = s.node_seconds as f64 / 3600.0;
     report
 }
 

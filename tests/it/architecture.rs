@@ -186,6 +186,30 @@ fn nothing_outside_cli_prints_or_makes_an_exit_code() {
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 
+/// Regression: `nubo radl json | head -1` panicked ("failed printing to
+/// stdout") once the reader had gone; command output goes through
+/// `cli/output.rs`, which ends quietly on a closed pipe. Code merged later
+/// brought `println!` back into `cli/` twice.
+#[test]
+fn command_output_goes_through_cli_output() {
+    let mut bad = Vec::new();
+    for f in rust_files(&root().join("src/cli")) {
+        if f.ends_with("output.rs") {
+            continue;
+        }
+        let c = code(&std::fs::read_to_string(&f).unwrap());
+        for what in ["println!", "print!"] {
+            if uses(&c, what) {
+                bad.push(format!(
+                    "{} uses {what}: use out!/outln! (cli/output.rs)",
+                    f.display()
+                ));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
 /// The bodies of the `async fn`s in `code`.
 fn async_bodies(code: &str) -> Vec<&str> {
     let mut out = Vec::new();

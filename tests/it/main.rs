@@ -10,6 +10,7 @@ mod cloud_cli;
 #[cfg(feature = "ec2")]
 mod ec2;
 mod elastic;
+mod elastic_simulate;
 mod exit_codes;
 mod launch;
 mod launch_input;
