@@ -313,6 +313,16 @@ fn local_destroy_after_crash_mid_create() {
         .args(["-9", &back.init_pid.unwrap().to_string()])
         .status()
         .unwrap();
+    // Regression: a fixed 50 ms was not always enough for the killed init
+    // to be gone on a loaded machine (CI); wait as above.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while p.list_nodes(&c.name).unwrap()[1].running {
+        assert!(
+            Instant::now() < deadline,
+            "killed init (again) still listed as running"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
 
     // A node that crashed half-way: its directory and index, its network
     // namespace and veth, a stray process in the namespace, no init.
