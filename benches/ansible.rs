@@ -32,7 +32,6 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 use support::{Best, Cluster, Node, Timed, Workspace, opt, secs};
@@ -76,16 +75,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let before = support::machine_note();
-    let result = measure(&ws, rounds, nodes);
-    let after = support::machine_note();
-    match result.and_then(|m| support::publish(BENCH, &report(&m, &version, &before, &after))) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{BENCH}: FAILED: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    support::measure_and_publish(
+        BENCH,
+        || measure(&ws, rounds, nodes),
+        |m, b, a| report(m, &version, b, a),
+    )
 }
 
 #[derive(Default)]
@@ -176,101 +170,30 @@ fn measure(ws: &Workspace, rounds: u32, n: u32) -> Result<Measured, String> {
     Ok(m)
 }
 
-/// Runs check.sh on every node; each must print `bench-check ok`.
+/// Runs check.sh on every node; each must hold every task's effect.
 fn verify(c: &Cluster, nodes: &[Node], check: &str) -> Result<(), String> {
-    let outputs = c.on_each_node(nodes, check)?;
-    for (node, out) in nodes.iter().zip(&outputs) {
-        if out.trim() != "bench-check ok" {
-            return Err(format!(
-                "{} on {}: the tasks' effects are not all there:\n{out}",
-                c.name, node.name
-            ));
-        }
-    }
-    Ok(())
+    support::verify_nodes(c, nodes, check, "the tasks' effects")
 }
 
 /// One bare round: fresh nodes, `ansible-playbook`, the check.
 fn bare_round(ws: &Workspace, play: &str, n: u32, check: &str) -> Result<Timed, String> {
     let (c, _) = Cluster::launch(ws, "bare", &add(n, None))?;
     let nodes = c.expect(n as usize, 0)?;
-    // Short: OpenSSH's control sockets live under it (108 bytes at most).
-    let seq = c.name.rsplit('-').next().unwrap_or("0");
-    let dir = ws.dir.join(format!("a-{seq}"));
-    let cp = dir.join("cp");
-    std::fs::create_dir_all(&cp).map_err(|e| format!("cannot create {}: {e}", cp.display()))?;
-    let mut inventory = String::from("[nodes]\n");
-    for node in &nodes {
-        inventory.push_str(&format!("{} ansible_host={}\n", node.name, node.ip));
+    let play_path = ws.dir.join(format!("{}.yml", c.name));
+    std::fs::write(&play_path, play)
+        .map_err(|e| format!("cannot write {}: {e}", play_path.display()))?;
+    let timed = support::BarePlay {
+        program: std::ffi::OsStr::new("ansible-playbook"),
+        prefix: &[],
+        play: &play_path,
+        forks: n,
+        var: ("IM_INFRASTRUCTURE_ID", &c.name),
+        tasks: TASKS,
     }
-    inventory.push_str(&format!(
-        "\n[nodes:vars]\nansible_user=root\nansible_ssh_private_key_file={}\n\
-         ansible_python_interpreter=/usr/bin/python3\nIM_INFRASTRUCTURE_ID={}\n",
-        c.key().display(),
-        c.name
-    ));
-    let config = format!(
-        "[defaults]\nforks = {n}\nhost_key_checking = False\ngathering = explicit\n\
-         retry_files_enabled = False\nnocolor = True\n\n\
-         [ssh_connection]\npipelining = True\n\
-         ssh_args = -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=/dev/null\n\
-         control_path_dir = {}\n",
-        cp.display()
-    );
-    let (inventory_path, config_path, play_path) = (
-        dir.join("inventory.ini"),
-        dir.join("ansible.cfg"),
-        dir.join("play.yml"),
-    );
-    for (path, text) in [
-        (&inventory_path, inventory.as_str()),
-        (&config_path, config.as_str()),
-        (&play_path, play),
-    ] {
-        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    }
-    let mut cmd = ws.command("ansible-playbook");
-    cmd.arg("-i")
-        .arg(&inventory_path)
-        .arg(&play_path)
-        .env("ANSIBLE_CONFIG", &config_path)
-        .env("ANSIBLE_HOME", dir.join("home"))
-        .env("ANSIBLE_LOCAL_TEMP", dir.join("tmp"))
-        .current_dir(&dir);
-    let timed = ws.time("ansible-playbook", cmd);
-    stop_ssh_masters(&cp);
-    let timed = timed?;
-    let good = timed
-        .stdout
-        .lines()
-        .filter(|l| {
-            l.contains(" : ok=")
-                && l.contains(&format!("ok={TASKS} "))
-                && l.contains(" failed=0 ")
-                && l.contains(" unreachable=0 ")
-        })
-        .count();
-    if good != nodes.len() {
-        return Err(format!(
-            "ansible-playbook's recap is not {TASKS} ok tasks on each of {} hosts:\n{}",
-            nodes.len(),
-            support::tail(&timed.stdout, 40)
-        ));
-    }
+    .run(ws, &c, &nodes, "a")?;
     verify(&c, &nodes, check)?;
     c.destroy()?;
     Ok(timed)
-}
-
-/// Ends the SSH control masters Ansible left (ControlPersist).
-fn stop_ssh_masters(cp: &Path) {
-    for e in std::fs::read_dir(cp).into_iter().flatten().flatten() {
-        let _ = Command::new("ssh")
-            .arg("-o")
-            .arg(format!("ControlPath={}", e.path().display()))
-            .args(["-O", "exit", "control-master"])
-            .output();
-    }
 }
 
 fn ratio(nubo: Duration, bare: Duration) -> f64 {

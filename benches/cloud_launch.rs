@@ -105,16 +105,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let before = support::machine_note();
-    let result = measure(&rt, &ws, rounds, &sizes);
-    let after = support::machine_note();
-    match result.and_then(|rows| support::publish(BENCH, &report(&rows, rounds, &before, &after))) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{BENCH}: FAILED: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    support::measure_and_publish(
+        BENCH,
+        || measure(&rt, &ws, rounds, &sizes),
+        |rows, b, a| report(rows, rounds, b, a),
+    )
 }
 
 /// Why test-cloud hosts cannot boot here, if they cannot (as the tests'

@@ -42,7 +42,7 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 use support::{Best, Cluster, Node, Timed, Workspace, add_radl, ms, opt, secs};
@@ -125,16 +125,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let before = support::machine_note();
-    let result = measure(&ws, &ansible, rounds, nodes);
-    let after = support::machine_note();
-    match result.and_then(|m| support::publish(BENCH, &report(&m, &ansible, &before, &after))) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{BENCH}: FAILED: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    support::measure_and_publish(
+        BENCH,
+        || measure(&ws, &ansible, rounds, nodes),
+        |m, b, a| report(m, &ansible, b, a),
+    )
 }
 
 #[derive(Default)]
@@ -201,100 +196,28 @@ fn reconfigure_with(c: &Cluster, n: u32, configure: &str) -> Result<Timed, Strin
     c.reconfigure()
 }
 
-/// Runs check.sh on every node; each must print `bench-check ok`.
+/// Runs check.sh on every node; each must hold every step's effect.
 fn verify(c: &Cluster, nodes: &[Node], check: &str) -> Result<(), String> {
-    let outputs = c.on_each_node(nodes, check)?;
-    for (node, out) in nodes.iter().zip(&outputs) {
-        if out.trim() != "bench-check ok" {
-            return Err(format!(
-                "{} on {}: the ten steps' effects are not all there:\n{out}",
-                c.name, node.name
-            ));
-        }
-    }
-    Ok(())
+    support::verify_nodes(c, nodes, check, "the ten steps' effects")
 }
 
 /// One round of Ansible: fresh nodes, the play, the check.
 fn ansible_round(ws: &Workspace, ansible: &Ansible, n: u32, check: &str) -> Result<Timed, String> {
     let (c, _) = Cluster::launch(ws, "ansible", &add_radl(n, None))?;
     let nodes = c.expect(n as usize, 0)?;
-    // Short: OpenSSH's control sockets live under it (108 bytes at most).
-    let seq = c.name.rsplit('-').next().unwrap_or("0");
-    let dir = ws.dir.join(format!("ansible-{seq}"));
-    let cp = dir.join("cp");
-    std::fs::create_dir_all(&cp).map_err(|e| format!("cannot create {}: {e}", cp.display()))?;
-    let mut inventory = String::from("[nodes]\n");
-    for node in &nodes {
-        inventory.push_str(&format!("{} ansible_host={}\n", node.name, node.ip));
+    let play = support::fixtures().join("ansible/ten-steps.yml");
+    let timed = support::BarePlay {
+        program: ansible.program.as_os_str(),
+        prefix: &ansible.prefix,
+        play: &play,
+        forks: 20,
+        var: ("cluster_name", &c.name),
+        tasks: STEPS,
     }
-    inventory.push_str(&format!(
-        "\n[nodes:vars]\nansible_user=root\nansible_ssh_private_key_file={}\n\
-         ansible_python_interpreter=/usr/bin/python3\ncluster_name={}\n",
-        c.key().display(),
-        c.name
-    ));
-    let inventory_path = dir.join("inventory.ini");
-    let config = format!(
-        "[defaults]\nforks = 20\nhost_key_checking = False\ngathering = explicit\n\
-         retry_files_enabled = False\nnocolor = True\n\n\
-         [ssh_connection]\npipelining = True\n\
-         ssh_args = -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=/dev/null\n\
-         control_path_dir = {}\n",
-        cp.display()
-    );
-    let config_path = dir.join("ansible.cfg");
-    for (path, text) in [(&inventory_path, &inventory), (&config_path, &config)] {
-        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    }
-    let mut cmd = ws.command(&ansible.program);
-    cmd.args(&ansible.prefix)
-        .arg("-i")
-        .arg(&inventory_path)
-        .arg(support::fixtures().join("ansible/ten-steps.yml"))
-        .env("ANSIBLE_CONFIG", &config_path)
-        .env("ANSIBLE_HOME", dir.join("home"))
-        .env("ANSIBLE_LOCAL_TEMP", dir.join("tmp"))
-        .current_dir(&dir);
-    let timed = ws.time("ansible-playbook", cmd);
-    stop_ssh_masters(&cp);
-    let timed = timed?;
-    // Every host ran every task: ok=10 and nothing failed.
-    let recap: Vec<&str> = timed
-        .stdout
-        .lines()
-        .filter(|l| l.contains(" : ok="))
-        .collect();
-    let good = recap
-        .iter()
-        .filter(|l| {
-            l.contains(&format!("ok={STEPS} "))
-                && l.contains(" failed=0 ")
-                && l.contains(" unreachable=0 ")
-        })
-        .count();
-    if recap.len() != nodes.len() || good != nodes.len() {
-        return Err(format!(
-            "ansible-playbook's recap is not {STEPS} ok tasks on each of {} hosts:\n{}",
-            nodes.len(),
-            support::tail(&timed.stdout, 40)
-        ));
-    }
+    .run(ws, &c, &nodes, "ansible")?;
     verify(&c, &nodes, check)?;
     c.destroy()?;
     Ok(timed)
-}
-
-/// Ends the SSH control masters Ansible left (ControlPersist), which
-/// would otherwise wait a minute for connections to nodes that are gone.
-fn stop_ssh_masters(cp: &Path) {
-    for e in std::fs::read_dir(cp).into_iter().flatten().flatten() {
-        let _ = Command::new("ssh")
-            .arg("-o")
-            .arg(format!("ControlPath={}", e.path().display()))
-            .args(["-O", "exit", "control-master"])
-            .output();
-    }
 }
 
 fn ratio(theirs: Duration, nubo: Duration) -> f64 {

@@ -64,16 +64,7 @@ fn main() -> ExitCode {
     if let Some(why) = unavailable() {
         return support::skip(BENCH, &why);
     }
-    let before = support::machine_note();
-    let result = measure(n);
-    let after = support::machine_note();
-    match result.and_then(|m| support::publish(BENCH, &report(n, &m, &before, &after))) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{BENCH}: FAILED: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    support::measure_and_publish(BENCH, || measure(n), |m, b, a| report(n, m, b, a))
 }
 
 /// Why the benchmark cannot run here, if it cannot.

@@ -70,16 +70,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let before = support::machine_note();
-    let result = measure(&ws, rounds, &sizes);
-    let after = support::machine_note();
-    match result.and_then(|rows| support::publish(BENCH, &report(&rows, rounds, &before, &after))) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{BENCH}: FAILED: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    support::measure_and_publish(
+        BENCH,
+        || measure(&ws, rounds, &sizes),
+        |rows, b, a| report(rows, rounds, b, a),
+    )
 }
 
 struct Row {

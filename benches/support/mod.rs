@@ -714,3 +714,144 @@ pub fn publish(name: &str, report: &str) -> Result<(), String> {
     println!("(written to {})", path.display());
     Ok(())
 }
+
+/// Runs `check` on every node; each must print `bench-check ok`, else the
+/// error says which node lacks `what`.
+pub fn verify_nodes(c: &Cluster, nodes: &[Node], check: &str, what: &str) -> Result<(), String> {
+    let outputs = c.on_each_node(nodes, check)?;
+    for (node, out) in nodes.iter().zip(&outputs) {
+        if out.trim() != "bench-check ok" {
+            return Err(format!(
+                "{} on {}: {what} are not all there:\n{out}",
+                c.name, node.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `ansible-playbook` run by hand on a cluster's nodes, as the benchmarks
+/// compare nubo with: root with the cluster's key, the host's python3,
+/// `forks`, pipelining and SSH control masters, no host key checking, no
+/// facts.
+pub struct BarePlay<'a> {
+    /// The program and the arguments before ours (a Python module run).
+    pub program: &'a OsStr,
+    pub prefix: &'a [String],
+    pub play: &'a Path,
+    pub forks: u32,
+    /// One more inventory variable for every node: (name, value).
+    pub var: (&'a str, &'a str),
+    /// Tasks each host must report ok, with none failed or unreachable.
+    pub tasks: usize,
+}
+
+impl BarePlay<'_> {
+    /// Runs the play on `nodes` of `c` from a directory of its own under
+    /// the workspace (`tag`, short: OpenSSH's control sockets live under
+    /// it, 108 bytes at most); checks Ansible's recap; returns the time.
+    pub fn run(
+        &self,
+        ws: &Workspace,
+        c: &Cluster,
+        nodes: &[Node],
+        tag: &str,
+    ) -> Result<Timed, String> {
+        let seq = c.name.rsplit('-').next().unwrap_or("0");
+        let dir = ws.dir.join(format!("{tag}-{seq}"));
+        let cp = dir.join("cp");
+        std::fs::create_dir_all(&cp).map_err(|e| format!("cannot create {}: {e}", cp.display()))?;
+        let mut inventory = String::from("[nodes]\n");
+        for node in nodes {
+            inventory.push_str(&format!("{} ansible_host={}\n", node.name, node.ip));
+        }
+        inventory.push_str(&format!(
+            "\n[nodes:vars]\nansible_user=root\nansible_ssh_private_key_file={}\n\
+             ansible_python_interpreter=/usr/bin/python3\n{}={}\n",
+            c.key().display(),
+            self.var.0,
+            self.var.1
+        ));
+        let config = format!(
+            "[defaults]\nforks = {}\nhost_key_checking = False\ngathering = explicit\n\
+             retry_files_enabled = False\nnocolor = True\n\n\
+             [ssh_connection]\npipelining = True\n\
+             ssh_args = -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=/dev/null\n\
+             control_path_dir = {}\n",
+            self.forks,
+            cp.display()
+        );
+        let (inventory_path, config_path) = (dir.join("inventory.ini"), dir.join("ansible.cfg"));
+        for (path, text) in [(&inventory_path, &inventory), (&config_path, &config)] {
+            std::fs::write(path, text)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        let mut cmd = ws.command(self.program);
+        cmd.args(self.prefix)
+            .arg("-i")
+            .arg(&inventory_path)
+            .arg(self.play)
+            .env("ANSIBLE_CONFIG", &config_path)
+            .env("ANSIBLE_HOME", dir.join("home"))
+            .env("ANSIBLE_LOCAL_TEMP", dir.join("tmp"))
+            .current_dir(&dir);
+        let timed = ws.time("ansible-playbook", cmd);
+        stop_ssh_masters(&cp);
+        let timed = timed?;
+        // Every host ran every task: ok=N and nothing failed.
+        let recap: Vec<&str> = timed
+            .stdout
+            .lines()
+            .filter(|l| l.contains(" : ok="))
+            .collect();
+        let good = recap
+            .iter()
+            .filter(|l| {
+                l.contains(&format!("ok={} ", self.tasks))
+                    && l.contains(" failed=0 ")
+                    && l.contains(" unreachable=0 ")
+            })
+            .count();
+        if recap.len() != nodes.len() || good != nodes.len() {
+            return Err(format!(
+                "ansible-playbook's recap is not {} ok tasks on each of {} hosts:\n{}",
+                self.tasks,
+                nodes.len(),
+                tail(&timed.stdout, 40)
+            ));
+        }
+        Ok(timed)
+    }
+}
+
+/// Ends the SSH control masters Ansible left (ControlPersist), which
+/// would otherwise wait a minute for connections to nodes that are gone.
+fn stop_ssh_masters(cp: &Path) {
+    for e in std::fs::read_dir(cp).into_iter().flatten().flatten() {
+        let _ = Command::new("ssh")
+            .arg("-o")
+            .arg(format!("ControlPath={}", e.path().display()))
+            .args(["-O", "exit", "control-master"])
+            .output();
+    }
+}
+
+/// Measures, then prints and writes the report `report` makes of the
+/// measurements and the machine's load before and after; a failure ends
+/// the benchmark with `NAME: FAILED: why`.
+pub fn measure_and_publish<M>(
+    bench: &str,
+    measure: impl FnOnce() -> Result<M, String>,
+    report: impl FnOnce(&M, &str, &str) -> String,
+) -> ExitCode {
+    let before = machine_note();
+    let result = measure();
+    let after = machine_note();
+    match result.and_then(|m| publish(bench, &report(&m, &before, &after))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{bench}: FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
