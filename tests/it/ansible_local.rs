@@ -14,7 +14,7 @@ use crate::support::skip_or_fail;
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn has_ansible() -> bool {
+pub(crate) fn has_ansible() -> bool {
     for tool in ["ansible-playbook", "ansible-vault", "git"] {
         let ok = Command::new(tool)
             .arg("--version")
@@ -47,7 +47,7 @@ fn run(dir: &Path, cmd: &str, args: &[&str]) {
 
 /// A bare git repository holding one role, `marker`, that writes
 /// `/etc/role-marker`.
-fn role_repo(base: &Path) -> String {
+pub(crate) fn role_repo(base: &Path) -> String {
     let work = base.join("role-work");
     std::fs::create_dir_all(work.join("tasks")).unwrap();
     std::fs::write(
@@ -86,7 +86,7 @@ fn role_repo(base: &Path) -> String {
 }
 
 /// A body encrypted with `ansible-vault` under `password`.
-fn vault_body(base: &Path, password: &Path) -> String {
+pub(crate) fn vault_body(base: &Path, password: &Path) -> String {
     let f = base.join("secret.yml");
     std::fs::write(
         &f,
@@ -106,7 +106,7 @@ fn vault_body(base: &Path, password: &Path) -> String {
     std::fs::read_to_string(&f).unwrap()
 }
 
-fn radl(role_url: &str, secret: &str) -> String {
+pub(crate) fn radl(role_url: &str, secret: &str) -> String {
     format!(
         r#"network public (outbound = 'yes')
 network private ()

@@ -1758,3 +1758,121 @@ fn write_auth(dir: &std::path::Path, line: &str) -> PathBuf {
     std::fs::set_permissions(&auth, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     auth
 }
+
+/// Issue 17, must-show 2: the IM-style Ansible cluster of
+/// `ansible_local::im_style_ansible_cluster_on_local_nodes` on the
+/// OpenStack test cloud: the login user is `cloudadm` (cloud-init), so
+/// every play runs with become; the workers have only a private address,
+/// so Ansible reaches them through the front-end. Every task's effect is
+/// checked, `reconfigure` keeps every step, and destroy leaves nothing.
+#[test]
+fn im_style_ansible_cluster_on_the_openstack_test_cloud() {
+    if !can_run() || !tc::can_run() || !crate::ansible_local::has_ansible() {
+        return;
+    }
+    let c = Cluster::on_openstack("cpu.count >= 1");
+    let name = c.name.clone();
+    let base = c.root.parent().unwrap().join("inputs");
+    std::fs::create_dir_all(&base).unwrap();
+    let password = base.join("vault-pass");
+    std::fs::write(&password, "s3cret-pass\n").unwrap();
+    let url = crate::ansible_local::role_repo(&base);
+    let secret = crate::ansible_local::vault_body(&base, &password);
+    let file = base.join("c.radl");
+    std::fs::write(&file, crate::ansible_local::radl(&url, &secret)).unwrap();
+    let cloud = c.cloud.as_ref().unwrap();
+    let cache = base.join("cache");
+    let nubo = |args: &[&str]| -> Output {
+        c.command(args)
+            .env("XDG_CACHE_HOME", &cache)
+            .output()
+            .expect("run nubo")
+    };
+    let ok = |args: &[&str]| crate::support::stdout_of(&format!("nubo {args:?}"), nubo(args));
+    ok(&[
+        "launch",
+        &name,
+        file.to_str().unwrap(),
+        "--add",
+        cloud.site.to_str().unwrap(),
+        "-a",
+        cloud.auth.to_str().unwrap(),
+        "-y",
+        "--vault-password-file",
+        password.to_str().unwrap(),
+    ]);
+    let shown: serde_json::Value = serde_json::from_str(&ok(&["show", &name, "--json"])).unwrap();
+    let addresses = |node: &str| -> Vec<std::net::Ipv4Addr> {
+        shown["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["node"] == node)
+            .unwrap_or_else(|| panic!("no {node} in {shown:#}"))["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a.as_str()?.parse().ok())
+            .collect()
+    };
+    for wn in ["wn-1", "wn-2"] {
+        let ips = addresses(wn);
+        assert!(
+            ips.len() == 1 && !reachable_from_here(ips[0]),
+            "{wn} has only a private address: {ips:?}"
+        );
+    }
+    let on = |node: &str, cmd: &str| ok(&["ssh", &name, node, "--", cmd]);
+    assert_eq!(on("wn-1", "id -un").trim(), "cloudadm");
+    assert_eq!(
+        on("front", "cat /etc/im-front").trim(),
+        format!("front front.localdomain front 2 {name}")
+    );
+    assert_eq!(
+        on("front", "stat -c %U /etc/im-front").trim(),
+        "root",
+        "plays run with become"
+    );
+    let front_ips = on("front", "hostname -I");
+    for (i, wn) in ["wn-1", "wn-2"].iter().enumerate() {
+        let im_wn = on(wn, "cat /etc/im-wn");
+        let fields: Vec<&str> = im_wn.split_whitespace().collect();
+        assert_eq!(fields.len(), 3, "{wn}: {im_wn}");
+        assert_eq!(
+            (fields[0], fields[1]),
+            (*wn, (i + 1).to_string().as_str()),
+            "{wn}: {im_wn}"
+        );
+        assert!(
+            front_ips.split_whitespace().any(|ip| ip == fields[2]),
+            "{wn}: the front-end's private address {} is one of {front_ips}",
+            fields[2]
+        );
+        assert_eq!(
+            on(wn, "cat /etc/native-marker").trim(),
+            format!("native-{wn}")
+        );
+        assert_eq!(
+            on(wn, "cat /etc/role-marker").trim(),
+            format!("from-git-role on {wn}")
+        );
+    }
+    assert_eq!(on("front", "cat /etc/native-marker").trim(), "native-front");
+    assert_eq!(
+        on("front", "cat /etc/secret-marker").trim(),
+        "vault ok front"
+    );
+    let out = nubo(&["reconfigure", &name]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "reconfigure: {text}");
+    assert_eq!(
+        text.matches("kept configure").count(),
+        9,
+        "every step kept: {text}"
+    );
+    ok(&["destroy", &name, "-y"]);
+    assert!(cloud.emu.servers().is_empty(), "{:#?}", cloud.emu.servers());
+    assert!(cloud.emu.ports().is_empty(), "{:#?}", cloud.emu.ports());
+    assert!(cloud.test_cloud.host_names().is_empty());
+}
