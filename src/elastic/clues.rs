@@ -8,9 +8,14 @@
 //!   `RECONSIDER_JOB_TIME_S` old, makes a request for its nodes;
 //! - each request, in submission order, books slots on nodes in CLUES's
 //!   order: nodes on (idle or used) with free slots, then nodes powering
-//!   on, then off nodes, which are powered on (at most `MAX_BOOTING_NODES`
-//!   booting at once, 0: no limit); a request that cannot book all its
-//!   nodes books none and is tried again next round;
+//!   on, then off nodes, which are powered on (no more once
+//!   `MAX_BOOTING_NODES` boot, 0: no limit, which ends the round); a
+//!   request that books a node still to boot keeps that booking in later
+//!   rounds until its nodes are up (CLUES's `BookingSystem`), and counts
+//!   as waiting; a request that cannot book all its nodes books none: it
+//!   ends the round while an earlier request waits (CLUES serves requests
+//!   in order), else it is not served and is considered again after
+//!   `RECONSIDER_JOB_TIME_S`;
 //! - idle nodes not booked this round and idle for `IDLE_TIME_S` are
 //!   powered off;
 //! - a node not up `MAX_WAIT_POWERON_S` after its power-on is a failure
@@ -32,10 +37,13 @@ pub const MAX_WAIT_POWERON_S: u64 = 300;
 pub const PERIOD_RECOVERY_NODES_S: u64 = 30;
 pub const RETRIES_POWER_ON: u32 = 3;
 
-/// What CLUES remembers between rounds: when each job last made a request.
+/// What CLUES remembers between rounds: when each job last made a
+/// request, and the nodes an attended request waits for (its booking,
+/// kept while any of them boots: CLUES's `BookingSystem`).
 #[derive(Debug, Default)]
 pub struct CluesState {
     requested: HashMap<String, u64>,
+    attended: HashMap<String, Vec<usize>>,
 }
 
 impl CluesState {
@@ -132,8 +140,31 @@ pub fn decide(
     state
         .requested
         .retain(|id, _| snap.pending.iter().any(|j| &j.id == id));
-    for job in &snap.pending {
-        if state
+    state
+        .attended
+        .retain(|id, _| snap.pending.iter().any(|j| &j.id == id));
+    // Requests served in queue order: one that cannot be met while an
+    // earlier one still waits for its nodes ends the round
+    // (`requests_alive`).
+    let mut alive = 0usize;
+    'jobs: for job in &snap.pending {
+        if let Some(waits_for) = state.attended.get(&job.id) {
+            if waits_for
+                .iter()
+                .any(|&i| nodes[i].state == NodeState::PoweringOn)
+            {
+                // Still booting: the booking holds its slots.
+                for &i in waits_for {
+                    slots[i] = slots[i].saturating_sub(job.cpus);
+                    booked[i] = true;
+                }
+                alive += 1;
+                continue;
+            }
+            // Its nodes are up (or failed): the request is considered
+            // again now.
+            state.attended.remove(&job.id);
+        } else if state
             .requested
             .get(&job.id)
             .is_some_and(|at| now < at + RECONSIDER_JOB_TIME_S)
@@ -151,25 +182,39 @@ pub fn decide(
                     break;
                 }
                 if class.contains(&n.state) && slots[i] >= job.cpus && !chosen.contains(&i) {
-                    if n.state == NodeState::Off
-                        && max_booting > 0
-                        && booting
-                            + chosen
-                                .iter()
-                                .filter(|&&c| nodes[c].state == NodeState::Off)
-                                .count()
-                            >= max_booting
-                    {
-                        continue;
-                    }
                     chosen.push(i);
                 }
             }
+            if class == [NodeState::PoweringOn]
+                && chosen.len() < job.nodes as usize
+                && max_booting > 0
+                && booting >= max_booting
+            {
+                // At the booting limit, with nodes still to power on:
+                // CLUES waits for the next round.
+                break 'jobs;
+            }
         }
         if chosen.len() < job.nodes as usize {
+            if alive > 0 {
+                // Still pending: it holds up the requests behind it and
+                // is tried again next round.
+                break;
+            }
+            // Not served: considered again after RECONSIDER_JOB_TIME_S.
+            state.requested.insert(job.id.clone(), now);
             continue;
         }
         state.requested.insert(job.id.clone(), now);
+        let waits_for: Vec<usize> = chosen
+            .iter()
+            .copied()
+            .filter(|&c| matches!(nodes[c].state, NodeState::Off | NodeState::PoweringOn))
+            .collect();
+        if !waits_for.is_empty() {
+            alive += 1;
+            state.attended.insert(job.id.clone(), waits_for);
+        }
         for i in chosen {
             slots[i] -= job.cpus;
             booked[i] = true;
@@ -233,6 +278,49 @@ mod tests {
             .collect();
         assert_eq!(ons, [5], "{:#?}", r.events);
         assert_eq!(r.summary.max_wait_s, 12);
+    }
+
+    fn power_ons(r: &crate::elastic::simulate::Report) -> Vec<(u64, String)> {
+        r.events
+            .iter()
+            .filter(|e| e.what.starts_with("power_on"))
+            .map(|e| {
+                let node = e.what.split_whitespace().nth(1).unwrap_or("");
+                (e.at, node.trim_end_matches(':').to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_booking_of_a_booting_node_holds_across_rounds() {
+        // wn-1 boots for the first job until 200 s; the second job, at
+        // 100 s, cannot take its slot (CLUES's BookingSystem) and
+        // powers on wn-2.
+        let r = clues(
+            "boot: 200\ntypes: [{system: wn, max: 2}]\n\
+             jobs: [{at: 0, duration: 10}, {at: 100, duration: 10}]\n",
+        );
+        assert_eq!(
+            power_ons(&r),
+            [(0, "wn-1".to_string()), (100, "wn-2".to_string())],
+            "{:#?}",
+            r.events
+        );
+    }
+
+    #[test]
+    fn requests_are_served_in_order_behind_one_waiting_for_its_nodes() {
+        // The first job waits for wn-1 to boot; the second (3 nodes, at
+        // most 2) cannot be met, which ends each round while the first
+        // waits; so the third gets wn-2 only once wn-1 is up.
+        let r = clues(
+            "boot: 100\ntypes: [{system: wn, max: 2}]\n\
+             jobs: [{at: 0, duration: 500}, {at: 1, duration: 10, nodes: 3}, {at: 2, duration: 10}]\nend: 2000\n",
+        );
+        let ons = power_ons(&r);
+        assert_eq!(ons.len(), 2, "{:#?}", r.events);
+        assert_eq!(ons[0], (0, "wn-1".to_string()));
+        assert!(ons[1].0 >= 100, "wn-2 only after wn-1 is up: {ons:?}");
     }
 
     #[test]
