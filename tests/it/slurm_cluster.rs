@@ -1616,6 +1616,51 @@ fn slurm_nfs_on_moto_with_hosts_runs_jobs_grows_and_leaves_nothing() {
             .collect::<Vec<_>>()
     });
     assert!(volumes.is_empty(), "volumes left on moto: {volumes:#?}");
+    // Nor the cluster's security group or key pair, nor an instance.
+    let (groups, keys, instances) = m.rt.block_on(async {
+        let groups: Vec<String> = m
+            .client
+            .describe_security_groups()
+            .send()
+            .await
+            .unwrap()
+            .security_groups()
+            .iter()
+            .filter_map(|g| g.group_name())
+            .filter(|g| g.contains(name.as_str()))
+            .map(String::from)
+            .collect();
+        let keys: Vec<String> = m
+            .client
+            .describe_key_pairs()
+            .send()
+            .await
+            .unwrap()
+            .key_pairs()
+            .iter()
+            .filter_map(|k| k.key_name())
+            .filter(|k| k.contains(name.as_str()))
+            .map(String::from)
+            .collect();
+        let instances: Vec<String> = m
+            .client
+            .describe_instances()
+            .send()
+            .await
+            .unwrap()
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter(|i| i.state().and_then(|s| s.name()).map(|s| s.as_str()) != Some("terminated"))
+            .filter_map(|i| i.instance_id())
+            .map(String::from)
+            .collect();
+        (groups, keys, instances)
+    });
+    assert!(
+        groups.is_empty() && keys.is_empty() && instances.is_empty(),
+        "left on moto: groups {groups:?}, key pairs {keys:?}, instances {instances:?}"
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     while !m.test_cloud.host_names().is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
