@@ -417,6 +417,12 @@ impl Env {
     pub fn ansible_dir(&self, cluster: &str) -> PathBuf {
         self.store.dir().join("ansible").join(cluster)
     }
+
+    /// Where ansible-core is installed when PATH has none recent enough,
+    /// one directory per version (`ansible_install`).
+    pub fn ansible_core_dir(&self) -> PathBuf {
+        self.store.dir().join("ansible-core")
+    }
 }
 
 #[cfg(test)]
