@@ -43,7 +43,13 @@ pub enum AnsibleError {
     #[error("`ansible-playbook` could not be run to its end: {0}")]
     Run(String),
     #[error(transparent)]
-    Install(#[from] super::ansible_install::InstallError),
+    Install(Box<super::ansible_install::InstallError>),
+}
+
+impl From<super::ansible_install::InstallError> for AnsibleError {
+    fn from(e: super::ansible_install::InstallError) -> Self {
+        AnsibleError::Install(Box::new(e))
+    }
 }
 
 /// The front-end a private node is reached through.

@@ -1,8 +1,15 @@
 //! Which Ansible nubo runs: `ansible-playbook` from PATH when its
 //! ansible-core is recent enough (2.15 or later), else a pinned
 //! ansible-core installed once into nubo's data directory, in a Python
-//! virtual environment of its own (`<state>/ansible-core/<version>/`,
-//! `python3 -m venv` then its `pip install ansible-core==VERSION`). The
+//! virtual environment of its own (`<state>/ansible-install/core-VERSION/`,
+//! `python3 -m venv` then its `pip install ansible-core==VERSION`).
+//!
+//! `contextualize (option ansible_version = 'X')` is honoured as IM
+//! honours it: IM installs the `ansible` package (the community bundle,
+//! which brings its own ansible-core) at version X on the master node
+//! (`conf-ansible.yml`: `ansible={{ ANSIBLE_VERSION }}`). nubo then uses
+//! PATH's Ansible only when `ansible-community --version` says X, else
+//! installs `ansible==X` the same way into `ansible-X/`. The
 //! install runs under a lock file, so two nubo processes do not install
 //! at once; one that fails removes its half-made directory. pip's own
 //! environment (`PIP_INDEX_URL`, `PIP_NO_INDEX`, `PIP_FIND_LINKS`, proxies)
@@ -31,13 +38,16 @@ static BIN: Mutex<Option<PathBuf>> = Mutex::new(None);
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
+    #[error("`ansible_version` '{0}' is not a version (digits and dots, as `9.1.0`)")]
+    BadVersion(String),
     #[error(
-        "installing ansible-core {version} into {} failed: {detail}\n\
-         (to install it by hand: `python3 -m venv {dir} && {dir}/bin/pip install ansible-core=={version}`, \
+        "installing {package} {version} into {} failed: {detail}\n\
+         (to install it by hand: `python3 -m venv {dir} && {dir}/bin/pip install {package}=={version}`, \
          or put ansible-core 2.15 or later on PATH: `pip install ansible-core`)",
         dir.display(), dir = dir.display()
     )]
     Failed {
+        package: &'static str,
         version: String,
         dir: PathBuf,
         detail: String,
@@ -68,16 +78,39 @@ pub fn fits(found: (u32, u32, u32)) -> bool {
     (found.0, found.1) >= MIN
 }
 
-/// Where ansible-core `version` is installed under `base`
-/// (`Env::ansible_core_dir`).
-pub fn install_dir(base: &Path, version: &str) -> PathBuf {
-    base.join(version)
+/// Where `package` (`ansible-core`, `ansible`) `version` is installed
+/// under `base` (`Env::ansible_install_dir`).
+pub fn install_dir(base: &Path, package: &str, version: &str) -> PathBuf {
+    let short = package.strip_suffix("-core").map_or(package, |_| "core");
+    base.join(format!("{short}-{version}"))
+}
+
+/// The `ansible` package's version in `ansible-community --version`
+/// (`Ansible community version 9.1.0`).
+pub fn community_version(text: &str) -> Option<&str> {
+    text.split_whitespace()
+        .skip_while(|w| *w != "version")
+        .nth(1)
+}
+
+fn valid_version(v: &str) -> bool {
+    v.starts_with(|c: char| c.is_ascii_digit())
+        && v.split('.')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric()))
 }
 
 /// Chooses the Ansible to run: PATH's when it fits, else the pinned
 /// ansible-core under `base`, installed first if it is not there yet
-/// (`note` says so, in one line).
-pub async fn ensure(base: &Path, note: impl Fn(String)) -> Result<(), InstallError> {
+/// (`note` says so, in one line). With `wanted` (the `ansible_version`
+/// option), the `ansible` package of that version instead.
+pub async fn ensure(
+    base: &Path,
+    wanted: Option<&str>,
+    note: impl Fn(String),
+) -> Result<(), InstallError> {
+    if let Some(v) = wanted {
+        return ensure_community(base, v, &note).await;
+    }
     let on_path = Program::new("ansible-playbook", VERSION_TIMEOUT)
         .arg("--version")
         .output()
@@ -90,12 +123,42 @@ pub async fn ensure(base: &Path, note: impl Fn(String)) -> Result<(), InstallErr
         set_bin(None);
         return Ok(());
     }
-    let dir = install_dir(base, PINNED);
+    let dir = install_dir(base, "ansible-core", PINNED);
     let why = match found {
         Some((a, b, c)) => format!("ansible-core {a}.{b}.{c} on PATH is older than 2.15"),
         None => "`ansible-playbook` is not on PATH".to_string(),
     };
-    install(&dir, PINNED, &why, &note).await?;
+    install(&dir, "ansible-core", PINNED, &why, &note).await?;
+    set_bin(Some(dir.join("bin")));
+    Ok(())
+}
+
+async fn ensure_community(
+    base: &Path,
+    version: &str,
+    note: &impl Fn(String),
+) -> Result<(), InstallError> {
+    if !valid_version(version) {
+        return Err(InstallError::BadVersion(version.to_string()));
+    }
+    let on_path = Program::new("ansible-community", VERSION_TIMEOUT)
+        .arg("--version")
+        .output()
+        .await;
+    let found = match &on_path {
+        Ok(o) if o.success() => community_version(&o.stdout_text()).map(str::to_string),
+        _ => None,
+    };
+    if found.as_deref() == Some(version) {
+        set_bin(None);
+        return Ok(());
+    }
+    let why = match found {
+        Some(f) => format!("`ansible_version` is {version}, Ansible {f} is on PATH"),
+        None => format!("`ansible_version` is {version}, no Ansible community package on PATH"),
+    };
+    let dir = install_dir(base, "ansible", version);
+    install(&dir, "ansible", version, &why, note).await?;
     set_bin(Some(dir.join("bin")));
     Ok(())
 }
@@ -110,11 +173,13 @@ fn set_bin(dir: Option<PathBuf>) {
 /// is there, under `dir`'s lock file.
 async fn install(
     dir: &Path,
+    package: &'static str,
     version: &str,
     why: &str,
     note: &impl Fn(String),
 ) -> Result<(), InstallError> {
     let fail = |detail: String| InstallError::Failed {
+        package,
         version: version.to_string(),
         dir: dir.to_path_buf(),
         detail,
@@ -137,10 +202,10 @@ async fn install(
         return Ok(());
     }
     note(format!(
-        "installing ansible-core {version} into {} ({why}; once)",
+        "installing {package} {version} into {} ({why}; once)",
         dir.display()
     ));
-    let result = install_unlocked(dir, version).await.map_err(fail);
+    let result = install_unlocked(dir, package, version).await.map_err(fail);
     let result = match result {
         Ok(()) => {
             let done = done.clone();
@@ -159,7 +224,7 @@ async fn install(
     result
 }
 
-async fn install_unlocked(dir: &Path, version: &str) -> Result<(), String> {
+async fn install_unlocked(dir: &Path, package: &str, version: &str) -> Result<(), String> {
     {
         // A half-made directory left by a process that was killed.
         let d = dir.to_path_buf();
@@ -180,7 +245,7 @@ async fn install_unlocked(dir: &Path, version: &str) -> Result<(), String> {
     .await?;
     run(Program::new(dir.join("bin/pip"), PIP_TIMEOUT)
         .args(["install", "--quiet", "--disable-pip-version-check"])
-        .arg(format!("ansible-core=={version}")))
+        .arg(format!("{package}=={version}")))
     .await?;
     Ok(())
 }
@@ -228,5 +293,28 @@ mod tests {
         assert!(fits((2, 19, 14)));
         assert!(!fits((2, 14, 9)));
         assert!(!fits((2, 9, 0)));
+    }
+
+    #[test]
+    fn reads_the_community_version_and_checks_the_option() {
+        assert_eq!(
+            community_version("Ansible community version 9.1.0\n"),
+            Some("9.1.0")
+        );
+        assert_eq!(community_version("nothing here"), None);
+        assert!(valid_version("9.1.0"));
+        assert!(valid_version("2.9"));
+        assert!(!valid_version("9.1.0 --index-url=http://x"));
+        assert!(!valid_version("latest"));
+        assert!(!valid_version("9..1"));
+        let base = Path::new("/s/ansible-install");
+        assert_eq!(
+            install_dir(base, "ansible-core", "2.19.14"),
+            base.join("core-2.19.14")
+        );
+        assert_eq!(
+            install_dir(base, "ansible", "9.1.0"),
+            base.join("ansible-9.1.0")
+        );
     }
 }

@@ -418,10 +418,10 @@ impl Env {
         self.store.dir().join("ansible").join(cluster)
     }
 
-    /// Where ansible-core is installed when PATH has none recent enough,
-    /// one directory per version (`ansible_install`).
-    pub fn ansible_core_dir(&self) -> PathBuf {
-        self.store.dir().join("ansible-core")
+    /// Where Ansible is installed when PATH has none that fits, one
+    /// directory per package and version (`ansible_install`).
+    pub fn ansible_install_dir(&self) -> PathBuf {
+        self.store.dir().join("ansible-install")
     }
 }
 

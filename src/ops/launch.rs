@@ -398,7 +398,14 @@ async fn ansible_ready(
     if !prepared.recipes.values().any(|r| r.ansible.is_some()) {
         return Ok(());
     }
-    super::ansible_install::ensure(&env.ansible_core_dir(), |line| {
+    let wanted = prepared
+        .composed
+        .document
+        .contextualize
+        .as_ref()
+        .and_then(|c| c.options.get_str("ansible_version"))
+        .filter(|v| !v.is_empty());
+    super::ansible_install::ensure(&env.ansible_install_dir(), wanted, |line| {
         tracing::info!("{line}");
         observer.on(&Event::Note(line));
     })

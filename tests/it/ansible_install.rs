@@ -86,7 +86,8 @@ fn launch(dir: &Path, find_links: &Path) -> Output {
 }
 
 fn installed(dir: &Path) -> PathBuf {
-    dir.join("state/ansible-core").join(PINNED)
+    dir.join("state/ansible-install")
+        .join(format!("core-{PINNED}"))
 }
 
 const MESSAGE: &str = "installing ansible-core 2.19.14 into";
@@ -150,4 +151,41 @@ fn a_failed_install_is_a_clear_error_and_leaves_nothing_half_made() {
     // Before anything was made: the cloud was never called.
     assert!(!err.contains("OpenStack"), "{err}");
     assert!(!installed(dir).exists(), "a half-made install was left");
+}
+
+/// `contextualize (option ansible_version = 'X')`, as in IM's own test
+/// (`test_files_test_ansible.radl`: `ansible` 12.3.0, which brings
+/// ansible-core 2.19): X is the `ansible` package's version, installed
+/// by the same mechanism into `ansible-X/` (no wheels for it here, so
+/// the install fails, cleanly, before anything is made).
+#[test]
+fn the_ansible_version_option_installs_that_ansible_package() {
+    let Some(_) = wheels() else { return };
+    let tmp = setup();
+    let dir = tmp.path();
+    let radl = RADL.replace(
+        "deploy front 1",
+        "contextualize (\n  option ansible_version = '12.3.0'\n  system front configure front\n)\ndeploy front 1",
+    );
+    std::fs::write(dir.join("c.radl"), radl).unwrap();
+    let empty = dir.join("no-wheels");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = launch(dir, &empty);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let target = dir.join("state/ansible-install/ansible-12.3.0");
+    assert!(
+        err.contains(&format!(
+            "installing ansible 12.3.0 into {} (`ansible_version` is 12.3.0",
+            target.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("pip install ansible==12.3.0`"), "{err}");
+    assert!(!err.contains("OpenStack"), "{err}");
+    assert!(!target.exists(), "a half-made install was left");
+    assert!(
+        !installed(dir).exists(),
+        "the pinned core was installed too"
+    );
 }
