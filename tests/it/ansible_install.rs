@@ -72,17 +72,22 @@ fn setup() -> tempfile::TempDir {
 }
 
 fn launch(dir: &Path, find_links: &Path) -> Output {
-    nubo_in(dir)
-        .args(["launch", "c1", "c.radl", "-a", "auth.dat"])
+    launch_cmd(dir, find_links, "c1")
+        .output()
+        .expect("run nubo")
+}
+
+fn launch_cmd(dir: &Path, find_links: &Path, cluster: &str) -> std::process::Command {
+    let mut c = nubo_in(dir);
+    c.args(["launch", cluster, "c.radl", "-a", "auth.dat"])
         .env("PATH", PATH)
         .env("PIP_NO_INDEX", "1")
         .env("PIP_FIND_LINKS", find_links)
         .env("PIP_CONFIG_FILE", "/dev/null")
         .env_remove("PIP_INDEX_URL")
         .env_remove("PIP_EXTRA_INDEX_URL")
-        .env("HOME", dir)
-        .output()
-        .expect("run nubo")
+        .env("HOME", dir);
+    c
 }
 
 fn installed(dir: &Path) -> PathBuf {
@@ -188,4 +193,37 @@ fn the_ansible_version_option_installs_that_ansible_package() {
         !installed(dir).exists(),
         "the pinned core was installed too"
     );
+}
+
+/// Two launches at once (two clusters, one state directory): one
+/// installs, the other waits for its lock and uses what it installed.
+#[test]
+fn two_launches_at_once_install_once() {
+    let Some(wheels) = wheels() else { return };
+    let tmp = setup();
+    let dir = tmp.path();
+    let a = launch_cmd(dir, &wheels, "c1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b = launch_cmd(dir, &wheels, "c2")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let (ea, eb) = (
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stderr),
+    );
+    assert_eq!(
+        ea.matches(MESSAGE).count() + eb.matches(MESSAGE).count(),
+        1,
+        "{ea}\n---\n{eb}"
+    );
+    // Both went on to the cloud with the installed Ansible.
+    assert!(ea.contains("cannot reach OpenStack identity"), "{ea}");
+    assert!(eb.contains("cannot reach OpenStack identity"), "{eb}");
+    assert!(installed(dir).join("bin/ansible-playbook").is_file());
 }
