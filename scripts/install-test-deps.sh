@@ -31,6 +31,16 @@ if [ ! -d "$data/tosca_parser-2.15.0/samples/tests/data" ]; then
     --no-binary :all: tosca-parser==2.15.0 -d "$data"
   tar -xzf "$data/tosca_parser-2.15.0.tar.gz" -C "$data"
 fi
+# Ansible: the ansible-core nubo installs into its data directory when
+# PATH has none (src/ops/ansible_install.rs, PINNED), with its
+# dependencies, as wheels for this python3; tests/it/ansible_install.rs
+# installs from here with PIP_NO_INDEX=1, never from the Internet.
+if [ ! -f "$data/wheels/.ansible-core-2.19.14" ]; then
+  mkdir -p "$data/wheels"
+  python3 -m pip download --quiet --disable-pip-version-check \
+    --dest "$data/wheels" ansible-core==2.19.14
+  touch "$data/wheels/.ansible-core-2.19.14"
+fi
 # EC2: moto's standalone server, which tests/it/ec2.rs starts on
 # 127.0.0.1 (moto_server must run under the python3 pip installed it for).
 need_pip 'moto[server]==5.2.1'

@@ -42,6 +42,14 @@ pub enum AnsibleError {
     Body { configure: String, detail: String },
     #[error("`ansible-playbook` could not be run to its end: {0}")]
     Run(String),
+    #[error(transparent)]
+    Install(Box<super::ansible_install::InstallError>),
+}
+
+impl From<super::ansible_install::InstallError> for AnsibleError {
+    fn from(e: super::ansible_install::InstallError) -> Self {
+        AnsibleError::Install(Box::new(e))
+    }
 }
 
 /// The front-end a private node is reached through.
@@ -75,27 +83,6 @@ pub fn ssh_common_args(known_hosts: &str, key: &Path, jump: Option<Jump<'_>>) ->
         ));
     }
     out
-}
-
-/// Whether `ansible-playbook` is on PATH: a cluster with Ansible
-/// configures is refused before anything is made when it is not.
-pub fn check_installed() -> Result<(), AnsibleError> {
-    let found = std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|d| {
-            let p = d.join("ansible-playbook");
-            std::fs::metadata(&p).is_ok_and(|m| {
-                use std::os::unix::fs::PermissionsExt;
-                m.is_file() && m.permissions().mode() & 0o111 != 0
-            })
-        })
-    });
-    if found {
-        Ok(())
-    } else {
-        Err(AnsibleError::NotInstalled {
-            program: "ansible-playbook",
-        })
-    }
 }
 
 /// One `ansible-playbook` run.
@@ -153,13 +140,16 @@ pub async fn decrypt(
             configure: configure.to_string(),
         });
     };
-    let out = crate::process::Program::new("ansible-vault", VAULT_TIMEOUT)
-        .args(["decrypt", "--output", "-", "--vault-password-file"])
-        .arg(password)
-        .arg("-")
-        .stdin(text.trim().as_bytes().to_vec())
-        .output()
-        .await;
+    let out = crate::process::Program::new(
+        super::ansible_install::program("ansible-vault"),
+        VAULT_TIMEOUT,
+    )
+    .args(["decrypt", "--output", "-", "--vault-password-file"])
+    .arg(password)
+    .arg("-")
+    .stdin(text.trim().as_bytes().to_vec())
+    .output()
+    .await;
     match out {
         Ok(o) if o.success() => Ok(o.stdout_text()),
         Ok(o) => Err(AnsibleError::Vault {
@@ -223,7 +213,7 @@ async fn run_in(
     playbook: &Path,
     on_output: &mut impl FnMut(&str),
 ) -> Result<i32, AnsibleError> {
-    let mut cmd = tokio::process::Command::new("ansible-playbook");
+    let mut cmd = tokio::process::Command::new(super::ansible_install::program("ansible-playbook"));
     cmd.arg("-i").arg(inventory);
     if let Some(p) = job.vault_password {
         cmd.arg("--vault-password-file").arg(p);

@@ -83,12 +83,15 @@ pub async fn install(roles: &[Role]) -> Result<(), RoleError> {
             Some(v) => format!("{name},{v}"),
             None => name.clone(),
         };
-        let out = Program::new("ansible-galaxy", GALAXY_TIMEOUT)
-            .args(["role", "install", "--force", "-p"])
-            .arg(&dir)
-            .arg(&spec)
-            .output()
-            .await;
+        let out = Program::new(
+            super::ansible_install::program("ansible-galaxy"),
+            GALAXY_TIMEOUT,
+        )
+        .args(["role", "install", "--force", "-p"])
+        .arg(&dir)
+        .arg(&spec)
+        .output()
+        .await;
         let detail = match out {
             Ok(o) if o.success() && dir.join(name).is_dir() => continue,
             Ok(o) => {

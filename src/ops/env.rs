@@ -417,6 +417,12 @@ impl Env {
     pub fn ansible_dir(&self, cluster: &str) -> PathBuf {
         self.store.dir().join("ansible").join(cluster)
     }
+
+    /// Where Ansible is installed when PATH has none that fits, one
+    /// directory per package and version (`ansible_install`).
+    pub fn ansible_install_dir(&self) -> PathBuf {
+        self.store.dir().join("ansible-install")
+    }
 }
 
 #[cfg(test)]

@@ -168,7 +168,14 @@ pub async fn launch(
     })
     .await?;
     // Roles the plays need, before anything is recorded or made.
-    ansible_ready(env, &name, &prepared, opts.vault_password_file.as_deref()).await?;
+    ansible_ready(
+        env,
+        &name,
+        &prepared,
+        opts.vault_password_file.as_deref(),
+        &observer,
+    )
+    .await?;
     let mut reconciled = Vec::new();
     match recorded {
         Some(_) => {
@@ -236,7 +243,7 @@ pub async fn reconfigure(
         Ok(prepare::finish_prepare(composed, &dirs, scaled, &git)?)
     })
     .await?;
-    ansible_ready(env, &name, &prepared, None).await?;
+    ansible_ready(env, &name, &prepared, None, &observer).await?;
     let reconciled = reconcile::reconcile(env, &name).await?.actions;
     db.set_git_pins(&name, prepared.git_pins.clone()).await?;
     run(env, &name, prepared, observer, reconciled, opts.force).await
@@ -378,17 +385,32 @@ fn keep_secret(from: &std::path::Path, to: &std::path::Path) -> Result<(), Launc
 }
 
 /// For a cluster with configures written for Ansible: `ansible-playbook`
-/// is there and every role is installed, before anything is made.
+/// is there (from PATH, or installed into nubo's data directory,
+/// `ansible_install`) and every role is installed, before anything is
+/// made.
 async fn ansible_ready(
     env: &Env,
     name: &str,
     prepared: &Prepared,
     given: Option<&std::path::Path>,
+    observer: &Arc<dyn Observer>,
 ) -> Result<(), LaunchError> {
     if !prepared.recipes.values().any(|r| r.ansible.is_some()) {
         return Ok(());
     }
-    off_runtime(|| Ok(super::ansible::check_installed()?)).await?;
+    let wanted = prepared
+        .composed
+        .document
+        .contextualize
+        .as_ref()
+        .and_then(|c| c.options.get_str("ansible_version"))
+        .filter(|v| !v.is_empty());
+    super::ansible_install::ensure(&env.ansible_install_dir(), wanted, |line| {
+        tracing::info!("{line}");
+        observer.on(&Event::Note(line));
+    })
+    .await
+    .map_err(super::ansible::AnsibleError::from)?;
     let encrypted = prepared.recipes.iter().find(|(_, r)| {
         r.ansible
             .as_ref()

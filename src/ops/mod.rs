@@ -2,6 +2,7 @@
 //! and returns a result the CLI renders; none prints.
 
 pub mod ansible;
+pub mod ansible_install;
 pub mod ansible_roles;
 pub mod builtin;
 pub mod context;

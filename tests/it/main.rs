@@ -1,6 +1,7 @@
 //! The one integration-test crate: each module covers one capability.
 
 mod ansible_corpus_plan;
+mod ansible_install;
 mod ansible_local;
 mod architecture;
 mod auth;
