@@ -337,6 +337,29 @@ fn daemon_lock(
     })
 }
 
+/// How long a starting daemon waits for its lock.
+const DAEMON_LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The daemon's lock, waiting up to `patience` for it (on a blocking
+/// thread): `nubo elastic status` takes the lock for an instant to see
+/// whether a daemon runs, and that must not stop a daemon starting then.
+/// A daemon that really runs holds it longer, and is reported.
+fn daemon_lock_patiently(
+    store: &StateStore,
+    cluster: &str,
+    patience: std::time::Duration,
+) -> Result<crate::state::ClusterLock, ElasticError> {
+    let until = std::time::Instant::now() + patience;
+    loop {
+        match daemon_lock(store, cluster) {
+            Err(ElasticError::AlreadyRunning { .. }) if std::time::Instant::now() < until => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            held => return held,
+        }
+    }
+}
+
 /// `nubo elastic run`: rounds every `period` until `shutdown` resolves
 /// (or `rounds` are done).
 pub async fn run(
@@ -347,7 +370,9 @@ pub async fn run(
     let cluster = opts.cluster.as_str();
     let _lock = {
         let c = cluster.to_string();
-        env.db().run(move |s| daemon_lock(s, &c)).await?
+        env.db()
+            .run(move |s| daemon_lock_patiently(s, &c, DAEMON_LOCK_PATIENCE))
+            .await?
     };
     let (_spec, policies, mut nodes) = load_nodes(env, cluster).await?;
     record(env, cluster, &nodes, Vec::new(), None).await?;
@@ -562,4 +587,36 @@ pub fn status(env: &Env, cluster: &str, decisions: u32) -> Result<Status, Elasti
 /// The snapshot in a queue record, if it parses.
 pub fn recorded_snapshot(q: &QueueRecord) -> Option<Snapshot> {
     serde_json::from_value(q.snapshot.clone()).ok()
+}
+
+#[cfg(test)]
+mod lock_tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Regression: `nubo elastic status`, run just as the daemon started,
+    /// held the daemon's lock for an instant and the daemon exited with
+    /// "an elasticity daemon already runs" (seen in CI).
+    #[test]
+    fn a_status_probe_does_not_stop_a_daemon_starting() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path()).unwrap();
+        let probe = store.lock_daemon("c1").unwrap();
+        let released = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            drop(probe);
+        });
+        let lock = daemon_lock_patiently(&store, "c1", Duration::from_secs(2));
+        released.join().unwrap();
+        assert!(lock.is_ok(), "{lock:?}");
+    }
+
+    #[test]
+    fn a_daemon_that_holds_the_lock_is_still_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path()).unwrap();
+        let _running = store.lock_daemon("c1").unwrap();
+        let e = daemon_lock_patiently(&store, "c1", Duration::from_millis(100)).unwrap_err();
+        assert!(matches!(e, ElasticError::AlreadyRunning { .. }), "{e}");
+    }
 }
