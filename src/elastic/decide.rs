@@ -13,9 +13,13 @@
 //!    timeout, fails too.
 //! 2. Demand: each pending job, in queue order, is fitted on idle and
 //!    booting nodes' free CPUs; what is missing is powered on, from the
-//!    node types whose nodes fit the job (lowest `ec3_prio` first; a type
-//!    with a failed node gives way to its `ec3_if_fail` type), within `max`
-//!    and `elastic_max_booting`. A job no type can ever run is reported.
+//!    node types whose nodes fit the job (its partition, CPUs, memory and
+//!    GPUs; lowest `ec3_prio` first; a type with a failed node gives way to
+//!    its `ec3_if_fail` type), within `max` and `elastic_max_booting`, once
+//!    the job has waited `elastic_scale_out_after`. All or nothing: nodes
+//!    are powered on for a job only when, with the nodes it already fits
+//!    on, they make all the nodes it needs. A job no type can ever run is
+//!    reported.
 //! 3. Floors: `ec3_min_instances` nodes on, `elastic_spare` idle nodes
 //!    warm.
 //! 4. Power-off: an idle node (idle for the queue too) that no pending job
@@ -150,8 +154,20 @@ fn billing_allows(p: &Policy, n: &ElasticNode, now: i64) -> bool {
     up % b >= b - margin
 }
 
+/// Whether one node of `p` offers what `job` asks of a node.
 fn fits(p: &Policy, job: &Job) -> bool {
-    p.cpus >= job.cpus && (p.memory_mb == 0 || job.memory_mb == 0 || p.memory_mb >= job.memory_mb)
+    p.cpus >= job.cpus
+        && p.gpus >= job.gpus
+        && (p.memory_mb == 0 || job.memory_mb == 0 || p.memory_mb >= job.memory_mb)
+}
+
+/// Whether `p` serves `job`'s partition: it names none, `p` serves it, or
+/// no type serves it.
+fn serves(policies: &[Policy], p: &Policy, job: &Job) -> bool {
+    match &job.partition {
+        None => true,
+        Some(part) => &p.partition == part || !policies.iter().any(|q| &q.partition == part),
+    }
 }
 
 fn describe(job: &Job) -> String {
@@ -165,6 +181,16 @@ fn describe(job: &Job) -> String {
     );
     if job.memory_mb > 0 {
         s.push_str(&format!(", {} MiB", job.memory_mb));
+    }
+    if job.gpus > 0 {
+        s.push_str(&format!(
+            ", {} GPU{}",
+            job.gpus,
+            if job.gpus == 1 { "" } else { "s" }
+        ));
+    }
+    if let Some(p) = &job.partition {
+        s.push_str(&format!(", partition {p}"));
     }
     s.push(')');
     s
@@ -318,7 +344,7 @@ impl Round<'_> {
         let mut types: Vec<Policy> = self
             .policies
             .iter()
-            .filter(|p| fits(p, job))
+            .filter(|p| fits(p, job) && serves(self.policies, p, job))
             .cloned()
             .collect();
         types.sort_by_key(|p| p.prio);
@@ -370,7 +396,7 @@ impl Round<'_> {
                     self.free[i].is_some_and(|f| f >= job.cpus)
                         && self
                             .policy(&self.nodes[i].system)
-                            .is_some_and(|p| fits(p, job))
+                            .is_some_and(|p| fits(p, job) && serves(self.policies, p, job))
                 })
                 .collect();
             candidates
@@ -382,21 +408,44 @@ impl Round<'_> {
                 self.reserved.insert(i);
                 placed += 1;
             }
-            for p in types {
-                if placed >= job.nodes {
+            if placed >= job.nodes {
+                continue;
+            }
+            // What each type may start for it now, in the types' order.
+            let waited = job.pending_since.map(|t| (self.now - t).max(0));
+            let mut plan: Vec<(usize, String)> = Vec::new();
+            for p in &types {
+                let missing = job.nodes - placed - plan.len() as u32;
+                if missing == 0 {
                     break;
                 }
-                for i in self.startable(&p, job.nodes - placed) {
-                    self.power_on(
-                        i,
-                        format!("{} is pending and no idle node can take it", describe(job)),
-                    );
-                    if let Some(f) = self.free[i].as_mut() {
-                        *f -= job.cpus;
-                    }
-                    self.reserved.insert(i);
-                    placed += 1;
+                let threshold = ms(p.scale_out_after_s);
+                if waited.is_some_and(|w| w < threshold) {
+                    continue;
                 }
+                let reason = match waited {
+                    Some(w) if p.scale_out_after_s > 0 => format!(
+                        "{} is pending for {}s (elastic_scale_out_after = {}) and no idle node can take it",
+                        describe(job),
+                        w / 1000,
+                        p.scale_out_after_s
+                    ),
+                    _ => format!("{} is pending and no idle node can take it", describe(job)),
+                };
+                for i in self.startable(p, missing) {
+                    plan.push((i, reason.clone()));
+                }
+            }
+            // All or nothing: a part of a job's nodes runs nothing.
+            if placed + (plan.len() as u32) < job.nodes {
+                continue;
+            }
+            for (i, reason) in plan {
+                self.power_on(i, reason);
+                if let Some(f) = self.free[i].as_mut() {
+                    *f -= job.cpus;
+                }
+                self.reserved.insert(i);
             }
         }
         unschedulable
@@ -504,6 +553,7 @@ pub fn decide(now: i64, policies: &[Policy], nodes: &[ElasticNode], snap: &Snaps
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::elastic::queue::QueueNode;
 
     #[test]
     fn a_decided_action_is_recorded_under_its_own_text() {
@@ -528,6 +578,160 @@ mod tests {
             format!("{:<10}|", Action::Fail),
             "fail      |",
             "padding applies"
+        );
+    }
+
+    fn off_nodes(system: &str, n: u32) -> Vec<ElasticNode> {
+        (1..=n)
+            .map(|k| ElasticNode::new(&format!("{system}-{k}"), system, k, NodeState::Off, 0))
+            .collect()
+    }
+
+    fn job(id: &str, nodes: u32, partition: Option<&str>, gpus: u32) -> Job {
+        Job {
+            id: id.into(),
+            cpus: 1,
+            memory_mb: 0,
+            nodes,
+            partition: partition.map(str::to_string),
+            gpus,
+            pending_since: None,
+        }
+    }
+
+    fn powered_on(out: &Outcome) -> Vec<&str> {
+        out.decisions
+            .iter()
+            .filter(|d| d.action == Action::PowerOn)
+            .map(|d| d.node.as_str())
+            .collect()
+    }
+
+    fn cpu_and_gpu() -> (Vec<Policy>, Vec<ElasticNode>) {
+        let cpu = Policy::new("cpu", 0, 2);
+        let mut gpu = Policy::new("gpu", 0, 2);
+        gpu.gpus = 1;
+        let mut nodes = off_nodes("cpu", 2);
+        nodes.extend(off_nodes("gpu", 2));
+        (vec![cpu, gpu], nodes)
+    }
+
+    #[test]
+    fn a_gpu_job_powers_on_only_a_gpu_node() {
+        let (policies, nodes) = cpu_and_gpu();
+        let snap = Snapshot {
+            pending: vec![job("7", 1, None, 1)],
+            ..Snapshot::default()
+        };
+        let out = decide(1000, &policies, &nodes, &snap);
+        assert_eq!(powered_on(&out), ["gpu-1"], "{:#?}", out.decisions);
+        assert!(
+            out.decisions[0].reason.contains("1 GPU"),
+            "{:#?}",
+            out.decisions
+        );
+    }
+
+    #[test]
+    fn a_job_s_partition_chooses_the_node_type() {
+        let (policies, nodes) = cpu_and_gpu();
+        // A CPU-only job in the gpu partition runs on a gpu node.
+        let snap = Snapshot {
+            pending: vec![job("8", 1, Some("gpu"), 0), job("9", 1, Some("cpu"), 0)],
+            ..Snapshot::default()
+        };
+        let out = decide(1000, &policies, &nodes, &snap);
+        assert_eq!(powered_on(&out), ["gpu-1", "cpu-1"], "{:#?}", out.decisions);
+        // A partition no type serves: any type may run it.
+        let snap = Snapshot {
+            pending: vec![job("10", 1, Some("debug"), 0)],
+            ..Snapshot::default()
+        };
+        assert_eq!(
+            powered_on(&decide(1000, &policies, &nodes, &snap)),
+            ["cpu-1"]
+        );
+        // A GPU job in the cpu partition fits no type.
+        let snap = Snapshot {
+            pending: vec![job("11", 1, Some("cpu"), 1)],
+            ..Snapshot::default()
+        };
+        let out = decide(1000, &policies, &nodes, &snap);
+        assert!(powered_on(&out).is_empty());
+        assert_eq!(out.unschedulable.len(), 1);
+        assert!(out.unschedulable[0].reason.contains("fits no node type"));
+    }
+
+    #[test]
+    fn a_job_larger_than_the_maximum_powers_on_nothing_and_is_reported() {
+        let policies = vec![Policy::new("wn", 0, 3)];
+        let nodes = off_nodes("wn", 3);
+        let snap = Snapshot {
+            pending: vec![job("4n", 4, None, 0)],
+            ..Snapshot::default()
+        };
+        let out = decide(1000, &policies, &nodes, &snap);
+        assert!(powered_on(&out).is_empty(), "{:#?}", out.decisions);
+        assert_eq!(out.unschedulable.len(), 1);
+        assert!(
+            out.unschedulable[0]
+                .reason
+                .contains("needs more nodes than the cluster may have (3)"),
+            "{:?}",
+            out.unschedulable
+        );
+    }
+
+    #[test]
+    fn a_multi_node_job_gets_all_its_nodes_or_none() {
+        // 3 nodes at most, one used by another job: a 3-node job waits
+        // instead of powering on the two that are left.
+        let policies = vec![Policy::new("wn", 0, 3)];
+        let mut nodes = off_nodes("wn", 3);
+        nodes[0].set(NodeState::Used, 0);
+        let snap = Snapshot {
+            pending: vec![job("big", 3, None, 0)],
+            running: 1,
+            nodes: vec![QueueNode {
+                name: "wn-1".into(),
+                state: QueueState::Used,
+            }],
+        };
+        let out = decide(1000, &policies, &nodes, &snap);
+        assert!(powered_on(&out).is_empty(), "{:#?}", out.decisions);
+        assert!(out.unschedulable.is_empty());
+        // A 2-node job gets both.
+        let snap = Snapshot {
+            pending: vec![job("two", 2, None, 0)],
+            ..snap
+        };
+        assert_eq!(
+            powered_on(&decide(1000, &policies, &nodes, &snap)),
+            ["wn-2", "wn-3"]
+        );
+    }
+
+    #[test]
+    fn scale_out_waits_until_a_job_has_waited_elastic_scale_out_after() {
+        let mut p = Policy::new("wn", 0, 2);
+        p.scale_out_after_s = 30;
+        let policies = vec![p];
+        let nodes = off_nodes("wn", 2);
+        let mut j = job("1", 1, None, 0);
+        j.pending_since = Some(10_000);
+        let snap = Snapshot {
+            pending: vec![j],
+            ..Snapshot::default()
+        };
+        assert!(powered_on(&decide(39_999, &policies, &nodes, &snap)).is_empty());
+        let out = decide(40_000, &policies, &nodes, &snap);
+        assert_eq!(powered_on(&out), ["wn-1"]);
+        assert!(
+            out.decisions[0]
+                .reason
+                .contains("pending for 30s (elastic_scale_out_after = 30)"),
+            "{:?}",
+            out.decisions
         );
     }
 }

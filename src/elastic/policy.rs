@@ -16,8 +16,16 @@
 //! | `elastic_poweron_timeout` | seconds for the queue to see a node | 600 |
 //! | `elastic_retry_after` | seconds a failed slot rests | 60 |
 //! | `elastic_billing_interval` | seconds per billed period: power off only in the last tenth of one | none |
+//! | `elastic_scale_out_after` | seconds a job waits before nodes are powered on for it | 0 |
+//! | `elastic_partition` | the job queue's partition (queue) this type's nodes serve | the system's name |
 //!
-//! `cpu.count` and `memory.size` tell what one node offers a job.
+//! `cpu.count`, `memory.size` and `gpu.count` tell what one node offers a
+//! job.
+//!
+//! A job that names a partition runs on the types serving it (their
+//! `elastic_partition`, else their system name); when no type serves that
+//! partition, any type may (a cluster whose partitions are not named after
+//! its systems keeps working).
 
 use crate::model::{ClusterSpec, SystemSpec};
 use crate::radl::ast::Number;
@@ -32,6 +40,12 @@ pub struct Policy {
     pub cpus: u32,
     /// Memory one node offers, MiB (0: unknown, fits any job).
     pub memory_mb: u64,
+    /// GPUs one node offers.
+    pub gpus: u32,
+    /// The partition its nodes serve.
+    pub partition: String,
+    /// Seconds a job waits before nodes are powered on for it.
+    pub scale_out_after_s: u64,
     pub idle_time_s: u64,
     pub cooldown_s: u64,
     pub spare: u32,
@@ -53,6 +67,9 @@ impl Policy {
             max,
             cpus: 1,
             memory_mb: 0,
+            gpus: 0,
+            partition: system.to_string(),
+            scale_out_after_s: 0,
             idle_time_s: 60,
             cooldown_s: 30,
             spare: 0,
@@ -152,7 +169,14 @@ fn policy(sys: &SystemSpec) -> Result<Policy, PolicyError> {
         };
         p.memory_mb = bytes / (1 << 20);
     }
+    if let Some(Number::Int(n)) = sys.features.get_number("gpu.count") {
+        p.gpus = n.clamp(0, u32::MAX as i64) as u32;
+    }
+    if let Some(part) = sys.features.get_str("elastic_partition") {
+        p.partition = part.to_string();
+    }
     let secs = |f: &str, d: u64| number(sys, f).map(|v| v.unwrap_or(d));
+    p.scale_out_after_s = secs("elastic_scale_out_after", 0)?;
     p.idle_time_s = secs("elastic_idle_time", p.idle_time_s)?;
     p.cooldown_s = secs("elastic_cooldown", p.cooldown_s)?;
     p.poweron_timeout_s = secs("elastic_poweron_timeout", p.poweron_timeout_s)?;

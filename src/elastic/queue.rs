@@ -37,6 +37,14 @@ pub struct Job {
     pub nodes: u32,
     #[serde(default)]
     pub partition: Option<String>,
+    /// GPUs per node (SLURM's `--gres=gpu:N`).
+    #[serde(default)]
+    pub gpus: u32,
+    /// When it became pending, in the decision clock's milliseconds: the
+    /// queue's own submit time when it gives one, else when the daemon
+    /// first saw it. `None`: long enough ago for every rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_since: Option<i64>,
 }
 
 fn one() -> u32 {

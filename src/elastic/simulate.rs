@@ -71,6 +71,8 @@ pub struct TraceType {
     pub fallback: Option<String>,
     #[serde(default)]
     pub prio: i64,
+    /// `elastic_scale_out_after`, seconds.
+    pub scale_out_after: Option<u64>,
 }
 
 fn one32() -> u32 {
@@ -110,6 +112,7 @@ impl TraceType {
             billing_interval: None,
             fallback: None,
             prio: 0,
+            scale_out_after: None,
         }
     }
 
@@ -126,6 +129,7 @@ impl TraceType {
         p.billing_interval_s = self.billing_interval.filter(|b| *b > 0);
         p.fallback = self.fallback.clone();
         p.prio = self.prio;
+        p.scale_out_after_s = self.scale_out_after.unwrap_or(0);
         p
     }
 }
@@ -281,6 +285,8 @@ pub fn run_with(trace: &Trace, baseline: Baseline) -> Report {
                     memory_mb: spec.memory_mb,
                     nodes: spec.nodes.max(1),
                     partition: None,
+                    gpus: 0,
+                    pending_since: Some((spec.at * 1000) as i64),
                 },
                 submit: spec.at,
                 duration: spec.duration,
@@ -584,6 +590,25 @@ mod tests {
         // Three run at 10s, three at 30s; all done by 50; off 30s later.
         assert_eq!(s.max_wait_s, 30);
         assert_eq!(s.ended_at, 80);
+    }
+
+    #[test]
+    fn a_burst_of_short_jobs_boots_no_more_nodes_with_elastic_scale_out_after() {
+        let burst = "jobs: [{at: 0, duration: 5, count: 3}]\n";
+        let without = sim(&format!(
+            "boot: 10\ntypes: [{{system: wn, min: 1, max: 3, idle_time: 30}}]\n{burst}"
+        ));
+        let with = sim(&format!(
+            "boot: 10\ntypes: [{{system: wn, min: 1, max: 3, idle_time: 30, scale_out_after: 30}}]\n{burst}"
+        ));
+        assert_eq!(without.summary.completed, 3);
+        assert_eq!(with.summary.completed, 3);
+        // The node always on (powered on at 0, up at 10) runs the three
+        // one after the other (done at 25 s) before any has waited 30 s:
+        // no other node is powered on.
+        assert!(without.summary.power_ons >= 3, "{without:#?}");
+        assert_eq!(with.summary.power_ons, 1, "{with:#?}");
+        assert_eq!(with.summary.max_wait_s, 20);
     }
 
     #[test]

@@ -1,26 +1,42 @@
 //! Reading SLURM's queue: `squeue` and `sinfo` output in the formats
 //! [`SQUEUE`] and [`SINFO`] ask for, parsed into a [`Snapshot`].
 //!
-//! Node states (sinfo's long form, its flag suffixes removed): `idle` is
-//! idle; `allocated`, `mixed`, `completing` and `draining` (a drain with
-//! jobs still running) are used; `down`, `future`, `unknown`, a node not
-//! responding (`*`), powered down (`~`), powering up (`#`) or down (`%`) are
-//! off; `drained`, `fail` and `failing` are failed.
+//! Node states ([`node_state`]): sinfo's long state is a base state, then
+//! flags, either as one suffix character (`idle~`) or joined with `+`
+//! (`mixed+drain`, `idle+cloud+power`). The flags decide first:
+//! - powered off or powering (`~` powered down, `#` powering up, `%`
+//!   powering down, `*` not responding; `+powered_down`, `+powering_up`,
+//!   `+powering_down`, `+not_responding`, `+reboot_issued`): off. A node
+//!   powering up is off until slurmd registers; the daemon waits for it;
+//! - drained (`+drain` on an idle node, `+fail`): failed, as base states
+//!   `drained`, `fail` and `failing` are; a node still running jobs while
+//!   it drains (`mixed+drain`, `allocated+drain`, `draining`) is used;
+//! - the others (`!` power-down pending, `$` maintenance reservation, `@`
+//!   reboot pending, `^` reboot issued (off), `-` planned, `+cloud`,
+//!   `+completing`, `+reserved`, ...) leave the base state's meaning.
+//!
+//! Base states: `idle` is idle; `allocated`, `mixed`, `completing` are
+//! used; `down`, `future`, `unknown` and the power states are off.
 //!
 //! Pending jobs count only when they wait for nodes (reason `Resources`,
 //! `Priority`, `None`, `ReqNodeNotAvail...`, `NodeDown`, `Nodes required...`),
-//! not when held, waiting on a dependency or a start time.
+//! not when held, waiting on a dependency or a start time. A job's GPUs
+//! per node come from its TRES per node (`%b`: `gres:gpu:2`,
+//! `gres/gpu:2`, `gpu:tesla:2`; `N/A` is none).
 
 use super::queue::{Job, QueueNode, QueueState, Snapshot};
 
 /// The squeue command the parser reads: id, state, CPUs per node, memory,
-/// nodes, partition, reason.
+/// nodes, partition, TRES per node, reason.
 pub const SQUEUE: &str =
-    "squeue -h -a -t PENDING,RUNNING,CONFIGURING,COMPLETING -o '%i|%T|%c|%m|%D|%P|%r'";
+    "squeue -h -a -t PENDING,RUNNING,CONFIGURING,COMPLETING -o '%i|%T|%c|%m|%D|%P|%b|%r'";
 /// The sinfo command the parser reads: node and long state.
 pub const SINFO: &str = "sinfo -h -N -a -o '%N|%T'";
 /// Printed between the two outputs when they are read in one go.
 pub const SEPARATOR: &str = "::nubo-sinfo";
+
+/// Fields of one [`SQUEUE`] line.
+const SQUEUE_FIELDS: usize = 8;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("SLURM output line {line}: {why}: {text:?}")]
@@ -38,23 +54,81 @@ fn err(line: usize, why: &str, text: &str) -> SlurmParseError {
     }
 }
 
-/// A node's state from sinfo's long state text.
+/// A node's state from sinfo's long state text (see the module
+/// documentation for the rules).
 pub fn node_state(text: &str) -> QueueState {
     let t = text.trim().to_ascii_lowercase();
-    let flags: &[char] = &['*', '~', '#', '%', '!', '$', '@', '^', '-'];
-    if t.ends_with(['*', '~', '#', '%']) {
+    let mut parts = t.split('+');
+    let first = parts.next().unwrap_or("");
+    let flags: Vec<&str> = parts.collect();
+    let suffix = first.chars().last().filter(|c| "*~#%!$@^-".contains(*c));
+    let base = first.trim_end_matches(|c| "*~#%!$@^-".contains(c));
+    let off_flag = matches!(suffix, Some('*' | '~' | '#' | '%' | '^'))
+        || flags.iter().any(|f| {
+            matches!(
+                *f,
+                "powered_down"
+                    | "powering_up"
+                    | "powering_down"
+                    | "not_responding"
+                    | "reboot_issued"
+            )
+        });
+    if off_flag {
         return QueueState::Off;
     }
-    let base = t.trim_end_matches(flags);
-    let base = base.split('+').next().unwrap_or(base);
+    let used = matches!(
+        base,
+        "allocated" | "alloc" | "mixed" | "mix" | "completing" | "comp" | "draining" | "drng"
+    );
+    if flags.contains(&"fail") {
+        return QueueState::Failed;
+    }
+    if flags.contains(&"drain") {
+        return if used {
+            QueueState::Used
+        } else {
+            QueueState::Failed
+        };
+    }
     match base {
         "idle" => QueueState::Idle,
-        "allocated" | "alloc" | "mixed" | "mix" | "completing" | "comp" | "draining" | "drng" => {
-            QueueState::Used
-        }
+        _ if used => QueueState::Used,
         "drained" | "drain" | "fail" | "failing" | "failg" => QueueState::Failed,
         _ => QueueState::Off,
     }
+}
+
+/// GPUs per node from squeue's `%b` (TRES per node): the count of its
+/// `gpu` entries, `0` for `N/A` or none.
+fn gpus_per_node(text: &str) -> Option<u32> {
+    let t = text.trim();
+    if t.is_empty() || t.eq_ignore_ascii_case("n/a") {
+        return Some(0);
+    }
+    let mut total = 0u32;
+    for entry in t.split(',') {
+        let entry = entry.trim();
+        let rest = entry
+            .strip_prefix("gres:")
+            .or_else(|| entry.strip_prefix("gres/"))
+            .unwrap_or(entry);
+        let mut fields = rest.split(':');
+        if fields.next() != Some("gpu") {
+            continue;
+        }
+        let rest: Vec<&str> = fields.collect();
+        let count = match rest.last() {
+            None => 1,
+            Some(last) => match last.parse::<u32>() {
+                Ok(n) => n,
+                Err(_) if rest.len() == 1 => 1,
+                Err(_) => return None,
+            },
+        };
+        total = total.saturating_add(count);
+    }
+    Some(total)
 }
 
 /// Memory in MiB from squeue's `%m` (`0`, `500M`, `2G`, a bare number of
@@ -96,13 +170,17 @@ pub fn parse_squeue(text: &str) -> Result<(Vec<Job>, u32), SlurmParseError> {
         if line.trim().is_empty() {
             continue;
         }
-        let f: Vec<&str> = line.splitn(7, '|').collect();
-        if f.len() != 7 {
-            return Err(err(line_no, "expected 7 fields separated by `|`", line));
+        let f: Vec<&str> = line.splitn(SQUEUE_FIELDS, '|').collect();
+        if f.len() != SQUEUE_FIELDS {
+            return Err(err(
+                line_no,
+                &format!("expected {SQUEUE_FIELDS} fields separated by `|`"),
+                line,
+            ));
         }
         match f[1].trim() {
             "PENDING" => {
-                if !waits_for_nodes(f[6]) {
+                if !waits_for_nodes(f[7]) {
                     continue;
                 }
                 let num = |s: &str, what: &str| {
@@ -116,6 +194,9 @@ pub fn parse_squeue(text: &str) -> Result<(Vec<Job>, u32), SlurmParseError> {
                     memory_mb: memory_mb(f[3]).ok_or_else(|| err(line_no, "bad memory", line))?,
                     nodes: num(f[4], "node count")?.max(1),
                     partition: Some(f[5].trim().to_string()).filter(|p| !p.is_empty()),
+                    gpus: gpus_per_node(f[6])
+                        .ok_or_else(|| err(line_no, "bad GPU request", line))?,
+                    pending_since: None,
                 });
             }
             "RUNNING" | "CONFIGURING" | "COMPLETING" => running += 1,
@@ -194,6 +275,26 @@ mod tests {
             ("drained", QueueState::Failed),
             ("fail", QueueState::Failed),
             ("allocated+", QueueState::Used),
+            ("mixed+drain", QueueState::Used),
+            ("allocated+drain", QueueState::Used),
+            ("idle+drain", QueueState::Failed),
+            ("idle+cloud", QueueState::Idle),
+            ("idle+cloud+powered_down", QueueState::Off),
+            ("idle+powering_up", QueueState::Off),
+            ("mixed+powering_down", QueueState::Off),
+            ("idle!", QueueState::Idle),
+            ("mixed!", QueueState::Used),
+            ("idle$", QueueState::Idle),
+            ("allocated@", QueueState::Used),
+            ("idle^", QueueState::Off),
+            ("idle-", QueueState::Idle),
+            ("idle%", QueueState::Off),
+            ("down+drain", QueueState::Failed),
+            ("idle+fail", QueueState::Failed),
+            ("mixed+fail", QueueState::Failed),
+            ("unknown", QueueState::Off),
+            ("IDLE~", QueueState::Off),
+            ("MIXED+DRAIN", QueueState::Used),
         ] {
             assert_eq!(node_state(t), s, "{t}");
         }
@@ -201,10 +302,10 @@ mod tests {
 
     #[test]
     fn squeue_and_sinfo_become_a_snapshot() {
-        let text = "12|PENDING|2|1G|1|debug|Resources\n\
-                    13|PENDING|1|0|2|debug|ReqNodeNotAvail, UnavailableNodes:wn-[2-3]\n\
-                    14|PENDING|1|0|1|debug|Dependency\n\
-                    10|RUNNING|1|500M|1|debug|None\n\
+        let text = "12|PENDING|2|1G|1|debug|N/A|Resources\n\
+                    13|PENDING|1|0|2|gpu|gres:gpu:2|ReqNodeNotAvail, UnavailableNodes:wn-[2-3]\n\
+                    14|PENDING|1|0|1|debug|N/A|Dependency\n\
+                    10|RUNNING|1|500M|1|debug|N/A|None\n\
                     ::nubo-sinfo\n\
                     wn-1|allocated\nwn-2|idle~\nwn-3|down*\nwn-1|allocated\n";
         let s = parse_both(text).unwrap();
@@ -219,13 +320,41 @@ mod tests {
             (2, 1024, 1)
         );
         assert_eq!(s.pending[1].nodes, 2);
+        assert_eq!(
+            (s.pending[1].partition.as_deref(), s.pending[1].gpus),
+            (Some("gpu"), 2)
+        );
+        assert_eq!(
+            (s.pending[0].partition.as_deref(), s.pending[0].gpus),
+            (Some("debug"), 0)
+        );
         assert_eq!(s.nodes.len(), 3);
         assert_eq!(s.node("wn-2"), Some(QueueState::Off));
     }
 
     #[test]
+    fn gpu_requests_are_read_from_tres_per_node() {
+        for (t, n) in [
+            ("N/A", Some(0)),
+            ("", Some(0)),
+            ("gres:gpu:1", Some(1)),
+            ("gres/gpu:2", Some(2)),
+            ("gres:gpu:tesla:4", Some(4)),
+            ("gres:gpu", Some(1)),
+            ("gres:gpu:tesla", Some(1)),
+            ("gres:mps:100", Some(0)),
+            ("gres:gpu:2,gres:mps:50", Some(2)),
+            ("gres:gpu:tesla:x", None),
+        ] {
+            assert_eq!(gpus_per_node(t), n, "{t}");
+        }
+        let e = parse_squeue("12|PENDING|1|0|1|p|gres:gpu:a:b|Resources\n").unwrap_err();
+        assert!(e.to_string().contains("bad GPU request"), "{e}");
+    }
+
+    #[test]
     fn garbage_is_an_error_naming_the_line() {
-        let e = parse_squeue("12|PENDING|x|0|1|p|Resources\n").unwrap_err();
+        let e = parse_squeue("12|PENDING|x|0|1|p|N/A|Resources\n").unwrap_err();
         assert_eq!(e.line, 1);
         assert!(e.to_string().contains("bad CPU count"));
         assert!(parse_sinfo("no-bar\n").is_err());

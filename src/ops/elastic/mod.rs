@@ -29,7 +29,7 @@ use crate::ops::templates::{self, TemplateSearch};
 use crate::state::{DecisionRecord, QueueRecord, StateError, StateStore, Timestamp, VmState};
 pub use metrics::Metrics;
 pub use queue::{Queue, QueueKind};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -387,6 +387,9 @@ pub async fn run(
     let mut pending_work = true;
     let mut retry_at = tokio::time::Instant::now();
     let mut reported: HashSet<String> = HashSet::new();
+    // When each pending job was first seen (for `elastic_scale_out_after`
+    // when the queue gives no submit time).
+    let mut first_seen: HashMap<String, i64> = HashMap::new();
     let mut ticker = tokio::time::interval(opts.period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
@@ -403,7 +406,7 @@ pub async fn run(
         }
         round += 1;
         metrics.round();
-        let snap = match queue.snapshot().await {
+        let mut snap = match queue.snapshot().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "reading the job queue failed");
@@ -415,6 +418,7 @@ pub async fn run(
             }
         };
         let now = now_ms();
+        note_pending_since(&mut first_seen, &mut snap, now);
         let out = decide(now, &policies, &nodes, &snap);
         nodes = out.nodes;
         let mut recs = records(now, &out.decisions);
@@ -464,6 +468,16 @@ pub async fn run(
     queue.close().await;
     tracing::info!(cluster, "elasticity daemon stopped");
     Ok(())
+}
+
+/// Gives each pending job without a submit time the time the daemon first
+/// saw it pending, and forgets jobs no longer pending.
+fn note_pending_since(first_seen: &mut HashMap<String, i64>, snap: &mut Snapshot, now: i64) {
+    first_seen.retain(|id, _| snap.pending.iter().any(|j| &j.id == id));
+    for job in &mut snap.pending {
+        let seen = *first_seen.entry(job.id.clone()).or_insert(now);
+        job.pending_since.get_or_insert(seen);
+    }
 }
 
 fn select(
