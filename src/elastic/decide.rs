@@ -390,6 +390,13 @@ impl Round<'_> {
                 });
                 continue;
             }
+            if let Some(why) = &job.blocked {
+                unschedulable.push(Unschedulable {
+                    job: job.id.clone(),
+                    reason: format!("{}: {why}", describe(job)),
+                });
+                continue;
+            }
             let mut placed = 0;
             let mut candidates: Vec<usize> = (0..self.nodes.len())
                 .filter(|&i| {
@@ -596,6 +603,7 @@ mod tests {
             partition: partition.map(str::to_string),
             gpus,
             pending_since: None,
+            blocked: None,
         }
     }
 
@@ -680,6 +688,22 @@ mod tests {
             "{:?}",
             out.unschedulable
         );
+    }
+
+    #[test]
+    fn a_job_the_queue_will_never_run_powers_on_nothing_and_is_reported() {
+        let policies = vec![Policy::new("wn", 0, 3)];
+        let nodes = off_nodes("wn", 3);
+        let mut j = job("5", 2, None, 0);
+        j.blocked = Some("SLURM will not run it (PartitionConfig)".into());
+        let snap = Snapshot {
+            pending: vec![j],
+            ..Snapshot::default()
+        };
+        let out = decide(1000, &policies, &nodes, &snap);
+        assert!(powered_on(&out).is_empty(), "{:#?}", out.decisions);
+        assert_eq!(out.unschedulable.len(), 1);
+        assert!(out.unschedulable[0].reason.contains("PartitionConfig"));
     }
 
     #[test]

@@ -45,6 +45,11 @@ pub struct Job {
     /// first saw it. `None`: long enough ago for every rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_since: Option<i64>,
+    /// Why the queue will never run it as the cluster is configured
+    /// (SLURM's `PartitionConfig`): no node is powered on for it, and it
+    /// is reported. `None`: it waits for nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<String>,
 }
 
 fn one() -> u32 {

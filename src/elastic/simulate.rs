@@ -287,6 +287,7 @@ pub fn run_with(trace: &Trace, baseline: Baseline) -> Report {
                     partition: None,
                     gpus: 0,
                     pending_since: Some((spec.at * 1000) as i64),
+                    blocked: None,
                 },
                 submit: spec.at,
                 duration: spec.duration,

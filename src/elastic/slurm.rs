@@ -20,7 +20,10 @@
 //!
 //! Pending jobs count only when they wait for nodes (reason `Resources`,
 //! `Priority`, `None`, `ReqNodeNotAvail...`, `NodeDown`, `Nodes required...`),
-//! not when held, waiting on a dependency or a start time. A job's GPUs
+//! not when held, waiting on a dependency or a start time. A job pending
+//! with reason `PartitionConfig` (its request exceeds what its partition
+//! may ever give, such as more nodes than it has) is kept as blocked: the
+//! daemon reports it and powers nothing on for it. A job's GPUs
 //! per node come from its TRES per node (`%b`: `gres:gpu:2`,
 //! `gres/gpu:2`, `gpu:tesla:2`; `N/A` is none).
 
@@ -180,9 +183,14 @@ pub fn parse_squeue(text: &str) -> Result<(Vec<Job>, u32), SlurmParseError> {
         }
         match f[1].trim() {
             "PENDING" => {
-                if !waits_for_nodes(f[7]) {
-                    continue;
-                }
+                let blocked = match f[7].trim() {
+                    "PartitionConfig" => Some(
+                        "SLURM will not run it: its request exceeds what its partition may give (PartitionConfig)"
+                            .to_string(),
+                    ),
+                    r if waits_for_nodes(r) => None,
+                    _ => continue,
+                };
                 let num = |s: &str, what: &str| {
                     s.trim()
                         .parse::<u32>()
@@ -197,6 +205,7 @@ pub fn parse_squeue(text: &str) -> Result<(Vec<Job>, u32), SlurmParseError> {
                     gpus: gpus_per_node(f[6])
                         .ok_or_else(|| err(line_no, "bad GPU request", line))?,
                     pending_since: None,
+                    blocked,
                 });
             }
             "RUNNING" | "CONFIGURING" | "COMPLETING" => running += 1,
@@ -305,12 +314,21 @@ mod tests {
         let text = "12|PENDING|2|1G|1|debug|N/A|Resources\n\
                     13|PENDING|1|0|2|gpu|gres:gpu:2|ReqNodeNotAvail, UnavailableNodes:wn-[2-3]\n\
                     14|PENDING|1|0|1|debug|N/A|Dependency\n\
+                    15|PENDING|1|0|4|debug|N/A|PartitionConfig\n\
                     10|RUNNING|1|500M|1|debug|N/A|None\n\
                     ::nubo-sinfo\n\
                     wn-1|allocated\nwn-2|idle~\nwn-3|down*\nwn-1|allocated\n";
         let s = parse_both(text).unwrap();
         assert_eq!(s.running, 1);
-        assert_eq!(s.pending.len(), 2);
+        assert_eq!(s.pending.len(), 3);
+        assert!(
+            s.pending[2]
+                .blocked
+                .as_deref()
+                .unwrap()
+                .contains("PartitionConfig")
+        );
+        assert_eq!(s.pending[0].blocked, None);
         assert_eq!(
             (
                 s.pending[0].cpus,

@@ -849,11 +849,11 @@ fn slurm_conf_does_not_change_with_the_number_of_workers() {
     let with =
         |workers: u32| rendered_step(&format!("deploy wn {workers}\n"), "front", "front", CONF);
     let one = with(1);
-    assert!(one.contains("max=3\n"), "{one}");
-    assert!(one.contains("cpus=1\n"), "{one}");
-    assert!(one.contains("memory_bytes=512000000\n"), "{one}");
-    assert!(one.contains("workers=\"wn-1,wn-2,wn-3\"\n"), "{one}");
-    assert!(one.contains("NodeName=$workers CPUs=$cpus$memory State=CLOUD"));
+    assert!(
+        one.contains("wn|wn-1,wn-2,wn-3|1|512000000|0|wn|\n"),
+        "{one}"
+    );
+    assert!(one.contains("NodeName=$workers CPUs=$cpus$memory$node_gres State=CLOUD"));
     assert_eq!(one, with(0), "no worker");
     assert_eq!(one, with(2), "two workers");
     assert_eq!(one, with(3), "three workers");
@@ -870,17 +870,35 @@ fn slurm_conf_does_not_change_with_the_number_of_workers() {
         "front",
         CONF,
     );
-    assert!(bigger.contains("max=8\n"), "{bigger}");
-    assert!(bigger.contains(",wn-8\"\n"), "{bigger}");
-    assert!(bigger.contains("cpus=4\n"), "{bigger}");
-    assert!(bigger.contains("memory_bytes=2000000000\n"), "{bigger}");
+    assert!(
+        bigger.contains("|wn-1,wn-2,wn-3,wn-4,wn-5,wn-6,wn-7,wn-8|4|2000000000|0|wn|\n"),
+        "{bigger}"
+    );
+    // A second worker type with GPUs, serving its own partition.
+    let gpus = rendered_step(
+        "system gpu (ec3_inherit_from = system wn and net_interface.0.dns_name = 'gpu-#N#' and ec3_max_instances = 2 and gpu.count = 1 and elastic_partition = 'gpus' and slurm_gpu_file = '/dev/nvidia0')\n",
+        "front",
+        "front",
+        CONF,
+    );
+    assert!(
+        gpus.contains(
+            "gpu|gpu-4,gpu-5|1|512000000|1|gpus|/dev/nvidia0\nwn|wn-1,wn-2,wn-3|1|512000000|0|wn|\n"
+        ),
+        "{gpus}"
+    );
     // Slots with no VM are listed for `scontrol update ... State=DOWN`:
     // that step changes with the workers, slurm.conf does not.
     const DOWN: &str = "worker slots without a VM are DOWN";
     let down =
         |workers: u32| rendered_step(&format!("deploy wn {workers}\n"), "front", "front", DOWN);
-    assert!(down(1).contains("present=\" wn-1 \""), "{}", down(1));
-    assert!(down(2).contains("present=\" wn-1 wn-2 \""), "{}", down(2));
+    assert!(down(1).contains("present=\" front wn-1 \""), "{}", down(1));
+    assert!(
+        down(2).contains("present=\" front wn-1 wn-2 \""),
+        "{}",
+        down(2)
+    );
+    assert!(down(2).contains("slots=\" wn-1 wn-2 wn-3\""), "{}", down(2));
 }
 
 /// `nubo templates` lists the shipped templates with their kind and
@@ -1038,6 +1056,15 @@ impl Daemon {
                 self.log()
             );
         }
+    }
+}
+
+/// A test that fails leaves no daemon running (it would hold the system
+/// tests' lock and its cluster's state).
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -1920,4 +1947,164 @@ fn im_style_ansible_cluster_on_the_openstack_test_cloud() {
     assert!(cloud.emu.servers().is_empty(), "{:#?}", cloud.emu.servers());
     assert!(cloud.emu.ports().is_empty(), "{:#?}", cloud.emu.ports());
     assert!(cloud.test_cloud.host_names().is_empty());
+}
+
+/// Issue 19's fourth must-show: real SLURM with two partitions, `cpu`
+/// (system `wn`, 3 slots) and `gpu` (system `gpu`, one slot with a GPU
+/// declared in gres.conf through a stand-in device file), every worker
+/// off. A `--gres=gpu:1` job powers on the gpu node only and runs there; a
+/// 4-node job in `cpu` (3 nodes at most) powers on nothing and is
+/// reported; then the gpu node goes off and nothing is left.
+#[test]
+fn slurm_partitions_a_gpu_job_powers_on_only_a_gpu_node_and_a_too_large_job_none() {
+    if !can_run() {
+        return;
+    }
+    let mut c = Cluster::new();
+    let name = c.name.clone();
+    let add = c.root.with_file_name("partitions.radl");
+    std::fs::write(
+        &add,
+        "system wn (ec3_max_instances = 3 and elastic_idle_time = 3 and elastic_cooldown = 0 and elastic_partition = 'cpu')\n\
+         system gpu (ec3_inherit_from = system wn and net_interface.0.dns_name = 'gpu-#N#' and \
+           ec3_max_instances = 1 and gpu.count = 1 and elastic_partition = 'gpu' and \
+           slurm_gpu_file = '/var/lib/nubo-gpu/nvidia0')\n\
+         configure gpu_device (\n@begin\n\
+         - name: a stand-in GPU device\n  \
+           shell: mkdir -p /var/lib/nubo-gpu && mknod /var/lib/nubo-gpu/nvidia0 c 1 3\n  \
+           unless: test -c /var/lib/nubo-gpu/nvidia0\n\
+         @end\n)\n\
+         contextualize (system gpu configure gpu_device step 1 system gpu configure gpu step 2)\n\
+         deploy wn 0\n\
+         deploy gpu 0\n",
+    )
+    .unwrap();
+    c.mark(format!("launch {name} slurm nfs local, no worker"));
+    c.ok(&[
+        "launch",
+        &name,
+        "slurm",
+        "nfs",
+        "local",
+        "--add",
+        add.to_str().unwrap(),
+        "-y",
+    ]);
+    let parts = c.on("front", "sinfo -h -o '%P %D %G'");
+    assert!(parts.contains("cpu* 3 (null)"), "{parts}");
+    assert!(parts.contains("gpu 1 gpu:1"), "{parts}");
+    let gpu_node = c.on("front", "sinfo -h -N -p gpu -o %N").trim().to_string();
+
+    let mut daemon = start_daemon(&c);
+    let before = decisions_count(&c);
+    let gpu_job = c
+        .on(
+            "front",
+            "cd /tmp && sbatch --parsable -p gpu --gres=gpu:1 -o /tmp/gpu-%j.out --wrap 'echo $SLURM_JOB_GPUS; hostname'",
+        )
+        .trim()
+        .to_string();
+    c.mark(format!("submitted gpu job {gpu_job}"));
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while !c
+        .on("front", &format!("squeue -h -j {gpu_job}"))
+        .trim()
+        .is_empty()
+    {
+        daemon.assert_alive(&c.timeline);
+        assert!(
+            Instant::now() < deadline,
+            "gpu job not done: {:#?}\n{}",
+            c.timeline,
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    c.mark("gpu job done");
+    let out = c.on("front", &format!("cat /home/*/gpu-{gpu_job}.out /tmp/gpu-{gpu_job}.out 2>/dev/null; scontrol show job {gpu_job} | grep -o 'NodeList=[^ ]*'"));
+    assert!(out.contains(&format!("NodeList={gpu_node}")), "{out}");
+
+    // A 4-node job in `cpu`, which has 3 nodes at most.
+    let big = c.run(&[
+        "ssh",
+        &name,
+        "front",
+        "--",
+        "cd /tmp && sbatch --parsable -p cpu -N 4 --wrap hostname",
+    ]);
+    let big_out = String::from_utf8_lossy(&big.stdout).trim().to_string();
+    let big_err = String::from_utf8_lossy(&big.stderr).to_string();
+    c.mark(format!("4-node job: {big_out} {big_err}"));
+    let big_id = big_out.clone();
+    if big.status.success() {
+        // SLURM keeps it pending; the daemon must report it and power on
+        // nothing for it.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = c.ok(&["elastic", "status", &name, "--json", "--decisions", "200"]);
+            if status.contains(&format!("job {big_id}")) {
+                assert!(
+                    status.contains("needs more nodes than the cluster may have (3)"),
+                    "{status}"
+                );
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not reported: {status}\nsqueue: {}",
+                c.on("front", "squeue -h -a -o '%i|%T|%c|%m|%D|%P|%b|%r'")
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        c.on("front", &format!("scancel {big_id}"));
+    } else {
+        // SLURM refused it at submission: nothing to power on either.
+        assert!(
+            big_err.contains("not available") || big_err.contains("Node count"),
+            "{big_err}"
+        );
+    }
+
+    // The gpu node goes off after its idle time.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let status: serde_json::Value =
+            serde_json::from_str(&c.ok(&["elastic", "status", &name, "--json"])).unwrap();
+        let on: Vec<&str> = status["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["state"] != "off")
+            .map(|n| n["name"].as_str().unwrap())
+            .collect();
+        if on.is_empty() {
+            break;
+        }
+        daemon.assert_alive(&c.timeline);
+        assert!(Instant::now() < deadline, "still on: {on:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let status: serde_json::Value =
+        serde_json::from_str(&c.ok(&["elastic", "status", &name, "--json", "--decisions", "200"]))
+            .unwrap();
+    stop_daemon(daemon);
+    let powered_on: Vec<String> = status["decisions"].as_array().unwrap()[before..]
+        .iter()
+        .filter(|d| d["action"] == "power_on")
+        .map(|d| d["node"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(powered_on, std::slice::from_ref(&gpu_node), "{status:#}");
+
+    let netns = local::netns_inodes(&name);
+    c.ok(&["destroy", &name, "-y"]);
+    let left = local::traces(&name, &c.root, &netns);
+    assert!(left.is_empty(), "left behind: {left:#?}");
+    eprintln!(
+        "timeline of {name}:\n{}",
+        c.timeline
+            .iter()
+            .map(|(t, w)| format!("  {:7.2} s  {w}", t.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 }
