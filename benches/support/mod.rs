@@ -413,6 +413,17 @@ impl<'w> Cluster<'w> {
     /// `nubo launch NAME bench-node.radl --add ADD -y`, timed; the guard
     /// exists before the launch starts, so a failed launch is cleaned up.
     pub fn launch(ws: &'w Workspace, what: &str, add: &str) -> Result<(Self, Timed), String> {
+        Self::launch_templates(ws, what, &["bench-node.radl"], add)
+    }
+
+    /// `nubo launch NAME TEMPLATES... --add ADD -y`, timed, with the same
+    /// guard.
+    pub fn launch_templates(
+        ws: &'w Workspace,
+        what: &str,
+        templates: &[&str],
+        add: &str,
+    ) -> Result<(Self, Timed), String> {
         let c = Cluster {
             ws,
             name: ws.cluster_name(what),
@@ -420,14 +431,10 @@ impl<'w> Cluster<'w> {
         };
         let add_file = ws.write(&format!("{}.radl", c.name), add)?;
         let add_file = add_file.display().to_string();
-        let t = ws.run_nubo(&[
-            "launch",
-            &c.name,
-            "bench-node.radl",
-            "--add",
-            &add_file,
-            "-y",
-        ])?;
+        let mut args = vec!["launch", c.name.as_str()];
+        args.extend_from_slice(templates);
+        args.extend_from_slice(&["--add", &add_file, "-y"]);
+        let t = ws.run_nubo(&args)?;
         Ok((c, t))
     }
 
