@@ -30,12 +30,32 @@
 use super::Checked;
 use super::check::scalar_unit;
 use super::functions::{self, Context};
+use super::implementation;
 use super::template::{NodeTemplate, RelRef, Topology, implementation_file};
 use super::types::{Kind, Types};
 use super::yaml::{Node, Value};
 use crate::radl::ast::{self, Ident, Number, Op, Sentence};
 use crate::source::Span;
 use indexmap::IndexMap;
+
+/// The Standard operations lowered, in the order they run (IM's order,
+/// without the relationship ones).
+pub const OPERATIONS: [&str; 3] = ["create", "configure", "start"];
+
+/// The texts of the implementations of a launch, by reference (as
+/// [`implementations`] gives it).
+pub type Artifacts = IndexMap<String, String>;
+
+/// One operation implementation a template needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Implementation {
+    pub node: String,
+    pub op: String,
+    /// A path or a URL (an artifact's after its repository's URL).
+    pub reference: String,
+    /// Where it is written (the implementation, or the artifact it names).
+    pub span: Span,
+}
 
 /// A feature value being built.
 #[derive(Clone, Debug, PartialEq)]
@@ -99,6 +119,9 @@ struct Lowering<'a> {
     types: &'a Types<'a>,
     topo: &'a Topology,
     cx: Context<'a>,
+    root: Option<&'a Node>,
+    /// The implementations' texts (a launch); none: `include_tasks`.
+    artifacts: Option<&'a Artifacts>,
     networks: Vec<Network>,
     systems: Vec<System>,
     configures: Vec<(String, String)>,
@@ -116,23 +139,76 @@ pub fn to_radl(checked: &Checked) -> ast::Radl {
 /// (checked by [`super::inputs::resolve`]); other inputs take their
 /// defaults.
 pub fn to_radl_with(checked: &Checked, inputs: &[(String, Node)]) -> ast::Radl {
+    lower(checked, inputs, None)
+}
+
+/// The RADL form of a valid template for a launch: each software node's
+/// operation implementations inlined from `artifacts` (every reference
+/// [`implementations`] gives, read or fetched by the caller).
+pub fn to_radl_resolved(
+    checked: &Checked,
+    inputs: &[(String, Node)],
+    artifacts: &Artifacts,
+) -> ast::Radl {
+    lower(checked, inputs, Some(artifacts))
+}
+
+/// The operation implementations the configures of a template inline, in
+/// order, each once per node and operation.
+pub fn implementations(checked: &Checked, inputs: &[(String, Node)]) -> Vec<Implementation> {
     let types = checked.types();
+    let l = lowering(checked, &types, inputs, None);
+    let mut out = Vec::new();
+    for node in l.topo.nodes.values() {
+        if l.skipped(node) || l.host(node, 0).is_none() {
+            continue;
+        }
+        let ops = l.operations(node);
+        for op in OPERATIONS {
+            if let Some((i, _)) = ops.get(op)
+                && let Some((reference, span)) = l.reference(node, i)
+            {
+                out.push(Implementation {
+                    node: node.name.text.clone(),
+                    op: op.to_string(),
+                    reference,
+                    span,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn lowering<'a>(
+    checked: &'a Checked,
+    types: &'a Types<'a>,
+    inputs: &'a [(String, Node)],
+    artifacts: Option<&'a Artifacts>,
+) -> Lowering<'a> {
     let topo = &checked.topology;
-    let mut l = Lowering {
-        types: &types,
+    Lowering {
+        types,
         topo,
         cx: Context {
             topology: topo,
-            types: &types,
+            types,
             inputs,
             attributes: None,
         },
+        root: checked.root.as_ref(),
+        artifacts,
         networks: Vec::new(),
         systems: Vec::new(),
         configures: Vec::new(),
         items: Vec::new(),
         deploys: Vec::new(),
-    };
+    }
+}
+
+fn lower(checked: &Checked, inputs: &[(String, Node)], artifacts: Option<&Artifacts>) -> ast::Radl {
+    let types = checked.types();
+    let mut l = lowering(checked, &types, inputs, artifacts);
     l.run();
     let mut radl = l.finish();
     if let Some(root) = &checked.root
@@ -255,6 +331,19 @@ impl Lowering<'_> {
             }
         }
         max + 1
+    }
+
+    /// Nodes that become no system and no configure of their own.
+    fn skipped(&self, node: &NodeTemplate) -> bool {
+        matches!(
+            self.root(node).as_str(),
+            "tosca.nodes.BlockStorage"
+                | "tosca.nodes.network.Port"
+                | "tosca.nodes.network.Network"
+                | "tosca.nodes.aisprint.FaaS.Function"
+                | "tosca.nodes.Container.Application"
+                | "tosca.nodes.im.AnsibleHost"
+        )
     }
 
     fn run(&mut self) {
@@ -922,11 +1011,10 @@ impl Lowering<'_> {
         out
     }
 
-    /// The recipe of a node: its Standard lifecycle operations (create,
-    /// configure, start) with implementations, as references.
-    fn recipe(&self, node: &NodeTemplate) -> Option<String> {
+    /// A node's Standard lifecycle operations with an implementation: the
+    /// type chain's (ancestors first), then the template's own.
+    fn operations(&self, node: &NodeTemplate) -> IndexMap<String, (Node, Vec<(String, Node)>)> {
         let mut ops: IndexMap<String, (Node, Vec<(String, Node)>)> = IndexMap::new();
-        // Type chain first (ancestors), then the template's own.
         for t in self
             .types
             .ancestry(Kind::Node, &node.ty.text)
@@ -975,40 +1063,132 @@ impl Lowering<'_> {
                 }
             }
         }
-        let mut vars = String::new();
-        let mut tasks = String::new();
-        for op in ["create", "configure", "start"] {
+        ops
+    }
+
+    /// What an implementation names, as IM reads it: an artifact of the
+    /// node (its `file`, after its repository's URL), else the file or URL
+    /// as written.
+    fn reference(&self, node: &NodeTemplate, implementation: &Node) -> Option<(String, Span)> {
+        let file = implementation_file(implementation)?;
+        let mut artifact = node
+            .artifacts
+            .iter()
+            .find(|(k, _)| k.text == file)
+            .map(|(_, v)| v.clone());
+        if artifact.is_none() {
+            for t in self.types.ancestry(Kind::Node, &node.ty.text) {
+                if let Some((_, v)) = t.artifacts.iter().find(|(k, _)| k == file) {
+                    artifact = Some(v.clone());
+                    break;
+                }
+            }
+        }
+        let Some(a) = artifact else {
+            return Some((file.to_string(), implementation.span));
+        };
+        let span = a.span;
+        let (path, repo) = match &a.value {
+            Value::Str(s) => (s.clone(), None),
+            Value::Map(_) => (
+                a.get("file").and_then(Node::scalar_text)?,
+                a.get("repository").and_then(Node::scalar_text),
+            ),
+            _ => return None,
+        };
+        let repo_url = repo.and_then(|r| {
+            let def = self.root?.get("repositories")?.get(&r)?;
+            let url = match &def.value {
+                Value::Map(_) => def.get("url")?.scalar_text()?,
+                _ => def.scalar_text()?,
+            };
+            Some(url.trim().trim_end_matches('/').to_string())
+        });
+        Some((
+            match repo_url {
+                Some(u) => format!("{u}/{path}"),
+                None => path,
+            },
+            span,
+        ))
+    }
+
+    /// An operation input's value for the recipe: evaluated, or, for a
+    /// Compute node's address (`get_attribute: [HOST, private_address]`),
+    /// the Ansible expression IM writes for it.
+    fn input_value(&self, v: &Node, node: &NodeTemplate) -> serde_json::Value {
+        if let Some(v) = self.eval(v, node) {
+            return to_json(&v);
+        }
+        let Some(call) = functions::call(v).filter(|c| c.name == "get_attribute") else {
+            return serde_json::Value::Null;
+        };
+        let args: Vec<String> = call
+            .args
+            .as_seq()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Node::scalar_text)
+            .collect();
+        let var = match args.get(1).map(String::as_str) {
+            Some("private_address") => "IM_NODE_PRIVATE_IP",
+            Some("public_address") => "IM_NODE_PUBLIC_IP",
+            _ => return serde_json::Value::Null,
+        };
+        match args.first().map(String::as_str) {
+            Some("SELF" | "HOST") => format!("{{{{ {var} }}}}").into(),
+            Some(name) => match self.topo.nodes.get(name).and_then(|n| self.host(n, 0)) {
+                Some(h) => format!(
+                    "{{{{ hostvars[groups['{}'][0]]['{var}'] }}}}",
+                    h.name.text
+                )
+                .into(),
+                None => serde_json::Value::Null,
+            },
+            None => serde_json::Value::Null,
+        }
+    }
+
+    /// The recipe of a node: its Standard lifecycle operations (create,
+    /// configure, start) with implementations. With the implementations'
+    /// texts (a launch), their plays inlined with the operation inputs as
+    /// vars, as IM does; without (validating), `include_tasks` of each
+    /// reference.
+    fn recipe(&self, node: &NodeTemplate) -> Option<String> {
+        let ops = self.operations(node);
+        let mut plays = Vec::new();
+        for op in OPERATIONS {
             let Some((implementation, inputs)) = ops.get(op) else {
                 continue;
             };
-            let Some(file) = implementation_file(implementation) else {
+            let Some((file, _)) = self.reference(node, implementation) else {
                 continue;
             };
-            for (k, v) in inputs {
-                let value = self
-                    .eval(v, node)
-                    .and_then(|v| serde_json::to_string(&to_json(&v)).ok())
-                    .unwrap_or_else(|| "null".into());
-                vars.push_str(&format!("    {k}: {value}\n"));
-            }
-            tasks.push_str(&format!(
-                "  - name: {} {op}\n    include_tasks: {}\n",
-                node.name.text,
-                serde_json::to_string(file).unwrap_or_default()
-            ));
+            let values: Vec<(String, serde_json::Value)> = inputs
+                .iter()
+                .map(|(k, v)| (k.clone(), self.input_value(v, node)))
+                .collect();
+            let own = match self.artifacts.and_then(|a| a.get(&file)) {
+                Some(text) => implementation::plays(text).ok(),
+                None => None,
+            };
+            let own = own.unwrap_or_else(|| {
+                let mut task = serde_yaml_ng::Mapping::new();
+                task.insert("name".into(), format!("{} {op}", node.name.text).into());
+                task.insert("include_tasks".into(), file.clone().into());
+                let mut play = serde_yaml_ng::Mapping::new();
+                play.insert(
+                    "tasks".into(),
+                    serde_yaml_ng::Value::Sequence(vec![task.into()]),
+                );
+                vec![play]
+            });
+            plays.extend(implementation::with_vars(own, &values));
         }
-        if tasks.is_empty() {
+        if plays.is_empty() {
             return None;
         }
-        let mut out = String::from("\n---\n- ");
-        if !vars.is_empty() {
-            out.push_str("vars:\n");
-            out.push_str(&vars);
-            out.push_str("  ");
-        }
-        out.push_str("tasks:\n");
-        out.push_str(&tasks);
-        Some(out)
+        Some(implementation::body(plays))
     }
 
     fn finish(self) -> ast::Radl {
