@@ -205,7 +205,7 @@ impl TemplateSearch {
                     text: text.to_string(),
                     tosca: tosca::is_tosca_path(p),
                     inputs: Vec::new(),
-                implementations: Vec::new(),
+                    implementations: Vec::new(),
                 });
             }
         }
@@ -510,9 +510,20 @@ impl Composer<'_> {
                     .iter()
                     .map(|(n, v)| (n.clone(), tosca::yaml::to_json(v)))
                     .collect();
+                // Nodes nubo does not lower stop the launch, named.
+                let refused = tosca::lower::refusals(&checked, &values);
+                for r in &refused {
+                    self.out
+                        .diagnostics
+                        .push(Diagnostic::error(r.span, r.to_string()));
+                }
                 // The implementations, read or downloaded now (before any
                 // VM), or as recorded.
-                let needed = tosca::lower::implementations(&checked, &values);
+                let needed = if refused.is_empty() {
+                    tosca::lower::implementations(&checked, &values)
+                } else {
+                    Vec::new()
+                };
                 let (texts, record, failed) = super::tosca_artifacts::resolve(
                     &needed,
                     &self.out.sources,
@@ -520,7 +531,7 @@ impl Composer<'_> {
                     &found.implementations,
                 );
                 found.implementations = record;
-                if failed.is_empty() {
+                if failed.is_empty() && refused.is_empty() {
                     let tree = tosca::lower::to_radl_resolved(&checked, &values, &texts);
                     let (doc, diags) = Document::build(&tree);
                     self.out.diagnostics.extend(diags);

@@ -285,7 +285,10 @@ mod tests {
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(texts["create.yml"], "- shell: echo types\n");
         assert_eq!(texts["start.yml"], "- shell: echo other\n");
-        assert_eq!(record[1].source, other.join("start.yml").display().to_string());
+        assert_eq!(
+            record[1].source,
+            other.join("start.yml").display().to_string()
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -306,7 +309,11 @@ mod tests {
     #[test]
     fn offline_a_url_is_not_fetched_and_the_error_says_how_to_provide_it() {
         let mut sources = SourceMap::new();
-        let a = imp(&mut sources, "/t/t.yaml", "https://example.org/a/install.yml");
+        let a = imp(
+            &mut sources,
+            "/t/t.yaml",
+            "https://example.org/a/install.yml",
+        );
         let (_, _, diags) = resolve(&[a], &sources, &opts(None, vec![]), &[]);
         let m = &diags[0].message;
         assert!(
@@ -349,8 +356,12 @@ mod tests {
             source: "http://h/a.yml".into(),
             text: "- shell: recorded\n".into(),
         };
-        let (texts, record, diags) =
-            resolve(&[a], &sources, &opts(Some(fetch), vec![]), &[rec.clone()]);
+        let (texts, record, diags) = resolve(
+            &[a],
+            &sources,
+            &opts(Some(fetch), vec![]),
+            std::slice::from_ref(&rec),
+        );
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(texts["http://h/a.yml"], "- shell: recorded\n");
         assert_eq!(record, vec![rec]);

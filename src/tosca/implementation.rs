@@ -34,9 +34,7 @@ pub enum ShapeError {
     NotList(&'static str),
     #[error("item {0} is a YAML {1}, not an Ansible play or task (a map)")]
     NotMap(usize, &'static str),
-    #[error(
-        "item {0} is a play and item {1} a task: a file is either a playbook or a task list"
-    )]
+    #[error("item {0} is a play and item {1} a task: a file is either a playbook or a task list")]
     Mixed(usize, usize),
     #[error("item {0} is `import_playbook`, which nubo cannot inline into a configure")]
     Import(usize),
@@ -175,7 +173,10 @@ mod tests {
         assert!(matches!(plays("a: [b"), Err(ShapeError::Yaml(_))));
         assert_eq!(plays(""), Err(ShapeError::Empty));
         assert_eq!(plays("[]"), Err(ShapeError::Empty));
-        assert_eq!(plays("<html>oops</html>"), Err(ShapeError::NotList("string")));
+        assert_eq!(
+            plays("<html>oops</html>"),
+            Err(ShapeError::NotList("string"))
+        );
         assert_eq!(plays("a: 1"), Err(ShapeError::NotList("map")));
         assert_eq!(plays("- 1\n"), Err(ShapeError::NotMap(1, "number")));
         assert_eq!(

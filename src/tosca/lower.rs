@@ -180,6 +180,98 @@ pub fn implementations(checked: &Checked, inputs: &[(String, Node)]) -> Vec<Impl
     out
 }
 
+/// A node nubo does not lower, and why: where it is written, its name
+/// and type, the reason and what to do instead.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refusal {
+    pub span: Span,
+    pub node: String,
+    pub ty: String,
+    pub why: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "node `{}` of type `{}`: {}",
+            self.node, self.ty, self.why
+        )
+    }
+}
+
+/// The nodes of a template that IM turns into something nubo has no
+/// counterpart for (OSCAR functions, Kubernetes applications, an Ansible
+/// master host), relationship operations nubo does not run, and software
+/// nodes with operations but no Compute node to run them on. A launch is
+/// refused with these rather than dropping a node.
+pub fn refusals(checked: &Checked, inputs: &[(String, Node)]) -> Vec<Refusal> {
+    let types = checked.types();
+    let l = lowering(checked, &types, inputs, None);
+    let mut out = Vec::new();
+    for node in l.topo.nodes.values() {
+        let refuse = |why: String| Refusal {
+            span: node.name.span,
+            node: node.name.text.clone(),
+            ty: node.ty.text.clone(),
+            why,
+        };
+        let why = match l.root(node).as_str() {
+            "tosca.nodes.aisprint.FaaS.Function" => Some(
+                "OSCAR functions are not supported by nubo (IM registers them with an OSCAR \
+                 cluster's API); launch the OSCAR cluster, then deploy the function with the \
+                 OSCAR CLI (`oscar-cli apply`)"
+                    .to_string(),
+            ),
+            "tosca.nodes.Container.Application" => Some(
+                "container applications are not supported by nubo (IM deploys them on a \
+                 Kubernetes cluster it does not create); deploy them with kubectl or Helm on a \
+                 Kubernetes cluster"
+                    .to_string(),
+            ),
+            "tosca.nodes.im.AnsibleHost" => Some(
+                "an Ansible master host (IM's `ansible` aspect) is not supported: nubo runs \
+                 ansible-playbook from the machine running it; remove the node"
+                    .to_string(),
+            ),
+            _ => None,
+        };
+        if let Some(why) = why {
+            out.push(refuse(why));
+            continue;
+        }
+        if l.skipped(node) {
+            continue;
+        }
+        let ops = l.operations(node);
+        let has_ops = OPERATIONS.iter().any(|op| {
+            ops.get(*op)
+                .is_some_and(|(i, _)| l.reference(node, i).is_some())
+        });
+        if has_ops && l.host(node, 0).is_none() {
+            out.push(refuse(
+                "it has lifecycle operations but is hosted on no Compute node, so there is no \
+                 node to run them on; add a `host` requirement to a Compute node"
+                    .to_string(),
+            ));
+        }
+        for r in &node.requirements {
+            if let Some(op) = l.relationship_operation(node, r) {
+                out.push(Refusal {
+                    span: r.span,
+                    ..refuse(format!(
+                        "its requirement `{}` has a relationship operation (`Configure.{op}`), \
+                         which nubo does not run; move its tasks into the node's Standard \
+                         operations",
+                        r.name.text
+                    ))
+                });
+            }
+        }
+    }
+    out
+}
+
 fn lowering<'a>(
     checked: &'a Checked,
     types: &'a Types<'a>,
@@ -331,6 +423,52 @@ impl Lowering<'_> {
             }
         }
         max + 1
+    }
+
+    /// The first relationship operation with an implementation of a
+    /// requirement: in its template or inline definition, else its type.
+    fn relationship_operation(
+        &self,
+        node: &NodeTemplate,
+        r: &super::template::Requirement,
+    ) -> Option<String> {
+        let with_impl = |ifaces: &IndexMap<String, super::template::IfaceAssign>| {
+            ifaces.values().find_map(|i| {
+                i.operations
+                    .iter()
+                    .find(|(_, o)| o.implementation.is_some())
+                    .map(|(n, _)| n.clone())
+            })
+        };
+        match &r.relationship {
+            Some(RelRef::Inline { interfaces, .. }) => {
+                if let Some(op) = with_impl(interfaces) {
+                    return Some(op);
+                }
+            }
+            Some(RelRef::Named(n)) => {
+                if let Some(t) = self.topo.relationships.get(&n.text)
+                    && let Some(op) = with_impl(&t.interfaces)
+                {
+                    return Some(op);
+                }
+            }
+            None => {}
+        }
+        let ty = self.cx.relationship_type(node, r)?;
+        self.types
+            .interfaces(Kind::Relationship, &ty)
+            .values()
+            .find_map(|i| {
+                i.operations
+                    .iter()
+                    .find(|(_, d)| match &d.value {
+                        Value::Map(_) => d.get("implementation").is_some(),
+                        Value::Str(_) => true,
+                        _ => false,
+                    })
+                    .map(|(n, _)| n.clone())
+            })
     }
 
     /// Nodes that become no system and no configure of their own.
@@ -1138,11 +1276,9 @@ impl Lowering<'_> {
         match args.first().map(String::as_str) {
             Some("SELF" | "HOST") => format!("{{{{ {var} }}}}").into(),
             Some(name) => match self.topo.nodes.get(name).and_then(|n| self.host(n, 0)) {
-                Some(h) => format!(
-                    "{{{{ hostvars[groups['{}'][0]]['{var}'] }}}}",
-                    h.name.text
-                )
-                .into(),
+                Some(h) => {
+                    format!("{{{{ hostvars[groups['{}'][0]]['{var}'] }}}}", h.name.text).into()
+                }
                 None => serde_json::Value::Null,
             },
             None => serde_json::Value::Null,
