@@ -291,3 +291,59 @@ fn a_tosca_software_stack_launches_and_reconfigure_keeps_it() {
     assert_eq!(server.hits.load(Ordering::SeqCst), 1, "nothing refetched");
     assert_eq!(on("cat /etc/fetched-start").trim(), "bonjour started");
 }
+
+/// A relationship operation and a software node on no Compute node are
+/// refused, each at its place with the node's name and type, rather than
+/// dropped.
+#[test]
+fn relationship_operations_and_unhosted_software_are_refused_not_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("t.yml"), "- debug: msg=x\n").unwrap();
+    let t = tmp.path().join("rel.yaml");
+    std::fs::write(
+        &t,
+        "\
+tosca_definitions_version: tosca_simple_yaml_1_0
+topology_template:
+  node_templates:
+    front:
+      type: tosca.nodes.Compute
+    db:
+      type: tosca.nodes.SoftwareComponent
+      requirements:
+        - host: front
+    app:
+      type: tosca.nodes.SoftwareComponent
+      requirements:
+        - host: front
+        - dependency:
+            node: db
+            relationship:
+              type: tosca.relationships.DependsOn
+              interfaces:
+                Configure:
+                  pre_configure_source: t.yml
+    orphan:
+      type: tosca.nodes.Root
+      interfaces:
+        Standard:
+          create: t.yml
+",
+    )
+    .unwrap();
+    let out = nubo(
+        tmp.path(),
+        &["plan", "c1", t.to_str().unwrap(), "local"],
+        true,
+    );
+    let err = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("rel.yaml:14:11: error: node `app` of type `tosca.nodes.SoftwareComponent`: its requirement `dependency` has a relationship operation (`Configure.pre_configure_source`)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("rel.yaml:21:5: error: node `orphan` of type `tosca.nodes.Root`: it has lifecycle operations but is hosted on no Compute node"),
+        "{err}"
+    );
+}
