@@ -19,13 +19,16 @@
 //!   deploys nothing;
 //! - every node with lifecycle operations becomes a `configure` on its host
 //!   (`NODE_HOST_conf`), stepped by its dependency depth over
-//!   HostedOn/DependsOn/ConnectsTo. Where IM downloads the implementation
-//!   and inlines it, nubo writes a recipe that references it
-//!   (`include_tasks: URL`), with the operation inputs as variables.
+//!   HostedOn/DependsOn/ConnectsTo: each Standard operation's
+//!   implementation inlined (its text, read or downloaded by the caller,
+//!   [`implementations`] then [`to_radl_resolved`]) with the operation
+//!   inputs as the plays' vars, as IM does; without the texts
+//!   ([`to_radl`]), an `include_tasks` of each reference.
 //!
-//! Not lowered yet (IM builds special systems for them): OSCAR functions
+//! Not lowered (IM builds special systems for them): OSCAR functions
 //! (`tosca.nodes.aisprint.FaaS.Function`), container applications
-//! (`tosca.nodes.Container.Application`) and relationship interfaces.
+//! (`tosca.nodes.Container.Application`), the AnsibleHost node and
+//! relationship operations; [`refusals`] names them so a launch stops.
 
 use super::Checked;
 use super::check::scalar_unit;
