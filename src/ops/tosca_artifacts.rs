@@ -6,7 +6,8 @@
 //! named relative to an imported URL is joined to it. Offline
 //! (`NUBO_OFFLINE=1`) a URL is taken only from a local copy (under an
 //! `--import-dir` or the download cache, laid out `host/path` as for
-//! imports). Each text must be an Ansible playbook or task list.
+//! imports). A `.yml`/`.yaml` text must be an Ansible playbook or task
+//! list; any other is a script, run as IM runs it.
 //!
 //! What a launch resolved is recorded with its template, so `reconfigure`
 //! (and every later recomposition) inlines the same texts without reading
@@ -120,6 +121,8 @@ pub fn resolve(
         };
         let checked = found.and_then(|r| match implementation::plays(&r.text) {
             Ok(_) => Ok(r),
+            // A script (not `.yml`/`.yaml`) is run as it is.
+            Err(_) if !implementation::is_ansible(&i.reference) => Ok(r),
             Err(source) => Err(ImplementationError::Shape {
                 node: i.node.clone(),
                 op: i.op.clone(),

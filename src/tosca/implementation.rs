@@ -1,9 +1,10 @@
 //! The Ansible text of a software node's operation implementation, as IM
-//! inlines it into the node's configure: the file is either a playbook (a
-//! list of plays; their `hosts` and `connection` are dropped, the node's
-//! host decides where they run) or a task list (one play of those tasks).
-//! The operation's inputs become the plays' `vars` (a play's own `vars`
-//! win, as in IM's merge).
+//! inlines it into the node's configure: a `.yml`/`.yaml` file is either a
+//! playbook (a list of plays; their `hosts` and `connection` are dropped,
+//! the node's host decides where they run) or a task list (one play of
+//! those tasks), and the operation's inputs become the plays' `vars` (a
+//! play's own `vars` win, as in IM's merge); any other file is a script,
+//! copied to the node and run with the inputs in its environment.
 //!
 //! This module only reads text it is given; finding and fetching the
 //! files is `ops::tosca_artifacts`.
@@ -98,6 +99,56 @@ pub fn plays(text: &str) -> Result<Vec<Mapping>, ShapeError> {
     Ok(maps)
 }
 
+/// Whether a reference names an Ansible file (`.yml`, `.yaml`); anything
+/// else is a script, as IM tells them apart.
+pub fn is_ansible(reference: &str) -> bool {
+    let path = reference.split(['?', '#']).next().unwrap_or(reference);
+    path.ends_with(".yml") || path.ends_with(".yaml")
+}
+
+/// A script implementation as IM runs it: copied to `/tmp/BASENAME`
+/// (mode 0755) and run there, the operation's inputs in its environment.
+pub fn script_play(
+    task: &str,
+    reference: &str,
+    text: &str,
+    inputs: &[(String, serde_json::Value)],
+) -> Mapping {
+    let path = reference.split(['?', '#']).next().unwrap_or(reference);
+    let base = path.rsplit('/').find(|s| !s.is_empty()).unwrap_or("script");
+    let dest = format!("/tmp/{base}");
+    let mut copy = Mapping::new();
+    copy.insert("dest".into(), dest.clone().into());
+    copy.insert("content".into(), text.into());
+    copy.insert("mode".into(), "0755".into());
+    let mut first = Mapping::new();
+    first.insert(
+        "name".into(),
+        format!("Copy contents of script of interface {task}").into(),
+    );
+    first.insert("copy".into(), Value::Mapping(copy));
+    let mut run = Mapping::new();
+    run.insert("name".into(), task.into());
+    run.insert("shell".into(), dest.into());
+    if !inputs.is_empty() {
+        let mut env = Mapping::new();
+        for (k, v) in inputs {
+            let v = match v {
+                serde_json::Value::String(s) => Value::String(s.clone()),
+                other => Value::String(other.to_string()),
+            };
+            env.insert(Value::String(k.clone()), v);
+        }
+        run.insert("environment".into(), Value::Mapping(env));
+    }
+    let mut play = Mapping::new();
+    play.insert(
+        "tasks".into(),
+        Value::Sequence(vec![Value::Mapping(first), Value::Mapping(run)]),
+    );
+    play
+}
+
 /// The plays of one operation with its inputs as `vars` under the play's
 /// own.
 pub fn with_vars(plays: Vec<Mapping>, vars: &[(String, serde_json::Value)]) -> Vec<Mapping> {
@@ -166,6 +217,30 @@ mod tests {
         assert!(!p[0].contains_key("connection"));
         assert_eq!(p[0]["vars"]["x"], Value::String("own".into()));
         assert_eq!(p[0]["vars"]["y"], Value::Number(2.into()));
+    }
+
+    #[test]
+    fn a_script_is_copied_and_run_with_the_inputs_in_its_environment() {
+        assert!(is_ansible("a/b.yml") && is_ansible("http://h/c.yaml?x=1"));
+        assert!(!is_ansible("a/setup.sh"));
+        let p = script_play(
+            "app_create",
+            "scripts/setup.sh",
+            "#!/bin/sh\necho $SITE\n",
+            &[("SITE".into(), json!("lab")), ("N".into(), json!(2))],
+        );
+        let tasks = p["tasks"].as_sequence().unwrap();
+        assert_eq!(
+            tasks[0]["copy"]["dest"],
+            Value::String("/tmp/setup.sh".into())
+        );
+        assert_eq!(
+            tasks[0]["copy"]["content"],
+            Value::String("#!/bin/sh\necho $SITE\n".into())
+        );
+        assert_eq!(tasks[1]["shell"], Value::String("/tmp/setup.sh".into()));
+        assert_eq!(tasks[1]["environment"]["SITE"], Value::String("lab".into()));
+        assert_eq!(tasks[1]["environment"]["N"], Value::String("2".into()));
     }
 
     #[test]

@@ -1307,10 +1307,15 @@ impl Lowering<'_> {
                 .iter()
                 .map(|(k, v)| (k.clone(), self.input_value(v, node)))
                 .collect();
-            let own = match self.artifacts.and_then(|a| a.get(&file)) {
-                Some(text) => implementation::plays(text).ok(),
-                None => None,
-            };
+            let text = self.artifacts.and_then(|a| a.get(&file));
+            if let Some(text) = text
+                && !implementation::is_ansible(&file)
+            {
+                let task = format!("{}_{op}", node.name.text);
+                plays.push(implementation::script_play(&task, &file, text, &values));
+                continue;
+            }
+            let own = text.and_then(|t| implementation::plays(t).ok());
             let own = own.unwrap_or_else(|| {
                 let mut task = serde_yaml_ng::Mapping::new();
                 task.insert("name".into(), format!("{} {op}", node.name.text).into());

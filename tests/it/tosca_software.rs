@@ -27,7 +27,7 @@ const START: &str = "\
 /// template; the template's path.
 fn template_in(dir: &Path, server: &str) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURE);
-    for sub in ["types", "tasks"] {
+    for sub in ["types", "tasks", "scripts"] {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
         for e in std::fs::read_dir(src.join(sub)).unwrap() {
             let e = e.unwrap();
@@ -131,6 +131,8 @@ fn implementations_are_inlined_with_their_inputs_as_vars() {
         "dest: /etc/greeter-configure",
         "marker: bonjour",
         "/etc/fetched-start",
+        "shell: /tmp/prepare.sh",
+        "SITE: nowhere",
         "configure greeter_front_conf",
         "configure fetched_front_conf",
     ] {
@@ -160,7 +162,7 @@ fn offline_a_url_implementation_stops_the_launch_with_how_to_provide_it() {
     let err = text(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     let url = format!("http://{}/artifacts/start.yml", server.addr);
-    assert!(err.contains("app.yaml:45:29: error:"), "{err}");
+    assert!(err.contains("app.yaml:46:29: error:"), "{err}");
     assert!(
         err.contains("node `fetched`, operation `start`")
             && err.contains(&format!("`{url}`"))
@@ -274,6 +276,7 @@ fn a_tosca_software_stack_launches_and_reconfigure_keeps_it() {
         format!("lab {front_ip} configured")
     );
     assert_eq!(on("cat /etc/fetched-start").trim(), "bonjour started");
+    assert_eq!(on("cat /etc/fetched-create").trim(), "prepared for lab");
 
     // The server changes its answer: reconfigure inlines what the launch
     // fetched (recorded), so nothing changed and nothing is fetched.
