@@ -22,6 +22,11 @@ pub enum Command {
         file: PathBuf,
         #[command(flatten)]
         imports: ImportArgs,
+        /// Read or download each software node's operation implementations
+        /// and inline them, as a launch does (without it, each is an
+        /// `include_tasks` of its reference).
+        #[arg(long)]
+        inline: bool,
     },
 }
 
@@ -75,7 +80,11 @@ pub fn run(cmd: Command) -> CliResult {
                 Ok(())
             }
         }
-        Command::Radl { file, imports } => {
+        Command::Radl {
+            file,
+            imports,
+            inline,
+        } => {
             let opts = imports.options();
             let mut sources = SourceMap::new();
             let checked = tosca::load(&mut sources, &file, &opts).map_err(CliError::usage)?;
@@ -93,7 +102,24 @@ pub fn run(cmd: Command) -> CliResult {
                     file.display()
                 ))));
             }
-            out!("{}", printer::print(&tosca::lower::to_radl(&checked)));
+            let tree = if inline {
+                let needed = tosca::lower::implementations(&checked, &[]);
+                let (texts, _, failed) =
+                    crate::ops::tosca_artifacts::resolve(&needed, &sources, &opts, &[]);
+                if !failed.is_empty() {
+                    for d in &failed {
+                        eprint!("{}", d.render(&sources));
+                    }
+                    return Err(CliError::failed(Message(format!(
+                        "the implementations of {} cannot all be had; fix the problems above",
+                        file.display()
+                    ))));
+                }
+                tosca::lower::to_radl_resolved(&checked, &[], &texts)
+            } else {
+                tosca::lower::to_radl(&checked)
+            };
+            out!("{}", printer::print(&tree));
             Ok(())
         }
     }

@@ -30,4 +30,5 @@ pub mod reach;
 pub mod recipes;
 pub mod reconcile;
 pub mod templates;
+pub mod tosca_artifacts;
 pub mod validate;

@@ -83,6 +83,11 @@ pub struct Found {
     /// recorded so `reconfigure` lowers the template the same way.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<(String, serde_json::Value)>,
+    /// A TOSCA template's operation implementations as the launch read
+    /// or downloaded them: recorded so `reconfigure` inlines the same
+    /// texts, not what the files or URLs hold later.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub implementations: Vec<super::tosca_artifacts::Recorded>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +120,7 @@ impl TemplateSearch {
                 text,
                 tosca: tosca::is_tosca_path(path),
                 inputs: Vec::new(),
+                implementations: Vec::new(),
             });
         }
         for dir in &self.dirs {
@@ -127,6 +133,7 @@ impl TemplateSearch {
                         text: read_text(&p)?,
                         tosca,
                         inputs: Vec::new(),
+                        implementations: Vec::new(),
                     });
                 }
             }
@@ -141,6 +148,7 @@ impl TemplateSearch {
                         text: text.to_string(),
                         tosca,
                         inputs: Vec::new(),
+                        implementations: Vec::new(),
                     });
                 }
             }
@@ -183,6 +191,7 @@ impl TemplateSearch {
                         text,
                         tosca: *tosca,
                         inputs: Vec::new(),
+                        implementations: Vec::new(),
                     });
                 }
             }
@@ -196,6 +205,7 @@ impl TemplateSearch {
                     text: text.to_string(),
                     tosca: tosca::is_tosca_path(p),
                     inputs: Vec::new(),
+                    implementations: Vec::new(),
                 });
             }
         }
@@ -346,6 +356,7 @@ impl Composer<'_> {
             text: text.to_string(),
             tosca: false,
             inputs: Vec::new(),
+            implementations: Vec::new(),
         });
         self.add_radl(file);
     }
@@ -499,10 +510,34 @@ impl Composer<'_> {
                     .iter()
                     .map(|(n, v)| (n.clone(), tosca::yaml::to_json(v)))
                     .collect();
-                let tree = tosca::lower::to_radl_with(&checked, &values);
-                let (doc, diags) = Document::build(&tree);
-                self.out.diagnostics.extend(diags);
-                self.out.document.compose(doc);
+                // Nodes nubo does not lower stop the launch, named.
+                let refused = tosca::lower::refusals(&checked, &values);
+                for r in &refused {
+                    self.out
+                        .diagnostics
+                        .push(Diagnostic::error(r.span, r.to_string()));
+                }
+                // The implementations, read or downloaded now (before any
+                // VM), or as recorded.
+                let needed = if refused.is_empty() {
+                    tosca::lower::implementations(&checked, &values)
+                } else {
+                    Vec::new()
+                };
+                let (texts, record, failed) = super::tosca_artifacts::resolve(
+                    &needed,
+                    &self.out.sources,
+                    &self.search.imports,
+                    &found.implementations,
+                );
+                found.implementations = record;
+                if failed.is_empty() && refused.is_empty() {
+                    let tree = tosca::lower::to_radl_resolved(&checked, &values, &texts);
+                    let (doc, diags) = Document::build(&tree);
+                    self.out.diagnostics.extend(diags);
+                    self.out.document.compose(doc);
+                }
+                self.out.diagnostics.extend(failed);
             }
         } else {
             let file = self.out.sources.add(display, found.text.clone());

@@ -19,23 +19,46 @@
 //!   deploys nothing;
 //! - every node with lifecycle operations becomes a `configure` on its host
 //!   (`NODE_HOST_conf`), stepped by its dependency depth over
-//!   HostedOn/DependsOn/ConnectsTo. Where IM downloads the implementation
-//!   and inlines it, nubo writes a recipe that references it
-//!   (`include_tasks: URL`), with the operation inputs as variables.
+//!   HostedOn/DependsOn/ConnectsTo: each Standard operation's
+//!   implementation inlined (its text, read or downloaded by the caller,
+//!   [`implementations`] then [`to_radl_resolved`]) with the operation
+//!   inputs as the plays' vars, as IM does; without the texts
+//!   ([`to_radl`]), an `include_tasks` of each reference.
 //!
-//! Not lowered yet (IM builds special systems for them): OSCAR functions
+//! Not lowered (IM builds special systems for them): OSCAR functions
 //! (`tosca.nodes.aisprint.FaaS.Function`), container applications
-//! (`tosca.nodes.Container.Application`) and relationship interfaces.
+//! (`tosca.nodes.Container.Application`), the AnsibleHost node and
+//! relationship operations; [`refusals`] names them so a launch stops.
 
 use super::Checked;
 use super::check::scalar_unit;
 use super::functions::{self, Context};
+use super::implementation;
 use super::template::{NodeTemplate, RelRef, Topology, implementation_file};
 use super::types::{Kind, Types};
 use super::yaml::{Node, Value};
 use crate::radl::ast::{self, Ident, Number, Op, Sentence};
 use crate::source::Span;
 use indexmap::IndexMap;
+
+/// The Standard operations lowered, in the order they run (IM's order,
+/// without the relationship ones).
+pub const OPERATIONS: [&str; 3] = ["create", "configure", "start"];
+
+/// The texts of the implementations of a launch, by reference (as
+/// [`implementations`] gives it).
+pub type Artifacts = IndexMap<String, String>;
+
+/// One operation implementation a template needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Implementation {
+    pub node: String,
+    pub op: String,
+    /// A path or a URL (an artifact's after its repository's URL).
+    pub reference: String,
+    /// Where it is written (the implementation, or the artifact it names).
+    pub span: Span,
+}
 
 /// A feature value being built.
 #[derive(Clone, Debug, PartialEq)]
@@ -99,6 +122,9 @@ struct Lowering<'a> {
     types: &'a Types<'a>,
     topo: &'a Topology,
     cx: Context<'a>,
+    root: Option<&'a Node>,
+    /// The implementations' texts (a launch); none: `include_tasks`.
+    artifacts: Option<&'a Artifacts>,
     networks: Vec<Network>,
     systems: Vec<System>,
     configures: Vec<(String, String)>,
@@ -116,23 +142,168 @@ pub fn to_radl(checked: &Checked) -> ast::Radl {
 /// (checked by [`super::inputs::resolve`]); other inputs take their
 /// defaults.
 pub fn to_radl_with(checked: &Checked, inputs: &[(String, Node)]) -> ast::Radl {
+    lower(checked, inputs, None)
+}
+
+/// The RADL form of a valid template for a launch: each software node's
+/// operation implementations inlined from `artifacts` (every reference
+/// [`implementations`] gives, read or fetched by the caller).
+pub fn to_radl_resolved(
+    checked: &Checked,
+    inputs: &[(String, Node)],
+    artifacts: &Artifacts,
+) -> ast::Radl {
+    lower(checked, inputs, Some(artifacts))
+}
+
+/// The operation implementations the configures of a template inline, in
+/// order, each once per node and operation.
+pub fn implementations(checked: &Checked, inputs: &[(String, Node)]) -> Vec<Implementation> {
     let types = checked.types();
+    let l = lowering(checked, &types, inputs, None);
+    let mut out = Vec::new();
+    for node in l.topo.nodes.values() {
+        if l.skipped(node) || l.host(node, 0).is_none() {
+            continue;
+        }
+        let ops = l.operations(node);
+        for op in OPERATIONS {
+            if let Some((i, _)) = ops.get(op)
+                && let Some((reference, span)) = l.reference(node, i)
+            {
+                out.push(Implementation {
+                    node: node.name.text.clone(),
+                    op: op.to_string(),
+                    reference,
+                    span,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A node nubo does not lower, and why: where it is written, its name
+/// and type, the reason and what to do instead.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refusal {
+    pub span: Span,
+    pub node: String,
+    pub ty: String,
+    pub why: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "node `{}` of type `{}`: {}",
+            self.node, self.ty, self.why
+        )
+    }
+}
+
+/// The nodes of a template that IM turns into something nubo has no
+/// counterpart for (OSCAR functions, Kubernetes applications, an Ansible
+/// master host), relationship operations nubo does not run, and software
+/// nodes with operations but no Compute node to run them on. A launch is
+/// refused with these rather than dropping a node.
+pub fn refusals(checked: &Checked, inputs: &[(String, Node)]) -> Vec<Refusal> {
+    let types = checked.types();
+    let l = lowering(checked, &types, inputs, None);
+    let mut out = Vec::new();
+    for node in l.topo.nodes.values() {
+        let refuse = |why: String| Refusal {
+            span: node.name.span,
+            node: node.name.text.clone(),
+            ty: node.ty.text.clone(),
+            why,
+        };
+        let why = match l.root(node).as_str() {
+            "tosca.nodes.aisprint.FaaS.Function" => Some(
+                "OSCAR functions are not supported by nubo (IM registers them with an OSCAR \
+                 cluster's API); launch the OSCAR cluster, then deploy the function with the \
+                 OSCAR CLI (`oscar-cli apply`)"
+                    .to_string(),
+            ),
+            "tosca.nodes.Container.Application" => Some(
+                "container applications are not supported by nubo (IM deploys them on a \
+                 Kubernetes cluster it does not create); deploy them with kubectl or Helm on a \
+                 Kubernetes cluster"
+                    .to_string(),
+            ),
+            "tosca.nodes.im.AnsibleHost" => Some(
+                "an Ansible master host (IM's `ansible` aspect) is not supported: nubo runs \
+                 ansible-playbook from the machine running it; remove the node"
+                    .to_string(),
+            ),
+            _ => None,
+        };
+        if let Some(why) = why {
+            out.push(refuse(why));
+            continue;
+        }
+        if l.skipped(node) {
+            continue;
+        }
+        let ops = l.operations(node);
+        let has_ops = OPERATIONS.iter().any(|op| {
+            ops.get(*op)
+                .is_some_and(|(i, _)| l.reference(node, i).is_some())
+        });
+        if has_ops && l.host(node, 0).is_none() {
+            out.push(refuse(
+                "it has lifecycle operations but is hosted on no Compute node, so there is no \
+                 node to run them on; add a `host` requirement to a Compute node"
+                    .to_string(),
+            ));
+        }
+        for r in &node.requirements {
+            if let Some(op) = l.relationship_operation(node, r) {
+                out.push(Refusal {
+                    span: r.span,
+                    ..refuse(format!(
+                        "its requirement `{}` has a relationship operation (`Configure.{op}`), \
+                         which nubo does not run; move its tasks into the node's Standard \
+                         operations",
+                        r.name.text
+                    ))
+                });
+            }
+        }
+    }
+    out
+}
+
+fn lowering<'a>(
+    checked: &'a Checked,
+    types: &'a Types<'a>,
+    inputs: &'a [(String, Node)],
+    artifacts: Option<&'a Artifacts>,
+) -> Lowering<'a> {
     let topo = &checked.topology;
-    let mut l = Lowering {
-        types: &types,
+    Lowering {
+        types,
         topo,
         cx: Context {
             topology: topo,
-            types: &types,
+            types,
             inputs,
             attributes: None,
         },
+        root: checked.root.as_ref(),
+        artifacts,
         networks: Vec::new(),
         systems: Vec::new(),
         configures: Vec::new(),
         items: Vec::new(),
         deploys: Vec::new(),
-    };
+    }
+}
+
+fn lower(checked: &Checked, inputs: &[(String, Node)], artifacts: Option<&Artifacts>) -> ast::Radl {
+    let types = checked.types();
+    let mut l = lowering(checked, &types, inputs, artifacts);
     l.run();
     let mut radl = l.finish();
     if let Some(root) = &checked.root
@@ -255,6 +426,65 @@ impl Lowering<'_> {
             }
         }
         max + 1
+    }
+
+    /// The first relationship operation with an implementation of a
+    /// requirement: in its template or inline definition, else its type.
+    fn relationship_operation(
+        &self,
+        node: &NodeTemplate,
+        r: &super::template::Requirement,
+    ) -> Option<String> {
+        let with_impl = |ifaces: &IndexMap<String, super::template::IfaceAssign>| {
+            ifaces.values().find_map(|i| {
+                i.operations
+                    .iter()
+                    .find(|(_, o)| o.implementation.is_some())
+                    .map(|(n, _)| n.clone())
+            })
+        };
+        match &r.relationship {
+            Some(RelRef::Inline { interfaces, .. }) => {
+                if let Some(op) = with_impl(interfaces) {
+                    return Some(op);
+                }
+            }
+            Some(RelRef::Named(n)) => {
+                if let Some(t) = self.topo.relationships.get(&n.text)
+                    && let Some(op) = with_impl(&t.interfaces)
+                {
+                    return Some(op);
+                }
+            }
+            None => {}
+        }
+        let ty = self.cx.relationship_type(node, r)?;
+        self.types
+            .interfaces(Kind::Relationship, &ty)
+            .values()
+            .find_map(|i| {
+                i.operations
+                    .iter()
+                    .find(|(_, d)| match &d.value {
+                        Value::Map(_) => d.get("implementation").is_some(),
+                        Value::Str(_) => true,
+                        _ => false,
+                    })
+                    .map(|(n, _)| n.clone())
+            })
+    }
+
+    /// Nodes that become no system and no configure of their own.
+    fn skipped(&self, node: &NodeTemplate) -> bool {
+        matches!(
+            self.root(node).as_str(),
+            "tosca.nodes.BlockStorage"
+                | "tosca.nodes.network.Port"
+                | "tosca.nodes.network.Network"
+                | "tosca.nodes.aisprint.FaaS.Function"
+                | "tosca.nodes.Container.Application"
+                | "tosca.nodes.im.AnsibleHost"
+        )
     }
 
     fn run(&mut self) {
@@ -922,11 +1152,10 @@ impl Lowering<'_> {
         out
     }
 
-    /// The recipe of a node: its Standard lifecycle operations (create,
-    /// configure, start) with implementations, as references.
-    fn recipe(&self, node: &NodeTemplate) -> Option<String> {
+    /// A node's Standard lifecycle operations with an implementation: the
+    /// type chain's (ancestors first), then the template's own.
+    fn operations(&self, node: &NodeTemplate) -> IndexMap<String, (Node, Vec<(String, Node)>)> {
         let mut ops: IndexMap<String, (Node, Vec<(String, Node)>)> = IndexMap::new();
-        // Type chain first (ancestors), then the template's own.
         for t in self
             .types
             .ancestry(Kind::Node, &node.ty.text)
@@ -975,40 +1204,135 @@ impl Lowering<'_> {
                 }
             }
         }
-        let mut vars = String::new();
-        let mut tasks = String::new();
-        for op in ["create", "configure", "start"] {
+        ops
+    }
+
+    /// What an implementation names, as IM reads it: an artifact of the
+    /// node (its `file`, after its repository's URL), else the file or URL
+    /// as written.
+    fn reference(&self, node: &NodeTemplate, implementation: &Node) -> Option<(String, Span)> {
+        let file = implementation_file(implementation)?;
+        let mut artifact = node
+            .artifacts
+            .iter()
+            .find(|(k, _)| k.text == file)
+            .map(|(_, v)| v.clone());
+        if artifact.is_none() {
+            for t in self.types.ancestry(Kind::Node, &node.ty.text) {
+                if let Some((_, v)) = t.artifacts.iter().find(|(k, _)| k == file) {
+                    artifact = Some(v.clone());
+                    break;
+                }
+            }
+        }
+        let Some(a) = artifact else {
+            return Some((file.to_string(), implementation.span));
+        };
+        let span = a.span;
+        let (path, repo) = match &a.value {
+            Value::Str(s) => (s.clone(), None),
+            Value::Map(_) => (
+                a.get("file").and_then(Node::scalar_text)?,
+                a.get("repository").and_then(Node::scalar_text),
+            ),
+            _ => return None,
+        };
+        let repo_url = repo.and_then(|r| {
+            let def = self.root?.get("repositories")?.get(&r)?;
+            let url = match &def.value {
+                Value::Map(_) => def.get("url")?.scalar_text()?,
+                _ => def.scalar_text()?,
+            };
+            Some(url.trim().trim_end_matches('/').to_string())
+        });
+        Some((
+            match repo_url {
+                Some(u) => format!("{u}/{path}"),
+                None => path,
+            },
+            span,
+        ))
+    }
+
+    /// An operation input's value for the recipe: evaluated, or, for a
+    /// Compute node's address (`get_attribute: [HOST, private_address]`),
+    /// the Ansible expression IM writes for it.
+    fn input_value(&self, v: &Node, node: &NodeTemplate) -> serde_json::Value {
+        if let Some(v) = self.eval(v, node) {
+            return to_json(&v);
+        }
+        let Some(call) = functions::call(v).filter(|c| c.name == "get_attribute") else {
+            return serde_json::Value::Null;
+        };
+        let args: Vec<String> = call
+            .args
+            .as_seq()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Node::scalar_text)
+            .collect();
+        let var = match args.get(1).map(String::as_str) {
+            Some("private_address") => "IM_NODE_PRIVATE_IP",
+            Some("public_address") => "IM_NODE_PUBLIC_IP",
+            _ => return serde_json::Value::Null,
+        };
+        match args.first().map(String::as_str) {
+            Some("SELF" | "HOST") => format!("{{{{ {var} }}}}").into(),
+            Some(name) => match self.topo.nodes.get(name).and_then(|n| self.host(n, 0)) {
+                Some(h) => {
+                    format!("{{{{ hostvars[groups['{}'][0]]['{var}'] }}}}", h.name.text).into()
+                }
+                None => serde_json::Value::Null,
+            },
+            None => serde_json::Value::Null,
+        }
+    }
+
+    /// The recipe of a node: its Standard lifecycle operations (create,
+    /// configure, start) with implementations. With the implementations'
+    /// texts (a launch), their plays inlined with the operation inputs as
+    /// vars, as IM does; without (validating), `include_tasks` of each
+    /// reference.
+    fn recipe(&self, node: &NodeTemplate) -> Option<String> {
+        let ops = self.operations(node);
+        let mut plays = Vec::new();
+        for op in OPERATIONS {
             let Some((implementation, inputs)) = ops.get(op) else {
                 continue;
             };
-            let Some(file) = implementation_file(implementation) else {
+            let Some((file, _)) = self.reference(node, implementation) else {
                 continue;
             };
-            for (k, v) in inputs {
-                let value = self
-                    .eval(v, node)
-                    .and_then(|v| serde_json::to_string(&to_json(&v)).ok())
-                    .unwrap_or_else(|| "null".into());
-                vars.push_str(&format!("    {k}: {value}\n"));
+            let values: Vec<(String, serde_json::Value)> = inputs
+                .iter()
+                .map(|(k, v)| (k.clone(), self.input_value(v, node)))
+                .collect();
+            let text = self.artifacts.and_then(|a| a.get(&file));
+            if let Some(text) = text
+                && !implementation::is_ansible(&file)
+            {
+                let task = format!("{}_{op}", node.name.text);
+                plays.push(implementation::script_play(&task, &file, text, &values));
+                continue;
             }
-            tasks.push_str(&format!(
-                "  - name: {} {op}\n    include_tasks: {}\n",
-                node.name.text,
-                serde_json::to_string(file).unwrap_or_default()
-            ));
+            let own = text.and_then(|t| implementation::plays(t).ok());
+            let own = own.unwrap_or_else(|| {
+                let mut task = serde_yaml_ng::Mapping::new();
+                task.insert("name".into(), format!("{} {op}", node.name.text).into());
+                task.insert("include_tasks".into(), file.clone().into());
+                let mut play = serde_yaml_ng::Mapping::new();
+                play.insert(
+                    "tasks".into(),
+                    serde_yaml_ng::Value::Sequence(vec![task.into()]),
+                );
+                vec![play]
+            });
+            plays.extend(implementation::with_vars(own, &values));
         }
-        if tasks.is_empty() {
+        if plays.is_empty() {
             return None;
         }
-        let mut out = String::from("\n---\n- ");
-        if !vars.is_empty() {
-            out.push_str("vars:\n");
-            out.push_str(&vars);
-            out.push_str("  ");
-        }
-        out.push_str("tasks:\n");
-        out.push_str(&tasks);
-        Some(out)
+        Some(implementation::body(plays))
     }
 
     fn finish(self) -> ast::Radl {

@@ -15,6 +15,7 @@
 pub mod check;
 pub mod constraints;
 pub mod functions;
+pub mod implementation;
 pub mod imports;
 pub mod inputs;
 pub mod lower;

@@ -36,6 +36,8 @@ mod state;
 mod support;
 mod testcloud;
 mod tosca_conformance;
+mod tosca_corpus_plan;
 mod tosca_im;
 mod tosca_inputs;
 mod tosca_invalid;
+mod tosca_software;
