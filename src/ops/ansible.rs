@@ -98,6 +98,8 @@ pub struct Job<'a> {
     pub vault_password: Option<&'a Path>,
     /// Hosts worked on at once (`ANSIBLE_FORKS`): every node of the run.
     pub forks: usize,
+    /// The Ansible to run.
+    pub tools: &'a super::ansible_install::Tools,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> AnsibleError + '_ {
@@ -131,6 +133,7 @@ pub fn private_dir(dir: &Path) -> Result<(), AnsibleError> {
 
 /// The plaintext of a Vault body, decrypted with `ansible-vault`.
 pub async fn decrypt(
+    tools: &super::ansible_install::Tools,
     configure: &str,
     text: &str,
     password: Option<&Path>,
@@ -140,16 +143,13 @@ pub async fn decrypt(
             configure: configure.to_string(),
         });
     };
-    let out = crate::process::Program::new(
-        super::ansible_install::program("ansible-vault"),
-        VAULT_TIMEOUT,
-    )
-    .args(["decrypt", "--output", "-", "--vault-password-file"])
-    .arg(password)
-    .arg("-")
-    .stdin(text.trim().as_bytes().to_vec())
-    .output()
-    .await;
+    let out = crate::process::Program::new(tools.program("ansible-vault"), VAULT_TIMEOUT)
+        .args(["decrypt", "--output", "-", "--vault-password-file"])
+        .arg(password)
+        .arg("-")
+        .stdin(text.trim().as_bytes().to_vec())
+        .output()
+        .await;
     match out {
         Ok(o) if o.success() => Ok(o.stdout_text()),
         Ok(o) => Err(AnsibleError::Vault {
@@ -213,7 +213,7 @@ async fn run_in(
     playbook: &Path,
     on_output: &mut impl FnMut(&str),
 ) -> Result<i32, AnsibleError> {
-    let mut cmd = tokio::process::Command::new(super::ansible_install::program("ansible-playbook"));
+    let mut cmd = tokio::process::Command::new(job.tools.program("ansible-playbook"));
     cmd.arg("-i").arg(inventory);
     if let Some(p) = job.vault_password {
         cmd.arg("--vault-password-file").arg(p);

@@ -18,7 +18,6 @@
 
 use crate::process::{ProcessError, Program};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// The ansible-core installed when PATH has none recent enough.
@@ -32,9 +31,34 @@ const PIP_TIMEOUT: Duration = Duration::from_secs(1200);
 /// Written last: its presence says the install finished.
 const DONE: &str = ".nubo-installed";
 
-/// The directory the Ansible programs are run from, once [`ensure`] chose
-/// an installed one; `None`: from PATH.
-static BIN: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// The Ansible a launch runs, as [`ensure`] chose it: an installed one's
+/// `bin` directory, or PATH's. Passed to each run (not kept process-wide),
+/// so launches in one process (`nubo serve`) may use different ones.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tools {
+    bin: Option<PathBuf>,
+}
+
+impl Tools {
+    /// The Ansible on PATH.
+    pub fn on_path() -> Tools {
+        Tools { bin: None }
+    }
+
+    fn installed(bin: PathBuf) -> Tools {
+        Tools { bin: Some(bin) }
+    }
+
+    /// The program to run for `name` (`ansible-playbook`, `ansible-vault`,
+    /// `ansible-galaxy`): the installed one's, else the name, found on
+    /// PATH.
+    pub fn program(&self, name: &str) -> PathBuf {
+        match &self.bin {
+            Some(dir) => dir.join(name),
+            None => PathBuf::from(name),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
@@ -52,16 +76,6 @@ pub enum InstallError {
         dir: PathBuf,
         detail: String,
     },
-}
-
-/// The program to run for `name` (`ansible-playbook`, `ansible-vault`,
-/// `ansible-galaxy`): from the installed ansible-core if one was chosen,
-/// else the name, found on PATH.
-pub fn program(name: &str) -> PathBuf {
-    match BIN.lock().ok().and_then(|b| b.clone()) {
-        Some(dir) => dir.join(name),
-        None => PathBuf::from(name),
-    }
 }
 
 /// ansible-core's version in `ansible-playbook --version`'s first line
@@ -107,7 +121,7 @@ pub async fn ensure(
     base: &Path,
     wanted: Option<&str>,
     note: impl Fn(String),
-) -> Result<(), InstallError> {
+) -> Result<Tools, InstallError> {
     if let Some(v) = wanted {
         return ensure_community(base, v, &note).await;
     }
@@ -120,8 +134,7 @@ pub async fn ensure(
         _ => None,
     };
     if found.is_some_and(fits) {
-        set_bin(None);
-        return Ok(());
+        return Ok(Tools::on_path());
     }
     let dir = install_dir(base, "ansible-core", PINNED);
     let why = match found {
@@ -129,15 +142,14 @@ pub async fn ensure(
         None => "`ansible-playbook` is not on PATH".to_string(),
     };
     install(&dir, "ansible-core", PINNED, &why, &note).await?;
-    set_bin(Some(dir.join("bin")));
-    Ok(())
+    Ok(Tools::installed(dir.join("bin")))
 }
 
 async fn ensure_community(
     base: &Path,
     version: &str,
     note: &impl Fn(String),
-) -> Result<(), InstallError> {
+) -> Result<Tools, InstallError> {
     if !valid_version(version) {
         return Err(InstallError::BadVersion(version.to_string()));
     }
@@ -150,8 +162,7 @@ async fn ensure_community(
         _ => None,
     };
     if found.as_deref() == Some(version) {
-        set_bin(None);
-        return Ok(());
+        return Ok(Tools::on_path());
     }
     let why = match found {
         Some(f) => format!("`ansible_version` is {version}, Ansible {f} is on PATH"),
@@ -159,14 +170,7 @@ async fn ensure_community(
     };
     let dir = install_dir(base, "ansible", version);
     install(&dir, "ansible", version, &why, note).await?;
-    set_bin(Some(dir.join("bin")));
-    Ok(())
-}
-
-fn set_bin(dir: Option<PathBuf>) {
-    if let Ok(mut b) = BIN.lock() {
-        *b = dir;
-    }
+    Ok(Tools::installed(dir.join("bin")))
 }
 
 /// Installs ansible-core `version` into `dir` unless a finished install

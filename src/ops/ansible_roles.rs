@@ -59,7 +59,10 @@ pub fn role_path(cache: &Path, role: &Role) -> PathBuf {
 /// Installs every Galaxy role not cached yet (roles from git are already
 /// in the git cache). Called at launch and reconfigure, before any VM is
 /// made.
-pub async fn install(roles: &[Role]) -> Result<(), RoleError> {
+pub async fn install(
+    tools: &super::ansible_install::Tools,
+    roles: &[Role],
+) -> Result<(), RoleError> {
     if !roles.iter().any(|r| matches!(r, Role::Galaxy { .. })) {
         return Ok(());
     }
@@ -83,15 +86,12 @@ pub async fn install(roles: &[Role]) -> Result<(), RoleError> {
             Some(v) => format!("{name},{v}"),
             None => name.clone(),
         };
-        let out = Program::new(
-            super::ansible_install::program("ansible-galaxy"),
-            GALAXY_TIMEOUT,
-        )
-        .args(["role", "install", "--force", "-p"])
-        .arg(&dir)
-        .arg(&spec)
-        .output()
-        .await;
+        let out = Program::new(tools.program("ansible-galaxy"), GALAXY_TIMEOUT)
+            .args(["role", "install", "--force", "-p"])
+            .arg(&dir)
+            .arg(&spec)
+            .output()
+            .await;
         let detail = match out {
             Ok(o) if o.success() && dir.join(name).is_dir() => continue,
             Ok(o) => {

@@ -190,6 +190,8 @@ pub struct ExecutorParts {
     pub rerun_all: bool,
     /// The Ansible Vault password file kept for the cluster, if any.
     pub vault_password: Option<PathBuf>,
+    /// The Ansible the plays run with.
+    pub ansible: super::ansible_install::Tools,
 }
 
 pub struct ClusterExecutor {
@@ -1042,7 +1044,7 @@ impl ClusterExecutor {
         for part in &body.parts {
             if part.vault {
                 texts.push(
-                    super::ansible::decrypt(&key.configure, &part.text, vault)
+                    super::ansible::decrypt(&self.parts.ansible, &key.configure, &part.text, vault)
                         .await
                         .map_err(ansible_err)?,
                 );
@@ -1100,6 +1102,7 @@ impl ClusterExecutor {
             facts_dir: &facts,
             vault_password: vault,
             forks: hosts.len(),
+            tools: &self.parts.ansible,
         };
         let mut all = String::new();
         let status = super::ansible::run(&job, |text| all.push_str(text))

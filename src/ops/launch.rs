@@ -6,6 +6,7 @@
 //! ones, destroys recorded VMs the description no longer asks for, and runs
 //! the steps whose recorded run is not `ok` with the same script.
 
+use super::ansible_install::Tools as AnsibleTools;
 use super::db::Db;
 use super::env::{Env, EnvError, PlacementError};
 use super::executor::{ClusterExecutor, ExecutorParts};
@@ -168,7 +169,7 @@ pub async fn launch(
     })
     .await?;
     // Roles the plays need, before anything is recorded or made.
-    ansible_ready(
+    let ansible = ansible_ready(
         env,
         &name,
         &prepared,
@@ -206,7 +207,7 @@ pub async fn launch(
     let auth_env = env.clone();
     let auth_name = name.clone();
     off_runtime(move || Ok(auth_env.record_auth(&auth_name)?)).await?;
-    run(env, &name, prepared, observer, reconciled, false).await
+    run(env, &name, prepared, ansible, observer, reconciled, false).await
 }
 
 /// `nubo reconfigure`: re-reads the recorded description, starts the VMs
@@ -243,10 +244,13 @@ pub async fn reconfigure(
         Ok(prepare::finish_prepare(composed, &dirs, scaled, &git)?)
     })
     .await?;
-    ansible_ready(env, &name, &prepared, None, &observer).await?;
+    let ansible = ansible_ready(env, &name, &prepared, None, &observer).await?;
     let reconciled = reconcile::reconcile(env, &name).await?.actions;
     db.set_git_pins(&name, prepared.git_pins.clone()).await?;
-    run(env, &name, prepared, observer, reconciled, opts.force).await
+    run(
+        env, &name, prepared, ansible, observer, reconciled, opts.force,
+    )
+    .await
 }
 
 /// The plan of `prepared` against the records, read through `db`.
@@ -269,6 +273,7 @@ async fn run(
     env: &Env,
     name: &str,
     prepared: Prepared,
+    ansible: AnsibleTools,
     observer: Arc<dyn Observer>,
     reconciled: Vec<String>,
     rerun_all: bool,
@@ -326,6 +331,7 @@ async fn run(
             vm_actions: plan.vm_actions(),
             rerun_all,
             vault_password,
+            ansible,
         },
         observer.clone(),
     ));
@@ -387,16 +393,17 @@ fn keep_secret(from: &std::path::Path, to: &std::path::Path) -> Result<(), Launc
 /// For a cluster with configures written for Ansible: `ansible-playbook`
 /// is there (from PATH, or installed into nubo's data directory,
 /// `ansible_install`) and every role is installed, before anything is
-/// made.
+/// made. The Ansible chosen (PATH's when no configure is written for
+/// Ansible).
 async fn ansible_ready(
     env: &Env,
     name: &str,
     prepared: &Prepared,
     given: Option<&std::path::Path>,
     observer: &Arc<dyn Observer>,
-) -> Result<(), LaunchError> {
+) -> Result<AnsibleTools, LaunchError> {
     if !prepared.recipes.values().any(|r| r.ansible.is_some()) {
-        return Ok(());
+        return Ok(AnsibleTools::on_path());
     }
     let wanted = prepared
         .composed
@@ -405,7 +412,7 @@ async fn ansible_ready(
         .as_ref()
         .and_then(|c| c.options.get_str("ansible_version"))
         .filter(|v| !v.is_empty());
-    super::ansible_install::ensure(&env.ansible_install_dir(), wanted, |line| {
+    let tools = super::ansible_install::ensure(&env.ansible_install_dir(), wanted, |line| {
         tracing::info!("{line}");
         observer.on(&Event::Note(line));
     })
@@ -429,6 +436,6 @@ async fn ansible_ready(
             .into());
         }
     }
-    super::ansible_roles::install(&prepared.ansible_roles()).await?;
-    Ok(())
+    super::ansible_roles::install(&tools, &prepared.ansible_roles()).await?;
+    Ok(tools)
 }
