@@ -14,8 +14,11 @@
 //! 2. Demand: each pending job, in queue order, is fitted on idle and
 //!    booting nodes' free CPUs; what is missing is powered on, from the
 //!    node types whose nodes fit the job (its partition, CPUs, memory and
-//!    GPUs; lowest `ec3_prio` first; a type with a failed node gives way to
-//!    its `ec3_if_fail` type), within `max` and `elastic_max_booting`, once
+//!    GPUs; lowest `ec3_prio` first; a type with a failed node, or resting
+//!    after the cloud had no capacity or quota for it
+//!    (`elastic_capacity_cooloff`), gives way to its `ec3_if_fail` type,
+//!    and a resting type powers nothing on), within `max` and
+//!    `elastic_max_booting`, once
 //!    the job has waited `elastic_scale_out_after`. All or nothing: nodes
 //!    are powered on for a job only when, with the nodes it already fits
 //!    on, they make all the nodes it needs. A job no type can ever run is
@@ -236,6 +239,9 @@ impl Round<'_> {
     /// Up to `want` off nodes of `system` that may be powered on now, lowest
     /// number first.
     fn startable(&self, p: &Policy, want: u32) -> Vec<usize> {
+        if p.resting(self.now) {
+            return Vec::new();
+        }
         let on = self.count(&p.system, NodeState::is_on);
         let booting = self.count(&p.system, |s| s == NodeState::PoweringOn);
         let room = p
@@ -351,7 +357,8 @@ impl Round<'_> {
         // A type with a failed node gives way to its fallback.
         let mut ordered: Vec<Policy> = Vec::new();
         for p in &types {
-            let failing = self.count(&p.system, |s| s == NodeState::Failed) > 0;
+            let failing =
+                p.resting(self.now) || self.count(&p.system, |s| s == NodeState::Failed) > 0;
             if failing
                 && let Some(fb) = p
                     .fallback
@@ -704,6 +711,35 @@ mod tests {
         assert!(powered_on(&out).is_empty(), "{:#?}", out.decisions);
         assert_eq!(out.unschedulable.len(), 1);
         assert!(out.unschedulable[0].reason.contains("PartitionConfig"));
+    }
+
+    #[test]
+    fn a_resting_type_gives_way_to_its_fallback_until_its_cooloff_ends() {
+        let mut small = Policy::new("small", 0, 2);
+        small.fallback = Some("big".into());
+        small.resting_until = Some(60_000);
+        let mut big = Policy::new("big", 0, 2);
+        big.prio = 5;
+        let mut other = Policy::new("other", 0, 2);
+        other.prio = 1;
+        let policies = vec![small, big, other];
+        let mut nodes = off_nodes("small", 2);
+        nodes.extend(off_nodes("big", 2));
+        nodes.extend(off_nodes("other", 2));
+        let snap = Snapshot {
+            pending: vec![job("1", 1, None, 0)],
+            ..Snapshot::default()
+        };
+        // Resting: its fallback first, before a type of lower ec3_prio.
+        assert_eq!(
+            powered_on(&decide(1000, &policies, &nodes, &snap)),
+            ["big-1"]
+        );
+        // Its cool-off over: itself again.
+        assert_eq!(
+            powered_on(&decide(60_000, &policies, &nodes, &snap)),
+            ["small-1"]
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! | `elastic_billing_interval` | seconds per billed period: power off only in the last tenth of one | none |
 //! | `elastic_scale_out_after` | seconds a job waits before nodes are powered on for it | 0 |
 //! | `elastic_partition` | the job queue's partition (queue) this type's nodes serve | the system's name |
+//! | `elastic_capacity_cooloff` | seconds a type rests after the cloud had no capacity or quota for it | 600 |
 //!
 //! `cpu.count`, `memory.size` and `gpu.count` tell what one node offers a
 //! job.
@@ -46,6 +47,12 @@ pub struct Policy {
     pub partition: String,
     /// Seconds a job waits before nodes are powered on for it.
     pub scale_out_after_s: u64,
+    /// Seconds the type rests after a capacity or quota refusal.
+    pub capacity_cooloff_s: u64,
+    /// Until when (the decision clock's milliseconds) the type rests after
+    /// such a refusal: set by the daemon, not read from the description.
+    #[serde(skip)]
+    pub resting_until: Option<i64>,
     pub idle_time_s: u64,
     pub cooldown_s: u64,
     pub spare: u32,
@@ -59,6 +66,11 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// Whether the type rests at `now` after a capacity refusal.
+    pub fn resting(&self, now: i64) -> bool {
+        self.resting_until.is_some_and(|t| now < t)
+    }
+
     /// A policy with the defaults for a type of `max` nodes.
     pub fn new(system: &str, min: u32, max: u32) -> Policy {
         Policy {
@@ -70,6 +82,8 @@ impl Policy {
             gpus: 0,
             partition: system.to_string(),
             scale_out_after_s: 0,
+            capacity_cooloff_s: 600,
+            resting_until: None,
             idle_time_s: 60,
             cooldown_s: 30,
             spare: 0,
@@ -177,6 +191,7 @@ fn policy(sys: &SystemSpec) -> Result<Policy, PolicyError> {
     }
     let secs = |f: &str, d: u64| number(sys, f).map(|v| v.unwrap_or(d));
     p.scale_out_after_s = secs("elastic_scale_out_after", 0)?;
+    p.capacity_cooloff_s = secs("elastic_capacity_cooloff", p.capacity_cooloff_s)?;
     p.idle_time_s = secs("elastic_idle_time", p.idle_time_s)?;
     p.cooldown_s = secs("elastic_cooldown", p.cooldown_s)?;
     p.poweron_timeout_s = secs("elastic_poweron_timeout", p.poweron_timeout_s)?;

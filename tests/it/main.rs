@@ -11,6 +11,7 @@ mod cloud_cli;
 #[cfg(feature = "ec2")]
 mod ec2;
 mod elastic;
+mod elastic_capacity;
 mod elastic_simulate;
 mod exit_codes;
 mod launch;

@@ -26,6 +26,8 @@ use crate::ops::launch::{self, LaunchError};
 use crate::ops::observer::Silent;
 use crate::ops::recipes::RecipeDirs;
 use crate::ops::templates::{self, TemplateSearch};
+use crate::plan::graph::Vertex;
+use crate::provider::ProviderError;
 use crate::state::{DecisionRecord, QueueRecord, StateError, StateStore, Timestamp, VmState};
 pub use metrics::Metrics;
 pub use queue::{Queue, QueueKind};
@@ -170,13 +172,46 @@ fn note(now: i64, node: &str, action: RecordedAction, reason: String) -> Decisio
 /// nodes powering off, reconfigures the cluster with the nodes that are
 /// on, tells the queue which are gone, and records the result. Returns
 /// whether everything was done (false: try again next round).
+/// What [`apply`] came to.
+struct Applied {
+    /// Every VM is as decided.
+    complete: bool,
+    /// Systems the cloud had no capacity or quota for (each with what it
+    /// said): they rest for their `elastic_capacity_cooloff`.
+    refused: Vec<(String, String)>,
+}
+
+/// The cloud's capacity or quota refusal that failed `node`'s VM in this
+/// walk, if that is why it failed.
+fn capacity_refusal(
+    result: &Result<launch::LaunchReport, LaunchError>,
+    node: &str,
+) -> Option<String> {
+    let Ok(report) = result else {
+        return None;
+    };
+    report.walk.failures().find_map(|(v, f)| match v {
+        Vertex::Vm { name, .. } if name == node => {
+            let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(f.error());
+            while let Some(e) = cur {
+                if let Some(ProviderError::Quota(m)) = e.downcast_ref::<ProviderError>() {
+                    return Some(m.clone());
+                }
+                cur = e.source();
+            }
+            None
+        }
+        _ => None,
+    })
+}
+
 async fn apply(
     env: &Env,
     cluster: &str,
     dirs: &RecipeDirs,
     queue: Option<&Queue>,
     nodes: &mut [ElasticNode],
-) -> Result<bool, ElasticError> {
+) -> Result<Applied, ElasticError> {
     let now = now_ms();
     let mut notes = Vec::new();
     // 1. Drain what powers off; call it off where a job got there first.
@@ -218,7 +253,10 @@ async fn apply(
         Ok(r) => r.succeeded(),
         Err(LaunchError::State(StateError::ClusterBusy { .. })) => {
             tracing::info!("cluster busy; acting next round");
-            return Ok(false);
+            return Ok(Applied {
+                complete: false,
+                refused: Vec::new(),
+            });
         }
         Err(e) => {
             tracing::warn!(error = %e, "reconfigure failed");
@@ -228,6 +266,7 @@ async fn apply(
     // 3. Record what came of it.
     let vms = env.db().vms(cluster).await?;
     let now = now_ms();
+    let mut refused: Vec<(String, String)> = Vec::new();
     for n in nodes.iter_mut() {
         let running = vms
             .iter()
@@ -257,6 +296,21 @@ async fn apply(
                     let _ = q.gone(&n.name).await;
                 }
             }
+            NodeState::PoweringOn if !running && capacity_refusal(&result, &n.name).is_some() => {
+                // Not the node's fault: the slot is free again at once, and
+                // its type rests.
+                let why = capacity_refusal(&result, &n.name).unwrap_or_default();
+                n.set(NodeState::Off, now);
+                notes.push(note(
+                    now,
+                    &n.name,
+                    RecordedAction::Fail,
+                    format!("the cloud has no capacity or quota for it: {why}"),
+                ));
+                if !refused.iter().any(|(s, _)| s == &n.system) {
+                    refused.push((n.system.clone(), why));
+                }
+            }
             NodeState::PoweringOn if !running => {
                 n.failures += 1;
                 n.set(NodeState::Failed, now);
@@ -274,7 +328,7 @@ async fn apply(
         }
     }
     record(env, cluster, nodes, notes, None).await?;
-    Ok(complete)
+    Ok(Applied { complete, refused })
 }
 
 /// Records a round (nodes, decisions, the queue reading) on a blocking
@@ -374,7 +428,7 @@ pub async fn run(
             .run(move |s| daemon_lock_patiently(s, &c, DAEMON_LOCK_PATIENCE))
             .await?
     };
-    let (_spec, policies, mut nodes) = load_nodes(env, cluster).await?;
+    let (_spec, mut policies, mut nodes) = load_nodes(env, cluster).await?;
     record(env, cluster, &nodes, Vec::new(), None).await?;
     let metrics = Arc::new(Metrics::default());
     let _server = match opts.metrics {
@@ -417,49 +471,80 @@ pub async fn run(
                 continue;
             }
         };
-        let now = now_ms();
-        note_pending_since(&mut first_seen, &mut snap, now);
-        let out = decide(now, &policies, &nodes, &snap);
-        nodes = out.nodes;
-        let mut recs = records(now, &out.decisions);
-        for u in &out.unschedulable {
-            if reported.insert(u.job.clone()) {
-                recs.push(note(
-                    now,
-                    &format!("job {}", u.job),
-                    RecordedAction::Unschedulable,
-                    u.reason.clone(),
-                ));
+        // One round; again at once, without reading the queue, while a
+        // power-on meets a capacity refusal (its type then rests, so the
+        // next type is tried in the same round).
+        let mut rounds_left = policies.len().max(1);
+        loop {
+            let now = now_ms();
+            note_pending_since(&mut first_seen, &mut snap, now);
+            let out = decide(now, &policies, &nodes, &snap);
+            nodes = out.nodes;
+            let mut recs = records(now, &out.decisions);
+            for u in &out.unschedulable {
+                if reported.insert(u.job.clone()) {
+                    recs.push(note(
+                        now,
+                        &format!("job {}", u.job),
+                        RecordedAction::Unschedulable,
+                        u.reason.clone(),
+                    ));
+                }
             }
-        }
-        for d in &out.decisions {
-            tracing::info!(node = %d.node, action = %d.action, reason = %d.reason, "decision");
-            metrics.decision(d.action);
-        }
-        record(
-            env,
-            cluster,
-            &nodes,
-            recs,
-            Some(QueueRecord {
-                at: Timestamp(now),
-                snapshot: serde_json::to_value(&snap).unwrap_or_default(),
-                pid: std::process::id() as i64,
-            }),
-        )
-        .await?;
-        metrics.observe(&nodes, &snap);
-        let acts = out
-            .decisions
-            .iter()
-            .any(|d| matches!(d.action, Action::PowerOn | Action::PowerOff | Action::Fail));
-        if acts || (pending_work && tokio::time::Instant::now() >= retry_at) {
-            pending_work = !apply(env, cluster, &opts.dirs, Some(&queue), &mut nodes).await?
-                || !settled(env, cluster, &nodes).await?;
+            for d in &out.decisions {
+                tracing::info!(node = %d.node, action = %d.action, reason = %d.reason, "decision");
+                metrics.decision(d.action);
+            }
+            record(
+                env,
+                cluster,
+                &nodes,
+                recs,
+                Some(QueueRecord {
+                    at: Timestamp(now),
+                    snapshot: serde_json::to_value(&snap).unwrap_or_default(),
+                    pid: std::process::id() as i64,
+                }),
+            )
+            .await?;
+            metrics.observe(&nodes, &snap);
+            let acts = out
+                .decisions
+                .iter()
+                .any(|d| matches!(d.action, Action::PowerOn | Action::PowerOff | Action::Fail));
+            if !(acts || (pending_work && tokio::time::Instant::now() >= retry_at)) {
+                break;
+            }
+            let applied = apply(env, cluster, &opts.dirs, Some(&queue), &mut nodes).await?;
+            pending_work = !applied.complete || !settled(env, cluster, &nodes).await?;
             if pending_work {
                 retry_at = tokio::time::Instant::now() + RETRY_AFTER;
             }
             metrics.observe(&nodes, &snap);
+            let now = now_ms();
+            let mut notes = Vec::new();
+            for (system, why) in &applied.refused {
+                if let Some(p) = policies.iter_mut().find(|p| &p.system == system) {
+                    p.resting_until = Some(now + (p.capacity_cooloff_s as i64) * 1000);
+                    tracing::warn!(system, reason = %why, "no capacity; the type rests");
+                    notes.push(note(
+                        now,
+                        &format!("system {system}"),
+                        RecordedAction::Fail,
+                        format!(
+                            "rests {}s (elastic_capacity_cooloff): the cloud has no capacity or quota for it",
+                            p.capacity_cooloff_s
+                        ),
+                    ));
+                }
+            }
+            if !notes.is_empty() {
+                record(env, cluster, &nodes, notes, None).await?;
+            }
+            rounds_left -= 1;
+            if applied.refused.is_empty() || rounds_left == 0 {
+                break;
+            }
         }
         if opts.rounds.is_some_and(|r| round >= r) {
             break;

@@ -636,12 +636,24 @@ impl Cloud for OpenStack {
                         attached && !s.addresses.is_empty()
                     }
                     VmStatus::Failed => {
+                        let fault = s
+                            .fault
+                            .as_ref()
+                            .map(|f| f.message.as_str())
+                            .unwrap_or_default();
+                        // Nova's scheduler found no compute host with room:
+                        // the cloud's capacity for this flavor, not this
+                        // request, is the problem.
+                        if fault.starts_with("No valid host was found") {
+                            return Err(ProviderError::Quota(format!(
+                                "OpenStack has no room for server {id}: {fault}"
+                            )));
+                        }
                         return Err(ProviderError::Final(format!(
                             "OpenStack server {id} failed{}",
-                            s.fault
-                                .as_ref()
-                                .filter(|f| !f.message.is_empty())
-                                .map(|f| format!(": {}", f.message))
+                            Some(fault)
+                                .filter(|f| !f.is_empty())
+                                .map(|f| format!(": {f}"))
                                 .unwrap_or_default()
                         )));
                     }

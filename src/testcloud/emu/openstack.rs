@@ -151,6 +151,9 @@ pub struct EmuConfig {
     pub hosts: Option<TestCloud>,
 }
 
+/// The fault of a server Nova's scheduler found no host for.
+pub const NO_VALID_HOST: &str = "No valid host was found. There are not enough hosts available.";
+
 pub const IMAGE_ID: &str = "6f8a3c52-1b8e-4f31-9c55-0d2b7e1a9f10";
 
 impl Default for EmuConfig {
@@ -327,6 +330,8 @@ pub struct Call {
 
 struct State {
     config: EmuConfig,
+    /// Flavors no host has room for ([`OstEmu::set_no_room`]).
+    no_room: std::collections::BTreeSet<String>,
     tokens: HashMap<String, Instant>,
     next_id: u64,
     servers: BTreeMap<String, EmuServer>,
@@ -625,6 +630,7 @@ impl OstEmu {
                 volumes: BTreeMap::new(),
                 next_ip: HashMap::new(),
                 faults: Vec::new(),
+                no_room: Default::default(),
                 calls: Vec::new(),
                 unauthorized: 0,
             })
@@ -747,6 +753,19 @@ impl OstEmu {
     }
 
     /// Forces a server into `ERROR` with a fault message.
+    /// Whether servers of flavor `flavor_id` find a host: without room,
+    /// a new one goes to `ERROR` at once with the fault Nova's scheduler
+    /// gives when no compute host fits ([`NO_VALID_HOST`]), as a cloud out
+    /// of capacity for that size answers.
+    pub fn set_no_room(&self, flavor_id: &str, no_room: bool) {
+        let mut st = self.state.lock().unwrap();
+        if no_room {
+            st.no_room.insert(flavor_id.to_string());
+        } else {
+            st.no_room.remove(flavor_id);
+        }
+    }
+
     pub fn fail_server(&self, id: &str, message: &str) {
         let mut st = self.state.lock().unwrap();
         let s = st.servers.get_mut(id).unwrap();
@@ -1655,7 +1674,10 @@ fn create_server(st: &mut State, body: &Value, addr: SocketAddr, region: &str) -
         );
     }
     let boot = st.config.boot_delay;
-    let transition = if st.backing.is_some() {
+    let no_room = st.no_room.contains(flavor);
+    let transition = if no_room {
+        Transition::None
+    } else if st.backing.is_some() {
         let nics = st
             .ports
             .values()
@@ -1700,15 +1722,15 @@ fn create_server(st: &mut State, body: &Value, addr: SocketAddr, region: &str) -
         EmuServer {
             id: id.clone(),
             name: name.to_string(),
-            status: "BUILD".into(),
-            task_state: Some("spawning".into()),
+            status: if no_room { "ERROR" } else { "BUILD" }.into(),
+            task_state: (!no_room).then(|| "spawning".into()),
             metadata,
             flavor_id: flavor.to_string(),
             image_id: image.to_string(),
             networks,
             security_groups: groups.clone(),
             user_data,
-            fault: None,
+            fault: no_room.then(|| NO_VALID_HOST.into()),
             boot: None,
             transition,
         },

@@ -1,0 +1,222 @@
+//! Capacity failures (issue 19, item 5) on the OpenStack emulator, through
+//! the binary: the daemon powers on a worker of type `small`, the cloud has
+//! no room for its flavor (the server goes to ERROR with Nova's "No valid
+//! host was found"), and in the same round the daemon powers on the
+//! `ec3_if_fail` type `big` instead; `small` rests for its
+//! `elastic_capacity_cooloff` (another job meanwhile gets a `big` node) and
+//! is tried again only after it. The VMs are records only (no host, no
+//! SSH): the description configures nothing, and the job queue is a file
+//! (`command:cat`).
+
+use nubo::testcloud::emu::openstack::{self as ost, IMAGE_ID, OstEmu};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+const COOLOFF_S: u64 = 6;
+
+fn cluster() -> String {
+    format!(
+        "network public (outbound = 'yes')\n\
+         system front (cpu.count >= 1 and memory.size >= 512m and \
+           net_interface.0.connection = 'public' and disk.0.image.url = 'ost://127.0.0.1/{IMAGE_ID}')\n\
+         system small (cpu.count >= 1 and memory.size >= 2g and \
+           net_interface.0.connection = 'public' and disk.0.image.url = 'ost://127.0.0.1/{IMAGE_ID}' and \
+           ec3_max_instances = 2 and ec3_if_fail = 'big' and elastic_capacity_cooloff = {COOLOFF_S})\n\
+         system big (cpu.count >= 1 and memory.size >= 8g and \
+           net_interface.0.connection = 'public' and disk.0.image.url = 'ost://127.0.0.1/{IMAGE_ID}' and \
+           ec3_max_instances = 2 and ec3_prio = 5)\n\
+         contextualize ()\n\
+         deploy front 1\n\
+         deploy small 0\n\
+         deploy big 0\n"
+    )
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn queue(dir: &Path, jobs: &[&str]) {
+    let pending: Vec<String> = jobs
+        .iter()
+        .map(|j| format!("{{\"id\": \"{j}\", \"cpus\": 1, \"nodes\": 1}}"))
+        .collect();
+    let tmp = dir.join("queue.json.tmp");
+    std::fs::write(
+        &tmp,
+        format!("{{\"pending\": [{}], \"nodes\": []}}", pending.join(", ")),
+    )
+    .unwrap();
+    std::fs::rename(tmp, dir.join("queue.json")).unwrap();
+}
+
+async fn nubo(dir: &Path, args: &[&str]) -> String {
+    let mut c = crate::support::nubo_in(dir);
+    c.args(args);
+    let out = tokio::process::Command::from(c).output().await.unwrap();
+    crate::support::stdout_of(&format!("nubo {args:?}"), out)
+}
+
+/// The recorded decisions: (at ms, node, action, reason).
+async fn decisions(dir: &Path) -> Vec<(i64, String, String, String)> {
+    let s: serde_json::Value = serde_json::from_str(
+        &nubo(
+            dir,
+            &["elastic", "status", "c1", "--json", "--decisions", "500"],
+        )
+        .await,
+    )
+    .unwrap();
+    s["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["at"].as_i64().unwrap(),
+                d["node"].as_str().unwrap().to_string(),
+                d["action"].as_str().unwrap().to_string(),
+                d["reason"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn power_ons(d: &[(i64, String, String, String)]) -> Vec<(i64, String)> {
+    d.iter()
+        .filter(|x| x.2 == "power_on")
+        .map(|x| (x.0, x.1.clone()))
+        .collect()
+}
+
+async fn wait_power_ons(dir: &Path, n: usize) -> Vec<(i64, String, String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let d = decisions(dir).await;
+        if power_ons(&d).len() >= n {
+            return d;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waiting for {n} power-ons: {d:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_room_for_a_type_powers_on_its_fallback_in_the_same_round_then_rests() {
+    let emu = OstEmu::start(ost::EmuConfig {
+        boot_delay: Duration::ZERO,
+        action_delay: Duration::ZERO,
+        delete_delay: Duration::ZERO,
+        ..ost::EmuConfig::default()
+    })
+    .await;
+    // m1.small: the flavor `small` gets (2 GiB); the cloud has no room for it.
+    emu.set_no_room("2", true);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("cluster.radl"), cluster()).unwrap();
+    std::fs::write(
+        dir.join("auth.dat"),
+        format!(
+            "id = ost; type = OpenStack; host = {}; username = alice; password = 'ostpass'; tenant = demo; domain = Default\n",
+            emu.keystone()
+        ),
+    )
+    .unwrap();
+    nubo(
+        dir,
+        &["launch", "c1", "cluster.radl", "-a", "auth.dat", "-y"],
+    )
+    .await;
+    queue(dir, &[]);
+    let q = format!("command:cat {}", dir.join("queue.json").display());
+    let mut cmd = crate::support::nubo_in(dir);
+    cmd.args(["elastic", "run", "c1", "--queue", &q, "--period", "1"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap());
+    let daemon = Daemon(cmd.spawn().unwrap());
+
+    // 1. A job: `small` first (lower ec3_prio), refused, then `big`.
+    queue(dir, &["1"]);
+    let d = wait_power_ons(dir, 2).await;
+    let ons = power_ons(&d);
+    assert!(ons[0].1.starts_with("small"), "{d:#?}");
+    assert!(ons[1].1.starts_with("big"), "{d:#?}");
+    let refused = d
+        .iter()
+        .find(|x| x.1 == ons[0].1 && x.2 == "fail")
+        .unwrap_or_else(|| panic!("no fail for {}: {d:#?}", ons[0].1));
+    assert!(
+        refused.3.contains("no capacity or quota") && refused.3.contains("No valid host"),
+        "{refused:?}"
+    );
+    let rest = d
+        .iter()
+        .find(|x| x.1 == "system small")
+        .unwrap_or_else(|| panic!("no rest noted: {d:#?}"));
+    assert!(rest.3.contains(&format!("rests {COOLOFF_S}s")), "{rest:?}");
+    // The same round: `big` is decided right after the refusal, before
+    // the next reading of the queue (a round every second).
+    assert!(
+        ons[1].0 - refused.0 < 1000,
+        "big {} ms after the refusal: {d:#?}",
+        ons[1].0 - refused.0
+    );
+
+    // 2. Within the cool-off, with room again: another job gets `big`.
+    emu.set_no_room("2", false);
+    queue(dir, &["1", "2"]);
+    let d = wait_power_ons(dir, 3).await;
+    let ons = power_ons(&d);
+    assert!(ons[2].1.starts_with("big"), "{d:#?}");
+    assert!(ons[2].0 < rest.0 + (COOLOFF_S as i64) * 1000, "{d:#?}");
+
+    // 3. After the cool-off: `small` again, and it runs.
+    let wait_until = rest.0 + (COOLOFF_S as i64) * 1000 + 200;
+    while (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64)
+        < wait_until
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    queue(dir, &["1", "2", "3"]);
+    let d = wait_power_ons(dir, 4).await;
+    let ons = power_ons(&d);
+    assert!(ons[3].1.starts_with("small"), "{d:#?}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let shown: serde_json::Value =
+            serde_json::from_str(&nubo(dir, &["show", "c1", "--json"]).await).unwrap();
+        let running: Vec<String> = shown["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["state"] == "running")
+            .map(|v| v["node"].as_str().unwrap().to_string())
+            .collect();
+        if running.contains(&ons[3].1) {
+            assert_eq!(running.len(), 4, "front, two big, one small: {running:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} not running: {shown:#}",
+            ons[3].1
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(daemon);
+    nubo(dir, &["destroy", "c1", "-y"]).await;
+    assert!(emu.servers().is_empty(), "{:#?}", emu.servers());
+}
