@@ -227,6 +227,7 @@ pub const USABLE_KINDS: &[ProviderKind] = &[
     ProviderKind::OpenNebula,
     ProviderKind::OpenStack,
     ProviderKind::EC2,
+    ProviderKind::Dummy,
 ];
 /// The kinds of credential a launch can use today.
 #[cfg(not(feature = "ec2"))]
@@ -234,6 +235,7 @@ pub const USABLE_KINDS: &[ProviderKind] = &[
     ProviderKind::Local,
     ProviderKind::OpenNebula,
     ProviderKind::OpenStack,
+    ProviderKind::Dummy,
 ];
 
 /// The EC2 provider of a credential.
@@ -278,6 +280,10 @@ impl Providers {
                     ec2_provider(c)
                         .map_err(|e| EnvError::Provider(format!("{}: {e}", c.describe())))?,
                 ),
+                ProviderKind::Dummy => {
+                    let id = c.id.clone().unwrap_or_else(|| "dummy".into());
+                    list.push(Arc::new(crate::provider::dummy::Dummy::new(id)));
+                }
                 ProviderKind::InfrastructureManager
                 | ProviderKind::VMRC
                 | ProviderKind::AppDBIS
@@ -300,8 +306,7 @@ impl Providers {
                 | ProviderKind::VSphere
                 | ProviderKind::Hetzner
                 | ProviderKind::UpCloud
-                | ProviderKind::DeployedNode
-                | ProviderKind::Dummy => {}
+                | ProviderKind::DeployedNode => {}
             }
         }
         if list.is_empty() {
@@ -372,6 +377,27 @@ impl Env {
             providers,
             auth,
             local_root: opts.local_root.clone(),
+        })
+    }
+
+    /// An `Env` on an open state store with these credentials (`nubo
+    /// serve`: one store, each request's auth); `None`: the cluster's
+    /// recorded auth, through [`Env::for_cluster`], else the local
+    /// provider.
+    pub fn with_store(
+        store: Arc<StateStore>,
+        auth: Option<AuthFile>,
+        local_root: Option<PathBuf>,
+    ) -> Result<Env, EnvError> {
+        let providers = match &auth {
+            Some(a) => Providers::from_auth(a, local_root.as_deref())?,
+            None => Providers::local_only(local_root.as_deref()),
+        };
+        Ok(Env {
+            store,
+            providers,
+            auth,
+            local_root,
         })
     }
 
