@@ -7,7 +7,8 @@
 //! wrapping), `error.rs` (each failure's status code and body),
 //! `registry.rs` (infrastructure ids, owners and locks), `im_state.rs`
 //! (IM's state names and rule), `vms.rs` (VMs as IM numbers and describes
-//! them), `routes.rs` (the endpoints). The handlers call `ops/` as the CLI
+//! them), `resize.rs` (adding and removing VMs as a change of the
+//! recorded description), `routes.rs` (the endpoints). The handlers call `ops/` as the CLI
 //! does; nothing here knows a provider's internals.
 
 mod auth;
@@ -15,6 +16,7 @@ mod error;
 mod im_state;
 mod negotiate;
 mod registry;
+mod resize;
 mod routes;
 mod vms;
 

@@ -21,6 +21,7 @@ use super::error::{ServeError, internal};
 use super::im_state;
 use super::negotiate::{self, Default, Format};
 use super::registry::{self, Infra, Job, Registry};
+use super::resize;
 use super::vms::{self, ImVm};
 use crate::ops::db::Db;
 use crate::ops::env::Env;
@@ -668,13 +669,143 @@ fn parse_vm_list(list: &str) -> Result<Vec<u32>, ServeError> {
         .collect()
 }
 
-async fn add_resources(headers: HeaderMap, Path(_id): Path<String>) -> Response {
-    fail(
-        &headers,
-        ServeError::NotImplemented(
-            "adding resources (POST /infrastructures/ID) is not supported by nubo serve yet".into(),
-        ),
-    )
+async fn add_resources(
+    State(app): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Params,
+    body: Bytes,
+) -> Response {
+    let r = async {
+        let format = negotiate::accept(&headers, Default::Text)?;
+        let caller = caller(&headers)?;
+        let infra = owned(&app, &caller, &id)?;
+        flag(&q, "context", true)?;
+        let text = radl_body(&headers, &body)?.to_string();
+        let (before, after) =
+            resize(&app, infra, move |spec| resize::added_piece(spec, &text)).await?;
+        let uris: Vec<String> = after
+            .iter()
+            .filter(|n| !before.contains(n))
+            .map(|n| format!("{}/vms/{n}", inf_uri(&headers, &id)))
+            .collect();
+        let mut resp = negotiate::uri_list(format, &uris);
+        if let Ok(v) = id.parse() {
+            resp.headers_mut().insert("InfID", v);
+        }
+        Ok(resp)
+    }
+    .await;
+    answer(&headers, r)
+}
+
+async fn remove_vms(
+    State(app): Shared,
+    headers: HeaderMap,
+    Path((id, vm)): Path<(String, String)>,
+    Query(q): Params,
+) -> Response {
+    let r = async {
+        negotiate::accept(&headers, Default::Text)?;
+        let caller = caller(&headers)?;
+        let infra = owned(&app, &caller, &id)?;
+        flag(&q, "context", true)?;
+        let ids = parse_vm_list(&vm)?;
+        resize(&app, infra, move |spec| resize::removal_piece(spec, &ids)).await?;
+        Ok(negotiate::text(StatusCode::OK, String::new()))
+    }
+    .await;
+    answer(&headers, r)
+}
+
+/// Changes the recorded description by one more piece (`piece` of the
+/// current description), then reconfigures; returns the VM numbers
+/// before and after. Holds the infrastructure's lock throughout.
+async fn resize(
+    app: &App,
+    infra: Arc<Infra>,
+    piece: impl FnOnce(&crate::model::ClusterSpec) -> Result<String, ServeError> + Send + 'static,
+) -> Result<(Vec<u32>, Vec<u32>), ServeError> {
+    if infra.job() == Job::Deleting {
+        return Err(ServeError::Conflict(
+            "the infrastructure is being deleted".into(),
+        ));
+    }
+    let guard = infra.lock.clone().lock_owned().await;
+    let db = Db::new(app.store.clone());
+    let cluster = db
+        .cluster(&infra.id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| {
+            ServeError::Conflict(
+                "the infrastructure has no description recorded (its creation failed)".into(),
+            )
+        })?;
+    let templates = cluster.templates.clone();
+    let (record, before, after) = blocking(move || {
+        let search = crate::ops::templates::TemplateSearch::default();
+        let old = crate::ops::templates::compose_recorded(&search, &cluster.description)
+            .map_err(|e| internal(chain(&e)))?;
+        let spec = crate::model::lower(&old.document).0;
+        let text = piece(&spec)?;
+        let mut pieces: Vec<serde_json::Value> =
+            serde_json::from_str(&cluster.description).map_err(internal)?;
+        pieces.push(
+            serde_json::json!({"name": "--add", "origin": "--add", "text": text, "tosca": false}),
+        );
+        let record = serde_json::Value::Array(pieces).to_string();
+        let new = crate::ops::templates::compose_recorded(&search, &record)
+            .map_err(|e| ServeError::BadRequest(chain(&e)))?;
+        if new.has_errors() {
+            let rendered: String = new
+                .diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.render(&new.sources))
+                .collect();
+            return Err(ServeError::BadRequest(rendered.replace("--add:", "body:")));
+        }
+        let numbers = |s: &crate::model::ClusterSpec| {
+            s.instances().iter().map(|i| i.number).collect::<Vec<_>>()
+        };
+        let after = crate::model::lower(&new.document).0;
+        Ok((record, numbers(&spec), numbers(&after)))
+    })
+    .await?;
+    db.set_cluster_source(&infra.id, record, templates)
+        .await
+        .map_err(internal)?;
+    let env = env_of(app, &infra.id).await?;
+    infra.set_job(Job::Running("resize"));
+    let name = infra.id.clone();
+    let task = {
+        let infra = infra.clone();
+        tokio::spawn(async move {
+            let _guard = guard;
+            let opts = crate::ops::launch::ReconfigureOptions {
+                name,
+                ..std::default::Default::default()
+            };
+            let job = match crate::ops::launch::reconfigure(&env, &opts, Arc::new(Silent)).await {
+                Ok(r) if r.succeeded() => Job::Idle,
+                Ok(r) => Job::Failed(
+                    r.walk
+                        .failures()
+                        .map(|(v, e)| format!("{v} failed: {e}"))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                ),
+                Err(e) => Job::Failed(chain(&e)),
+            };
+            infra.set_job(job);
+        })
+    };
+    task.await.map_err(internal)?;
+    if let Job::Failed(m) = infra.job() {
+        return Err(ServeError::Internal(m));
+    }
+    Ok((before, after))
 }
 
 // ---- VMs ----
@@ -730,15 +861,6 @@ async fn vm_property(
     }
     .await;
     answer(&headers, r)
-}
-
-async fn remove_vms(headers: HeaderMap) -> Response {
-    fail(
-        &headers,
-        ServeError::NotImplemented(
-            "removing VMs (DELETE .../vms/LIST) is not supported by nubo serve yet".into(),
-        ),
-    )
 }
 
 async fn alter_vm(headers: HeaderMap) -> Response {

@@ -208,6 +208,34 @@ fn im_client_drives_the_dummy_provider() {
     let listed = c.ok(&["list"]);
     assert!(listed.contains(&id), "{listed}");
 
+    // addresource: IM's `deploy wn 1` is one more VM.
+    std::fs::write(
+        dir.path().join("add.radl"),
+        "network privada\nsystem wn\ndeploy wn 1\n",
+    )
+    .unwrap();
+    let added = c.ok(&[
+        "addresource",
+        &id,
+        dir.path().join("add.radl").to_str().unwrap(),
+    ]);
+    assert!(
+        added.contains("Resources with IDs: 3 successfully added."),
+        "{added}"
+    );
+    let st = c.wait_state(&id, "configured");
+    assert!(st.contains("VM ID: 3 is in state: configured."), "{st}");
+    // removeresource: only the last VMs of a system (im_client prints the
+    // refusal it got); then VM 3 goes.
+    let refused = c.ok(&["removeresource", &id, "1"]);
+    assert!(refused.contains("remove 3 instead"), "{refused}");
+    c.ok(&["removeresource", &id, "3"]);
+    let st = c.wait_state(&id, "configured");
+    assert!(
+        st.contains("VM ID: 2 is in state") && !st.contains("VM ID: 3"),
+        "{st}"
+    );
+
     c.ok(&["stop", &id]);
     c.wait_state(&id, "stopped");
     c.ok(&["start", &id]);
