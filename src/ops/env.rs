@@ -169,13 +169,19 @@ impl Providers {
         }
         let image = s.image_url.clone().unwrap_or_default();
         match image_kind(&image) {
-            Some(kind) => self.list.iter().find(|p| kind == p.kind()).cloned().ok_or(
-                PlacementError::NoProvider {
+            // A Dummy credential stands in for any cloud, as IM's Dummy
+            // connector accepts any image.
+            Some(kind) => self
+                .list
+                .iter()
+                .find(|p| kind == p.kind())
+                .or_else(|| self.list.iter().find(|p| p.kind() == "Dummy"))
+                .cloned()
+                .ok_or(PlacementError::NoProvider {
                     system: s.name.clone(),
                     image,
                     kind,
-                },
-            ),
+                }),
             None => self
                 .list
                 .first()
@@ -512,6 +518,17 @@ mod tests {
             assert!(e.contains("built without EC2 support"), "{e}");
             assert!(e.contains("`aws` (EC2, line 2)"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_dummy_credential_takes_any_image() {
+        let p = Providers::new(vec![Arc::new(crate::provider::dummy::Dummy::new("d"))]);
+        let s = spec(
+            "system a (disk.0.image.url = 'one://h/12')\nsystem b ()\ndeploy a 1\ndeploy b 1\n",
+        );
+        let placed = p.place(&s).unwrap();
+        assert_eq!(placed["a"].id(), "d");
+        assert_eq!(placed["b"].id(), "d");
     }
 
     #[test]

@@ -73,6 +73,7 @@ system front (
   cpu.count >= 1 and memory.size >= 512m and
   net_interface.0.connection = 'publica' and
   net_interface.1.connection = 'privada' and
+  disk.0.image.url = 'one://one.example.org/12' and
   disk.0.os.name = 'linux'
 )
 system wn (
@@ -196,6 +197,7 @@ fn im_client_drives_the_dummy_provider() {
     let info = c.ok(&["getinfo", &id]);
     assert!(info.contains("system front"), "{info}");
     assert!(info.contains("provider.type = 'Dummy'"), "{info}");
+    assert!(info.contains("disk.0.image.url = 'one://one.example.org/12'"), "{info}");
     assert!(info.contains("net_interface.0.ip = '192.0.2.1'"), "{info}");
     assert_eq!(info.matches("system wn").count(), 2, "{info}");
     let ip = c.ok(&["getvminfo", &id, "0", "net_interface.0.ip"]);
