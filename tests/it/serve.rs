@@ -22,7 +22,12 @@ struct Serve {
 
 impl Serve {
     fn start(state: &Path, local_root: &Path) -> Serve {
+        Serve::start_with(state, local_root, &[])
+    }
+
+    fn start_with(state: &Path, local_root: &Path, env: &[(&str, &str)]) -> Serve {
         let mut child = Command::new(env!("CARGO_BIN_EXE_nubo"))
+            .envs(env.iter().copied())
             .args(["serve", "--listen", "127.0.0.1:0", "--state-dir"])
             .arg(state)
             .arg("--local-root")
@@ -197,7 +202,10 @@ fn im_client_drives_the_dummy_provider() {
     let info = c.ok(&["getinfo", &id]);
     assert!(info.contains("system front"), "{info}");
     assert!(info.contains("provider.type = 'Dummy'"), "{info}");
-    assert!(info.contains("disk.0.image.url = 'one://one.example.org/12'"), "{info}");
+    assert!(
+        info.contains("disk.0.image.url = 'one://one.example.org/12'"),
+        "{info}"
+    );
     assert!(info.contains("net_interface.0.ip = '192.0.2.1'"), "{info}");
     assert_eq!(info.matches("system wn").count(), 2, "{info}");
     let ip = c.ok(&["getvminfo", &id, "0", "net_interface.0.ip"]);
@@ -838,6 +846,68 @@ deploy wn 1
     );
     assert_eq!(code, 200, "{text}");
     drop(server);
+    let left = local::traces(&id, &root, &local::netns_inodes(&id));
+    assert!(left.is_empty(), "left behind: {left:#?}");
+    assert!(
+        nubo::state::StateStore::open(&state)
+            .unwrap()
+            .clusters()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Root: `nubo serve` killed (SIGKILL) during a create on the local
+/// provider, just after a VM was made and before it was recorded; the
+/// restarted server still lists the infrastructure, and its DELETE
+/// removes everything, the VM made before the kill included.
+#[test]
+fn a_server_killed_during_a_create_leaves_nothing_untracked() {
+    use crate::support::local;
+    if !local::can_run() {
+        return;
+    }
+    let _serial = local::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = workdir();
+    let state = dir.path().join("state");
+    let root = dir.path().join("local");
+    std::fs::create_dir_all(&root).unwrap();
+    let auth =
+        "type = InfrastructureManager;username = u;password = p;\\nid = local;type = Local;\\n";
+    let h = [("Authorization", auth)];
+    let radl = "network private ()
+system node (
+  net_interface.0.connection = 'private' and
+  disk.0.image.url = 'local://' and disk.0.os.name = 'linux'
+)
+deploy node 1
+";
+    let mut first = Serve::start_with(&state, &root, &[("NUBO_TEST_KILL_AT", "vm-created")]);
+    let (code, _) = request(&first.url, "POST", "/infrastructures", &h, radl.into());
+    assert_eq!(code, 0, "the server was killed before it answered");
+    let status = first.child.wait().unwrap();
+    assert!(!status.success(), "killed: {status:?}");
+    let second = Serve::start(&state, &root);
+    let (code, list) = request(&second.url, "GET", "/infrastructures", &h, vec![]);
+    assert_eq!(code, 200, "{list}");
+    let uri = list
+        .lines()
+        .next()
+        .expect("the infrastructure is still listed");
+    let id = uri.rsplit('/').next().unwrap().to_string();
+    assert!(
+        !local::traces(&id, &root, &local::netns_inodes(&id)).is_empty(),
+        "the kill left a node made"
+    );
+    let (code, text) = request(
+        &second.url,
+        "DELETE",
+        &format!("/infrastructures/{id}"),
+        &h,
+        vec![],
+    );
+    assert_eq!(code, 200, "{text}");
+    drop(second);
     let left = local::traces(&id, &root, &local::netns_inodes(&id));
     assert!(left.is_empty(), "left behind: {left:#?}");
     assert!(
