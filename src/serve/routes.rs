@@ -872,13 +872,55 @@ async fn alter_vm(headers: HeaderMap) -> Response {
     )
 }
 
-async fn vm_operation(headers: HeaderMap) -> Response {
-    fail(
-        &headers,
-        ServeError::NotImplemented(
-            "starting, stopping or rebooting one VM is not supported by nubo serve yet".into(),
-        ),
-    )
+/// `PUT .../vms/N/{start,stop,reboot}`: one VM, through its provider,
+/// as `nubo stop` and `nubo restart` do for every VM (a reboot is a stop
+/// then a start).
+async fn vm_operation(
+    State(app): Shared,
+    headers: HeaderMap,
+    Path((id, vm, op)): Path<(String, String, String)>,
+) -> Response {
+    let r = async {
+        negotiate::accept(&headers, Default::Text)?;
+        let caller = caller(&headers)?;
+        let infra = owned(&app, &caller, &id)?;
+        if infra.job() == Job::Deleting {
+            return Err(ServeError::Conflict(
+                "the infrastructure is being deleted".into(),
+            ));
+        }
+        use crate::ops::power::Action;
+        let actions: &[Action] = match op.as_str() {
+            "start" => &[Action::Start],
+            "stop" => &[Action::Stop],
+            "reboot" => &[Action::Stop, Action::Start],
+            other => {
+                return Err(ServeError::NotFound(format!(
+                    "Incorrect VM operation `{other}`: expected start, stop or reboot"
+                )));
+            }
+        };
+        let node = snapshot(&app, &id).await?.vm(&vm)?.node.clone();
+        let env = env_of(&app, &id).await?;
+        let name = id.clone();
+        background(infra, "a VM's power", false, async move {
+            let db = env.db();
+            let _lock = db.lock_cluster(&name).await.map_err(|e| chain(&e))?;
+            for a in actions {
+                let Some(rec) = db.vm(&name, &node).await.map_err(|e| chain(&e))? else {
+                    return Err(format!("VM `{node}` is no longer recorded"));
+                };
+                crate::ops::power::power_vm(&env, &name, &rec, *a)
+                    .await
+                    .map_err(|e| chain(&e))?;
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(negotiate::text(StatusCode::OK, String::new()))
+    }
+    .await;
+    answer(&headers, r)
 }
 
 /// Used by the router's layer: `//` in a path is one `/` (ec3's default

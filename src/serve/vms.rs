@@ -11,6 +11,8 @@ use crate::state::{ClusterDetail, VmState};
 #[derive(Clone, Debug)]
 pub struct ImVm {
     pub id: u32,
+    /// The node's name in the cluster.
+    pub node: String,
     pub state: &'static str,
     /// `(feature, value)` of its system, as its RADL writes them.
     pub features: Vec<(String, String)>,
@@ -131,6 +133,7 @@ pub fn im_vms(
         }
         out.push(ImVm {
             id,
+            node: vm.node.clone(),
             state,
             features,
             networks,

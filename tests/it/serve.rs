@@ -250,6 +250,14 @@ fn im_client_drives_the_dummy_provider() {
     c.wait_state(&id, "stopped");
     c.ok(&["start", &id]);
     c.wait_state(&id, "configured");
+    // One VM at a time.
+    c.ok(&["stopvm", &id, "1"]);
+    let st = c.ok(&["getstate", &id]);
+    assert!(st.contains("VM ID: 1 is in state: stopped."), "{st}");
+    assert!(st.contains("VM ID: 2 is in state: configured."), "{st}");
+    c.ok(&["startvm", &id, "1"]);
+    c.ok(&["rebootvm", &id, "2"]);
+    c.wait_state(&id, "configured");
     c.ok(&["reconfigure", &id]);
     c.wait_state(&id, "configured");
     let version = c.ok(&["getversion"]);
