@@ -8,13 +8,16 @@
 //! `registry.rs` (infrastructure ids, owners and locks), `im_state.rs`
 //! (IM's state names and rule), `vms.rs` (VMs as IM numbers and describes
 //! them), `resize.rs` (adding and removing VMs as a change of the
-//! recorded description), `routes.rs` (the endpoints). The handlers call `ops/` as the CLI
-//! does; nothing here knows a provider's internals.
+//! recorded description), `policy.rs` (what a description sent over
+//! the API may not ask of the server's machine), `routes.rs` (the
+//! endpoints). The handlers call `ops/` as the CLI does; nothing here
+//! knows a provider's internals.
 
 mod auth;
 mod error;
 mod im_state;
 mod negotiate;
+mod policy;
 mod registry;
 mod resize;
 mod routes;

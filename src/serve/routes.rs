@@ -203,6 +203,7 @@ fn recorded_text(record: &str) -> String {
 /// its recipes compiled, its systems placed on the caller's clouds), so
 /// that a bad one is refused before anything is recorded.
 async fn check_radl(app: &App, caller: &Caller, text: &str) -> Result<(), ServeError> {
+    super::policy::check(text)?;
     let text = text.to_string();
     let clouds = caller.clouds.clone();
     let (store, root) = (app.store.clone(), app.local_root.clone());
@@ -682,6 +683,7 @@ async fn add_resources(
         let infra = owned(&app, &caller, &id)?;
         flag(&q, "context", true)?;
         let text = radl_body(&headers, &body)?.to_string();
+        super::policy::check(&text)?;
         let (before, after) =
             resize(&app, infra, move |spec| resize::added_piece(spec, &text)).await?;
         let uris: Vec<String> = after

@@ -568,6 +568,22 @@ fn refusals_get_imss_codes_and_clear_messages_and_make_nothing() {
         (
             "POST",
             "/infrastructures".into(),
+            alice.to_vec(),
+            b"include x (template = '/etc/passwd')\n".to_vec(),
+            400,
+            "by name only",
+        ),
+        (
+            "POST",
+            "/infrastructures".into(),
+            alice.to_vec(),
+            b"system s ()\nconfigure s (\n@begin\n- include: ../../../etc/shadow\n@end\n)\ndeploy s 1\n".to_vec(),
+            400,
+            "body:4:",
+        ),
+        (
+            "POST",
+            "/infrastructures".into(),
             vec![(
                 "Authorization",
                 "type = InfrastructureManager; username = a; password = b",
