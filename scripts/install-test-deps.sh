@@ -21,6 +21,9 @@ need_pip radl==1.3.5
 # ansible among them) whose to_radl() the lowering test compares against.
 need_pip tosca-parser==2.15.0
 need_pip im==2.0.0
+# IM's own REST client, driven unmodified against `nubo serve`
+# (tests/it/serve.rs).
+need_pip im-client==1.8.4
 # tosca-parser's own test data (its sdist's samples/tests/data), which the
 # conformance test (tests/it/tosca_conformance.rs) reads from here; never
 # copied into the repository.

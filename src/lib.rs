@@ -13,6 +13,7 @@ pub mod process;
 pub mod provider;
 pub mod radl;
 pub mod recipe;
+pub mod serve;
 pub mod source;
 pub mod ssh;
 pub mod state;

@@ -136,6 +136,12 @@ impl From<StateError> for CliError {
     }
 }
 
+impl From<crate::serve::StartError> for CliError {
+    fn from(e: crate::serve::StartError) -> CliError {
+        CliError::failed(e)
+    }
+}
+
 impl From<ops::env::EnvError> for CliError {
     fn from(e: ops::env::EnvError) -> CliError {
         CliError::usage(e)

@@ -11,6 +11,7 @@ mod manage;
 mod output;
 mod progress;
 mod radl;
+mod serve;
 mod templates;
 mod tosca;
 mod validate;
@@ -83,6 +84,12 @@ pub enum Command {
     /// The elasticity daemon: grow and shrink a cluster by its job queue.
     #[command(subcommand)]
     Elastic(elastic::Command),
+    /// Serve the Infrastructure Manager's REST API (for im_client.py, ec3
+    /// and CLUES): create, list, inspect, stop, start, reconfigure and
+    /// destroy infrastructures from RADL; each is a cluster in the state
+    /// directory, named by its id. See the README for what is not served
+    /// yet.
+    Serve(serve::ServeArgs),
 }
 
 pub fn run(cli: Cli) -> CliResult {
@@ -102,6 +109,7 @@ pub fn run(cli: Cli) -> CliResult {
         Command::Restart(args) => manage::restart(args),
         Command::Templates(args) => templates::run(args),
         Command::Elastic(cmd) => elastic::run(cmd),
+        Command::Serve(args) => serve::run(args),
     }
 }
 

@@ -169,13 +169,19 @@ impl Providers {
         }
         let image = s.image_url.clone().unwrap_or_default();
         match image_kind(&image) {
-            Some(kind) => self.list.iter().find(|p| kind == p.kind()).cloned().ok_or(
-                PlacementError::NoProvider {
+            // A Dummy credential stands in for any cloud, as IM's Dummy
+            // connector accepts any image.
+            Some(kind) => self
+                .list
+                .iter()
+                .find(|p| kind == p.kind())
+                .or_else(|| self.list.iter().find(|p| p.kind() == "Dummy"))
+                .cloned()
+                .ok_or(PlacementError::NoProvider {
                     system: s.name.clone(),
                     image,
                     kind,
-                },
-            ),
+                }),
             None => self
                 .list
                 .first()
@@ -227,6 +233,7 @@ pub const USABLE_KINDS: &[ProviderKind] = &[
     ProviderKind::OpenNebula,
     ProviderKind::OpenStack,
     ProviderKind::EC2,
+    ProviderKind::Dummy,
 ];
 /// The kinds of credential a launch can use today.
 #[cfg(not(feature = "ec2"))]
@@ -234,6 +241,7 @@ pub const USABLE_KINDS: &[ProviderKind] = &[
     ProviderKind::Local,
     ProviderKind::OpenNebula,
     ProviderKind::OpenStack,
+    ProviderKind::Dummy,
 ];
 
 /// The EC2 provider of a credential.
@@ -278,6 +286,10 @@ impl Providers {
                     ec2_provider(c)
                         .map_err(|e| EnvError::Provider(format!("{}: {e}", c.describe())))?,
                 ),
+                ProviderKind::Dummy => {
+                    let id = c.id.clone().unwrap_or_else(|| "dummy".into());
+                    list.push(Arc::new(crate::provider::dummy::Dummy::new(id)));
+                }
                 ProviderKind::InfrastructureManager
                 | ProviderKind::VMRC
                 | ProviderKind::AppDBIS
@@ -300,8 +312,7 @@ impl Providers {
                 | ProviderKind::VSphere
                 | ProviderKind::Hetzner
                 | ProviderKind::UpCloud
-                | ProviderKind::DeployedNode
-                | ProviderKind::Dummy => {}
+                | ProviderKind::DeployedNode => {}
             }
         }
         if list.is_empty() {
@@ -372,6 +383,27 @@ impl Env {
             providers,
             auth,
             local_root: opts.local_root.clone(),
+        })
+    }
+
+    /// An `Env` on an open state store with these credentials (`nubo
+    /// serve`: one store, each request's auth); `None`: the cluster's
+    /// recorded auth, through [`Env::for_cluster`], else the local
+    /// provider.
+    pub fn with_store(
+        store: Arc<StateStore>,
+        auth: Option<AuthFile>,
+        local_root: Option<PathBuf>,
+    ) -> Result<Env, EnvError> {
+        let providers = match &auth {
+            Some(a) => Providers::from_auth(a, local_root.as_deref())?,
+            None => Providers::local_only(local_root.as_deref()),
+        };
+        Ok(Env {
+            store,
+            providers,
+            auth,
+            local_root,
         })
     }
 
@@ -486,6 +518,17 @@ mod tests {
             assert!(e.contains("built without EC2 support"), "{e}");
             assert!(e.contains("`aws` (EC2, line 2)"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_dummy_credential_takes_any_image() {
+        let p = Providers::new(vec![Arc::new(crate::provider::dummy::Dummy::new("d"))]);
+        let s = spec(
+            "system a (disk.0.image.url = 'one://h/12')\nsystem b ()\ndeploy a 1\ndeploy b 1\n",
+        );
+        let placed = p.place(&s).unwrap();
+        assert_eq!(placed["a"].id(), "d");
+        assert_eq!(placed["b"].id(), "d");
     }
 
     #[test]

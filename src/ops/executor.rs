@@ -398,6 +398,9 @@ impl ClusterExecutor {
             .system(system)
             .and_then(|s| crate::model::mount_script(&s.volumes()));
         let configured = spec.steps().iter().any(|s| s.system == system);
+        if !provider.configures_over_ssh() {
+            return Ok(());
+        }
         if !provider.names_its_vms() && (configured || mount.is_some()) {
             self.builtin(node, &hostname_script(node), |status, output| {
                 ExecError::Hostname {
@@ -856,6 +859,15 @@ impl ClusterExecutor {
         self.db.put_step(&self.cluster, &key, &hash).await?;
         if action == StepAction::Keep {
             self.observer.on(&Event::StepKept(key));
+            return Ok(());
+        }
+        if !self.provider(&inst.system)?.configures_over_ssh() {
+            // Nothing to log in to (the Dummy provider): done at once.
+            self.db.start_step(&self.cluster, &key).await?;
+            self.db
+                .finish_step(&self.cluster, &key, StepStatus::Ok, Some(0))
+                .await?;
+            self.observer.on(&Event::StepDone { key, changed: 0 });
             return Ok(());
         }
         let session = self.session(node).await?;

@@ -20,6 +20,7 @@
 //!   moves its work to a blocking thread.
 
 pub mod cloud;
+pub mod dummy;
 #[cfg(feature = "ec2")]
 pub mod ec2;
 pub mod local;
@@ -213,6 +214,12 @@ pub trait Provider: Send + Sync {
     /// before its first step (EC2: identical instances share one user
     /// data, made in one call).
     fn names_its_vms(&self) -> bool {
+        true
+    }
+
+    /// False for a provider whose VMs nubo never logs in to (the Dummy
+    /// one): its configuration steps are recorded as done at once.
+    fn configures_over_ssh(&self) -> bool {
         true
     }
 

@@ -30,6 +30,7 @@ mod recipe_corpus;
 mod recipe_git;
 mod recipe_invalid;
 mod recipe_script;
+mod serve;
 mod slurm_cluster;
 mod snapshots;
 mod ssh;
