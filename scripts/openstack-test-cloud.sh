@@ -550,6 +550,15 @@ seed() {
     mark seed
 }
 
+# Room for the tests' clusters run side by side (Nova's default is 10
+# instances, 20 cores; Neutron's 10 security groups).
+quotas() {
+    step_done quotas && return 0
+    ost quota set --instances 40 --cores 200 --ram 1048576 --floating-ips 40 \
+        --ports 200 --secgroups 40 --secgroup-rules 400 nubo
+    mark quotas
+}
+
 wait_compute() {
     local i
     for i in $(seq 1 120); do
@@ -586,6 +595,7 @@ start() {
     wait_http neutron-server "http://127.0.0.1:$NEUTRON_PORT/"
     wait_http nova-api "http://127.0.0.1:$NOVA_PORT/"
     seed
+    quotas
     wait_compute
     say "running; clouds.yaml: $DIR/clouds.yaml (OS_CLIENT_CONFIG_FILE=$DIR/clouds.yaml openstack --os-cloud nubo ...)"
     auth_line
