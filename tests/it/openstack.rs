@@ -986,3 +986,21 @@ fn credentials_need_what_their_auth_version_needs() {
     );
     assert!(!format!("{p:?}").contains("secret-pw"));
 }
+
+/// Glance answers a client that accepts JSON with a JSON error whose
+/// `message` is its HTML page's text (found against Debian 12's Glance 25,
+/// `openstack_real.rs`): the provider's error reads as text, no `<br />`.
+#[tokio::test]
+async fn a_glance_error_reads_as_text() {
+    let emu = emu().await;
+    emu.inject(Some("glance.show_image"), Fault::Status(403), 1);
+    let p = provider(&emu);
+    let e = p
+        .create_vm(&request("web", "front", TOKEN_A))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Policy doesn't allow"), "{e}");
+    assert!(!e.contains('<') && !e.contains("\n"), "{e}");
+    assert_eq!(emu.count("nova.create_server"), 0);
+}

@@ -929,13 +929,25 @@ fn error(svc: Svc, status: u16, message: &str) -> Answer {
                 json!({"NeutronError": {"type": kind, "message": message, "detail": ""}}),
             )
         }
-        Svc::Image => answer(
-            status,
-            "text/html",
-            format!(
-                "<html>\n <head>\n  <title>{status}</title>\n </head>\n <body>\n  <h1>{status}</h1>\n  {message}<br /><br />\n </body>\n</html>"
-            ),
-        ),
+        // Glance (webob) answers in the type the request accepts: nubo
+        // asks for JSON, and gets the HTML page's text as `message`, its
+        // `<br />`s and blank lines included (as Debian 12's Glance 25 does).
+        Svc::Image => {
+            let title = match status {
+                400 => "Bad Request",
+                401 => "Unauthorized",
+                403 => "Forbidden",
+                404 => "Not Found",
+                409 => "Conflict",
+                503 => "Service Unavailable",
+                _ => "Internal Server Error",
+            };
+            json_answer(
+                status,
+                json!({"message": format!("{message}<br /><br />\n\n\n"),
+                    "code": format!("{status} {title}"), "title": title}),
+            )
+        }
     }
 }
 
@@ -1718,7 +1730,12 @@ fn create_server(st: &mut State, body: &Value, addr: SocketAddr, region: &str) -
         "id": id,
         "links": [{"rel": "self", "href": location}],
         "OS-DCF:diskConfig": "MANUAL",
-        "security_groups": groups.iter().filter_map(|g| st.groups.get(g)).map(|g| json!({"name": g.name})).collect::<Vec<_>>(),
+        // Nova echoes the request's `security_groups` as given (nubo gives
+        // ids), or the project's `default`; the server's details name them.
+        "security_groups": match &body["server"]["security_groups"] {
+            Value::Null => json!([{"name": "default"}]),
+            given => given.clone(),
+        },
         "adminPass": "kJTmMkszoB6A",
     }});
     Response::builder()
