@@ -7,6 +7,7 @@
 #   scripts/openstack-test-cloud.sh stop     end every process, remove every file,
 #                                            database and interface that start made
 #   scripts/openstack-test-cloud.sh auth     print nubo's auth-file line
+#                                            (`auth quota`: the quota test's project)
 #
 # Services: Keystone and Placement under uWSGI; Glance, Nova (API,
 # conductor, scheduler, compute with compute_driver = fake.FakeDriver) and
@@ -315,6 +316,16 @@ clouds:
       project_domain_name: Default
     region_name: $REGION
     identity_api_version: 3
+  nubo-quota:
+    auth:
+      auth_url: $ks/v3
+      username: nubo-quota
+      password: $pw
+      project_name: nubo-quota
+      user_domain_name: Default
+      project_domain_name: Default
+    region_name: $REGION
+    identity_api_version: 3
   nubo:
     auth:
       auth_url: $ks/v3
@@ -559,6 +570,18 @@ quotas() {
     mark quotas
 }
 
+# A second project for the quota test: 2 instances at most; it sees the
+# private network (shared) and the public one.
+quota_project() {
+    step_done quota-project && return 0
+    ost project create --domain default --description "nubo's quota test" nubo-quota -f value -c id >/dev/null
+    ost user create --domain default --project nubo-quota --password "$1" nubo-quota -f value -c id >/dev/null
+    ost role add --project nubo-quota --user nubo-quota member
+    ost quota set --instances 2 nubo-quota
+    ost network set --share private
+    mark quota-project
+}
+
 wait_compute() {
     local i
     for i in $(seq 1 120); do
@@ -570,8 +593,11 @@ wait_compute() {
     die "nova-compute or the linuxbridge agent did not register (see $LOG)"
 }
 
+# nubo's auth line for project nubo, or nubo-quota (`auth quota`).
 auth_line() {
-    echo "id = ost; type = OpenStack; host = http://127.0.0.1:$KS_PORT; username = nubo; password = '$(password)'; tenant = nubo; domain = Default; auth_version = 3.x_password; service_region = $REGION"
+    local who=nubo
+    [ "${1:-}" = quota ] && who=nubo-quota
+    echo "id = ost; type = OpenStack; host = http://127.0.0.1:$KS_PORT; username = $who; password = '$(password)'; tenant = $who; domain = Default; auth_version = 3.x_password; service_region = $REGION"
 }
 
 start() {
@@ -596,6 +622,7 @@ start() {
     wait_http nova-api "http://127.0.0.1:$NOVA_PORT/"
     seed
     quotas
+    quota_project "$pw"
     wait_compute
     say "running; clouds.yaml: $DIR/clouds.yaml (OS_CLIENT_CONFIG_FILE=$DIR/clouds.yaml openstack --os-cloud nubo ...)"
     auth_line
@@ -669,9 +696,14 @@ case "${1:-}" in
 start) start ;;
 stop) stop ;;
 status) status ;;
-auth) auth_line ;;
+auth) auth_line "${2:-}" ;;
+openstack-quota)
+    # The openstack client as project nubo-quota's user (for the tests).
+    shift
+    OS_CLOUD=nubo-quota OS_CLIENT_CONFIG_FILE="$DIR/clouds.yaml" openstack "$@" 2>/dev/null
+    ;;
 *)
-    echo "usage: $0 start|stop|status|auth" >&2
+    echo "usage: $0 start|stop|status|auth [quota]" >&2
     exit 2
     ;;
 esac

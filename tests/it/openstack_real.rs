@@ -428,3 +428,89 @@ fn ten_vms_cheapest_flavors_outports_and_one_floating_ip_on_real_openstack() {
     ok(dir, &["destroy", &cluster, "-y"]);
     real.assert_nothing_of(&cluster, &ids, &floating);
 }
+
+/// Real Nova's quota: project `nubo-quota` may hold 2 instances, and 3 are
+/// asked. The launch ends as the walk's rules say: two VMs running, one
+/// cleanly failed with Nova's quota answer, exit 1; Nova holds exactly the
+/// two recorded servers; destroy leaves nothing.
+#[test]
+fn a_real_nova_quota_ends_with_two_running_and_one_cleanly_failed() {
+    let Some(real) = real() else { return };
+    let out = Command::new(script())
+        .args(["auth", "quota"])
+        .output()
+        .expect("run the script");
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(line.contains("tenant = nubo-quota"), "{line}");
+    let quota = Real {
+        auth_line: line,
+        clouds_yaml: real.clouds_yaml.clone(),
+        image_id: real.image_id.clone(),
+    };
+    let cluster = cluster_name("osrq");
+    let tmp = quota.workdir(&format!(
+        "network private (provider_id = 'private')\n\
+         system wn (cpu.count >= 1 and memory.size >= 512m and \
+           net_interface.0.connection = 'private' and \
+           disk.0.image.url = 'ost://127.0.0.1/{}')\n\
+         contextualize ()\n\
+         deploy wn 3\n",
+        real.image_id
+    ));
+    let dir = tmp.path();
+    let _cleanup = DestroyOnPanic {
+        dir,
+        cluster: &cluster,
+    };
+    let out = nubo(
+        dir,
+        &["launch", &cluster, "cluster.radl", "-a", "auth.dat", "-y"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "one VM cannot be made: {stderr}"
+    );
+    assert!(
+        stderr.contains("Quota exceeded for instances"),
+        "Nova's quota answer is reported: {stderr}"
+    );
+    let vms = shown_vms(dir, &cluster);
+    let running: Vec<&Value> = vms.iter().filter(|v| v["state"] == "running").collect();
+    let failed = vms.iter().filter(|v| v["state"] == "failed").count();
+    assert_eq!((running.len(), failed), (2, 1), "{vms:#?}");
+    // What Nova holds of the project is what the state records.
+    let recorded: Vec<&str> = running
+        .iter()
+        .filter_map(|v| v["provider_vm_id"].as_str())
+        .collect();
+    let held: Vec<Value> = quota_servers();
+    assert_eq!(held.len(), 2, "{held:#?}");
+    for s in &held {
+        let id = s["ID"].as_str().unwrap();
+        assert!(
+            recorded.contains(&id),
+            "server {id} is not recorded: {vms:#?}"
+        );
+        assert_eq!(s["Status"], "ACTIVE", "{s:#}");
+    }
+    let ids: Vec<String> = recorded.iter().map(|s| s.to_string()).collect();
+    ok(dir, &["destroy", &cluster, "-y"]);
+    assert!(quota_servers().is_empty());
+    real.assert_nothing_of(&cluster, &ids, &[]);
+}
+
+/// The servers of project `nubo-quota`, as its user sees them.
+fn quota_servers() -> Vec<Value> {
+    let out = Command::new(script())
+        .args(["openstack-quota", "server", "list", "-f", "json"])
+        .output()
+        .expect("run the script");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON server list")
+}

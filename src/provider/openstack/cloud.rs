@@ -20,7 +20,7 @@ use super::api::{
     ServerStatus,
 };
 use super::client::{ClientConfig, OstClient, encode};
-use super::error::{OstError, Service};
+use super::error::{OstError, Service, mentions_quota};
 use super::flavor;
 use super::keystone::{self, AuthMethod, EndpointChoice, ProjectScope};
 use super::label::{self, META_CLUSTER, META_FLOATING, META_NODE, META_SSH_USER, META_TOKEN};
@@ -636,14 +636,31 @@ impl Cloud for OpenStack {
                         attached && !s.addresses.is_empty()
                     }
                     VmStatus::Failed => {
-                        return Err(ProviderError::Final(format!(
+                        // A server that never ran is deleted at once: it
+                        // holds quota, and no state row records its id.
+                        // Nova's quota recheck (creates that passed the
+                        // API together) ends in ERROR too, a quota answer.
+                        let fault = s
+                            .fault
+                            .as_ref()
+                            .map(|f| f.message.clone())
+                            .unwrap_or_default();
+                        let text = format!(
                             "OpenStack server {id} failed{}",
-                            s.fault
-                                .as_ref()
-                                .filter(|f| !f.message.is_empty())
-                                .map(|f| format!(": {}", f.message))
-                                .unwrap_or_default()
-                        )));
+                            if fault.is_empty() {
+                                String::new()
+                            } else {
+                                format!(": {fault}")
+                            }
+                        );
+                        if let Err(e) = self.delete_server(&s, &[]).await {
+                            tracing::warn!(cluster, server = id, error = %e, "deleting a failed OpenStack server");
+                        }
+                        return Err(if mentions_quota(&fault) {
+                            ProviderError::Quota(text)
+                        } else {
+                            ProviderError::Final(text)
+                        });
                     }
                     VmStatus::Terminated => {
                         return Err(ProviderError::NotFound(format!(

@@ -110,7 +110,7 @@ impl OstError {
 /// answers rate limiting: the words decide), "Maximum number of ... exceeded",
 /// Neutron an `OverQuota` error (409), and an exhausted pool "No more IP
 /// addresses available".
-fn mentions_quota(message: &str) -> bool {
+pub(super) fn mentions_quota(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.contains("quota")
         || m.contains("maximum number of")

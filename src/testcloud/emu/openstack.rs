@@ -40,7 +40,8 @@
 //!
 //! Quotas ([`EmuConfig::instance_quota`], [`EmuConfig::floating_ip_quota`])
 //! answer as Nova (`403`, "Quota exceeded for instances") and Neutron
-//! (`409 OverQuota`) do. Tests make the next calls of an operation fail
+//! (`409 OverQuota`) do; with [`EmuConfig::quota_recheck`], as Nova's
+//! conductor does for creates that passed the API together (`ERROR`). Tests make the next calls of an operation fail
 //! ([`Fault`]): any status with the service's error body, a quota answer,
 //! a slow answer.
 
@@ -138,6 +139,12 @@ pub struct EmuConfig {
     pub networks: Vec<EmuNetwork>,
     /// At most this many servers.
     pub instance_quota: Option<usize>,
+    /// Nova's quota recheck: creates that arrive together all pass the
+    /// API's quota check (`202`), and the conductor's recheck puts those
+    /// past [`EmuConfig::instance_quota`] in `ERROR`, fault "Quota exceeded
+    /// for instances: ...", when their boot would end (as Debian 12's Nova
+    /// 26 does; without hosts behind the servers).
+    pub quota_recheck: bool,
     /// At most this many floating IPs.
     pub floating_ip_quota: Option<usize>,
     /// Nova's `max_limit`: the most servers one page holds.
@@ -205,6 +212,7 @@ impl Default for EmuConfig {
                 ),
             ],
             instance_quota: None,
+            quota_recheck: false,
             floating_ip_quota: None,
             page_limit: 1000,
             hosts: None,
@@ -380,9 +388,30 @@ impl State {
     fn advance(&mut self) {
         let now = Instant::now();
         let mut gone = Vec::new();
+        let recheck = self
+            .config
+            .instance_quota
+            .filter(|_| self.config.quota_recheck);
+        let mut booted = self
+            .servers
+            .values()
+            .filter(|s| s.status == "ACTIVE" || s.status == "SHUTOFF")
+            .count();
         for s in self.servers.values_mut() {
             match s.transition {
+                Transition::Booting(t) if now >= t && recheck.is_some_and(|q| booted >= q) => {
+                    let q = recheck.unwrap_or_default();
+                    s.status = "ERROR".into();
+                    s.task_state = None;
+                    s.transition = Transition::None;
+                    s.fault = Some(format!(
+                        "Quota exceeded for instances: Requested 1, but already used {booted} of {q} instances"
+                    ));
+                }
                 Transition::Booting(t) | Transition::Starting(t) if now >= t => {
+                    if matches!(s.transition, Transition::Booting(_)) {
+                        booted += 1;
+                    }
                     s.status = "ACTIVE".into();
                     s.task_state = None;
                     s.transition = Transition::None;
@@ -1626,6 +1655,7 @@ fn create_server(st: &mut State, body: &Value, addr: SocketAddr, region: &str) -
         }
     }
     if let Some(quota) = st.config.instance_quota
+        && !st.config.quota_recheck
         && st.servers.len() >= quota
     {
         return error(
