@@ -1049,3 +1049,39 @@ async fn novas_quota_recheck_is_a_quota_failure_and_the_server_is_deleted() {
     assert!(left.iter().all(|s| s.status == "ACTIVE"), "{left:?}");
     assert_eq!(emu.count("nova.delete_server"), 1);
 }
+
+/// Real Neutron refuses a floating IP for a port whose network no router
+/// joins to the external network (`404 ExternalGatewayForFloatingIPNotFound`,
+/// found against Debian 12's Neutron 21): a final error that says what to
+/// set up, not a missing VM; no floating IP is left.
+#[tokio::test]
+async fn a_floating_ip_without_a_router_is_final_and_says_so() {
+    let config = EmuConfig::default();
+    let private = config
+        .networks
+        .iter()
+        .find(|n| !n.external)
+        .unwrap()
+        .id
+        .clone();
+    let emu = OstEmu::start(EmuConfig {
+        unrouted: vec![private],
+        ..config
+    })
+    .await;
+    let p = provider(&emu);
+    let id = p
+        .create_vm(&request("web", "front", TOKEN_A))
+        .await
+        .unwrap()
+        .id;
+    let e = p.wait_running("web", &id).await.unwrap_err();
+    assert!(matches!(e, ProviderError::Final(_)), "{e:?}");
+    let text = e.to_string();
+    assert!(
+        text.contains("ExternalGatewayForFloatingIPNotFound"),
+        "{text}"
+    );
+    assert!(text.contains("no router joins"), "{text}");
+    assert!(emu.floating_ips().is_empty());
+}

@@ -394,7 +394,8 @@ impl OpenStack {
                     &path,
                     Some(&json!({"floatingip": {"port_id": port.id}})),
                 )
-                .await?;
+                .await
+                .map_err(|e| no_router(e, external, &port.network_id))?;
             return Ok(true);
         }
         let node = server.metadata.get(META_NODE).cloned().unwrap_or_default();
@@ -410,7 +411,8 @@ impl OpenStack {
                     "description": label::floating_description(cluster, &node, &token),
                 }}),
             )
-            .await?;
+            .await
+            .map_err(|e| no_router(e, external, &port.network_id))?;
         tracing::info!(
             cluster,
             server = server.id,
@@ -491,6 +493,25 @@ impl OpenStack {
         );
         Ok(())
     }
+}
+
+/// Neutron refuses a floating IP for a port whose network no router joins
+/// to the external network (`404 ExternalGatewayForFloatingIPNotFound`,
+/// as real Neutron answers): not a missing VM but the project's setup, and
+/// no retry changes it.
+fn no_router(e: OstError, external: &str, network: &str) -> ProviderError {
+    if e.status() == Some(404)
+        && e.to_string()
+            .contains("ExternalGatewayForFloatingIPNotFound")
+    {
+        return ProviderError::Final(format!(
+            "{e}; no router joins network {network} to the external network {external}: \
+             give the project one (`openstack router set --external-gateway {external} ROUTER`, \
+             `openstack router add subnet ROUTER SUBNET`) or put the VM's public interface on \
+             a routed network"
+        ));
+    }
+    e.into()
 }
 
 impl Cloud for OpenStack {

@@ -145,6 +145,10 @@ pub struct EmuConfig {
     /// for instances: ...", when their boot would end (as Debian 12's Nova
     /// 26 does; without hosts behind the servers).
     pub quota_recheck: bool,
+    /// Ids of networks no router joins to an external network: a floating
+    /// IP for a port on one is refused as Neutron refuses it (`404
+    /// ExternalGatewayForFloatingIPNotFound`, nothing made).
+    pub unrouted: Vec<String>,
     /// At most this many floating IPs.
     pub floating_ip_quota: Option<usize>,
     /// Nova's `max_limit`: the most servers one page holds.
@@ -213,6 +217,7 @@ impl Default for EmuConfig {
             ],
             instance_quota: None,
             quota_recheck: false,
+            unrouted: Vec::new(),
             floating_ip_quota: None,
             page_limit: 1000,
             hosts: None,
@@ -1823,6 +1828,21 @@ fn rule_json(st: &State, g: &EmuGroup, r: &EmuRule) -> Value {
     })
 }
 
+/// Neutron's answer when no router joins a port's network to the external
+/// network of a floating IP.
+fn unreachable(st: &State, external: &str, port: &str) -> Option<Answer> {
+    let p = st.ports.get(port)?;
+    if !st.config.unrouted.contains(&p.network_id) {
+        return None;
+    }
+    Some(json_answer(
+        404,
+        json!({"NeutronError": {"type": "ExternalGatewayForFloatingIPNotFound",
+            "message": format!("External network {external} is not reachable from subnet {}-subnet.  Therefore, cannot associate Port {port} with a Floating IP.", p.network_id),
+            "detail": ""}}),
+    ))
+}
+
 fn fip_json(st: &State, f: &EmuFloatingIp) -> Value {
     let fixed = f
         .port_id
@@ -1912,6 +1932,11 @@ fn neutron(
             {
                 return error(Svc::Network, 404, &format!("Port {p} could not be found."));
             }
+            if let Some(p) = &port_id
+                && let Some(refused) = unreachable(st, &net.id, p)
+            {
+                return refused;
+            }
             if let Some(quota) = st.config.floating_ip_quota
                 && st.floating_ips.len() >= quota
             {
@@ -1943,6 +1968,18 @@ fn neutron(
                 && !st.ports.contains_key(p)
             {
                 return error(Svc::Network, 404, &format!("Port {p} could not be found."));
+            }
+            let Some(network) = st.floating_ips.get(id).map(|f| f.network_id.clone()) else {
+                return error(
+                    Svc::Network,
+                    404,
+                    &format!("Floating IP {id} could not be found"),
+                );
+            };
+            if let Some(p) = &port
+                && let Some(refused) = unreachable(st, &network, p)
+            {
+                return refused;
             }
             let Some(f) = st.floating_ips.get_mut(id) else {
                 return error(
