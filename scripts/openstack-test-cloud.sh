@@ -412,14 +412,17 @@ start_keystone() {
     local pw=$1
     if ! step_done keystone-db; then
         mkdir -p "$DIR/keystone/fernet-keys" "$DIR/keystone/credential-keys"
-        keystone-manage --config-file "$ETC/keystone/keystone.conf" db_sync 2>>"$LOG/keystone-manage.log"
-        keystone-manage --config-file "$ETC/keystone/keystone.conf" fernet_setup --keystone-user root --keystone-group root
-        keystone-manage --config-file "$ETC/keystone/keystone.conf" credential_setup --keystone-user root --keystone-group root
-        keystone-manage --config-file "$ETC/keystone/keystone.conf" bootstrap --bootstrap-password "$pw" \
-            --bootstrap-admin-url "http://127.0.0.1:$KS_PORT/v3/" \
-            --bootstrap-internal-url "http://127.0.0.1:$KS_PORT/v3/" \
-            --bootstrap-public-url "http://127.0.0.1:$KS_PORT/v3/" \
-            --bootstrap-region-id "$REGION"
+        local km="keystone-manage --config-file $ETC/keystone/keystone.conf"
+        {
+            $km db_sync
+            $km fernet_setup --keystone-user root --keystone-group root
+            $km credential_setup --keystone-user root --keystone-group root
+            $km bootstrap --bootstrap-password "$pw" \
+                --bootstrap-admin-url "http://127.0.0.1:$KS_PORT/v3/" \
+                --bootstrap-internal-url "http://127.0.0.1:$KS_PORT/v3/" \
+                --bootstrap-public-url "http://127.0.0.1:$KS_PORT/v3/" \
+                --bootstrap-region-id "$REGION"
+        } >>"$LOG/keystone-manage.log" 2>&1 || { tail -20 "$LOG/keystone-manage.log" >&2; die "keystone-manage failed"; }
         mark keystone-db
     fi
     OS_KEYSTONE_CONFIG_DIR="$ETC/keystone" OS_KEYSTONE_CONFIG_FILES=keystone.conf \
@@ -471,7 +474,8 @@ register_services() {
 start_glance() {
     mkdir -p "$DIR/glance"/{images,staging,tasks}
     if ! step_done glance-db; then
-        glance-manage --config-file "$ETC/glance/glance-api.conf" db_sync >>"$LOG/glance-manage.log" 2>&1
+        glance-manage --config-file "$ETC/glance/glance-api.conf" db_sync >>"$LOG/glance-manage.log" 2>&1 \
+            || { tail -20 "$LOG/glance-manage.log" >&2; die "glance-manage failed"; }
         mark glance-db
     fi
     spawn glance glance-api --config-file "$ETC/glance/glance-api.conf"
@@ -515,7 +519,8 @@ start_neutron() {
     local c="--config-file $ETC/neutron/neutron.conf --config-file $ETC/neutron/ml2_conf.ini"
     mkdir -p "$DIR/neutron/lock"
     if ! step_done neutron-db; then
-        neutron-db-manage $c upgrade heads >>"$LOG/neutron-db-manage.log" 2>&1
+        neutron-db-manage $c upgrade heads >>"$LOG/neutron-db-manage.log" 2>&1 \
+            || { tail -20 "$LOG/neutron-db-manage.log" >&2; die "neutron-db-manage failed"; }
         mark neutron-db
     fi
     spawn neutron-server neutron-server $c

@@ -70,6 +70,11 @@ pub struct OpenStack {
     options: OpenStackOptions,
     /// Serialises finding-or-making security groups within this process.
     groups: tokio::sync::Mutex<()>,
+    /// Serialises `POST /servers` within this process (the boots still
+    /// overlap): Nova checks the instance quota in its API and again in
+    /// its conductor, and creates that pass the API together can all fail
+    /// the recheck (real Nova 26: 3 asked with room for 2, none ran).
+    creates: tokio::sync::Mutex<()>,
 }
 
 /// The image id of `ost://HOST[:PORT]/IMAGE_ID`; the host must be this
@@ -184,6 +189,7 @@ impl OpenStack {
             host: keystone_host,
             options,
             groups: tokio::sync::Mutex::new(()),
+            creates: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -626,10 +632,12 @@ impl Cloud for OpenStack {
                 })
                 .collect();
         }
-        let made: CreatedServer = self
-            .client
-            .post(Service::Compute, "/servers", &json!({ "server": server }))
-            .await?;
+        let made: CreatedServer = {
+            let _one_at_a_time = self.creates.lock().await;
+            self.client
+                .post(Service::Compute, "/servers", &json!({ "server": server }))
+                .await?
+        };
         let id = made.server.id;
         tracing::info!(
             cluster = req.cluster,
