@@ -81,25 +81,28 @@ install_packages() {
         done
     done | debconf-set-selections
     # No service may start with the packages' default configs: without
-    # systemd, invoke-rc.d asks policy-rc.d.
-    local made_policy=0
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-        chmod +x /usr/sbin/policy-rc.d
-        made_policy=1
+    # systemd, invoke-rc.d asks policy-rc.d, ours (exit 101) for the time
+    # of the install; a machine's own is put back after. (Stopping through
+    # the init scripts instead would not do: rabbitmq-server's stop runs
+    # rabbitmqctl, which leaves an epmd on 0.0.0.0:4369.)
+    local saved=""
+    if [ -e /usr/sbin/policy-rc.d ]; then
+        saved="$DIR/policy-rc.d.saved"
+        cp -p /usr/sbin/policy-rc.d "$saved"
     fi
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    local rc=0
     apt-get update -q >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        -o Dpkg::Options::=--force-confold $PACKAGES >"$LOG/apt.log" 2>&1 \
-        || { tail -20 "$LOG/apt.log" >&2; die "apt-get install failed (see $LOG/apt.log)"; }
-    [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+        -o Dpkg::Options::=--force-confold $PACKAGES >"$LOG/apt.log" 2>&1 || rc=$?
+    if [ -n "$saved" ]; then
+        mv "$saved" /usr/sbin/policy-rc.d
+    else
+        rm -f /usr/sbin/policy-rc.d
+    fi
+    [ "$rc" = 0 ] || { tail -20 "$LOG/apt.log" >&2; die "apt-get install failed (see $LOG/apt.log)"; }
     apt-get clean
-    # Debian's init scripts started nothing (policy-rc.d), but stop any
-    # that a policy-less machine ran with the default configs.
-    for s in rabbitmq-server keystone glance-api placement-api nova-api nova-conductor \
-        nova-scheduler neutron-api neutron-rpc-server neutron-server neutron-linuxbridge-agent; do
-        [ -x /etc/init.d/$s ] && /etc/init.d/$s stop >/dev/null 2>&1 || true
-    done
 }
 
 # ---------------------------------------------------------------- helpers
@@ -346,7 +349,8 @@ rabbit_env() {
         RABBITMQ_ADVANCED_CONFIG_FILE="$DIR/rabbit/advanced.config" \
         RABBITMQ_ENABLED_PLUGINS_FILE="$DIR/rabbit/enabled_plugins" \
         RABBITMQ_MNESIA_BASE="$DIR/rabbit/mnesia" RABBITMQ_LOG_BASE="$LOG/rabbit" \
-        RABBITMQ_PID_FILE="$DIR/rabbit/beam.pid" RABBITMQ_DIST_PORT=35673 \
+        RABBITMQ_PID_FILE="$DIR/rabbit/beam.pid" \
+        RABBITMQ_CTL_DIST_PORT_MIN=45673 RABBITMQ_CTL_DIST_PORT_MAX=45683 \
         ERL_EPMD_ADDRESS=127.0.0.1 ERL_EPMD_PORT=$EPMD_PORT "$@"
 }
 
@@ -396,7 +400,11 @@ start_rabbit() {
     local pw=$1
     mkdir -p "$LOG/rabbit" "$DIR/rabbit/mnesia"
     if ! running rabbitmq; then
-        rabbit_env setsid /usr/lib/rabbitmq/bin/rabbitmq-server >>"$LOG/rabbitmq.log" 2>&1 </dev/null &
+        # The node's distribution port is given to the server only: a CLI
+        # command given it too (rabbitmqctl wait, started just after) may
+        # take it first. Crash dumps land in the node's directory.
+        (cd "$DIR/rabbit" && RABBITMQ_DIST_PORT=35673 rabbit_env setsid /usr/lib/rabbitmq/bin/rabbitmq-server \
+            >>"$LOG/rabbitmq.log" 2>&1 </dev/null) &
         echo $! >"$RUN/rabbitmq.pid"
     fi
     rabbit_env /usr/lib/rabbitmq/bin/rabbitmqctl wait --timeout 120 "$DIR/rabbit/beam.pid" >/dev/null 2>&1 \
@@ -681,7 +689,7 @@ stop() {
     # RabbitMQ's epmd runs detached from the server.
     pids="$pids $(pgrep -f "epmd.*-port $EPMD_PORT" 2>/dev/null || true)"
     pids="$pids $(pgrep -x epmd 2>/dev/null | while read -r p; do
-        tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -q "^ERL_EPMD_PORT=$EPMD_PORT$" && echo "$p"; done || true)"
+        { tr '\0' '\n' <"/proc/$p/environ"; } 2>/dev/null | grep -q "^ERL_EPMD_PORT=$EPMD_PORT$" && echo "$p"; done || true)"
     for pid in $pids; do kill "$pid" 2>/dev/null || true; done
     local i
     for i in $(seq 1 40); do
