@@ -19,6 +19,7 @@ mod launch_input;
 mod local_host;
 mod opennebula;
 mod openstack;
+mod openstack_real;
 mod plan_walk;
 mod radl_corpus;
 mod radl_ec3;

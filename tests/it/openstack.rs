@@ -986,3 +986,102 @@ fn credentials_need_what_their_auth_version_needs() {
     );
     assert!(!format!("{p:?}").contains("secret-pw"));
 }
+
+/// Glance answers a client that accepts JSON with a JSON error whose
+/// `message` is its HTML page's text (found against Debian 12's Glance 25,
+/// `openstack_real.rs`): the provider's error reads as text, no `<br />`.
+#[tokio::test]
+async fn a_glance_error_reads_as_text() {
+    let emu = emu().await;
+    emu.inject(Some("glance.show_image"), Fault::Status(403), 1);
+    let p = provider(&emu);
+    let e = p
+        .create_vm(&request("web", "front", TOKEN_A))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Policy doesn't allow"), "{e}");
+    assert!(!e.contains('<') && !e.contains("\n"), "{e}");
+    assert_eq!(emu.count("nova.create_server"), 0);
+}
+
+/// Real Nova (Debian 12's, `openstack_real.rs`): creates that reach the
+/// API together all pass its quota check, and the conductor's recheck puts
+/// the one past the quota in ERROR with a quota fault. The provider treats
+/// that as a quota answer and deletes the server, so the cloud holds only
+/// the VMs that run.
+#[tokio::test]
+async fn novas_quota_recheck_is_a_quota_failure_and_the_server_is_deleted() {
+    let emu = OstEmu::start(EmuConfig {
+        instance_quota: Some(2),
+        quota_recheck: true,
+        ..EmuConfig::default()
+    })
+    .await;
+    let p = provider(&emu);
+    let mut ids = Vec::new();
+    for (node, token) in [("wn-1", TOKEN_A), ("wn-2", TOKEN_B), ("wn-3", TOKEN_C)] {
+        ids.push(p.create_vm(&request("web", node, token)).await.unwrap().id);
+    }
+    assert_eq!(emu.servers().len(), 3, "the API accepted all three");
+    let mut running = 0;
+    let mut quota = Vec::new();
+    for id in &ids {
+        match p.wait_running("web", id).await {
+            Ok(_) => running += 1,
+            Err(ProviderError::Quota(m)) => quota.push(m),
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(running, 2);
+    assert_eq!(quota.len(), 1, "{quota:?}");
+    assert!(
+        quota[0].contains("Quota exceeded for instances"),
+        "{quota:?}"
+    );
+    // The ERROR server is deleted (gone after the emulator's delete delay).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while emu.servers().len() > 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left = emu.servers();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.iter().all(|s| s.status == "ACTIVE"), "{left:?}");
+    assert_eq!(emu.count("nova.delete_server"), 1);
+}
+
+/// Real Neutron refuses a floating IP for a port whose network no router
+/// joins to the external network (`404 ExternalGatewayForFloatingIPNotFound`,
+/// found against Debian 12's Neutron 21): a final error that says what to
+/// set up, not a missing VM; no floating IP is left.
+#[tokio::test]
+async fn a_floating_ip_without_a_router_is_final_and_says_so() {
+    let config = EmuConfig::default();
+    let private = config
+        .networks
+        .iter()
+        .find(|n| !n.external)
+        .unwrap()
+        .id
+        .clone();
+    let emu = OstEmu::start(EmuConfig {
+        unrouted: vec![private],
+        ..config
+    })
+    .await;
+    let p = provider(&emu);
+    let id = p
+        .create_vm(&request("web", "front", TOKEN_A))
+        .await
+        .unwrap()
+        .id;
+    let e = p.wait_running("web", &id).await.unwrap_err();
+    assert!(matches!(e, ProviderError::Final(_)), "{e:?}");
+    let text = e.to_string();
+    assert!(
+        text.contains("ExternalGatewayForFloatingIPNotFound"),
+        "{text}"
+    );
+    assert!(text.contains("no router joins"), "{text}");
+    assert!(emu.floating_ips().is_empty());
+}

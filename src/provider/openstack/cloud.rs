@@ -20,7 +20,7 @@ use super::api::{
     ServerStatus,
 };
 use super::client::{ClientConfig, OstClient, encode};
-use super::error::{OstError, Service};
+use super::error::{OstError, Service, mentions_quota};
 use super::flavor;
 use super::keystone::{self, AuthMethod, EndpointChoice, ProjectScope};
 use super::label::{self, META_CLUSTER, META_FLOATING, META_NODE, META_SSH_USER, META_TOKEN};
@@ -70,6 +70,11 @@ pub struct OpenStack {
     options: OpenStackOptions,
     /// Serialises finding-or-making security groups within this process.
     groups: tokio::sync::Mutex<()>,
+    /// Serialises `POST /servers` within this process (the boots still
+    /// overlap): Nova checks the instance quota in its API and again in
+    /// its conductor, and creates that pass the API together can all fail
+    /// the recheck (real Nova 26: 3 asked with room for 2, none ran).
+    creates: tokio::sync::Mutex<()>,
 }
 
 /// The image id of `ost://HOST[:PORT]/IMAGE_ID`; the host must be this
@@ -184,6 +189,7 @@ impl OpenStack {
             host: keystone_host,
             options,
             groups: tokio::sync::Mutex::new(()),
+            creates: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -394,7 +400,8 @@ impl OpenStack {
                     &path,
                     Some(&json!({"floatingip": {"port_id": port.id}})),
                 )
-                .await?;
+                .await
+                .map_err(|e| no_router(e, external, &port.network_id))?;
             return Ok(true);
         }
         let node = server.metadata.get(META_NODE).cloned().unwrap_or_default();
@@ -410,7 +417,8 @@ impl OpenStack {
                     "description": label::floating_description(cluster, &node, &token),
                 }}),
             )
-            .await?;
+            .await
+            .map_err(|e| no_router(e, external, &port.network_id))?;
         tracing::info!(
             cluster,
             server = server.id,
@@ -491,6 +499,25 @@ impl OpenStack {
         );
         Ok(())
     }
+}
+
+/// Neutron refuses a floating IP for a port whose network no router joins
+/// to the external network (`404 ExternalGatewayForFloatingIPNotFound`,
+/// as real Neutron answers): not a missing VM but the project's setup, and
+/// no retry changes it.
+fn no_router(e: OstError, external: &str, network: &str) -> ProviderError {
+    if e.status() == Some(404)
+        && e.to_string()
+            .contains("ExternalGatewayForFloatingIPNotFound")
+    {
+        return ProviderError::Final(format!(
+            "{e}; no router joins network {network} to the external network {external}: \
+             give the project one (`openstack router set --external-gateway {external} ROUTER`, \
+             `openstack router add subnet ROUTER SUBNET`) or put the VM's public interface on \
+             a routed network"
+        ));
+    }
+    e.into()
 }
 
 impl Cloud for OpenStack {
@@ -605,10 +632,12 @@ impl Cloud for OpenStack {
                 })
                 .collect();
         }
-        let made: CreatedServer = self
-            .client
-            .post(Service::Compute, "/servers", &json!({ "server": server }))
-            .await?;
+        let made: CreatedServer = {
+            let _one_at_a_time = self.creates.lock().await;
+            self.client
+                .post(Service::Compute, "/servers", &json!({ "server": server }))
+                .await?
+        };
         let id = made.server.id;
         tracing::info!(
             cluster = req.cluster,
@@ -636,26 +665,39 @@ impl Cloud for OpenStack {
                         attached && !s.addresses.is_empty()
                     }
                     VmStatus::Failed => {
+                        // A server that never ran is deleted at once: it
+                        // holds quota, and no state row records its id.
+                        // Nova's quota recheck (creates that passed the
+                        // API together) ends in ERROR too, a quota answer.
                         let fault = s
                             .fault
                             .as_ref()
-                            .map(|f| f.message.as_str())
+                            .map(|f| f.message.clone())
                             .unwrap_or_default();
-                        // Nova's scheduler found no compute host with room:
-                        // the cloud's capacity for this flavor, not this
-                        // request, is the problem.
-                        if fault.starts_with("No valid host was found") {
-                            return Err(ProviderError::Quota(format!(
-                                "OpenStack has no room for server {id}: {fault}"
-                            )));
-                        }
-                        return Err(ProviderError::Final(format!(
+                        let text = format!(
                             "OpenStack server {id} failed{}",
-                            Some(fault)
-                                .filter(|f| !f.is_empty())
-                                .map(|f| format!(": {f}"))
-                                .unwrap_or_default()
-                        )));
+                            if fault.is_empty() {
+                                String::new()
+                            } else {
+                                format!(": {fault}")
+                            }
+                        );
+                        if let Err(e) = self.delete_server(&s, &[]).await {
+                            tracing::warn!(cluster, server = id, error = %e, "deleting a failed OpenStack server");
+                        }
+                        // Nova's scheduler found no compute host with room
+                        // ("No valid host was found"): the cloud's capacity
+                        // for this flavor, a limit as a quota is.
+                        let no_room = fault.starts_with("No valid host was found");
+                        return Err(if no_room {
+                            ProviderError::Quota(format!(
+                                "OpenStack has no room for server {id}: {fault}"
+                            ))
+                        } else if mentions_quota(&fault) {
+                            ProviderError::Quota(text)
+                        } else {
+                            ProviderError::Final(text)
+                        });
                     }
                     VmStatus::Terminated => {
                         return Err(ProviderError::NotFound(format!(

@@ -110,7 +110,7 @@ impl OstError {
 /// answers rate limiting: the words decide), "Maximum number of ... exceeded",
 /// Neutron an `OverQuota` error (409), and an exhausted pool "No more IP
 /// addresses available".
-fn mentions_quota(message: &str) -> bool {
+pub(super) fn mentions_quota(message: &str) -> bool {
     let m = message.to_ascii_lowercase();
     m.contains("quota")
         || m.contains("maximum number of")
@@ -133,13 +133,15 @@ pub fn error_message(body: &[u8]) -> String {
                     let message = inner.get("message").and_then(|m| m.as_str());
                     let kind = inner.get("type").and_then(|t| t.as_str());
                     match (kind, message) {
-                        (Some(t), Some(m)) => found.push(format!("{t}: {m}")),
-                        (None, Some(m)) => found.push(format!("{key}: {m}")),
+                        (Some(t), Some(m)) => found.push(format!("{t}: {}", plain(m))),
+                        (None, Some(m)) => found.push(format!("{key}: {}", plain(m))),
                         _ => {}
                     }
                 }
+                // Glance's JSON errors carry its HTML page's text:
+                // `"No image found with ID 7<br /><br />\n\n\n"`.
                 serde_json::Value::String(m) if key == "message" || key == "error" => {
-                    found.push(m.clone())
+                    found.push(plain(m))
                 }
                 _ => {}
             }
@@ -148,7 +150,12 @@ pub fn error_message(body: &[u8]) -> String {
             return clip(&found.join("; "));
         }
     }
-    // Plain text or HTML: drop tags and squeeze blanks.
+    // Plain text or HTML.
+    clip(&plain(&text))
+}
+
+/// Text without HTML tags, its blanks squeezed.
+fn plain(text: &str) -> String {
     let mut plain = String::new();
     let mut in_tag = false;
     for c in text.chars() {
@@ -162,7 +169,7 @@ pub fn error_message(body: &[u8]) -> String {
             _ => {}
         }
     }
-    clip(&plain.split_whitespace().collect::<Vec<_>>().join(" "))
+    plain.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 impl From<OstError> for ProviderError {
@@ -309,6 +316,13 @@ mod tests {
         assert_eq!(
             error_message(b"<html>\n <head><title>404 Not Found</title></head>\n <body>No image found with ID 7</body></html>"),
             "404 Not Found No image found with ID 7"
+        );
+        // Real Glance asked for JSON: the HTML page's text as `message`.
+        assert_eq!(
+            error_message(
+                br#"{"message": "No image found with ID 7<br /><br />\n\n\n", "code": "404 Not Found", "title": "Not Found"}"#
+            ),
+            "No image found with ID 7"
         );
         assert!(error_message("é".repeat(400).as_bytes()).ends_with("..."));
         let e = OstError::Http {

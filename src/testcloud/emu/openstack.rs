@@ -40,7 +40,8 @@
 //!
 //! Quotas ([`EmuConfig::instance_quota`], [`EmuConfig::floating_ip_quota`])
 //! answer as Nova (`403`, "Quota exceeded for instances") and Neutron
-//! (`409 OverQuota`) do. Tests make the next calls of an operation fail
+//! (`409 OverQuota`) do; with [`EmuConfig::quota_recheck`], as Nova's
+//! conductor does for creates that passed the API together (`ERROR`). Tests make the next calls of an operation fail
 //! ([`Fault`]): any status with the service's error body, a quota answer,
 //! a slow answer.
 
@@ -138,6 +139,16 @@ pub struct EmuConfig {
     pub networks: Vec<EmuNetwork>,
     /// At most this many servers.
     pub instance_quota: Option<usize>,
+    /// Nova's quota recheck: creates that arrive together all pass the
+    /// API's quota check (`202`), and the conductor's recheck puts those
+    /// past [`EmuConfig::instance_quota`] in `ERROR`, fault "Quota exceeded
+    /// for instances: ...", when their boot would end (as Debian 12's Nova
+    /// 26 does; without hosts behind the servers).
+    pub quota_recheck: bool,
+    /// Ids of networks no router joins to an external network: a floating
+    /// IP for a port on one is refused as Neutron refuses it (`404
+    /// ExternalGatewayForFloatingIPNotFound`, nothing made).
+    pub unrouted: Vec<String>,
     /// At most this many floating IPs.
     pub floating_ip_quota: Option<usize>,
     /// Nova's `max_limit`: the most servers one page holds.
@@ -208,6 +219,8 @@ impl Default for EmuConfig {
                 ),
             ],
             instance_quota: None,
+            quota_recheck: false,
+            unrouted: Vec::new(),
             floating_ip_quota: None,
             page_limit: 1000,
             hosts: None,
@@ -385,9 +398,30 @@ impl State {
     fn advance(&mut self) {
         let now = Instant::now();
         let mut gone = Vec::new();
+        let recheck = self
+            .config
+            .instance_quota
+            .filter(|_| self.config.quota_recheck);
+        let mut booted = self
+            .servers
+            .values()
+            .filter(|s| s.status == "ACTIVE" || s.status == "SHUTOFF")
+            .count();
         for s in self.servers.values_mut() {
             match s.transition {
+                Transition::Booting(t) if now >= t && recheck.is_some_and(|q| booted >= q) => {
+                    let q = recheck.unwrap_or_default();
+                    s.status = "ERROR".into();
+                    s.task_state = None;
+                    s.transition = Transition::None;
+                    s.fault = Some(format!(
+                        "Quota exceeded for instances: Requested 1, but already used {booted} of {q} instances"
+                    ));
+                }
                 Transition::Booting(t) | Transition::Starting(t) if now >= t => {
+                    if matches!(s.transition, Transition::Booting(_)) {
+                        booted += 1;
+                    }
                     s.status = "ACTIVE".into();
                     s.task_state = None;
                     s.transition = Transition::None;
@@ -948,13 +982,25 @@ fn error(svc: Svc, status: u16, message: &str) -> Answer {
                 json!({"NeutronError": {"type": kind, "message": message, "detail": ""}}),
             )
         }
-        Svc::Image => answer(
-            status,
-            "text/html",
-            format!(
-                "<html>\n <head>\n  <title>{status}</title>\n </head>\n <body>\n  <h1>{status}</h1>\n  {message}<br /><br />\n </body>\n</html>"
-            ),
-        ),
+        // Glance (webob) answers in the type the request accepts: nubo
+        // asks for JSON, and gets the HTML page's text as `message`, its
+        // `<br />`s and blank lines included (as Debian 12's Glance 25 does).
+        Svc::Image => {
+            let title = match status {
+                400 => "Bad Request",
+                401 => "Unauthorized",
+                403 => "Forbidden",
+                404 => "Not Found",
+                409 => "Conflict",
+                503 => "Service Unavailable",
+                _ => "Internal Server Error",
+            };
+            json_answer(
+                status,
+                json!({"message": format!("{message}<br /><br />\n\n\n"),
+                    "code": format!("{status} {title}"), "title": title}),
+            )
+        }
     }
 }
 
@@ -1633,6 +1679,7 @@ fn create_server(st: &mut State, body: &Value, addr: SocketAddr, region: &str) -
         }
     }
     if let Some(quota) = st.config.instance_quota
+        && !st.config.quota_recheck
         && st.servers.len() >= quota
     {
         return error(
@@ -1740,7 +1787,12 @@ fn create_server(st: &mut State, body: &Value, addr: SocketAddr, region: &str) -
         "id": id,
         "links": [{"rel": "self", "href": location}],
         "OS-DCF:diskConfig": "MANUAL",
-        "security_groups": groups.iter().filter_map(|g| st.groups.get(g)).map(|g| json!({"name": g.name})).collect::<Vec<_>>(),
+        // Nova echoes the request's `security_groups` as given (nubo gives
+        // ids), or the project's `default`; the server's details name them.
+        "security_groups": match &body["server"]["security_groups"] {
+            Value::Null => json!([{"name": "default"}]),
+            given => given.clone(),
+        },
         "adminPass": "kJTmMkszoB6A",
     }});
     Response::builder()
@@ -1796,6 +1848,21 @@ fn rule_json(st: &State, g: &EmuGroup, r: &EmuRule) -> Value {
         "remote_ip_prefix": r.remote_ip_prefix, "remote_group_id": r.remote_group_id,
         "description": "", "project_id": st.config.project_id,
     })
+}
+
+/// Neutron's answer when no router joins a port's network to the external
+/// network of a floating IP.
+fn unreachable(st: &State, external: &str, port: &str) -> Option<Answer> {
+    let p = st.ports.get(port)?;
+    if !st.config.unrouted.contains(&p.network_id) {
+        return None;
+    }
+    Some(json_answer(
+        404,
+        json!({"NeutronError": {"type": "ExternalGatewayForFloatingIPNotFound",
+            "message": format!("External network {external} is not reachable from subnet {}-subnet.  Therefore, cannot associate Port {port} with a Floating IP.", p.network_id),
+            "detail": ""}}),
+    ))
 }
 
 fn fip_json(st: &State, f: &EmuFloatingIp) -> Value {
@@ -1887,6 +1954,11 @@ fn neutron(
             {
                 return error(Svc::Network, 404, &format!("Port {p} could not be found."));
             }
+            if let Some(p) = &port_id
+                && let Some(refused) = unreachable(st, &net.id, p)
+            {
+                return refused;
+            }
             if let Some(quota) = st.config.floating_ip_quota
                 && st.floating_ips.len() >= quota
             {
@@ -1918,6 +1990,18 @@ fn neutron(
                 && !st.ports.contains_key(p)
             {
                 return error(Svc::Network, 404, &format!("Port {p} could not be found."));
+            }
+            let Some(network) = st.floating_ips.get(id).map(|f| f.network_id.clone()) else {
+                return error(
+                    Svc::Network,
+                    404,
+                    &format!("Floating IP {id} could not be found"),
+                );
+            };
+            if let Some(p) = &port
+                && let Some(refused) = unreachable(st, &network, p)
+            {
+                return refused;
             }
             let Some(f) = st.floating_ips.get_mut(id) else {
                 return error(
