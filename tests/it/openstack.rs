@@ -742,11 +742,35 @@ async fn a_failed_build_is_final_with_novas_reason() {
         .id;
     emu.fail_server(
         &id,
-        "No valid host was found. There are not enough hosts available.",
+        "Build of instance aborted: Failure prepping block device.",
     );
     let e = p.wait_running("web", &id).await.unwrap_err();
     assert!(matches!(e, ProviderError::Final(_)), "{e:?}");
-    assert!(e.to_string().contains("No valid host"), "{e}");
+    assert!(
+        e.to_string().contains("Failure prepping block device"),
+        "{e}"
+    );
+}
+
+/// Nova's scheduler finding no host with room is the cloud's capacity, a
+/// limit the elasticity daemon answers by resting the type
+/// (`elastic_capacity_cooloff`), not a final failure of the request.
+#[tokio::test]
+async fn no_valid_host_is_a_capacity_refusal() {
+    let emu = emu().await;
+    let p = provider(&emu);
+    let id = p
+        .create_vm(&request("web", "front", TOKEN_A))
+        .await
+        .unwrap()
+        .id;
+    emu.fail_server(
+        &id,
+        "No valid host was found. There are not enough hosts available.",
+    );
+    let e = p.wait_running("web", &id).await.unwrap_err();
+    assert!(matches!(e, ProviderError::Quota(_)), "{e:?}");
+    assert!(e.to_string().contains("no room"), "{e}");
 }
 
 #[tokio::test]
