@@ -7,9 +7,9 @@
 //! answer. What is left behind is checked with the `openstack` client.
 //!
 //! Opt-in: `NUBO_OPENSTACK_REAL=1` runs them (as root; the script installs
-//! and starts the services, or finds them running; `.ci/run` starts them
-//! before the tests and stops them after); without it they skip, visibly,
-//! and under `NUBO_REQUIRE_SYSTEM_TESTS=1` that skip is a failure.
+//! and starts the services, or finds them running); without it they skip,
+//! visibly, and do not fail even under `NUBO_REQUIRE_SYSTEM_TESTS=1`, since
+//! the services are not part of the machine's test prerequisites yet.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,12 +30,8 @@ fn script() -> PathBuf {
 }
 
 /// A skip the developer asked for (the switch is off): said on stderr and
-/// in `NUBO_SKIP_LOG`; a failure under `NUBO_REQUIRE_SYSTEM_TESTS=1`.
+/// in `NUBO_SKIP_LOG`, never a failure.
 fn opt_in_skip(why: &str) {
-    assert!(
-        std::env::var("NUBO_REQUIRE_SYSTEM_TESTS").as_deref() != Ok("1"),
-        "NUBO_REQUIRE_SYSTEM_TESTS=1 and {why}"
-    );
     eprintln!("SKIPPED: {why}");
     if let Some(path) = std::env::var_os("NUBO_SKIP_LOG") {
         let thread = std::thread::current();
