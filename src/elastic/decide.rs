@@ -10,7 +10,10 @@
 //!    used; one the queue has not seen within `elastic_poweron_timeout` fails
 //!    (its VM is removed; the slot rests `elastic_retry_after`, then is off).
 //!    An up node the queue reports failed, or has not seen for the same
-//!    timeout, fails too.
+//!    timeout, fails too. A power-off not finished within
+//!    `elastic_poweroff_timeout` is reported, and the node is `on_error`
+//!    (CLUES's ON_ERR): it counts against the maximum until its VM is
+//!    gone, and a job the queue starts on it makes it used again.
 //! 2. Demand: each pending job, in queue order, is fitted on idle and
 //!    booting nodes' free CPUs; what is missing is powered on, from the
 //!    node types whose nodes fit the job (its partition, CPUs, memory and
@@ -242,7 +245,7 @@ impl Round<'_> {
         if p.resting(self.now) {
             return Vec::new();
         }
-        let on = self.count(&p.system, NodeState::is_on);
+        let on = self.count(&p.system, NodeState::holds_a_slot);
         let booting = self.count(&p.system, |s| s == NodeState::PoweringOn);
         let room = p
             .max
@@ -320,7 +323,24 @@ impl Round<'_> {
                         n.set(NodeState::Off, now);
                     }
                 }
-                NodeState::Off | NodeState::PoweringOff => {}
+                NodeState::PoweringOff if now - n.since >= ms(p.poweroff_timeout_s) => {
+                    n.set(NodeState::OnError, now);
+                    self.decisions.push(Decision {
+                        node: n.name.clone(),
+                        action: Action::Fail,
+                        reason: format!(
+                            "its power-off has not finished {}s after it was asked \
+                             (elastic_poweroff_timeout): it counts as on, and its removal is tried again",
+                            p.poweroff_timeout_s
+                        ),
+                    });
+                }
+                NodeState::OnError if q == Some(QueueState::Used) => {
+                    n.last_busy = now;
+                    n.last_seen = now;
+                    n.set(NodeState::Used, now);
+                }
+                NodeState::Off | NodeState::PoweringOff | NodeState::OnError => {}
             }
             if let Some(reason) = fail {
                 n.failures += 1;
@@ -793,5 +813,60 @@ mod tests {
             "{:?}",
             out.decisions
         );
+    }
+
+    #[test]
+    fn a_power_off_past_its_timeout_is_on_error_and_counts_against_the_maximum() {
+        // Two nodes at most; wn-1 was asked to power off at 0 and its VM is
+        // still there (its removal keeps failing).
+        let mut p = Policy::new("wn", 0, 2);
+        p.poweroff_timeout_s = 300;
+        let policies = vec![p];
+        let mut nodes = off_nodes("wn", 2);
+        nodes[0].set(NodeState::PoweringOff, 0);
+        let two_jobs = Snapshot {
+            pending: vec![job("1", 1, None, 0), job("2", 1, None, 0)],
+            ..Snapshot::default()
+        };
+        // Before the timeout nothing is reported.
+        let out = decide(299_999, &policies, &nodes, &Snapshot::default());
+        assert!(out.decisions.is_empty(), "{:#?}", out.decisions);
+        assert_eq!(out.nodes[0].state, NodeState::PoweringOff);
+        // At the timeout it is reported and on_error.
+        let out = decide(300_000, &policies, &nodes, &two_jobs);
+        assert_eq!(out.nodes[0].state, NodeState::OnError);
+        let failed: Vec<_> = out
+            .decisions
+            .iter()
+            .filter(|d| d.action == Action::Fail)
+            .collect();
+        assert_eq!(failed.len(), 1, "{:#?}", out.decisions);
+        assert_eq!(failed[0].node, "wn-1");
+        assert!(
+            failed[0].reason.contains("300s")
+                && failed[0].reason.contains("elastic_poweroff_timeout"),
+            "{}",
+            failed[0].reason
+        );
+        // It is not counted as off: of two jobs, only one gets a node.
+        assert_eq!(powered_on(&out), ["wn-2"]);
+        // Later rounds neither report it again nor power it on.
+        let again = decide(310_000, &policies, &out.nodes, &two_jobs);
+        assert!(
+            again.decisions.iter().all(|d| d.node != "wn-1"),
+            "{:#?}",
+            again.decisions
+        );
+        // A job the queue started on it makes it used again.
+        let snap = Snapshot {
+            running: 1,
+            nodes: vec![QueueNode {
+                name: "wn-1".into(),
+                state: QueueState::Used,
+            }],
+            ..Snapshot::default()
+        };
+        let back = decide(320_000, &policies, &out.nodes, &snap);
+        assert_eq!(back.nodes[0].state, NodeState::Used);
     }
 }

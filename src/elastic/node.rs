@@ -34,6 +34,10 @@ pub enum NodeState {
     /// Did not come up in time, or the queue lost it; its VM is removed
     /// and the slot rests before it is tried again.
     Failed,
+    /// Its power-off did not finish within `elastic_poweroff_timeout`
+    /// (CLUES's ON_ERR): its VM may still run, so it counts against the
+    /// type's maximum, and its removal is tried again each round.
+    OnError,
 }
 
 impl NodeState {
@@ -50,6 +54,12 @@ impl NodeState {
             self,
             NodeState::PoweringOn | NodeState::Idle | NodeState::Used
         )
+    }
+
+    /// Whether the node counts against its type's maximum: it is on, or
+    /// a power-off of it has failed and its VM may still run.
+    pub fn holds_a_slot(self) -> bool {
+        self.is_on() || self == NodeState::OnError
     }
 }
 
@@ -109,6 +119,7 @@ mod tests {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
         assert_eq!(NodeState::PoweringOn.as_str(), "powering_on");
+        assert_eq!(NodeState::OnError.as_str(), "on_error");
         assert!("PoweringOn".parse::<NodeState>().is_err());
     }
 }

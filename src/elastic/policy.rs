@@ -14,6 +14,7 @@
 //! | `elastic_spare` | idle nodes kept warm | 0 |
 //! | `elastic_max_booting` | nodes powering on at once | `ec3_max_instances` |
 //! | `elastic_poweron_timeout` | seconds for the queue to see a node | 600 |
+//! | `elastic_poweroff_timeout` | seconds for a power-off to finish before the node is reported `on_error` (CLUES's `MAX_WAIT_POWEROFF`) | 300 |
 //! | `elastic_retry_after` | seconds a failed slot rests | 60 |
 //! | `elastic_billing_interval` | seconds per billed period: power off only in the last tenth of one | none |
 //! | `elastic_scale_out_after` | seconds a job waits before nodes are powered on for it | 0 |
@@ -58,6 +59,7 @@ pub struct Policy {
     pub spare: u32,
     pub max_booting: u32,
     pub poweron_timeout_s: u64,
+    pub poweroff_timeout_s: u64,
     pub retry_after_s: u64,
     pub billing_interval_s: Option<u64>,
     pub fallback: Option<String>,
@@ -89,6 +91,7 @@ impl Policy {
             spare: 0,
             max_booting: max.max(1),
             poweron_timeout_s: 600,
+            poweroff_timeout_s: 300,
             retry_after_s: 60,
             billing_interval_s: None,
             fallback: None,
@@ -195,6 +198,7 @@ fn policy(sys: &SystemSpec) -> Result<Policy, PolicyError> {
     p.idle_time_s = secs("elastic_idle_time", p.idle_time_s)?;
     p.cooldown_s = secs("elastic_cooldown", p.cooldown_s)?;
     p.poweron_timeout_s = secs("elastic_poweron_timeout", p.poweron_timeout_s)?;
+    p.poweroff_timeout_s = secs("elastic_poweroff_timeout", p.poweroff_timeout_s)?;
     p.retry_after_s = secs("elastic_retry_after", p.retry_after_s)?;
     p.spare = secs("elastic_spare", 0)?.min(u32::MAX as u64) as u32;
     p.max_booting =

@@ -7,8 +7,14 @@
 //! is tried again only after it. The VMs are records only (no host, no
 //! SSH): the description configures nothing, and the job queue is a file
 //! (`command:cat`).
+//!
+//! Also a power-off that does not finish (CLUES's ON_ERR, item 5): the
+//! cloud refuses to delete the idle worker's server, and after
+//! `elastic_poweroff_timeout` the node is reported `on_error`, still counts
+//! against the maximum (a new job gets no second VM), and goes off once the
+//! cloud deletes it.
 
-use nubo::testcloud::emu::openstack::{self as ost, IMAGE_ID, OstEmu};
+use nubo::testcloud::emu::openstack::{self as ost, Fault, IMAGE_ID, OstEmu};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -43,6 +49,15 @@ impl Drop for Daemon {
 }
 
 fn queue(dir: &Path, jobs: &[&str]) {
+    queue_with_nodes(dir, jobs, &[]);
+}
+
+/// The queue file: `jobs` pending, `nodes` (name, state) as the queue sees them.
+fn queue_with_nodes(dir: &Path, jobs: &[&str], nodes: &[(&str, &str)]) {
+    let nodes: Vec<String> = nodes
+        .iter()
+        .map(|(n, s)| format!("{{\"name\": \"{n}\", \"state\": \"{s}\"}}"))
+        .collect();
     let pending: Vec<String> = jobs
         .iter()
         .map(|j| format!("{{\"id\": \"{j}\", \"cpus\": 1, \"nodes\": 1}}"))
@@ -50,7 +65,11 @@ fn queue(dir: &Path, jobs: &[&str]) {
     let tmp = dir.join("queue.json.tmp");
     std::fs::write(
         &tmp,
-        format!("{{\"pending\": [{}], \"nodes\": []}}", pending.join(", ")),
+        format!(
+            "{{\"pending\": [{}], \"nodes\": [{}]}}",
+            pending.join(", "),
+            nodes.join(", ")
+        ),
     )
     .unwrap();
     std::fs::rename(tmp, dir.join("queue.json")).unwrap();
@@ -216,6 +235,150 @@ async fn no_room_for_a_type_powers_on_its_fallback_in_the_same_round_then_rests(
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    drop(daemon);
+    nubo(dir, &["destroy", "c1", "-y"]).await;
+    assert!(emu.servers().is_empty(), "{:#?}", emu.servers());
+}
+
+const POWEROFF_TIMEOUT_S: u64 = 3;
+
+fn one_worker_cluster() -> String {
+    format!(
+        "network public (outbound = 'yes')\n\
+         system front (cpu.count >= 1 and memory.size >= 512m and \
+           net_interface.0.connection = 'public' and disk.0.image.url = 'ost://127.0.0.1/{IMAGE_ID}')\n\
+         system wn (cpu.count >= 1 and memory.size >= 512m and \
+           net_interface.0.connection = 'public' and disk.0.image.url = 'ost://127.0.0.1/{IMAGE_ID}' and \
+           ec3_max_instances = 1 and elastic_idle_time = 1 and elastic_cooldown = 0 and \
+           elastic_poweroff_timeout = {POWEROFF_TIMEOUT_S})\n\
+         contextualize ()\n\
+         deploy front 1\n\
+         deploy wn 0\n"
+    )
+}
+
+async fn node_state(dir: &Path, node: &str) -> String {
+    let s: serde_json::Value =
+        serde_json::from_str(&nubo(dir, &["elastic", "status", "c1", "--json"]).await).unwrap();
+    s["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == node)
+        .map(|n| n["state"].as_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+async fn wait_for<F: Fn(&[(i64, String, String, String)]) -> bool>(
+    dir: &Path,
+    what: &str,
+    secs: u64,
+    f: F,
+) -> Vec<(i64, String, String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let d = decisions(dir).await;
+        if f(&d) {
+            return d;
+        }
+        assert!(Instant::now() < deadline, "waiting for {what}: {d:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_power_off_the_cloud_does_not_carry_out_is_on_error_and_still_counts() {
+    let emu = OstEmu::start(ost::EmuConfig {
+        boot_delay: Duration::ZERO,
+        action_delay: Duration::ZERO,
+        delete_delay: Duration::ZERO,
+        ..ost::EmuConfig::default()
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(dir.join("cluster.radl"), one_worker_cluster()).unwrap();
+    std::fs::write(
+        dir.join("auth.dat"),
+        format!(
+            "id = ost; type = OpenStack; host = {}; username = alice; password = 'ostpass'; tenant = demo; domain = Default\n",
+            emu.keystone()
+        ),
+    )
+    .unwrap();
+    nubo(
+        dir,
+        &["launch", "c1", "cluster.radl", "-a", "auth.dat", "-y"],
+    )
+    .await;
+    queue(dir, &["1"]);
+    let q = format!("command:cat {}", dir.join("queue.json").display());
+    let mut cmd = crate::support::nubo_in(dir);
+    cmd.args(["elastic", "run", "c1", "--queue", &q, "--period", "1"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap());
+    let daemon = Daemon(cmd.spawn().unwrap());
+
+    // 1. A job powers the worker on.
+    let d = wait_power_ons(dir, 1).await;
+    // The slot's name (`wn` while the maximum is 1).
+    let wn = power_ons(&d)[0].1.clone();
+    let wn = wn.as_str();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while emu.servers().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "{wn} never made: {:#?}",
+            emu.servers()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // 2. The cloud refuses every delete from now on; the idle node is
+    // powered off, and its power-off cannot finish.
+    emu.inject(Some("nova.delete_server"), Fault::Status(500), usize::MAX);
+    queue_with_nodes(dir, &[], &[(wn, "idle")]);
+    let d = wait_for(dir, "the node on_error", 60, |d| {
+        d.iter()
+            .any(|x| x.1 == wn && x.2 == "fail" && x.3.contains("elastic_poweroff_timeout"))
+    })
+    .await;
+    let off = d
+        .iter()
+        .find(|x| x.1 == wn && x.2 == "power_off")
+        .unwrap_or_else(|| panic!("no power-off: {d:#?}"));
+    let fail = d.iter().find(|x| x.1 == wn && x.2 == "fail").unwrap();
+    assert!(
+        fail.0 - off.0 >= (POWEROFF_TIMEOUT_S as i64) * 1000,
+        "reported {} ms after the power-off: {d:#?}",
+        fail.0 - off.0
+    );
+    assert!(
+        fail.3.contains(&format!("{POWEROFF_TIMEOUT_S}s")),
+        "{fail:?}"
+    );
+    assert_eq!(node_state(dir, wn).await, "on_error");
+    assert_eq!(emu.servers().len(), 2, "its server is still there");
+
+    // 3. It still counts: a new job gets no second VM (the maximum is 1).
+    queue_with_nodes(dir, &["2"], &[]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let d = decisions(dir).await;
+    assert_eq!(power_ons(&d).len(), 1, "a second power-on: {d:#?}");
+    assert_eq!(node_state(dir, wn).await, "on_error");
+
+    // 4. The cloud deletes again: the removal, tried again, goes through,
+    // the node is off, and the waiting job gets it.
+    emu.clear_faults();
+    let d = wait_for(dir, "the node off, then on again", 60, |d| {
+        power_ons(d).len() >= 2
+    })
+    .await;
+    let fail_at = d.iter().find(|x| x.1 == wn && x.2 == "fail").unwrap().0;
+    assert!(
+        d.iter()
+            .any(|x| x.1 == wn && x.2 == "off" && x.0 >= fail_at),
+        "{d:#?}"
+    );
     drop(daemon);
     nubo(dir, &["destroy", "c1", "-y"]).await;
     assert!(emu.servers().is_empty(), "{:#?}", emu.servers());

@@ -272,7 +272,7 @@ async fn apply(
             .iter()
             .any(|v| v.node == n.name && v.state == VmState::Running);
         match n.state {
-            NodeState::PoweringOff if !running => {
+            NodeState::PoweringOff | NodeState::OnError if !running => {
                 n.set(NodeState::Off, now);
                 let stopped = vms
                     .iter()
@@ -373,7 +373,9 @@ async fn settled(env: &Env, cluster: &str, nodes: &[ElasticNode]) -> Result<bool
         match n.state {
             NodeState::PoweringOn => running,
             NodeState::Idle | NodeState::Used => running,
-            NodeState::Off | NodeState::Failed | NodeState::PoweringOff => !running,
+            NodeState::Off | NodeState::Failed | NodeState::PoweringOff | NodeState::OnError => {
+                !running
+            }
         }
     }))
 }
@@ -614,7 +616,10 @@ pub async fn power(
                     "resume requested".into(),
                 ));
             }
-            (false, NodeState::PoweringOn | NodeState::Idle | NodeState::Used) => {
+            (
+                false,
+                NodeState::PoweringOn | NodeState::Idle | NodeState::Used | NodeState::OnError,
+            ) => {
                 n.set(NodeState::PoweringOff, now);
                 recs.push(note(
                     now,

@@ -691,6 +691,11 @@ impl OstEmu {
         });
     }
 
+    /// Forgets every injected fault: the cloud answers normally again.
+    pub fn clear_faults(&self) {
+        self.state.lock().unwrap().faults.clear();
+    }
+
     /// Answers every `every`-th call of `op` with `fault`, for good (a
     /// steady failure rate: `every = 5` fails 20% of the calls).
     pub fn inject_every(&self, op: &str, fault: Fault, every: usize) {
