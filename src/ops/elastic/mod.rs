@@ -15,6 +15,7 @@
 
 mod metrics;
 pub mod queue;
+mod trim;
 
 use crate::elastic::{
     Action, Decision, ElasticNode, NodeState, Policy, QueueState, RecordedAction, Snapshot, decide,
@@ -450,6 +451,8 @@ pub async fn run(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     let mut round = 0u64;
+    // The code the start or an action ran is given back after it.
+    let mut trim_due = true;
     tracing::info!(cluster, "elasticity daemon started");
     loop {
         let event = tokio::select! {
@@ -518,6 +521,7 @@ pub async fn run(
                 break;
             }
             let applied = apply(env, cluster, &opts.dirs, Some(&queue), &mut nodes).await?;
+            trim_due = true;
             pending_work = !applied.complete || !settled(env, cluster, &nodes).await?;
             if pending_work {
                 retry_at = tokio::time::Instant::now() + RETRY_AFTER;
@@ -546,6 +550,12 @@ pub async fn run(
             rounds_left -= 1;
             if applied.refused.is_empty() || rounds_left == 0 {
                 break;
+            }
+        }
+        if trim_due {
+            trim_due = false;
+            if let Ok(freed) = tokio::task::spawn_blocking(trim::drop_code_pages).await {
+                tracing::debug!(freed, "code pages given back");
             }
         }
         if opts.rounds.is_some_and(|r| round >= r) {
