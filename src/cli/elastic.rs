@@ -91,12 +91,19 @@ pub struct SimulateArgs {
     #[arg(long)]
     to: Option<u64>,
     /// SWF: processors per node (a job of P processors asks for
-    /// ceil(P / N) nodes).
-    #[arg(long, default_value_t = 1)]
-    cpus_per_node: u32,
-    /// SWF: the maximum number of nodes.
-    #[arg(long, default_value_t = 128)]
+    /// ceil(P / N) nodes; default 1, or with --radl the most CPUs a node
+    /// type offers).
+    #[arg(long)]
+    cpus_per_node: Option<u32>,
+    /// SWF: the maximum number of nodes (of the one node type `wn`).
+    #[arg(long, default_value_t = 128, conflicts_with = "radl")]
     nodes: u32,
+    /// Take the node types from a description instead (its elastic
+    /// systems with their rules: `ec3_max_instances`, `cpu.count`,
+    /// `elastic_idle_time`, ...): templates or files as `nubo launch`
+    /// takes them; repeat for several.
+    #[arg(long, value_name = "TEMPLATE")]
+    radl: Vec<String>,
     /// SWF: seconds from power-on until the queue sees a node.
     #[arg(long, default_value_t = 180)]
     boot: u64,
@@ -108,7 +115,7 @@ fn is_swf(p: &std::path::Path) -> bool {
 }
 
 fn swf_only_options(a: &SimulateArgs) -> bool {
-    a.from != 0 || a.to.is_some() || a.cpus_per_node != 1 || a.nodes != 128 || a.boot != 180
+    a.from != 0 || a.to.is_some() || a.cpus_per_node.is_some() || a.nodes != 128 || a.boot != 180
 }
 
 #[derive(clap::Args)]
@@ -228,6 +235,11 @@ fn status(a: StatusArgs) -> CliResult {
 
 fn simulate(a: SimulateArgs) -> CliResult {
     let file = a.trace.display().to_string();
+    let types = if a.radl.is_empty() {
+        None
+    } else {
+        Some(elastic::node_types(&a.radl)?)
+    };
     let trace = if is_swf(&a.trace) {
         let bytes = std::fs::read(&a.trace)
             .map_err(|e| CliError::failed(Message(format!("{file}: {e}"))))?;
@@ -235,11 +247,18 @@ fn simulate(a: SimulateArgs) -> CliResult {
         let o = swf::SwfOptions {
             from: a.from,
             to: a.to,
-            cpus_per_node: a.cpus_per_node,
+            cpus_per_node: a
+                .cpus_per_node
+                .unwrap_or_else(|| types.iter().flatten().map(|p| p.cpus).max().unwrap_or(1)),
             nodes: a.nodes,
             boot: a.boot,
         };
-        swf::to_trace(&log, &o).map_err(|e| CliError::usage(Message(e.to_string())))?
+        let mut t = swf::to_trace(&log, &o).map_err(|e| CliError::usage(Message(e.to_string())))?;
+        if types.is_some() {
+            t.types.clear();
+            t.policies = types;
+        }
+        t
     } else {
         if swf_only_options(&a) {
             return Err(CliError::usage(Message(
@@ -247,7 +266,8 @@ fn simulate(a: SimulateArgs) -> CliResult {
             )));
         }
         let text = crate::source::read_text(&a.trace)?;
-        simulate::parse(&text).map_err(|e| CliError::failed(Message(format!("{file}:{e}"))))?
+        simulate::parse_with(&text, types)
+            .map_err(|e| CliError::failed(Message(format!("{file}:{e}"))))?
     };
     if a.compare {
         let reports: Vec<simulate::Report> = [Baseline::Nubo, Baseline::Static, Baseline::Clues]

@@ -33,7 +33,12 @@ pub struct Trace {
     pub boot: u64,
     #[serde(default = "day")]
     pub end: u64,
+    #[serde(default)]
     pub types: Vec<TraceType>,
+    /// Node types given whole (`nubo elastic simulate --radl`, from a
+    /// description's elastic systems); they replace `types`.
+    #[serde(skip)]
+    pub policies: Option<Vec<Policy>>,
     #[serde(default)]
     pub jobs: Vec<TraceJobs>,
     #[serde(default)]
@@ -180,7 +185,14 @@ pub struct Report {
 }
 
 pub fn parse(text: &str) -> Result<Trace, SimulateError> {
-    let t: Trace = serde_yaml_ng::from_str(text).map_err(|e| {
+    parse_with(text, None)
+}
+
+/// Parses a trace whose node types are `policies` when given (a
+/// description's elastic systems): its own `types` are then ignored and
+/// may be left out.
+pub fn parse_with(text: &str, policies: Option<Vec<Policy>>) -> Result<Trace, SimulateError> {
+    let mut t: Trace = serde_yaml_ng::from_str(text).map_err(|e| {
         SimulateError::Yaml(match e.location() {
             Some(l) => format!("{}:{}: {e}", l.line(), l.column()),
             None => e.to_string(),
@@ -189,8 +201,15 @@ pub fn parse(text: &str) -> Result<Trace, SimulateError> {
     if t.tick == 0 {
         return Err(SimulateError::Invalid("`tick` must be at least 1".into()));
     }
+    if let Some(p) = policies {
+        t.types.clear();
+        t.policies = Some(p);
+        return Ok(t);
+    }
     if t.types.is_empty() {
-        return Err(SimulateError::Invalid("`types` lists no node type".into()));
+        return Err(SimulateError::Invalid(
+            "`types` lists no node type (or take them from a description with --radl)".into(),
+        ));
     }
     for ty in &t.types {
         if ty.min > ty.max {
@@ -248,7 +267,10 @@ fn secs_after(ms: i64, plus: u64) -> u64 {
 /// something can change (a submission, a job's end, a boot, a timer of a
 /// node's rules) to the next, so a month of trace takes no month of steps.
 pub fn run_with(trace: &Trace, baseline: Baseline) -> Report {
-    let policies: Vec<Policy> = trace.types.iter().map(TraceType::policy).collect();
+    let policies: Vec<Policy> = match &trace.policies {
+        Some(p) => p.clone(),
+        None => trace.types.iter().map(TraceType::policy).collect(),
+    };
     let tick = match baseline {
         Baseline::Clues => super::clues::PERIOD_SCHEDULE_S,
         _ => trace.tick.max(1),

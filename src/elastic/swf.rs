@@ -207,6 +207,7 @@ pub fn to_trace(log: &SwfLog, o: &SwfOptions) -> Result<Trace, SwfError> {
         boot: o.boot,
         end: window.max(last) + 7 * 86_400,
         types: vec![TraceType::new("wn", o.nodes, cpn)],
+        policies: None,
         jobs,
         broken: Vec::new(),
     })

@@ -149,3 +149,83 @@ fn yaml_traces_keep_working_and_refuse_swf_options() {
     assert!(!o.status.success());
     assert!(text(&o).contains("apply to SWF logs"), "{}", text(&o));
 }
+
+/// Two node types from a description (issue 19, item 1): 1-CPU `small`
+/// nodes (4 at most) and 4-CPU `big` ones (2 at most, tried second). The
+/// 2-processor job runs on one `big` node (CPUs per node default to the
+/// most a type offers), the 1-processor one on a `small` node, a
+/// 12-processor job fits no type and is never run, and the description's
+/// idle time (600 s) decides the power-offs.
+#[test]
+fn node_types_come_from_a_description() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = write(
+        dir.path(),
+        "t.swf",
+        &format!("{LOG}    3 5000 -1 10 12 -1 -1 -1 -1 -1 -1 1 1 -1 -1 -1 -1 -1\n"),
+    );
+    let radl = write(
+        dir.path(),
+        "types.radl",
+        "network public (outbound = 'yes')\n\
+         system front (cpu.count >= 1 and memory.size >= 512m and net_interface.0.connection = 'public' and disk.0.image.url = 'dummy://img')\n\
+         system small (cpu.count >= 1 and memory.size >= 1g and net_interface.0.connection = 'public' and disk.0.image.url = 'dummy://img' and ec3_max_instances = 4 and elastic_idle_time = 600)\n\
+         system big (cpu.count >= 4 and memory.size >= 4g and net_interface.0.connection = 'public' and disk.0.image.url = 'dummy://img' and ec3_max_instances = 2 and ec3_prio = 5 and elastic_idle_time = 600)\n\
+         deploy front 1\n\
+         deploy small 0\n\
+         deploy big 0\n",
+    );
+    let o = nubo(&[
+        log.to_str().unwrap(),
+        "--radl",
+        radl.to_str().unwrap(),
+        "--boot",
+        "20",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let s = &v["summary"];
+    assert_eq!(
+        (s["jobs"].as_u64(), s["completed"].as_u64()),
+        (Some(3), Some(2)),
+        "{s}"
+    );
+    assert_eq!(s["never_run"], 1, "{s}");
+    let events: Vec<String> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{} {}", e["at"], e["what"].as_str().unwrap_or("")))
+        .collect();
+    let has = |line: &str| events.iter().any(|e| e.starts_with(line));
+    // Job 1 (2 processors, 4 per node: one node) gets a `big` node, the
+    // only type with 2 CPUs; job 2 (1 processor) a `small` one, first by
+    // `ec3_prio`; each is powered off after the description's 600 s idle.
+    assert!(has("0 power_on big-1:"), "{events:#?}");
+    assert!(has("720 power_off big-1: idle for 600s"), "{events:#?}");
+    assert!(has("4000 power_on small-1:"), "{events:#?}");
+    assert!(has("4670 power_off small-1:"), "{events:#?}");
+    // Job 3 (12 processors: 3 nodes of 4) fits in no type's maximum.
+    assert!(
+        has("5000 job 3: unschedulable: job 3 (3 nodes x 4 CPUs) needs more nodes"),
+        "{events:#?}"
+    );
+
+    // A description with no elastic system is refused, naming it.
+    let none = write(
+        dir.path(),
+        "none.radl",
+        "network public (outbound = 'yes')\n\
+         system front (cpu.count >= 1 and net_interface.0.connection = 'public' and disk.0.image.url = 'dummy://img')\n\
+         deploy front 1\n",
+    );
+    let o = nubo(&[log.to_str().unwrap(), "--radl", none.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("none.radl"), "{}", text(&o));
+    // A broken one names file:line:column.
+    let bad = write(dir.path(), "bad.radl", "system front (cpu.count >= )\n");
+    let o = nubo(&[log.to_str().unwrap(), "--radl", bad.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("bad.radl:1:"), "{}", text(&o));
+}

@@ -110,6 +110,31 @@ fn load(store: &StateStore, cluster: &str) -> Result<(ClusterSpec, Vec<Policy>),
     Ok((spec, policies))
 }
 
+/// The elastic node types of a description composed from `names`
+/// (templates or files, as `nubo launch` takes them), checked and lowered
+/// as a launch does: `nubo elastic simulate --radl`.
+pub fn node_types(names: &[String]) -> Result<Vec<Policy>, ElasticError> {
+    use crate::ops::prepare::PrepareError;
+    let composed = templates::compose(&TemplateSearch::default(), names, None)
+        .map_err(|e| LaunchError::from(PrepareError::from(e)))?;
+    let (spec, mut diagnostics) = model::lower(&composed.document);
+    diagnostics.extend(composed.diagnostics.iter().cloned());
+    if diagnostics
+        .iter()
+        .any(crate::diagnostic::Diagnostic::is_error)
+    {
+        return Err(LaunchError::from(PrepareError::Invalid {
+            sources: Box::new(composed.sources),
+            diagnostics,
+        })
+        .into());
+    }
+    policy::policies(&spec).map_err(|errors| ElasticError::Policy {
+        cluster: names.join(" "),
+        errors: errors.iter().map(ToString::to_string).collect(),
+    })
+}
+
 /// The recorded elastic nodes, or (the first time) one per elastic slot:
 /// idle where a VM runs, off elsewhere.
 fn nodes(
