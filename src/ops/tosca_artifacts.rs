@@ -156,6 +156,17 @@ fn read(
         return download(i, &join_url(written_in, reference), opts);
     }
     let path = Path::new(reference.strip_prefix("file://").unwrap_or(reference));
+    if written_in == super::templates::EXTRA {
+        // A text with no place of its own (a body sent to `nubo serve`)
+        // names no file of this machine.
+        return Err(ImplementationError::NotFound {
+            node: i.node.clone(),
+            op: i.op.clone(),
+            reference: reference.to_string(),
+            looked: "nothing: a template given as text has its implementations from URLs only"
+                .into(),
+        });
+    }
     let mut candidates: Vec<PathBuf> = Vec::new();
     if path.is_absolute() {
         candidates.push(path.to_path_buf());

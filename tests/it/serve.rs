@@ -72,7 +72,8 @@ impl Drop for Serve {
     }
 }
 
-const RADL: &str = "network publica (outbound = 'yes')
+const RADL: &str = "description d (name = 'alices-cluster')
+network publica (outbound = 'yes')
 network privada ()
 system front (
   cpu.count >= 1 and memory.size >= 512m and
@@ -92,6 +93,43 @@ configure wn (
 )
 deploy front 1
 deploy wn 2
+";
+
+/// A TOSCA template with normative types only (no import to fetch): a
+/// front-end with a public endpoint, two workers, and an output.
+const TOSCA: &str = "tosca_definitions_version: tosca_simple_yaml_1_0
+description: a front-end and two workers
+topology_template:
+  inputs:
+    wn_num:
+      type: integer
+      default: 2
+  node_templates:
+    front:
+      type: tosca.nodes.Compute
+      capabilities:
+        host:
+          properties:
+            num_cpus: 1
+            mem_size: 1 GB
+        os:
+          properties:
+            type: linux
+        endpoint:
+          properties:
+            network_name: PUBLIC
+    wn:
+      type: tosca.nodes.Compute
+      capabilities:
+        scalable:
+          properties:
+            default_instances: { get_input: wn_num }
+        os:
+          properties:
+            type: linux
+  outputs:
+    front_ip:
+      value: { get_attribute: [ front, public_address ] }
 ";
 
 const ALICE: &str =
@@ -217,6 +255,16 @@ fn im_client_drives_the_dummy_provider() {
     assert!(radl_back.contains("deploy wn 2"), "{radl_back}");
     let listed = c.ok(&["list"]);
     assert!(listed.contains(&id), "{listed}");
+    // `list -n`: the names from each description's `description`.
+    let named = c.ok(&["list", "-n"]);
+    assert!(
+        named
+            .lines()
+            .any(|l| l.contains(&id) && l.contains("alices-cluster")),
+        "{named}"
+    );
+    let filtered = c.ok(&["list", "nobody-has-this-name"]);
+    assert!(!filtered.contains(&id), "{filtered}");
 
     // addresource: IM's `deploy wn 1` is one more VM.
     std::fs::write(
@@ -262,6 +310,55 @@ fn im_client_drives_the_dummy_provider() {
     c.wait_state(&id, "configured");
     let version = c.ok(&["getversion"]);
     assert!(version.contains(env!("CARGO_PKG_VERSION")), "{version}");
+
+    // export with delete: forgotten here, its records handed out whole;
+    // import: the same id back, the same VMs and state.
+    let exported = c.ok(&["export", &id, "1"]);
+    let data = exported
+        .lines()
+        .skip_while(|l| !l.starts_with('"'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(!data.is_empty(), "{exported}");
+    assert!(
+        !data.contains("Dummy"),
+        "the cloud credentials do not travel: {data}"
+    );
+    let (ok, text) = c.run(&["getstate", &id]);
+    assert!(!ok && text.contains("Invalid infrastructure ID"), "{text}");
+    std::fs::write(dir.path().join("export.json"), &data).unwrap();
+    let export_path = dir.path().join("export.json");
+    let imported = c.ok(&["import", export_path.to_str().unwrap()]);
+    assert!(imported.contains(&format!("New Inf: {id}")), "{imported}");
+    let st = c.wait_state(&id, "configured");
+    assert!(st.contains("VM ID: 2 is in state: configured."), "{st}");
+    // Twice: the id is taken; something else than an export: refused.
+    let (ok, again) = c.run(&["import", export_path.to_str().unwrap()]);
+    assert!(!ok && again.contains("already on this server"), "{again}");
+    std::fs::write(dir.path().join("im.json"), r#"{"id": "x", "vm_list": []}"#).unwrap();
+    let (ok, foreign) = c.run(&["import", dir.path().join("im.json").to_str().unwrap()]);
+    assert!(
+        !ok && foreign.contains("not an infrastructure exported by nubo"),
+        "{foreign}"
+    );
+
+    // TOSCA: created from the template, its outputs evaluated, its RADL
+    // the lowered one.
+    std::fs::write(dir.path().join("infra.yaml"), TOSCA).unwrap();
+    let tid = created_id(&c.ok(&["create", dir.path().join("infra.yaml").to_str().unwrap()]));
+    let st = c.wait_state(&tid, "configured");
+    assert!(st.contains("VM ID: 2 is in state: configured."), "{st}");
+    let outputs = c.ok(&["getoutputs", &tid]);
+    assert!(outputs.contains("front_ip = 192.0.2."), "{outputs}");
+    let lowered = c.ok(&["getradl", &tid]);
+    assert!(
+        lowered.contains("system front") && lowered.contains("deploy wn 2"),
+        "{lowered}"
+    );
+    // A RADL infrastructure has no outputs (403; im_client prints nothing).
+    let (ok, text) = c.run(&["getoutputs", &id]);
+    assert!(!ok, "{text}");
+    c.ok(&["-y", "destroy", &tid]);
 
     c.ok(&["-y", "destroy", &id]);
     let listed = c.ok(&["list"]);
@@ -682,6 +779,118 @@ fn refusals_get_imss_codes_and_clear_messages_and_make_nothing() {
             huge,
             413,
             "",
+        ),
+        (
+            "POST",
+            "/infrastructures".into(),
+            alice.to_vec(),
+            TOSCA.into(),
+            400,
+            "Content-Type text/yaml",
+        ),
+        (
+            "POST",
+            "/infrastructures".into(),
+            vec![ALICE_PAIR, ("Content-Type", "text/yaml")],
+            RADL.into(),
+            400,
+            "not a TOSCA template",
+        ),
+        (
+            "POST",
+            "/infrastructures".into(),
+            vec![ALICE_PAIR, ("Content-Type", "text/yaml")],
+            format!("{TOSCA}imports:\n  - file:///etc/passwd\n").into_bytes(),
+            400,
+            "body:35:",
+        ),
+        (
+            "POST",
+            "/infrastructures".into(),
+            vec![ALICE_PAIR, ("Content-Type", "text/yaml")],
+            TOSCA.replace("type: tosca.nodes.Compute\n      capabilities:\n        host", "type: tosca.nodes.Nope\n      capabilities:\n        host").into_bytes(),
+            400,
+            "body:10:",
+        ),
+        (
+            "POST",
+            "/infrastructures".into(),
+            vec![ALICE_PAIR, ("Content-Type", "text/yaml")],
+            TOSCA.replace("    wn:\n      type: tosca.nodes.Compute\n", "    wn:\n      type: tosca.nodes.Compute\n      interfaces:\n        Standard:\n          create: /etc/shadow\n").into_bytes(),
+            400,
+            "URLs only",
+        ),
+        (
+            "PUT",
+            "/infrastructures".into(),
+            alice.to_vec(),
+            b"{not json".to_vec(),
+            400,
+            "incorrect data",
+        ),
+        (
+            "PUT",
+            "/infrastructures".into(),
+            alice.to_vec(),
+            br#"{"id": "f0", "vm_list": [], "radl": "system s ()"}"#.to_vec(),
+            400,
+            "not an infrastructure exported by nubo",
+        ),
+        (
+            "PUT",
+            "/infrastructures".into(),
+            alice.to_vec(),
+            br#"{"nubo_export": 1, "cluster": {"name": "../../x"}, "tables": {"vms": []}}"#.to_vec(),
+            400,
+            "invalid cluster name",
+        ),
+        (
+            "PUT",
+            "/infrastructures".into(),
+            alice.to_vec(),
+            br#"{"nubo_export": 1, "cluster": {"name": "f1", "bogus": 1}, "tables": {"vms": []}}"#.to_vec(),
+            400,
+            "no column `bogus`",
+        ),
+        (
+            "PUT",
+            "/infrastructures".into(),
+            alice.to_vec(),
+            br#"{"nubo_export": 1, "cluster": {"name": "f2"}, "tables": {"vms": [{"node": "s-1", "provider": "elsewhere", "state": "running"}]}}"#.to_vec(),
+            400,
+            "id = elsewhere",
+        ),
+        (
+            "PUT",
+            "/infrastructures".into(),
+            vec![ALICE_PAIR, ("Content-Type", "text/plain")],
+            b"{}".to_vec(),
+            415,
+            "application/json",
+        ),
+        (
+            "GET",
+            format!("{inf}/data"),
+            vec![("Authorization", BOB_HEADER)],
+            vec![],
+            403,
+            "not granted",
+        ),
+        (
+            "GET",
+            format!("{inf}/data?delete=soon"),
+            alice.to_vec(),
+            vec![],
+            400,
+            "delete",
+        ),
+        (
+            "GET",
+            format!("{inf}/tosca"),
+            alice.to_vec(),
+            vec![],
+            403,
+            "made from TOSCA",
         ),
     ];
     assert!(cases.len() >= 30);
