@@ -1151,3 +1151,195 @@ deploy node 1
             .is_empty()
     );
 }
+
+/// ec3's templates for the local provider, as a user writes them into
+/// ec3's templates directory (`~/.ec3/templates`): the images and the
+/// network (the front-end on a network with `outbound = 'yes'`, where
+/// ec3 looks for its address), and a cluster configured with nubo's own
+/// recipes, nothing fetched.
+const EC3_LOCAL: &str = "description nubo-local (
+    kind = 'images' and
+    short = 'Nodes on the nubo serve machine (the local provider)' and
+    content = 'Each node is a set of namespaces on the machine nubo serve runs on.'
+)
+network public (outbound = 'yes')
+network private ()
+system front (
+    cpu.count >= 1 and
+    memory.size >= 256m and
+    net_interface.0.connection = 'public' and
+    net_interface.0.dns_name = 'front' and
+    disk.0.image.url = 'local://localhost/host' and
+    disk.0.os.name = 'linux'
+)
+system wn (
+    cpu.count >= 1 and
+    memory.size >= 256m and
+    net_interface.0.connection = 'private' and
+    net_interface.0.dns_name = 'wn-#N#' and
+    disk.0.image.url = 'local://localhost/host' and
+    disk.0.os.name = 'linux'
+)
+";
+
+const EC3_HELLO: &str = "description nubo-hello (
+    kind = 'main' and
+    short = 'A front-end and a worker that know each other, configured offline' and
+    content = 'Native nubo recipes: /etc/hosts with every node, a marker file on each.'
+)
+configure front (
+@begin
+- include: hosts
+- name: the marker
+  file:
+    path: /etc/ec3-front
+    content: \"front of {{ cluster.name }}\\n\"
+@end
+)
+configure wn (
+@begin
+- include: hosts
+- name: the marker
+  file:
+    path: /etc/ec3-wn
+    content: \"worker {{ node.name }}\\n\"
+@end
+)
+deploy front 1
+deploy wn 1
+";
+
+fn has_ec3() -> bool {
+    let ok = Command::new("ec3")
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        skip_or_fail("no ec3: scripts/install-test-deps.sh installs ec3-cli 2.2.1");
+    }
+    ok
+}
+
+/// Root: the unmodified `ec3` of ec3-cli 2.2.1 (PyPI) against `nubo
+/// serve` on the local provider, as its users run it: `ec3 launch` with
+/// templates from ec3's templates directory waits until `configured`
+/// (its transfer to an IM on the front-end fails at once: nothing listens
+/// there, and ec3 keeps using nubo), then `ec3 list`, `ec3 show`, `ec3
+/// reconfigure` and `ec3 destroy`; nothing is left on the machine.
+#[test]
+fn ec3_drives_nubo_serve_on_the_local_provider() {
+    use crate::support::local;
+    if !has_ec3() || !local::can_run() {
+        return;
+    }
+    let _serial = local::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = workdir();
+    let state = dir.path().join("state");
+    let root = dir.path().join("local");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join(".ec3/templates")).unwrap();
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(home.join(".ec3/templates/nubo-local.radl"), EC3_LOCAL).unwrap();
+    std::fs::write(home.join(".ec3/templates/nubo-hello.radl"), EC3_HELLO).unwrap();
+    let auth = dir.path().join("auth.dat");
+    std::fs::write(
+        &auth,
+        "type = InfrastructureManager; username = ec3user; password = secret\nid = local; type = Local\n",
+    )
+    .unwrap();
+    let server = Serve::start(&state, &root);
+    let ec3 = |args: &[&str]| -> (bool, String, Duration) {
+        let t = Instant::now();
+        let out = Command::new("ec3")
+            .args(args)
+            .env("HOME", &home)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run ec3");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text, t.elapsed())
+    };
+    let (ok, text, took) = ec3(&[
+        "launch",
+        "mycluster",
+        "nubo-local",
+        "nubo-hello",
+        "-a",
+        auth.to_str().unwrap(),
+        "-u",
+        &server.url,
+        "-y",
+    ]);
+    eprintln!("ec3 launch ({took:?}):\n{text}");
+    assert!(ok, "ec3 launch failed:\n{text}");
+    assert!(text.contains("Front-end configured with IP"), "{text}");
+    assert!(text.contains("Front-end ready!"), "{text}");
+    // The transfer to an IM on the front-end failed at once.
+    assert!(
+        text.contains("Error transferring infrastructure") && text.contains("refused"),
+        "{text}"
+    );
+    // ec3 polls every 5 s: a launch that waited on the transfer (a
+    // connect timeout is minutes) would take far longer.
+    assert!(took < Duration::from_secs(120), "{took:?}");
+    let id = text
+        .lines()
+        .find_map(|l| {
+            l.split("Infrastructure successfully created with ID: ")
+                .nth(1)
+        })
+        .unwrap_or_else(|| panic!("no id in:\n{text}"))
+        .trim()
+        .to_string();
+
+    // Configured by nubo's recipes: each node has its marker.
+    let nubo = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_nubo"))
+            .args(args)
+            .env("NUBO_HOME", &state)
+            .env("NUBO_LOCAL_ROOT", &root)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        nubo(&["ssh", &id, "front", "cat", "/etc/ec3-front"]).trim(),
+        format!("front of {id}")
+    );
+    assert!(nubo(&["ssh", &id, "wn-1", "cat", "/etc/ec3-wn"]).contains("worker wn-1"));
+
+    let (ok, text, _) = ec3(&["list"]);
+    assert!(
+        ok && text.contains("mycluster") && text.contains("configured"),
+        "{text}"
+    );
+    let (ok, text, _) = ec3(&["list", "-r"]);
+    assert!(ok && text.contains("configured"), "{text}");
+    let (ok, text, _) = ec3(&["show", "mycluster", "-r"]);
+    assert!(ok && text.contains("system front"), "{text}");
+    assert!(text.contains(&id), "{text}");
+    let (ok, text, _) = ec3(&["reconfigure", "mycluster"]);
+    assert!(ok, "ec3 reconfigure failed:\n{text}");
+    assert!(text.contains("Front-end ready!"), "{text}");
+    let (ok, text, _) = ec3(&["destroy", "mycluster", "-y", "-u", &server.url]);
+    assert!(ok, "ec3 destroy failed:\n{text}");
+    let (_, text, _) = ec3(&["list"]);
+    assert!(!text.contains("mycluster"), "{text}");
+    drop(server);
+    let left = local::traces(&id, &root, &local::netns_inodes(&id));
+    assert!(left.is_empty(), "left behind: {left:#?}");
+    assert!(
+        nubo::state::StateStore::open(&state)
+            .unwrap()
+            .clusters()
+            .unwrap()
+            .is_empty()
+    );
+}
