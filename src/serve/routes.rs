@@ -46,7 +46,10 @@ pub fn router(app: Arc<App>, body_limit: usize) -> Router {
             "/infrastructures/{id}",
             get(info).delete(destroy).post(add_resources),
         )
-        .route("/infrastructures/{id}/{prop}", get(property).put(operation))
+        .route(
+            "/infrastructures/{id}/{prop}",
+            get(property).put(operation).post(change_auth),
+        )
         .route(
             "/infrastructures/{id}/vms/{vm}",
             get(vm_info).delete(remove_vms).put(alter_vm),
@@ -107,7 +110,7 @@ fn owned(app: &App, caller: &Caller, id: &str) -> Result<Arc<Infra>, ServeError>
         .registry
         .get(id)
         .ok_or_else(ServeError::unknown_infrastructure)?;
-    if infra.owner != caller.owner {
+    if !infra.is_owner(&caller.owner) {
         return Err(ServeError::Forbidden);
     }
     Ok(infra)
@@ -262,7 +265,8 @@ async fn create(State(app): Shared, headers: HeaderMap, Query(q): Params, body: 
         let id = registry::new_id();
         let infra = {
             let (reg, id, owner) = (app.registry.clone(), id.clone(), caller.owner.clone());
-            blocking(move || reg.add(&id, &owner).map_err(internal)).await?
+            let name = caller.name.clone();
+            blocking(move || reg.add(&id, &owner, &name).map_err(internal)).await?
         };
         infra.set_job(Job::Running("create"));
         let guard = infra.lock.clone().lock_owned().await;
@@ -503,11 +507,13 @@ async fn property(
                 let text = description(&app, &id).await?.unwrap_or_default();
                 Ok(negotiate::field(format, "radl", text.into()))
             }
-            "authorization" => Ok(negotiate::field(
-                format,
-                "authorization",
-                serde_json::json!([]),
-            )),
+            "authorization" => {
+                let names: Vec<String> = infra.grants().into_iter().map(|g| g.name).collect();
+                Ok(match format {
+                    Format::Json => negotiate::field(format, "authorization", names.into()),
+                    Format::Text => negotiate::text(StatusCode::OK, names.join("\n")),
+                })
+            }
             "tosca" => {
                 let pieces = recorded_pieces(&app, &id).await?;
                 let text = pieces
@@ -548,6 +554,50 @@ async fn property(
                 "Incorrect infrastructure property `{other}`: expected contmsg, radl, state, outputs, tosca, data or authorization"
             ))),
         }
+    }
+    .await;
+    answer(&headers, r)
+}
+
+/// `POST .../authorization`: one more owner (the IM line in the JSON
+/// body), or, with `overwrite`, the only one.
+async fn change_auth(
+    State(app): Shared,
+    headers: HeaderMap,
+    Path((id, prop)): Path<(String, String)>,
+    Query(q): Params,
+    body: Bytes,
+) -> Response {
+    let r = async {
+        negotiate::accept(&headers, Default::Text)?;
+        if prop != "authorization" {
+            return Err(ServeError::NotFound(format!(
+                "Not found: POST /infrastructures/ID/{prop} (POST .../authorization changes the owners)"
+            )));
+        }
+        let caller = caller(&headers)?;
+        let infra = owned(&app, &caller, &id)?;
+        let overwrite = flag(&q, "overwrite", false)?;
+        if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or("");
+            if !ct.to_ascii_lowercase().starts_with("application/json") {
+                return Err(ServeError::Unsupported(format!(
+                    "Unsupported Media Type {ct}: the new owner is JSON (application/json)"
+                )));
+            }
+        }
+        let (owner, name) = super::auth::grant_of(negotiate::utf8(&body)?)?;
+        let grant = registry::Grant {
+            owner: owner.0,
+            name,
+        };
+        let mut grants = if overwrite { Vec::new() } else { infra.grants() };
+        if !grants.iter().any(|g| g.owner == grant.owner) {
+            grants.push(grant);
+        }
+        let reg = app.registry.clone();
+        blocking(move || reg.set_grants(&infra, grants).map_err(internal)).await?;
+        Ok(negotiate::text(StatusCode::OK, String::new()))
     }
     .await;
     answer(&headers, r)
@@ -653,10 +703,11 @@ async fn import(State(app): Shared, headers: HeaderMap, body: Bytes) -> Response
             .map_err(|e| ServeError::BadRequest(chain(&e)))?;
         let reg = app.registry.clone();
         let owner = caller.owner.clone();
+        let name = caller.name.clone();
         let uri = inf_uri(&headers, &id);
         blocking(move || {
             crate::state::StateStore::check_name(&id).map_err(|e| incorrect(e.to_string()))?;
-            reg.add(&id, &owner).map_err(|e| {
+            reg.add(&id, &owner, &name).map_err(|e| {
                 ServeError::Conflict(format!("infrastructure {id} cannot be recorded here: {e}"))
             })?;
             match crate::ops::export::import(&env, &data) {

@@ -311,6 +311,45 @@ fn im_client_drives_the_dummy_provider() {
     let version = c.ok(&["getversion"]);
     assert!(version.contains(env!("CARGO_PKG_VERSION")), "{version}");
 
+    // Owners: bob has no access until alice adds him; with overwrite he
+    // is the only owner, and gives it back the same way.
+    std::fs::write(
+        dir.path().join("bob.dat"),
+        "type = InfrastructureManager; username = bob; password = b\nid = dummy; type = Dummy\n",
+    )
+    .unwrap();
+    let bob = Client {
+        url: server.url.clone(),
+        auth: dir.path().join("bob.dat"),
+    };
+    let (ok, text) = bob.run(&["getstate", &id]);
+    assert!(!ok && text.contains("not granted"), "{text}");
+    c.ok(&[
+        "change_auth",
+        &id,
+        dir.path().join("bob.dat").to_str().unwrap(),
+    ]);
+    bob.ok(&["getstate", &id]);
+    assert!(bob.ok(&["list"]).contains(&id));
+    c.ok(&["getstate", &id]);
+    c.ok(&[
+        "change_auth",
+        &id,
+        dir.path().join("bob.dat").to_str().unwrap(),
+        "1",
+    ]);
+    let (ok, text) = c.run(&["getstate", &id]);
+    assert!(!ok && text.contains("not granted"), "{text}");
+    bob.ok(&[
+        "change_auth",
+        &id,
+        dir.path().join("auth.dat").to_str().unwrap(),
+        "1",
+    ]);
+    c.ok(&["getstate", &id]);
+    let (ok, _) = bob.run(&["getstate", &id]);
+    assert!(!ok);
+
     // export with delete: forgotten here, its records handed out whole;
     // import: the same id back, the same VMs and state.
     let exported = c.ok(&["export", &id, "1"]);
@@ -891,6 +930,46 @@ fn refusals_get_imss_codes_and_clear_messages_and_make_nothing() {
             vec![],
             403,
             "made from TOSCA",
+        ),
+        (
+            "POST",
+            format!("{inf}/authorization"),
+            alice.to_vec(),
+            b"username = bob".to_vec(),
+            400,
+            "Invalid new infrastructure data",
+        ),
+        (
+            "POST",
+            format!("{inf}/authorization"),
+            alice.to_vec(),
+            br#"{"type": "OpenNebula", "username": "x", "password": "y"}"#.to_vec(),
+            400,
+            "not InfrastructureManager",
+        ),
+        (
+            "POST",
+            format!("{inf}/authorization"),
+            vec![ALICE_PAIR, ("Content-Type", "text/plain")],
+            br#"{"username": "x", "password": "y"}"#.to_vec(),
+            415,
+            "application/json",
+        ),
+        (
+            "POST",
+            format!("{inf}/authorization"),
+            vec![("Authorization", BOB_HEADER)],
+            br#"{"username": "bob", "password": "b"}"#.to_vec(),
+            403,
+            "not granted",
+        ),
+        (
+            "POST",
+            format!("{inf}/radl"),
+            alice.to_vec(),
+            vec![],
+            404,
+            "Not found",
         ),
     ];
     assert!(cases.len() >= 30);
