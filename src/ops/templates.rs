@@ -350,7 +350,7 @@ pub fn compose_recorded(search: &TemplateSearch, record: &str) -> Result<Compose
 }
 
 /// The name `--add` text is recorded under.
-pub const EXTRA: &str = "--add";
+pub const EXTRA: &str = super::tosca_artifacts::TEXT_ORIGIN;
 
 impl Found {
     /// A text with no location of its own (a built-in template, the
