@@ -34,7 +34,7 @@ run() { # NAME COMMAND...
     failed+=("$name")
   fi
 }
-for bench in radl_parse tosca_parse elastic_sim elastic_daemon configure launch ansible ec2_launch cloud_launch; do
+for bench in radl_parse tosca_parse elastic_sim elastic_daemon configure launch ansible ec2_launch cloud_launch serve_im; do
   run "$bench" cargo bench --quiet --bench "$bench"
 done
 run openssh_floor benches/openssh_floor.sh

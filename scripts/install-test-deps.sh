@@ -24,6 +24,9 @@ need_pip im==2.0.0
 # IM's own REST client, driven unmodified against `nubo serve`
 # (tests/it/serve.rs).
 need_pip im-client==1.8.4
+# EC3's command line, driven unmodified against `nubo serve` on the local
+# provider (tests/it/serve.rs, ec3_drives_nubo_serve_on_the_local_provider).
+need_pip ec3-cli==2.2.1
 # tosca-parser's own test data (its sdist's samples/tests/data), which the
 # conformance test (tests/it/tosca_conformance.rs) reads from here; never
 # copied into the repository.

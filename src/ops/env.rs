@@ -348,7 +348,7 @@ pub fn auth_json(auth: &AuthFile) -> String {
 }
 
 /// The name of the secret a launch records its auth under.
-const AUTH_SECRET: &str = "auth";
+pub(crate) const AUTH_SECRET: &str = "auth";
 
 /// The state store and the providers.
 #[derive(Clone)]

@@ -12,6 +12,7 @@ pub mod destroy;
 pub mod elastic;
 pub mod env;
 pub mod executor;
+pub mod export;
 pub mod fetch;
 pub mod git;
 pub mod graph;

@@ -49,7 +49,7 @@ pub fn outputs(detail: &ClusterDetail) -> Result<Vec<Evaluated>, OutputsError> {
     let mut out = Vec::new();
     for p in pieces.iter().filter(|p| p.tosca) {
         let mut sources = SourceMap::new();
-        let origin = if p.origin.starts_with("builtin:") {
+        let origin = if p.text_only() {
             tosca::Origin::Text
         } else {
             tosca::Origin::File(PathBuf::from(&p.origin))

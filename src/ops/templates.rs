@@ -271,6 +271,9 @@ pub struct Composed {
     /// Every template read (and `--add`), in composition order: what the
     /// state store records, so `reconfigure` composes the same text again.
     pub pieces: Vec<Found>,
+    /// Every piece as RADL text, in composition order (a TOSCA template
+    /// lowered and printed): what IM's `radl` answers with.
+    pub radl: Vec<String>,
 }
 
 impl Composed {
@@ -299,6 +302,7 @@ pub fn compose(
             templates: Vec::new(),
             diagnostics: Vec::new(),
             pieces: Vec::new(),
+            radl: Vec::new(),
         },
         stack: Vec::new(),
         recorded: None,
@@ -310,7 +314,7 @@ pub fn compose(
         c.add_template(n, None)?;
     }
     if let Some(text) = add {
-        c.add_extra(text);
+        c.add_extra(text, None);
     }
     Ok(c.finish())
 }
@@ -328,6 +332,7 @@ pub fn compose_recorded(search: &TemplateSearch, record: &str) -> Result<Compose
             templates: Vec::new(),
             diagnostics: Vec::new(),
             pieces: Vec::new(),
+            radl: Vec::new(),
         },
         stack: Vec::new(),
         recorded: Some(pieces.clone()),
@@ -336,7 +341,7 @@ pub fn compose_recorded(search: &TemplateSearch, record: &str) -> Result<Compose
     };
     for p in &pieces {
         if p.name == EXTRA {
-            c.add_extra(&p.text);
+            c.add_extra(&p.text, Some(p));
         } else {
             c.add_template(&p.name, None)?;
         }
@@ -345,20 +350,39 @@ pub fn compose_recorded(search: &TemplateSearch, record: &str) -> Result<Compose
 }
 
 /// The name `--add` text is recorded under.
-const EXTRA: &str = "--add";
+pub const EXTRA: &str = super::tosca_artifacts::TEXT_ORIGIN;
+
+impl Found {
+    /// A text with no location of its own (a built-in template, the
+    /// `--add` text): relative imports and implementations are not
+    /// looked for beside it.
+    pub fn text_only(&self) -> bool {
+        self.origin.starts_with("builtin:") || self.origin == EXTRA
+    }
+}
 
 impl Composer<'_> {
-    fn add_extra(&mut self, text: &str) {
-        let file = self.out.sources.add(EXTRA, text.to_string());
-        self.out.pieces.push(Found {
+    /// The extra text (`--add`, or a body sent to `nubo serve`): RADL, or
+    /// a TOSCA template when it begins as one ([`tosca::is_tosca_text`]).
+    /// `recorded`: the piece as a launch recorded it (its inputs and
+    /// implementations).
+    fn add_extra(&mut self, text: &str, recorded: Option<&Found>) {
+        let mut found = recorded.cloned().unwrap_or_else(|| Found {
             name: EXTRA.into(),
             origin: EXTRA.into(),
             text: text.to_string(),
-            tosca: false,
+            tosca: tosca::is_tosca_text(text),
             inputs: Vec::new(),
             implementations: Vec::new(),
         });
-        self.add_radl(file);
+        if found.tosca {
+            self.add_tosca(&mut found);
+            self.out.pieces.push(found);
+        } else {
+            let file = self.out.sources.add(EXTRA, text.to_string());
+            self.out.pieces.push(found);
+            self.add_radl(file);
+        }
     }
 
     /// Reads the `--inputs` files, then the `--input` arguments.
@@ -473,74 +497,13 @@ impl Composer<'_> {
             None => self.search.find(name)?,
         };
         self.stack.push(found.name.clone());
-        let display = found.origin.clone();
         if found.tosca {
-            // The text found (or recorded), not the file as it is now.
-            let origin = if found.origin.starts_with("builtin:") {
-                tosca::Origin::Text
-            } else {
-                tosca::Origin::File(PathBuf::from(&found.origin))
-            };
-            let file = self.out.sources.add(display, found.text.clone());
-            let checked =
-                tosca::validate(&mut self.out.sources, file, &origin, &self.search.imports);
-            let failed = checked.has_errors();
-            self.out
-                .diagnostics
-                .extend(checked.diagnostics.iter().cloned());
-            let known = self.inputs_known.get_or_insert_with(Vec::new);
-            known.extend(checked.topology.inputs.keys().cloned());
-            if !failed {
-                let given: Vec<tosca::inputs::Given> = if self.recorded.is_some() {
-                    found
-                        .inputs
-                        .iter()
-                        .map(|(n, v)| tosca::inputs::from_recorded(&mut self.out.sources, n, v))
-                        .collect()
-                } else {
-                    self.given.clone()
-                };
-                let values = tosca::inputs::resolve(
-                    &checked,
-                    &given,
-                    self.search.inputs.require_all && self.recorded.is_none(),
-                    &mut self.out.diagnostics,
-                );
-                found.inputs = values
-                    .iter()
-                    .map(|(n, v)| (n.clone(), tosca::yaml::to_json(v)))
-                    .collect();
-                // Nodes nubo does not lower stop the launch, named.
-                let refused = tosca::lower::refusals(&checked, &values);
-                for r in &refused {
-                    self.out
-                        .diagnostics
-                        .push(Diagnostic::error(r.span, r.to_string()));
-                }
-                // The implementations, read or downloaded now (before any
-                // VM), or as recorded.
-                let needed = if refused.is_empty() {
-                    tosca::lower::implementations(&checked, &values)
-                } else {
-                    Vec::new()
-                };
-                let (texts, record, failed) = super::tosca_artifacts::resolve(
-                    &needed,
-                    &self.out.sources,
-                    &self.search.imports,
-                    &found.implementations,
-                );
-                found.implementations = record;
-                if failed.is_empty() && refused.is_empty() {
-                    let tree = tosca::lower::to_radl_resolved(&checked, &values, &texts);
-                    let (doc, diags) = Document::build(&tree);
-                    self.out.diagnostics.extend(diags);
-                    self.out.document.compose(doc);
-                }
-                self.out.diagnostics.extend(failed);
-            }
+            self.add_tosca(&mut found);
         } else {
-            let file = self.out.sources.add(display, found.text.clone());
+            let file = self
+                .out
+                .sources
+                .add(found.origin.clone(), found.text.clone());
             self.add_radl(file);
         }
         self.stack.pop();
@@ -549,8 +512,83 @@ impl Composer<'_> {
         Ok(())
     }
 
+    /// A TOSCA template (or a TOSCA `--add` text, such as a body sent
+    /// to `nubo serve`): checked, its inputs resolved, lowered to RADL and
+    /// composed. `found` gets its input values and implementations, as
+    /// recorded.
+    fn add_tosca(&mut self, found: &mut Found) {
+        // The text found (or recorded), not the file as it is now.
+        let origin = if found.text_only() {
+            tosca::Origin::Text
+        } else {
+            tosca::Origin::File(PathBuf::from(&found.origin))
+        };
+        let file = self
+            .out
+            .sources
+            .add(found.origin.clone(), found.text.clone());
+        let checked = tosca::validate(&mut self.out.sources, file, &origin, &self.search.imports);
+        let failed = checked.has_errors();
+        self.out
+            .diagnostics
+            .extend(checked.diagnostics.iter().cloned());
+        let known = self.inputs_known.get_or_insert_with(Vec::new);
+        known.extend(checked.topology.inputs.keys().cloned());
+        if !failed {
+            let given: Vec<tosca::inputs::Given> = if self.recorded.is_some() {
+                found
+                    .inputs
+                    .iter()
+                    .map(|(n, v)| tosca::inputs::from_recorded(&mut self.out.sources, n, v))
+                    .collect()
+            } else {
+                self.given.clone()
+            };
+            let values = tosca::inputs::resolve(
+                &checked,
+                &given,
+                self.search.inputs.require_all && self.recorded.is_none(),
+                &mut self.out.diagnostics,
+            );
+            found.inputs = values
+                .iter()
+                .map(|(n, v)| (n.clone(), tosca::yaml::to_json(v)))
+                .collect();
+            // Nodes nubo does not lower stop the launch, named.
+            let refused = tosca::lower::refusals(&checked, &values);
+            for r in &refused {
+                self.out
+                    .diagnostics
+                    .push(Diagnostic::error(r.span, r.to_string()));
+            }
+            // The implementations, read or downloaded now (before any
+            // VM), or as recorded.
+            let needed = if refused.is_empty() {
+                tosca::lower::implementations(&checked, &values)
+            } else {
+                Vec::new()
+            };
+            let (texts, record, failed) = super::tosca_artifacts::resolve(
+                &needed,
+                &self.out.sources,
+                &self.search.imports,
+                &found.implementations,
+            );
+            found.implementations = record;
+            if failed.is_empty() && refused.is_empty() {
+                let tree = tosca::lower::to_radl_resolved(&checked, &values, &texts);
+                self.out.radl.push(crate::radl::printer::print(&tree));
+                let (doc, diags) = Document::build(&tree);
+                self.out.diagnostics.extend(diags);
+                self.out.document.compose(doc);
+            }
+            self.out.diagnostics.extend(failed);
+        }
+    }
+
     fn add_radl(&mut self, file: FileId) {
         let text = self.out.sources.text(file).to_string();
+        self.out.radl.push(text.clone());
         let (tree, syntax) = radl::parse(file, &text);
         self.out.diagnostics.extend(syntax);
         let (doc, diags) = Document::build(&tree);

@@ -99,6 +99,11 @@ fn join_url(base: &str, rel: &str) -> String {
 /// Resolves every implementation not in `recorded`; the texts by
 /// reference, the recorded list (old and new), and an error diagnostic at
 /// each implementation that cannot be had.
+/// The name a template given as text (`--add`, a body sent to `nubo
+/// serve`) is read under: it has no place of its own
+/// (`templates::EXTRA` is this name).
+pub const TEXT_ORIGIN: &str = "--add";
+
 pub fn resolve(
     implementations: &[Implementation],
     sources: &SourceMap,
@@ -156,6 +161,17 @@ fn read(
         return download(i, &join_url(written_in, reference), opts);
     }
     let path = Path::new(reference.strip_prefix("file://").unwrap_or(reference));
+    if written_in == TEXT_ORIGIN {
+        // A text with no place of its own (a body sent to `nubo serve`)
+        // names no file of this machine.
+        return Err(ImplementationError::NotFound {
+            node: i.node.clone(),
+            op: i.op.clone(),
+            reference: reference.to_string(),
+            looked: "nothing: a template given as text has its implementations from URLs only"
+                .into(),
+        });
+    }
     let mut candidates: Vec<PathBuf> = Vec::new();
     if path.is_absolute() {
         candidates.push(path.to_path_buf());

@@ -25,6 +25,8 @@ pub struct Owner(pub String);
 #[derive(Debug)]
 pub struct Caller {
     pub owner: Owner,
+    /// The IM user name (`token` for a token), for `authorization`.
+    pub name: String,
     /// The auth lines other than the IM's own, as an auth file would hold
     /// them (none with Basic or Bearer).
     pub clouds: AuthFile,
@@ -61,6 +63,7 @@ pub fn caller(header: Option<&str>) -> Result<Caller, ServeError> {
             .ok_or_else(|| unauthorized("Basic authorization must be `username:password`"))?;
         return Ok(Caller {
             owner: digest(&["user", user, pass]),
+            name: user.to_string(),
             clouds: AuthFile::default(),
         });
     }
@@ -71,6 +74,7 @@ pub fn caller(header: Option<&str>) -> Result<Caller, ServeError> {
         }
         return Ok(Caller {
             owner: digest(&["token", token]),
+            name: "token".into(),
             clouds: AuthFile::default(),
         });
     }
@@ -102,7 +106,7 @@ pub fn caller(header: Option<&str>) -> Result<Caller, ServeError> {
                 "No credentials provided for the InfrastructureManager: add a line `type = InfrastructureManager; username = ...; password = ...`",
             )
         })?;
-    let owner = owner_of(im)?;
+    let (owner, name) = owner_of(im)?;
     let clouds = AuthFile {
         entries: parsed
             .entries
@@ -115,19 +119,55 @@ pub fn caller(header: Option<&str>) -> Result<Caller, ServeError> {
             })
             .collect(),
     };
-    Ok(Caller { owner, clouds })
+    Ok(Caller {
+        owner,
+        name,
+        clouds,
+    })
 }
 
-fn owner_of(im: &Credential) -> Result<Owner, ServeError> {
+fn owner_of(im: &Credential) -> Result<(Owner, String), ServeError> {
     if let Some(token) = im.nonblank("token") {
-        return Ok(digest(&["token", token]));
+        return Ok((digest(&["token", token]), "token".into()));
     }
     match (im.value("username"), im.value("password")) {
-        (Some(u), Some(p)) if !u.trim().is_empty() => Ok(digest(&["user", u.trim(), p])),
+        (Some(u), Some(p)) if !u.trim().is_empty() => {
+            Ok((digest(&["user", u.trim(), p]), u.trim().to_string()))
+        }
         _ => Err(unauthorized(format!(
             "the InfrastructureManager credential ({}) needs `username` and `password`, or `token`",
             im.describe()
         ))),
+    }
+}
+
+/// The new owner a `POST .../authorization` body names: the JSON of one
+/// IM auth line (`{"username", "password"}` or `{"token"}`, as im_client
+/// sends it), and its user name.
+pub fn grant_of(body: &str) -> Result<(Owner, String), ServeError> {
+    let bad = |why: &str| {
+        ServeError::BadRequest(format!(
+            "Invalid new infrastructure data provided: {why}: send {{\"username\": ..., \"password\": ...}} or {{\"token\": ...}}"
+        ))
+    };
+    let v: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| bad(&format!("not JSON ({e})")))?;
+    let obj = v.as_object().ok_or_else(|| bad("not a JSON object"))?;
+    let text = |k: &str| obj.get(k).and_then(|x| x.as_str()).map(str::trim);
+    if let Some(t) = obj.get("type").and_then(|x| x.as_str())
+        && t != "InfrastructureManager"
+    {
+        return Err(bad(&format!("its type is {t}, not InfrastructureManager")));
+    }
+    if let Some(token) = text("token").filter(|t| !t.is_empty()) {
+        return Ok((digest(&["token", token]), "token".into()));
+    }
+    match (
+        text("username"),
+        obj.get("password").and_then(|x| x.as_str()),
+    ) {
+        (Some(u), Some(p)) if !u.is_empty() => Ok((digest(&["user", u, p]), u.to_string())),
+        _ => Err(bad("no username and password, nor token")),
     }
 }
 

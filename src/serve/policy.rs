@@ -55,6 +55,23 @@ pub fn check(body: &str) -> Result<(), ServeError> {
     Ok(())
 }
 
+/// A TOSCA body: no import read from the server's own files
+/// (`file://`). An absolute or relative import is not looked for beside a
+/// text, nor an implementation by path (`ops::tosca_artifacts`), and URL
+/// imports come only from the server's import cache: nothing is read from
+/// the server's files or downloaded for a client.
+pub fn check_tosca(body: &str) -> Result<(), ServeError> {
+    for (i, line) in body.lines().enumerate() {
+        if line.contains("file://") {
+            return Err(ServeError::BadRequest(format!(
+                "body:{}: a `file://` reference is not accepted over the API (the server would read its own files)",
+                i + 1
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +96,16 @@ mod tests {
         assert!(
             check("configure c (\n@begin\n- include:\n    git: https://x/y\n@end\n)\n").is_err()
         );
+    }
+
+    #[test]
+    fn tosca_bodies_read_no_server_file() {
+        assert!(
+            check_tosca("tosca_definitions_version: x\nimports:\n  - https://a/b.yaml\n").is_ok()
+        );
+        let e = check_tosca("tosca_definitions_version: x\nimports:\n  - file:///etc/x.yaml\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("body:3:"), "{e}");
     }
 }

@@ -28,10 +28,22 @@ pub enum Job {
     Deleting,
 }
 
+/// One user an infrastructure belongs to: the digest of its IM
+/// credentials, and the user name shown by `authorization` (never the
+/// password).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Grant {
+    pub owner: String,
+    #[serde(default)]
+    pub name: String,
+}
+
 #[derive(Debug)]
 pub struct Infra {
     pub id: String,
-    pub owner: Owner,
+    /// Who may use it: who made it, and those added through
+    /// `POST .../authorization`.
+    grants: Mutex<Vec<Grant>>,
     /// Held by every operation that changes the infrastructure.
     pub lock: Arc<tokio::sync::Mutex<()>>,
     job: Mutex<Job>,
@@ -40,6 +52,17 @@ pub struct Infra {
 }
 
 impl Infra {
+    pub fn is_owner(&self, who: &Owner) -> bool {
+        self.grants().iter().any(|g| g.owner == who.0)
+    }
+
+    pub fn grants(&self) -> Vec<Grant> {
+        self.grants
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     pub fn job(&self) -> Job {
         self.job.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -65,7 +88,11 @@ impl Infra {
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Record {
     id: String,
+    /// Who made it (what records before grants held).
     owner: String,
+    /// Every owner, the maker first; empty in records written before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    grants: Vec<Grant>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,7 +141,15 @@ impl Registry {
                 path: path.clone(),
                 source,
             })?;
-            infras.insert(r.id.clone(), Arc::new(new_infra(r.id, Owner(r.owner))));
+            let grants = if r.grants.is_empty() {
+                vec![Grant {
+                    owner: r.owner,
+                    name: String::new(),
+                }]
+            } else {
+                r.grants
+            };
+            infras.insert(r.id.clone(), Arc::new(new_infra(r.id, grants)));
         }
         Ok(Registry {
             dir,
@@ -122,14 +157,15 @@ impl Registry {
         })
     }
 
-    /// Records a new infrastructure for `owner`, durably. Blocking.
-    pub fn add(&self, id: &str, owner: &Owner) -> Result<Arc<Infra>, RegistryError> {
+    /// Records a new infrastructure for `owner` (user `name`), durably.
+    /// Blocking.
+    pub fn add(&self, id: &str, owner: &Owner, name: &str) -> Result<Arc<Infra>, RegistryError> {
         let path = self.dir.join(format!("{id}.json"));
-        let text = serde_json::to_string(&Record {
-            id: id.to_string(),
+        let grants = vec![Grant {
             owner: owner.0.clone(),
-        })
-        .expect("a record serializes");
+            name: name.to_string(),
+        }];
+        let text = record_text(id, &grants);
         let mut f = std::fs::OpenOptions::new()
             .create_new(true)
             .write(true)
@@ -138,12 +174,32 @@ impl Registry {
             .map_err(io(&path))?;
         f.write_all(text.as_bytes()).map_err(io(&path))?;
         f.sync_all().map_err(io(&path))?;
-        let infra = Arc::new(new_infra(id.to_string(), owner.clone()));
+        let infra = Arc::new(new_infra(id.to_string(), grants));
         self.infras
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.to_string(), infra.clone());
         Ok(infra)
+    }
+
+    /// Replaces who an infrastructure belongs to, durably (the record is
+    /// written whole beside the old one, then renamed over it). Blocking.
+    pub fn set_grants(&self, infra: &Infra, grants: Vec<Grant>) -> Result<(), RegistryError> {
+        let path = self.dir.join(format!("{}.json", infra.id));
+        let tmp = self.dir.join(format!("{}.json.tmp", infra.id));
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
+        f.write_all(record_text(&infra.id, &grants).as_bytes())
+            .map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        *infra.grants.lock().unwrap_or_else(|p| p.into_inner()) = grants;
+        Ok(())
     }
 
     /// Forgets an infrastructure (destroyed). Blocking.
@@ -174,7 +230,7 @@ impl Registry {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .values()
-            .filter(|i| &i.owner == owner)
+            .filter(|i| i.is_owner(owner))
             .cloned()
             .collect();
         v.sort_by(|a, b| a.id.cmp(&b.id));
@@ -182,10 +238,19 @@ impl Registry {
     }
 }
 
-fn new_infra(id: String, owner: Owner) -> Infra {
+fn record_text(id: &str, grants: &[Grant]) -> String {
+    serde_json::to_string(&Record {
+        id: id.to_string(),
+        owner: grants.first().map(|g| g.owner.clone()).unwrap_or_default(),
+        grants: grants.to_vec(),
+    })
+    .expect("a record serializes")
+}
+
+fn new_infra(id: String, grants: Vec<Grant>) -> Infra {
     Infra {
         id,
-        owner,
+        grants: Mutex::new(grants),
         lock: Arc::new(tokio::sync::Mutex::new(())),
         job: Mutex::new(Job::Idle),
         log: Mutex::new(String::new()),
@@ -229,10 +294,19 @@ mod tests {
         assert_eq!(&id[14..15], "4");
         assert_ne!(id, new_id());
         let alice = Owner("a".into());
-        r.add(&id, &alice).unwrap();
+        let infra = r.add(&id, &alice, "alice").unwrap();
+        let bob = Owner("b".into());
+        let mut grants = infra.grants();
+        grants.push(Grant {
+            owner: bob.0.clone(),
+            name: "bob".into(),
+        });
+        r.set_grants(&infra, grants).unwrap();
         let again = Registry::open(dir.path().join("serve")).unwrap();
         assert_eq!(again.of(&alice).len(), 1);
-        assert!(again.of(&Owner("b".into())).is_empty());
+        assert_eq!(again.of(&bob).len(), 1);
+        assert_eq!(again.get(&id).unwrap().grants()[1].name, "bob");
+        assert!(again.of(&Owner("c".into())).is_empty());
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(dir.path().join("serve").join(format!("{id}.json")))
             .unwrap()

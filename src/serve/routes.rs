@@ -41,12 +41,15 @@ type Params = Query<HashMap<String, String>>;
 pub fn router(app: Arc<App>, body_limit: usize) -> Router {
     Router::new()
         .route("/version", get(version))
-        .route("/infrastructures", get(list).post(create))
+        .route("/infrastructures", get(list).post(create).put(import))
         .route(
             "/infrastructures/{id}",
             get(info).delete(destroy).post(add_resources),
         )
-        .route("/infrastructures/{id}/{prop}", get(property).put(operation))
+        .route(
+            "/infrastructures/{id}/{prop}",
+            get(property).put(operation).post(change_auth),
+        )
         .route(
             "/infrastructures/{id}/vms/{vm}",
             get(vm_info).delete(remove_vms).put(alter_vm),
@@ -107,7 +110,7 @@ fn owned(app: &App, caller: &Caller, id: &str) -> Result<Arc<Infra>, ServeError>
         .registry
         .get(id)
         .ok_or_else(ServeError::unknown_infrastructure)?;
-    if infra.owner != caller.owner {
+    if !infra.is_owner(&caller.owner) {
         return Err(ServeError::Forbidden);
     }
     Ok(infra)
@@ -180,36 +183,43 @@ async fn list(State(app): Shared, headers: HeaderMap, Query(q): Params) -> Respo
     answer(&headers, r)
 }
 
-/// The description's RADL text, as recorded (`None`: not recorded yet).
+/// The description as RADL text, as recorded (a TOSCA template lowered
+/// to RADL); `None`: not recorded yet.
 async fn description(app: &App, id: &str) -> Result<Option<String>, ServeError> {
     let db = Db::new(app.store.clone());
     let Some(c) = db.cluster(id).await.map_err(internal)? else {
         return Ok(None);
     };
-    Ok(Some(recorded_text(&c.description)))
+    blocking(move || Ok(Some(recorded_text(&c.description)))).await
 }
 
-/// The texts of a recorded description's pieces, joined.
+/// The pieces of a recorded description as RADL, joined.
 fn recorded_text(record: &str) -> String {
-    let pieces: Vec<serde_json::Value> = serde_json::from_str(record).unwrap_or_default();
-    pieces
-        .iter()
-        .filter_map(|p| p.get("text").and_then(|t| t.as_str()))
-        .collect::<Vec<_>>()
-        .join("\n")
+    let pieces: Vec<crate::ops::templates::Found> =
+        serde_json::from_str(record).unwrap_or_default();
+    if !pieces.iter().any(|p| p.tosca) {
+        return pieces
+            .iter()
+            .map(|p| p.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
+    match crate::ops::templates::compose_recorded(&search(), record) {
+        Ok(c) => c.radl.join("\n"),
+        Err(_) => String::new(),
+    }
 }
 
 /// A RADL body checked as a launch would check it (composed, lowered,
 /// its recipes compiled, its systems placed on the caller's clouds), so
 /// that a bad one is refused before anything is recorded.
 async fn check_radl(app: &App, caller: &Caller, text: &str) -> Result<(), ServeError> {
-    super::policy::check(text)?;
     let text = text.to_string();
     let clouds = caller.clouds.clone();
     let (store, root) = (app.store.clone(), app.local_root.clone());
     blocking(move || {
         let prepared = crate::ops::prepare::prepare(
-            &crate::ops::templates::TemplateSearch::default(),
+            &search(),
             &[],
             Some(&text),
             &crate::ops::recipes::RecipeDirs::default(),
@@ -250,12 +260,13 @@ async fn create(State(app): Shared, headers: HeaderMap, Query(q): Params, body: 
                 "dry_run is not supported by nubo serve yet".into(),
             ));
         }
-        let text = radl_body(&headers, &body)?.to_string();
+        let text = description_body(&headers, &body)?;
         check_radl(&app, &caller, &text).await?;
         let id = registry::new_id();
         let infra = {
             let (reg, id, owner) = (app.registry.clone(), id.clone(), caller.owner.clone());
-            blocking(move || reg.add(&id, &owner).map_err(internal)).await?
+            let name = caller.name.clone();
+            blocking(move || reg.add(&id, &owner, &name).map_err(internal)).await?
         };
         infra.set_job(Job::Running("create"));
         let guard = infra.lock.clone().lock_owned().await;
@@ -272,6 +283,7 @@ async fn create(State(app): Shared, headers: HeaderMap, Query(q): Params, body: 
                 let opts = crate::ops::launch::LaunchOptions {
                     name: infra.id.clone(),
                     add: Some(text),
+                    search: Some(search()),
                     ..std::default::Default::default()
                 };
                 let job = match crate::ops::launch::launch(&env, &opts, Arc::new(Silent)).await {
@@ -305,6 +317,17 @@ async fn create(State(app): Shared, headers: HeaderMap, Query(q): Params, body: 
     answer(&headers, r)
 }
 
+/// Where descriptions sent over the API find templates and TOSCA
+/// imports: the server's template directories and the built-in ones, and
+/// URL imports from the import cache only (nothing is downloaded for a
+/// client).
+fn search() -> crate::ops::templates::TemplateSearch {
+    crate::ops::templates::TemplateSearch {
+        imports: crate::ops::fetch::import_options(Vec::new(), true),
+        ..std::default::Default::default()
+    }
+}
+
 /// A request body that is RADL text (415 for the kinds not read yet).
 fn radl_body<'a>(headers: &HeaderMap, body: &'a Bytes) -> Result<&'a str, ServeError> {
     match negotiate::body_kind(headers)? {
@@ -314,8 +337,35 @@ fn radl_body<'a>(headers: &HeaderMap, body: &'a Bytes) -> Result<&'a str, ServeE
                 .into(),
         )),
         negotiate::BodyKind::Tosca => Err(ServeError::Unsupported(
-            "TOSCA bodies (text/yaml) are not supported by nubo serve yet: send RADL text".into(),
+            "a TOSCA body (text/yaml) is taken only to create an infrastructure (POST /infrastructures): send RADL text here".into(),
         )),
+    }
+}
+
+/// A create's body: RADL text, or a TOSCA template (`text/yaml`), each
+/// checked against what the API may not ask of the server.
+fn description_body(headers: &HeaderMap, body: &Bytes) -> Result<String, ServeError> {
+    let tosca = negotiate::body_kind(headers)? == negotiate::BodyKind::Tosca;
+    let text = if tosca {
+        negotiate::utf8(body)?
+    } else {
+        radl_body(headers, body)?
+    };
+    match (tosca, crate::tosca::is_tosca_text(text)) {
+        (false, true) => Err(ServeError::BadRequest(
+            "the body is a TOSCA template: send it with Content-Type text/yaml".into(),
+        )),
+        (true, false) => Err(ServeError::BadRequest(
+            "the body is not a TOSCA template (it does not begin with `tosca_definitions_version`): send RADL with Content-Type text/plain, or no Content-Type".into(),
+        )),
+        (true, true) => {
+            super::policy::check_tosca(text)?;
+            Ok(text.to_string())
+        }
+        (false, false) => {
+            super::policy::check(text)?;
+            Ok(text.to_string())
+        }
     }
 }
 
@@ -457,21 +507,233 @@ async fn property(
                 let text = description(&app, &id).await?.unwrap_or_default();
                 Ok(negotiate::field(format, "radl", text.into()))
             }
-            "authorization" => Ok(negotiate::field(
-                format,
-                "authorization",
-                serde_json::json!([]),
-            )),
-            "outputs" | "tosca" => Err(ServeError::NotAvailable(
-                "'outputs' and 'tosca' only exist for infrastructures made from TOSCA".into(),
-            )),
-            "data" => Err(ServeError::NotAvailable(
-                "exporting an infrastructure (data) is not supported by nubo serve yet".into(),
-            )),
+            "authorization" => {
+                let names: Vec<String> = infra.grants().into_iter().map(|g| g.name).collect();
+                Ok(match format {
+                    Format::Json => negotiate::field(format, "authorization", names.into()),
+                    Format::Text => negotiate::text(StatusCode::OK, names.join("\n")),
+                })
+            }
+            "tosca" => {
+                let pieces = recorded_pieces(&app, &id).await?;
+                let text = pieces
+                    .iter()
+                    .find(|p| p.tosca)
+                    .map(|p| p.text.clone())
+                    .ok_or_else(not_tosca)?;
+                Ok(negotiate::field(format, "tosca", text.into()))
+            }
+            "outputs" => {
+                let pieces = recorded_pieces(&app, &id).await?;
+                if !pieces.iter().any(|p| p.tosca) {
+                    return Err(not_tosca());
+                }
+                let store = app.store.clone();
+                let id2 = id.clone();
+                let outputs = blocking(move || {
+                    let detail = store
+                        .cluster_detail(&id2)
+                        .map_err(internal)?
+                        .ok_or_else(ServeError::unknown_infrastructure)?;
+                    crate::ops::outputs::outputs(&detail).map_err(|e| internal(chain(&e)))
+                })
+                .await?;
+                let map: serde_json::Map<String, serde_json::Value> = outputs
+                    .into_iter()
+                    .map(|o| (o.name, o.value.unwrap_or(serde_json::Value::Null)))
+                    .collect();
+                Ok(negotiate::field(format, "outputs", map.into()))
+            }
+            "data" => {
+                let delete = flag(&q, "delete", false)?;
+                export(&app, &infra, delete).await.map(|data| {
+                    negotiate::field(format, "data", data.to_string().into())
+                })
+            }
             other => Err(ServeError::NotFound(format!(
                 "Incorrect infrastructure property `{other}`: expected contmsg, radl, state, outputs, tosca, data or authorization"
             ))),
         }
+    }
+    .await;
+    answer(&headers, r)
+}
+
+/// `POST .../authorization`: one more owner (the IM line in the JSON
+/// body), or, with `overwrite`, the only one.
+async fn change_auth(
+    State(app): Shared,
+    headers: HeaderMap,
+    Path((id, prop)): Path<(String, String)>,
+    Query(q): Params,
+    body: Bytes,
+) -> Response {
+    let r = async {
+        negotiate::accept(&headers, Default::Text)?;
+        if prop != "authorization" {
+            return Err(ServeError::NotFound(format!(
+                "Not found: POST /infrastructures/ID/{prop} (POST .../authorization changes the owners)"
+            )));
+        }
+        let caller = caller(&headers)?;
+        let infra = owned(&app, &caller, &id)?;
+        let overwrite = flag(&q, "overwrite", false)?;
+        if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or("");
+            if !ct.to_ascii_lowercase().starts_with("application/json") {
+                return Err(ServeError::Unsupported(format!(
+                    "Unsupported Media Type {ct}: the new owner is JSON (application/json)"
+                )));
+            }
+        }
+        let (owner, name) = super::auth::grant_of(negotiate::utf8(&body)?)?;
+        let grant = registry::Grant {
+            owner: owner.0,
+            name,
+        };
+        let mut grants = if overwrite { Vec::new() } else { infra.grants() };
+        if !grants.iter().any(|g| g.owner == grant.owner) {
+            grants.push(grant);
+        }
+        let reg = app.registry.clone();
+        blocking(move || reg.set_grants(&infra, grants).map_err(internal)).await?;
+        Ok(negotiate::text(StatusCode::OK, String::new()))
+    }
+    .await;
+    answer(&headers, r)
+}
+
+fn not_tosca() -> ServeError {
+    ServeError::NotAvailable(
+        "'outputs' and 'tosca' only exist for infrastructures made from TOSCA".into(),
+    )
+}
+
+/// The recorded description's pieces (none: not recorded yet).
+async fn recorded_pieces(
+    app: &App,
+    id: &str,
+) -> Result<Vec<crate::ops::templates::Found>, ServeError> {
+    let db = Db::new(app.store.clone());
+    let Some(c) = db.cluster(id).await.map_err(internal)? else {
+        return Ok(Vec::new());
+    };
+    serde_json::from_str(&c.description).map_err(internal)
+}
+
+/// IM's export: the infrastructure as one JSON value (its records, key and
+/// host keys; never its cloud credentials), after the operations before
+/// it; `delete`: then forgotten here, its VMs untouched.
+async fn export(
+    app: &App,
+    infra: &Arc<Infra>,
+    delete: bool,
+) -> Result<serde_json::Value, ServeError> {
+    let _guard = infra.lock.clone().lock_owned().await;
+    if infra.job() == Job::Deleting {
+        return Err(ServeError::unknown_infrastructure());
+    }
+    let env = env_of(app, &infra.id).await?;
+    let (id, reg) = (infra.id.clone(), app.registry.clone());
+    blocking(move || {
+        let data = crate::ops::export::export(&env, &id).map_err(|e| match e {
+            crate::ops::export::ExportError::State(crate::state::StateError::ClusterNotFound(
+                _,
+            )) => ServeError::Conflict(
+                "the infrastructure has nothing recorded to export (its creation failed)".into(),
+            ),
+            other => internal(chain(&other)),
+        })?;
+        if delete {
+            crate::ops::export::forget(&env, &id).map_err(|e| internal(chain(&e)))?;
+            reg.remove(&id).map_err(internal)?;
+        }
+        Ok(data)
+    })
+    .await
+}
+
+/// `PUT /infrastructures`: IM's import of an exported infrastructure,
+/// under its own id, owned by the caller, on the caller's clouds.
+async fn import(State(app): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let r = async {
+        let format = negotiate::accept(&headers, Default::Text)?;
+        let caller = caller(&headers)?;
+        if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+            let ct = ct.to_str().unwrap_or("");
+            if !ct.to_ascii_lowercase().contains("application/json") {
+                return Err(ServeError::Unsupported(format!(
+                    "Unsupported Media Type {ct}: an exported infrastructure is JSON (application/json)"
+                )));
+            }
+        }
+        let text = negotiate::utf8(&body)?;
+        let incorrect = |why: String| {
+            ServeError::BadRequest(format!(
+                "Error importing the infrastructure, incorrect data: {why}; send what GET /infrastructures/ID/data gave (its `data` value)"
+            ))
+        };
+        let mut data: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| incorrect(e.to_string()))?;
+        // The `data` value as IM hands it out is a string holding the JSON.
+        if let Some(inner) = data.as_str() {
+            data = serde_json::from_str(inner).map_err(|e| incorrect(e.to_string()))?;
+        }
+        if data.get("nubo_export").is_none() {
+            return Err(incorrect(
+                "it is not an infrastructure exported by nubo serve (IM's own exports cannot be imported here)".into(),
+            ));
+        }
+        let id = data
+            .pointer("/cluster/name")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| incorrect("it names no infrastructure".into()))?
+            .to_string();
+        if app.registry.get(&id).is_some() {
+            return Err(ServeError::Conflict(format!(
+                "infrastructure {id} is already on this server: export it with delete=yes first, or destroy it"
+            )));
+        }
+        if caller.clouds.entries.is_empty() {
+            return Err(ServeError::BadRequest(
+                "the Authorization header has no cloud credential: add the lines of the clouds the infrastructure's VMs are on".into(),
+            ));
+        }
+        let env = Env::with_store(app.store.clone(), Some(caller.clouds.clone()), app.local_root.clone())
+            .map_err(|e| ServeError::BadRequest(chain(&e)))?;
+        let reg = app.registry.clone();
+        let owner = caller.owner.clone();
+        let name = caller.name.clone();
+        let uri = inf_uri(&headers, &id);
+        blocking(move || {
+            crate::state::StateStore::check_name(&id).map_err(|e| incorrect(e.to_string()))?;
+            reg.add(&id, &owner, &name).map_err(|e| {
+                ServeError::Conflict(format!("infrastructure {id} cannot be recorded here: {e}"))
+            })?;
+            match crate::ops::export::import(&env, &data) {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    let _ = reg.remove(&id);
+                    use crate::ops::export::ExportError as E;
+                    use crate::state::StateError as S;
+                    Err(match e {
+                        E::State(S::ClusterExists(_)) => ServeError::Conflict(format!(
+                            "a cluster named {id} already exists in this server's state directory"
+                        )),
+                        E::State(S::Corrupt(m)) => incorrect(m),
+                        E::State(S::InvalidClusterName { .. }) | E::Malformed(_) | E::UnknownCloud { .. } => {
+                            incorrect(chain(&e))
+                        }
+                        other => internal(chain(&other)),
+                    })
+                }
+            }
+        })
+        .await?;
+        Ok(match format {
+            Format::Json => negotiate::field(format, "uri", uri.into()),
+            Format::Text => negotiate::text(StatusCode::OK, uri),
+        })
     }
     .await;
     answer(&headers, r)

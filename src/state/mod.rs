@@ -42,6 +42,7 @@
 mod cluster;
 mod elastic;
 mod error;
+mod export;
 mod git_pin;
 mod intent;
 mod lock;
@@ -53,6 +54,7 @@ mod vm;
 pub use cluster::{Cluster, ClusterDetail, ClusterStatus, ClusterSummary, NewCluster};
 pub use elastic::{DecisionRecord, QueueRecord};
 pub use error::{Result, StateError};
+pub use export::EXPORT_VERSION;
 pub use git_pin::GitPin;
 pub use intent::{Intent, IntentId, IntentKind, IntentParams, IntentState, Outcome};
 pub use lock::ClusterLock;
@@ -160,6 +162,11 @@ impl StateStore {
     }
 
     /// The state directory.
+    /// Whether `name` can name a cluster (it also names files).
+    pub fn check_name(name: &str) -> Result<()> {
+        cluster::validate_name(name)
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -65,6 +65,16 @@ pub fn is_tosca_path(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
 }
 
+/// Whether a text is a TOSCA template: its first key (after blank lines,
+/// comments and a `---`) is `tosca_definitions_version`, which no RADL
+/// text can begin with.
+pub fn is_tosca_text(text: &str) -> bool {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#') && *l != "---")
+        .is_some_and(|l| l.starts_with("tosca_definitions_version"))
+}
+
 /// Reads, resolves imports and checks the template in `file` (already in
 /// `sources`); `origin` says where relative imports are found.
 pub fn validate(

@@ -72,7 +72,8 @@ impl Drop for Serve {
     }
 }
 
-const RADL: &str = "network publica (outbound = 'yes')
+const RADL: &str = "description d (name = 'alices-cluster')
+network publica (outbound = 'yes')
 network privada ()
 system front (
   cpu.count >= 1 and memory.size >= 512m and
@@ -92,6 +93,43 @@ configure wn (
 )
 deploy front 1
 deploy wn 2
+";
+
+/// A TOSCA template with normative types only (no import to fetch): a
+/// front-end with a public endpoint, two workers, and an output.
+const TOSCA: &str = "tosca_definitions_version: tosca_simple_yaml_1_0
+description: a front-end and two workers
+topology_template:
+  inputs:
+    wn_num:
+      type: integer
+      default: 2
+  node_templates:
+    front:
+      type: tosca.nodes.Compute
+      capabilities:
+        host:
+          properties:
+            num_cpus: 1
+            mem_size: 1 GB
+        os:
+          properties:
+            type: linux
+        endpoint:
+          properties:
+            network_name: PUBLIC
+    wn:
+      type: tosca.nodes.Compute
+      capabilities:
+        scalable:
+          properties:
+            default_instances: { get_input: wn_num }
+        os:
+          properties:
+            type: linux
+  outputs:
+    front_ip:
+      value: { get_attribute: [ front, public_address ] }
 ";
 
 const ALICE: &str =
@@ -217,6 +255,16 @@ fn im_client_drives_the_dummy_provider() {
     assert!(radl_back.contains("deploy wn 2"), "{radl_back}");
     let listed = c.ok(&["list"]);
     assert!(listed.contains(&id), "{listed}");
+    // `list -n`: the names from each description's `description`.
+    let named = c.ok(&["list", "-n"]);
+    assert!(
+        named
+            .lines()
+            .any(|l| l.contains(&id) && l.contains("alices-cluster")),
+        "{named}"
+    );
+    let filtered = c.ok(&["list", "nobody-has-this-name"]);
+    assert!(!filtered.contains(&id), "{filtered}");
 
     // addresource: IM's `deploy wn 1` is one more VM.
     std::fs::write(
@@ -262,6 +310,94 @@ fn im_client_drives_the_dummy_provider() {
     c.wait_state(&id, "configured");
     let version = c.ok(&["getversion"]);
     assert!(version.contains(env!("CARGO_PKG_VERSION")), "{version}");
+
+    // Owners: bob has no access until alice adds him; with overwrite he
+    // is the only owner, and gives it back the same way.
+    std::fs::write(
+        dir.path().join("bob.dat"),
+        "type = InfrastructureManager; username = bob; password = b\nid = dummy; type = Dummy\n",
+    )
+    .unwrap();
+    let bob = Client {
+        url: server.url.clone(),
+        auth: dir.path().join("bob.dat"),
+    };
+    let (ok, text) = bob.run(&["getstate", &id]);
+    assert!(!ok && text.contains("not granted"), "{text}");
+    c.ok(&[
+        "change_auth",
+        &id,
+        dir.path().join("bob.dat").to_str().unwrap(),
+    ]);
+    bob.ok(&["getstate", &id]);
+    assert!(bob.ok(&["list"]).contains(&id));
+    c.ok(&["getstate", &id]);
+    c.ok(&[
+        "change_auth",
+        &id,
+        dir.path().join("bob.dat").to_str().unwrap(),
+        "1",
+    ]);
+    let (ok, text) = c.run(&["getstate", &id]);
+    assert!(!ok && text.contains("not granted"), "{text}");
+    bob.ok(&[
+        "change_auth",
+        &id,
+        dir.path().join("auth.dat").to_str().unwrap(),
+        "1",
+    ]);
+    c.ok(&["getstate", &id]);
+    let (ok, _) = bob.run(&["getstate", &id]);
+    assert!(!ok);
+
+    // export with delete: forgotten here, its records handed out whole;
+    // import: the same id back, the same VMs and state.
+    let exported = c.ok(&["export", &id, "1"]);
+    let data = exported
+        .lines()
+        .skip_while(|l| !l.starts_with('"'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(!data.is_empty(), "{exported}");
+    assert!(
+        !data.contains("Dummy"),
+        "the cloud credentials do not travel: {data}"
+    );
+    let (ok, text) = c.run(&["getstate", &id]);
+    assert!(!ok && text.contains("Invalid infrastructure ID"), "{text}");
+    std::fs::write(dir.path().join("export.json"), &data).unwrap();
+    let export_path = dir.path().join("export.json");
+    let imported = c.ok(&["import", export_path.to_str().unwrap()]);
+    assert!(imported.contains(&format!("New Inf: {id}")), "{imported}");
+    let st = c.wait_state(&id, "configured");
+    assert!(st.contains("VM ID: 2 is in state: configured."), "{st}");
+    // Twice: the id is taken; something else than an export: refused.
+    let (ok, again) = c.run(&["import", export_path.to_str().unwrap()]);
+    assert!(!ok && again.contains("already on this server"), "{again}");
+    std::fs::write(dir.path().join("im.json"), r#"{"id": "x", "vm_list": []}"#).unwrap();
+    let (ok, foreign) = c.run(&["import", dir.path().join("im.json").to_str().unwrap()]);
+    assert!(
+        !ok && foreign.contains("not an infrastructure exported by nubo"),
+        "{foreign}"
+    );
+
+    // TOSCA: created from the template, its outputs evaluated, its RADL
+    // the lowered one.
+    std::fs::write(dir.path().join("infra.yaml"), TOSCA).unwrap();
+    let tid = created_id(&c.ok(&["create", dir.path().join("infra.yaml").to_str().unwrap()]));
+    let st = c.wait_state(&tid, "configured");
+    assert!(st.contains("VM ID: 2 is in state: configured."), "{st}");
+    let outputs = c.ok(&["getoutputs", &tid]);
+    assert!(outputs.contains("front_ip = 192.0.2."), "{outputs}");
+    let lowered = c.ok(&["getradl", &tid]);
+    assert!(
+        lowered.contains("system front") && lowered.contains("deploy wn 2"),
+        "{lowered}"
+    );
+    // A RADL infrastructure has no outputs (403; im_client prints nothing).
+    let (ok, text) = c.run(&["getoutputs", &id]);
+    assert!(!ok, "{text}");
+    c.ok(&["-y", "destroy", &tid]);
 
     c.ok(&["-y", "destroy", &id]);
     let listed = c.ok(&["list"]);
@@ -683,6 +819,158 @@ fn refusals_get_imss_codes_and_clear_messages_and_make_nothing() {
             413,
             "",
         ),
+        (
+            "POST",
+            "/infrastructures".into(),
+            alice.to_vec(),
+            TOSCA.into(),
+            400,
+            "Content-Type text/yaml",
+        ),
+        (
+            "POST",
+            "/infrastructures".into(),
+            vec![ALICE_PAIR, ("Content-Type", "text/yaml")],
+            RADL.into(),
+            400,
+            "not a TOSCA template",
+        ),
+        (
+            "POST",
+            "/infrastructures".into(),
+            vec![ALICE_PAIR, ("Content-Type", "text/yaml")],
+            format!("{TOSCA}imports:\n  - file:///etc/passwd\n").into_bytes(),
+            400,
+            "body:35:",
+        ),
+        (
+            "POST",
+            "/infrastructures".into(),
+            vec![ALICE_PAIR, ("Content-Type", "text/yaml")],
+            TOSCA.replace("type: tosca.nodes.Compute\n      capabilities:\n        host", "type: tosca.nodes.Nope\n      capabilities:\n        host").into_bytes(),
+            400,
+            "body:10:",
+        ),
+        (
+            "POST",
+            "/infrastructures".into(),
+            vec![ALICE_PAIR, ("Content-Type", "text/yaml")],
+            TOSCA.replace("    wn:\n      type: tosca.nodes.Compute\n", "    wn:\n      type: tosca.nodes.Compute\n      interfaces:\n        Standard:\n          create: /etc/shadow\n").into_bytes(),
+            400,
+            "URLs only",
+        ),
+        (
+            "PUT",
+            "/infrastructures".into(),
+            alice.to_vec(),
+            b"{not json".to_vec(),
+            400,
+            "incorrect data",
+        ),
+        (
+            "PUT",
+            "/infrastructures".into(),
+            alice.to_vec(),
+            br#"{"id": "f0", "vm_list": [], "radl": "system s ()"}"#.to_vec(),
+            400,
+            "not an infrastructure exported by nubo",
+        ),
+        (
+            "PUT",
+            "/infrastructures".into(),
+            alice.to_vec(),
+            br#"{"nubo_export": 1, "cluster": {"name": "../../x"}, "tables": {"vms": []}}"#.to_vec(),
+            400,
+            "invalid cluster name",
+        ),
+        (
+            "PUT",
+            "/infrastructures".into(),
+            alice.to_vec(),
+            br#"{"nubo_export": 1, "cluster": {"name": "f1", "bogus": 1}, "tables": {"vms": []}}"#.to_vec(),
+            400,
+            "no column `bogus`",
+        ),
+        (
+            "PUT",
+            "/infrastructures".into(),
+            alice.to_vec(),
+            br#"{"nubo_export": 1, "cluster": {"name": "f2"}, "tables": {"vms": [{"node": "s-1", "provider": "elsewhere", "state": "running"}]}}"#.to_vec(),
+            400,
+            "id = elsewhere",
+        ),
+        (
+            "PUT",
+            "/infrastructures".into(),
+            vec![ALICE_PAIR, ("Content-Type", "text/plain")],
+            b"{}".to_vec(),
+            415,
+            "application/json",
+        ),
+        (
+            "GET",
+            format!("{inf}/data"),
+            vec![("Authorization", BOB_HEADER)],
+            vec![],
+            403,
+            "not granted",
+        ),
+        (
+            "GET",
+            format!("{inf}/data?delete=soon"),
+            alice.to_vec(),
+            vec![],
+            400,
+            "delete",
+        ),
+        (
+            "GET",
+            format!("{inf}/tosca"),
+            alice.to_vec(),
+            vec![],
+            403,
+            "made from TOSCA",
+        ),
+        (
+            "POST",
+            format!("{inf}/authorization"),
+            alice.to_vec(),
+            b"username = bob".to_vec(),
+            400,
+            "Invalid new infrastructure data",
+        ),
+        (
+            "POST",
+            format!("{inf}/authorization"),
+            alice.to_vec(),
+            br#"{"type": "OpenNebula", "username": "x", "password": "y"}"#.to_vec(),
+            400,
+            "not InfrastructureManager",
+        ),
+        (
+            "POST",
+            format!("{inf}/authorization"),
+            vec![ALICE_PAIR, ("Content-Type", "text/plain")],
+            br#"{"username": "x", "password": "y"}"#.to_vec(),
+            415,
+            "application/json",
+        ),
+        (
+            "POST",
+            format!("{inf}/authorization"),
+            vec![("Authorization", BOB_HEADER)],
+            br#"{"username": "bob", "password": "b"}"#.to_vec(),
+            403,
+            "not granted",
+        ),
+        (
+            "POST",
+            format!("{inf}/radl"),
+            alice.to_vec(),
+            vec![],
+            404,
+            "Not found",
+        ),
     ];
     assert!(cases.len() >= 30);
     for (method, path, headers, body, want, part) in cases {
@@ -932,6 +1220,198 @@ deploy node 1
     );
     assert_eq!(code, 200, "{text}");
     drop(second);
+    let left = local::traces(&id, &root, &local::netns_inodes(&id));
+    assert!(left.is_empty(), "left behind: {left:#?}");
+    assert!(
+        nubo::state::StateStore::open(&state)
+            .unwrap()
+            .clusters()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// ec3's templates for the local provider, as a user writes them into
+/// ec3's templates directory (`~/.ec3/templates`): the images and the
+/// network (the front-end on a network with `outbound = 'yes'`, where
+/// ec3 looks for its address), and a cluster configured with nubo's own
+/// recipes, nothing fetched.
+const EC3_LOCAL: &str = "description nubo-local (
+    kind = 'images' and
+    short = 'Nodes on the nubo serve machine (the local provider)' and
+    content = 'Each node is a set of namespaces on the machine nubo serve runs on.'
+)
+network public (outbound = 'yes')
+network private ()
+system front (
+    cpu.count >= 1 and
+    memory.size >= 256m and
+    net_interface.0.connection = 'public' and
+    net_interface.0.dns_name = 'front' and
+    disk.0.image.url = 'local://localhost/host' and
+    disk.0.os.name = 'linux'
+)
+system wn (
+    cpu.count >= 1 and
+    memory.size >= 256m and
+    net_interface.0.connection = 'private' and
+    net_interface.0.dns_name = 'wn-#N#' and
+    disk.0.image.url = 'local://localhost/host' and
+    disk.0.os.name = 'linux'
+)
+";
+
+const EC3_HELLO: &str = "description nubo-hello (
+    kind = 'main' and
+    short = 'A front-end and a worker that know each other, configured offline' and
+    content = 'Native nubo recipes: /etc/hosts with every node, a marker file on each.'
+)
+configure front (
+@begin
+- include: hosts
+- name: the marker
+  file:
+    path: /etc/ec3-front
+    content: \"front of {{ cluster.name }}\\n\"
+@end
+)
+configure wn (
+@begin
+- include: hosts
+- name: the marker
+  file:
+    path: /etc/ec3-wn
+    content: \"worker {{ node.name }}\\n\"
+@end
+)
+deploy front 1
+deploy wn 1
+";
+
+fn has_ec3() -> bool {
+    let ok = Command::new("ec3")
+        .arg("--help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        skip_or_fail("no ec3: scripts/install-test-deps.sh installs ec3-cli 2.2.1");
+    }
+    ok
+}
+
+/// Root: the unmodified `ec3` of ec3-cli 2.2.1 (PyPI) against `nubo
+/// serve` on the local provider, as its users run it: `ec3 launch` with
+/// templates from ec3's templates directory waits until `configured`
+/// (its transfer to an IM on the front-end fails at once: nothing listens
+/// there, and ec3 keeps using nubo), then `ec3 list`, `ec3 show`, `ec3
+/// reconfigure` and `ec3 destroy`; nothing is left on the machine.
+#[test]
+fn ec3_drives_nubo_serve_on_the_local_provider() {
+    use crate::support::local;
+    if !has_ec3() || !local::can_run() {
+        return;
+    }
+    let _serial = local::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = workdir();
+    let state = dir.path().join("state");
+    let root = dir.path().join("local");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(home.join(".ec3/templates")).unwrap();
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(home.join(".ec3/templates/nubo-local.radl"), EC3_LOCAL).unwrap();
+    std::fs::write(home.join(".ec3/templates/nubo-hello.radl"), EC3_HELLO).unwrap();
+    let auth = dir.path().join("auth.dat");
+    std::fs::write(
+        &auth,
+        "type = InfrastructureManager; username = ec3user; password = secret\nid = local; type = Local\n",
+    )
+    .unwrap();
+    let server = Serve::start(&state, &root);
+    let ec3 = |args: &[&str]| -> (bool, String, Duration) {
+        let t = Instant::now();
+        let out = Command::new("ec3")
+            .args(args)
+            .env("HOME", &home)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run ec3");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text, t.elapsed())
+    };
+    let (ok, text, took) = ec3(&[
+        "launch",
+        "mycluster",
+        "nubo-local",
+        "nubo-hello",
+        "-a",
+        auth.to_str().unwrap(),
+        "-u",
+        &server.url,
+        "-y",
+    ]);
+    eprintln!("ec3 launch ({took:?}):\n{text}");
+    assert!(ok, "ec3 launch failed:\n{text}");
+    assert!(text.contains("Front-end configured with IP"), "{text}");
+    assert!(text.contains("Front-end ready!"), "{text}");
+    // The transfer to an IM on the front-end failed at once.
+    assert!(
+        text.contains("Error transferring infrastructure") && text.contains("refused"),
+        "{text}"
+    );
+    // ec3 polls every 5 s: a launch that waited on the transfer (a
+    // connect timeout is minutes) would take far longer.
+    assert!(took < Duration::from_secs(120), "{took:?}");
+    let id = text
+        .lines()
+        .find_map(|l| {
+            l.split("Infrastructure successfully created with ID: ")
+                .nth(1)
+        })
+        .unwrap_or_else(|| panic!("no id in:\n{text}"))
+        .trim()
+        .to_string();
+
+    // Configured by nubo's recipes: each node has its marker.
+    let nubo = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_nubo"))
+            .args(args)
+            .env("NUBO_HOME", &state)
+            .env("NUBO_LOCAL_ROOT", &root)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        nubo(&["ssh", &id, "front", "cat", "/etc/ec3-front"]).trim(),
+        format!("front of {id}")
+    );
+    assert!(nubo(&["ssh", &id, "wn-1", "cat", "/etc/ec3-wn"]).contains("worker wn-1"));
+
+    let (ok, text, _) = ec3(&["list"]);
+    assert!(
+        ok && text.contains("mycluster") && text.contains("configured"),
+        "{text}"
+    );
+    let (ok, text, _) = ec3(&["list", "-r"]);
+    assert!(ok && text.contains("configured"), "{text}");
+    let (ok, text, _) = ec3(&["show", "mycluster", "-r"]);
+    assert!(ok && text.contains("system front"), "{text}");
+    assert!(text.contains(&id), "{text}");
+    let (ok, text, _) = ec3(&["reconfigure", "mycluster"]);
+    assert!(ok, "ec3 reconfigure failed:\n{text}");
+    assert!(text.contains("Front-end ready!"), "{text}");
+    let (ok, text, _) = ec3(&["destroy", "mycluster", "-y", "-u", &server.url]);
+    assert!(ok, "ec3 destroy failed:\n{text}");
+    let (_, text, _) = ec3(&["list"]);
+    assert!(!text.contains("mycluster"), "{text}");
+    drop(server);
     let left = local::traces(&id, &root, &local::netns_inodes(&id));
     assert!(left.is_empty(), "left behind: {left:#?}");
     assert!(
