@@ -80,7 +80,7 @@ pub(crate) fn real() -> Option<&'static Real> {
 
 impl Real {
     /// `openstack --os-cloud nubo ARGS -f json`, as the test project.
-    fn openstack(&self, args: &[&str]) -> Value {
+    pub(crate) fn openstack(&self, args: &[&str]) -> Value {
         let out = Command::new("openstack")
             .env("OS_CLIENT_CONFIG_FILE", &self.clouds_yaml)
             .args(["--os-cloud", "nubo"])

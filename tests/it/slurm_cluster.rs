@@ -1458,9 +1458,11 @@ fn slurm_nfs_on_the_openstack_test_cloud_runs_jobs_grows_and_leaves_nothing() {
 /// their Neutron ports' addresses (`NovaHosts`): the front-end has a
 /// floating IP this machine reaches, wn-1 only a private address it does
 /// not; nubo configures wn-1 through the front-end (ProxyJump) and
-/// `sbatch --wrap hostname` runs on wn-1. After `destroy` the `openstack`
-/// client shows no server, port, floating IP, security group or key pair
-/// of the cluster, and the hosts are gone. Prints a timeline per node.
+/// `sbatch --wrap hostname` runs on wn-1; `nubo stop` stops the hosts
+/// (Nova's `SHUTOFF`), `nubo restart` starts them and wn-1 answers again.
+/// After `destroy` the `openstack` client shows no server, port, floating
+/// IP, security group or key pair of the cluster, and the hosts are gone.
+/// Prints a timeline per node.
 #[test]
 fn slurm_nfs_on_real_openstack_runs_a_job_on_a_private_worker_and_leaves_nothing() {
     if !can_run() || !tc::can_run() {
@@ -1557,6 +1559,29 @@ fn slurm_nfs_on_real_openstack_runs_a_job_on_a_private_worker_and_leaves_nothing
             ids.iter().cloned().collect(),
             "a host behind each server of the cluster"
         );
+        // Nova's SHUTOFF stops the hosts, ACTIVE starts them again (with
+        // the floating address): wn-1 answers through the front-end.
+        let hosts_running = |want: bool| {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while ids.iter().any(|id| r.test_cloud.is_running(id) != want)
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            ids.iter().all(|id| r.test_cloud.is_running(id) == want)
+        };
+        c.ok(&["stop", &name]);
+        for id in &ids {
+            assert_eq!(
+                r.real.openstack(&["server", "show", id])["status"],
+                "SHUTOFF"
+            );
+        }
+        assert!(hosts_running(false), "the hosts stopped with their servers");
+        c.ok(&["restart", &name]);
+        assert!(hosts_running(true), "the hosts started with their servers");
+        assert_eq!(c.on("wn-1", "hostname").trim(), "wn-1");
+        c.mark("stopped and restarted; wn-1 answers again");
     }
     c.ok(&["destroy", &name, "-y"]);
     c.mark("destroyed");
