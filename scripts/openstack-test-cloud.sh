@@ -19,10 +19,12 @@
 # Everything start makes lives under $NUBO_OST_DIR (default
 # /var/lib/nubo-openstack): configs, logs, pids, databases, images,
 # RabbitMQ's node, clouds.yaml, the password. Outside it: two bridges
-# (the linuxbridge agent's bridge_mappings) (ostc-ext 10.250.255.1/24 for the external network,
-# ostc-priv 10.250.254.1/24 for the private one: they mark both /24s as
-# used, so the local provider and the test clouds never pick them) and the
-# installed packages. stop removes all but the packages (purging them is
+# (the linuxbridge agent's bridge_mappings: ostc-ext with 10.250.255.1/24
+# for the external network, ostc-priv without an address for the private
+# one, with an unreachable route for 10.250.254.0/24; the address and the
+# route mark both /24s as used, so the local provider and the test clouds
+# never pick them; test-cloud hosts behind Nova's servers are plugged into
+# them, src/testcloud/nova.rs) and the installed packages. stop removes all but the packages (purging them is
 # not needed for a clean restart; `apt-get purge` them by hand if wanted).
 #
 # nubo's auth line is printed at the end of start and by `auth`; the
@@ -106,28 +108,122 @@ install_packages() {
 }
 
 # ---------------------------------------------------------------- helpers
-pidof_svc() { [ -f "$RUN/$1.pid" ] && cat "$RUN/$1.pid"; }
-running() {
-    local pid
-    pid=$(pidof_svc "$1" 2>/dev/null) || return 1
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+# A service is found by its main process's command line, not only by the
+# pid it was started with: the pid file is a cache, checked against the
+# pattern and refreshed from the running processes (a pid file may name a
+# process that is gone, or another process, while the service still runs).
+# Each pattern matches that one process of ours only: not the machine's
+# own RabbitMQ or PostgreSQL, not the services' workers (they retitle
+# themselves or are younger: pgrep -o picks the oldest).
+svc_pattern() {
+    case $1 in
+    postgres) echo "^$PG_BIN/postgres -D $DIR/pg\$" ;;
+    rabbitmq) echo "/beam\.smp .* -home $DIR/rabbit " ;;
+    keystone) echo "^uwsgi .*--http-socket 127\.0\.0\.1:$KS_PORT " ;;
+    placement) echo "^uwsgi .*--http-socket 127\.0\.0\.1:$PLACEMENT_PORT " ;;
+    glance) echo "^/usr/bin/python3 /usr/bin/glance-api --config-file $ETC/" ;;
+    nova-api | nova-conductor | nova-scheduler | neutron-server)
+        echo "^/usr/bin/python3 /usr/bin/$1 --config-file $ETC/" ;;
+    nova-compute) echo "^/usr/bin/python3 -c .*nova\.cmd\.compute import main.* --config-file $ETC/" ;;
+    neutron-linuxbridge-agent) echo "^(neutron-linuxbridge-agent \()?/usr/bin/python3 /usr/bin/neutron-linuxbridge-agent --config-file $ETC/" ;;
+    *) die "no such service: $1" ;;
+    esac
 }
 
-# spawn NAME CMD...: run CMD in its own session, log to $LOG/NAME.log.
+# A pid file holds "PID STARTTIME" (the process's start time in clock
+# ticks since boot, /proc/PID/stat's 22nd field): the process started is
+# known as long as it lives, whatever it execs or retitles itself to, and
+# a later process given the same pid is not taken for it.
+# A zombie (killed, not yet reaped) has none.
+starttime() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '$1 !~ /^[ZX]/ {print $20}'; }
+record() { echo "$2 $(starttime "$2")" >"$RUN/$1.pid"; }
+pidof_svc() { [ -f "$RUN/$1.pid" ] && cut -d' ' -f1 "$RUN/$1.pid"; }
+
+# svc_pids NAME: NAME's main processes: the one its pid file names (if
+# that is still the process started) and those its pattern finds.
+svc_pids() {
+    local pid st
+    if [ -f "$RUN/$1.pid" ]; then
+        read -r pid st <"$RUN/$1.pid" || true
+        [ -n "$pid" ] && [ -n "$st" ] && [ "$(starttime "$pid")" = "$st" ] && echo "$pid"
+    fi
+    pgrep -f "$(svc_pattern "$1")" 2>/dev/null || true
+}
+
+# running NAME: NAME runs: the process its pid file names, else a process
+# its pattern finds (then recorded in the pid file).
+running() {
+    local pid st
+    if [ -f "$RUN/$1.pid" ]; then
+        read -r pid st <"$RUN/$1.pid" || true
+        [ -n "$pid" ] && [ -n "$st" ] && [ "$(starttime "$pid")" = "$st" ] && return 0
+    fi
+    pid=$(pgrep -o -f "$(svc_pattern "$1")" 2>/dev/null) || return 1
+    [ -d "$RUN" ] && record "$1" "$pid"
+    return 0
+}
+
+# spawn NAME CMD...: run CMD in a session of its own (setsid: no signal
+# to the caller's process group or session reaches it), log to
+# $LOG/NAME.log; nothing if NAME runs.
 spawn() {
     local name=$1
     shift
     running "$name" && return 0
     setsid "$@" >>"$LOG/$name.log" 2>&1 </dev/null &
-    echo $! >"$RUN/$name.pid"
+    record "$name" $!
 }
 
+# kill_svc NAME: end NAME's processes (the main one and its descendants).
+kill_svc() {
+    local pids="" pid i
+    for pid in $(svc_pids "$1"); do
+        kill -0 "$pid" 2>/dev/null && pids="$pids $(tree_pids "$pid" | tr '\n' ' ')"
+    done
+    [ -z "$pids" ] && return 0
+    kill $pids 2>/dev/null || true
+    for i in $(seq 1 40); do
+        local alive=""
+        for pid in $pids; do kill -0 "$pid" 2>/dev/null && alive="$alive $pid"; done
+        [ -z "$alive" ] && break
+        sleep 0.25
+    done
+    kill -9 $pids 2>/dev/null || true
+    rm -f "$RUN/$1.pid"
+}
+
+# The pids of a process and all its descendants.
+tree_pids() {
+    local p=$1 c
+    echo "$p"
+    for c in $(pgrep -P "$p" 2>/dev/null); do tree_pids "$c"; done
+}
+
+# answers URL: something answers HTTP there.
+answers() { curl -s -o /dev/null --max-time 2 "$1"; }
+
+# wait_http NAME URL: wait for NAME to answer on URL. A service that runs
+# but does not answer in time (half-started: left hung by an earlier
+# start, or started by one and killed halfway) is ended and started again,
+# once.
 wait_http() {
-    local name=$1 url=$2 i
-    for i in $(seq 1 240); do
-        curl -s -o /dev/null --max-time 2 "$url" && return 0
-        running "$name" || { tail -30 "$LOG/$name.log" >&2; die "$name exited"; }
-        sleep 0.5
+    local name=$1 url=$2 try end
+    for try in 1 2; do
+        end=$((SECONDS + 120))
+        while [ "$SECONDS" -lt "$end" ]; do
+            answers "$url" && return 0
+            running "$name" || break
+            sleep 0.5
+        done
+        [ "$try" = 2 ] && break
+        if running "$name"; then
+            say "$name runs but does not answer on $url: restarting it"
+        else
+            tail -30 "$LOG/$name.log" >&2
+            say "$name exited: starting it again"
+        fi
+        kill_svc "$name"
+        start_svc "$name"
     done
     tail -30 "$LOG/$name.log" >&2
     die "$name does not answer on $url"
@@ -143,6 +239,16 @@ password() {
 
 step_done() { [ -e "$DONE/$1" ]; }
 mark() { touch "$DONE/$1"; }
+# once KEY CMD...: CMD (its output dropped), unless an earlier start ran it
+# (done/KEY): a start that stopped halfway through a step's commands goes
+# on from the first not done.
+once() {
+    local key=$1
+    shift
+    step_done "$key" && return 0
+    "$@" >/dev/null
+    mark "$key"
+}
 
 # ---------------------------------------------------------------- configs
 write_configs() {
@@ -343,18 +449,77 @@ EOF
     chmod 600 "$DIR/clouds.yaml"
 }
 
+# RabbitMQ's environment for our node (env's arguments).
+rabbit_vars() {
+    RABBIT_VARS=(HOME="$DIR/rabbit" RABBITMQ_NODENAME=nubo-ost@localhost
+        RABBITMQ_CONFIG_FILE="$DIR/rabbit/rabbitmq.conf"
+        RABBITMQ_ADVANCED_CONFIG_FILE="$DIR/rabbit/advanced.config"
+        RABBITMQ_ENABLED_PLUGINS_FILE="$DIR/rabbit/enabled_plugins"
+        RABBITMQ_MNESIA_BASE="$DIR/rabbit/mnesia" RABBITMQ_LOG_BASE="$LOG/rabbit"
+        RABBITMQ_PID_FILE="$DIR/rabbit/beam.pid"
+        RABBITMQ_CTL_DIST_PORT_MIN=45673 RABBITMQ_CTL_DIST_PORT_MAX=45683
+        ERL_EPMD_ADDRESS=127.0.0.1 ERL_EPMD_PORT=$EPMD_PORT)
+}
 rabbit_env() {
-    env HOME="$DIR/rabbit" RABBITMQ_NODENAME=nubo-ost@localhost \
-        RABBITMQ_CONFIG_FILE="$DIR/rabbit/rabbitmq.conf" \
-        RABBITMQ_ADVANCED_CONFIG_FILE="$DIR/rabbit/advanced.config" \
-        RABBITMQ_ENABLED_PLUGINS_FILE="$DIR/rabbit/enabled_plugins" \
-        RABBITMQ_MNESIA_BASE="$DIR/rabbit/mnesia" RABBITMQ_LOG_BASE="$LOG/rabbit" \
-        RABBITMQ_PID_FILE="$DIR/rabbit/beam.pid" \
-        RABBITMQ_CTL_DIST_PORT_MIN=45673 RABBITMQ_CTL_DIST_PORT_MAX=45683 \
-        ERL_EPMD_ADDRESS=127.0.0.1 ERL_EPMD_PORT=$EPMD_PORT "$@"
+    rabbit_vars
+    env "${RABBIT_VARS[@]}" "$@"
 }
 
 # ---------------------------------------------------------------- services
+pg_ready() { su postgres -s /bin/sh -c "$PG_BIN/pg_isready -q -h 127.0.0.1 -p $PG_PORT"; }
+
+# start_svc NAME: start NAME unless it runs.
+start_svc() {
+    local n=$ETC/nova/nova.conf q=$ETC/neutron/neutron.conf
+    running "$1" && return 0
+    case $1 in
+    postgres)
+        rm -f "$DIR/pg/postmaster.pid"
+        touch "$LOG/postgres.log"
+        chown postgres "$LOG/postgres.log"
+        # su makes a session of its own; postgres's pid is the sh's $!.
+        su postgres -s /bin/sh -c "$PG_BIN/postgres -D $DIR/pg >>$LOG/postgres.log 2>&1 </dev/null & echo \$! >$DIR/pgsock/pid"
+        record postgres "$(cat "$DIR/pgsock/pid")"
+        ;;
+    rabbitmq)
+        # The node's distribution port is given to the server only: a CLI
+        # command given it too (rabbitmqctl wait, started just after) may
+        # take it first. Crash dumps land in the node's directory. The
+        # pid recorded is rabbitmq-server's (a shell waiting for the
+        # Erlang VM); `running` finds the VM itself.
+        mkdir -p "$LOG/rabbit" "$DIR/rabbit/mnesia"
+        rabbit_vars
+        (cd "$DIR/rabbit" && spawn rabbitmq env "${RABBIT_VARS[@]}" RABBITMQ_DIST_PORT=35673 \
+            /usr/lib/rabbitmq/bin/rabbitmq-server)
+        ;;
+    keystone)
+        OS_KEYSTONE_CONFIG_DIR="$ETC/keystone" OS_KEYSTONE_CONFIG_FILES=keystone.conf \
+            spawn keystone uwsgi --plugin python3 --http-socket "127.0.0.1:$KS_PORT" \
+            --wsgi-file /usr/bin/keystone-wsgi-public --master --die-on-term \
+            --processes 2 --threads 4 --lazy-apps --buffer-size 65535 --add-header "Connection: close"
+        ;;
+    placement)
+        OS_PLACEMENT_CONFIG_DIR="$ETC/placement" spawn placement uwsgi --plugin python3 \
+            --http-socket "127.0.0.1:$PLACEMENT_PORT" --wsgi-file /usr/bin/placement-api \
+            --master --die-on-term --processes 1 --threads 4 --lazy-apps --add-header "Connection: close"
+        ;;
+    glance) spawn glance glance-api --config-file "$ETC/glance/glance-api.conf" ;;
+    nova-api | nova-conductor | nova-scheduler) spawn "$1" "$1" --config-file "$n" ;;
+    nova-compute)
+        # Debian's nova-compute package pulls in a hypervisor (QEMU,
+        # libvirt); the fake driver needs none, so nova-compute runs from
+        # python3-nova.
+        spawn nova-compute /usr/bin/python3 -c 'import sys; from nova.cmd.compute import main; sys.argv[0] = "nova-compute"; sys.exit(main())' \
+            --config-file "$n"
+        ;;
+    neutron-server) spawn neutron-server neutron-server --config-file "$q" --config-file "$ETC/neutron/ml2_conf.ini" ;;
+    neutron-linuxbridge-agent)
+        spawn neutron-linuxbridge-agent neutron-linuxbridge-agent \
+            --config-file "$q" --config-file "$ETC/neutron/linuxbridge_agent.ini"
+        ;;
+    esac
+}
+
 start_postgres() {
     local pw=$1
     if [ ! -f "$DIR/pg/PG_VERSION" ]; then
@@ -373,18 +538,17 @@ synchronous_commit = off
 full_page_writes = off
 EOF
     fi
-    if ! running postgres; then
-        rm -f "$DIR/pg/postmaster.pid"
-        touch "$LOG/postgres.log"
-        chown postgres "$LOG/postgres.log"
-        su postgres -s /bin/sh -c "$PG_BIN/postgres -D $DIR/pg >>$LOG/postgres.log 2>&1 </dev/null & echo \$! >$DIR/pgsock/pid"
-        cp "$DIR/pgsock/pid" "$RUN/postgres.pid"
-    fi
-    local i
-    for i in $(seq 1 60); do
-        su postgres -s /bin/sh -c "$PG_BIN/pg_isready -q -h 127.0.0.1 -p $PG_PORT" && break
-        [ "$i" = 60 ] && { tail -20 "$LOG/postgres.log" >&2; die "postgres does not start"; }
-        sleep 0.5
+    local try i
+    for try in 1 2; do
+        start_svc postgres
+        for i in $(seq 1 60); do
+            pg_ready && break 2
+            running postgres || break
+            sleep 0.5
+        done
+        [ "$try" = 2 ] && { tail -20 "$LOG/postgres.log" >&2; die "postgres does not start"; }
+        say "postgres does not answer: starting it again"
+        kill_svc postgres
     done
     if ! step_done databases; then
         psql_() { su postgres -s /bin/sh -c "psql -q -h 127.0.0.1 -p $PG_PORT -U postgres -v ON_ERROR_STOP=1 -c \"$1\""; }
@@ -399,16 +563,17 @@ EOF
 start_rabbit() {
     local pw=$1
     mkdir -p "$LOG/rabbit" "$DIR/rabbit/mnesia"
-    if ! running rabbitmq; then
-        # The node's distribution port is given to the server only: a CLI
-        # command given it too (rabbitmqctl wait, started just after) may
-        # take it first. Crash dumps land in the node's directory.
-        (cd "$DIR/rabbit" && RABBITMQ_DIST_PORT=35673 rabbit_env setsid /usr/lib/rabbitmq/bin/rabbitmq-server \
-            >>"$LOG/rabbitmq.log" 2>&1 </dev/null) &
-        echo $! >"$RUN/rabbitmq.pid"
-    fi
-    rabbit_env /usr/lib/rabbitmq/bin/rabbitmqctl wait --timeout 120 "$DIR/rabbit/beam.pid" >/dev/null 2>&1 \
-        || { tail -20 "$LOG/rabbitmq.log" >&2; die "rabbitmq does not start"; }
+    local try
+    for try in 1 2; do
+        # A node that runs is waited for, never started a second time (a
+        # second server on the node's distribution port fails:
+        # dist_port_already_used).
+        start_svc rabbitmq
+        rabbit_env /usr/lib/rabbitmq/bin/rabbitmqctl wait --timeout 120 "$DIR/rabbit/beam.pid" >/dev/null 2>&1 && break
+        [ "$try" = 2 ] && { tail -20 "$LOG/rabbitmq.log" >&2; die "rabbitmq does not start"; }
+        say "rabbitmq does not answer: starting it again"
+        kill_svc rabbitmq
+    done
     if ! step_done rabbit-user; then
         rabbit_env /usr/lib/rabbitmq/bin/rabbitmqctl add_user nubo "$pw" >/dev/null
         rabbit_env /usr/lib/rabbitmq/bin/rabbitmqctl set_permissions nubo '.*' '.*' '.*' >/dev/null
@@ -433,10 +598,7 @@ start_keystone() {
         } >>"$LOG/keystone-manage.log" 2>&1 || { tail -20 "$LOG/keystone-manage.log" >&2; die "keystone-manage failed"; }
         mark keystone-db
     fi
-    OS_KEYSTONE_CONFIG_DIR="$ETC/keystone" OS_KEYSTONE_CONFIG_FILES=keystone.conf \
-        spawn keystone uwsgi --plugin python3 --http-socket "127.0.0.1:$KS_PORT" \
-        --wsgi-file /usr/bin/keystone-wsgi-public --master --die-on-term \
-        --processes 2 --threads 4 --lazy-apps --buffer-size 65535 --add-header "Connection: close"
+    start_svc keystone
     wait_http keystone "http://127.0.0.1:$KS_PORT/v3"
 }
 
@@ -459,23 +621,23 @@ register_services() {
     # uWSGI's http-socket closes each connection after its answer: the
     # "Connection: close" it is told to add keeps clients from reusing one
     # (a POST on a reused, closed connection ends in "connection reset").
-    ost project create --domain default --description "OpenStack's services" service -f value -c id >/dev/null
+    once project-service ost project create --domain default --description "OpenStack's services" service -f value -c id
     local u t p
     for u in glance nova neutron placement; do
-        ost user create --domain default --password "$pw" "$u" -f value -c id >/dev/null
-        ost role add --project service --user "$u" admin
+        once "user-$u" ost user create --domain default --password "$pw" "$u" -f value -c id
+        once "role-$u" ost role add --project service --user "$u" admin
     done
     for t in "glance image $GLANCE_PORT" "nova compute $NOVA_PORT/v2.1" \
         "neutron network $NEUTRON_PORT" "placement placement $PLACEMENT_PORT"; do
         set -- $t
-        ost service create --name "$1" "$2" -f value -c id >/dev/null
+        once "service-$1" ost service create --name "$1" "$2" -f value -c id
         for p in public internal admin; do
-            ost endpoint create --region "$REGION" "$2" "$p" "http://127.0.0.1:$3" -f value -c id >/dev/null
+            once "endpoint-$1-$p" ost endpoint create --region "$REGION" "$2" "$p" "http://127.0.0.1:$3" -f value -c id
         done
     done
-    ost project create --domain default --description "nubo's tests" nubo -f value -c id >/dev/null
-    ost user create --domain default --project nubo --password "$pw" nubo -f value -c id >/dev/null
-    ost role add --project nubo --user nubo member
+    once project-nubo ost project create --domain default --description "nubo's tests" nubo -f value -c id
+    once user-nubo ost user create --domain default --project nubo --password "$pw" nubo -f value -c id
+    once role-nubo ost role add --project nubo --user nubo member
     mark catalog
 }
 
@@ -486,7 +648,7 @@ start_glance() {
             || { tail -20 "$LOG/glance-manage.log" >&2; die "glance-manage failed"; }
         mark glance-db
     fi
-    spawn glance glance-api --config-file "$ETC/glance/glance-api.conf"
+    start_svc glance
 }
 
 start_placement() {
@@ -495,9 +657,7 @@ start_placement() {
             >>"$LOG/placement-manage.log" 2>&1
         mark placement-db
     fi
-    OS_PLACEMENT_CONFIG_DIR="$ETC/placement" spawn placement uwsgi --plugin python3 \
-        --http-socket "127.0.0.1:$PLACEMENT_PORT" --wsgi-file /usr/bin/placement-api \
-        --master --die-on-term --processes 1 --threads 4 --lazy-apps --add-header "Connection: close"
+    start_svc placement
 }
 
 start_nova() {
@@ -514,13 +674,8 @@ start_nova() {
         } >>"$LOG/nova-manage.log" 2>&1 || { tail -20 "$LOG/nova-manage.log" >&2; die "nova-manage failed"; }
         mark nova-db
     fi
-    spawn nova-api nova-api --config-file "$c"
-    spawn nova-conductor nova-conductor --config-file "$c"
-    spawn nova-scheduler nova-scheduler --config-file "$c"
-    # Debian's nova-compute package pulls in a hypervisor (QEMU, libvirt);
-    # the fake driver needs none, so nova-compute runs from python3-nova.
-    spawn nova-compute /usr/bin/python3 -c 'import sys; from nova.cmd.compute import main; sys.argv[0] = "nova-compute"; sys.exit(main())' \
-        --config-file "$c"
+    local s
+    for s in nova-api nova-conductor nova-scheduler nova-compute; do start_svc $s; done
 }
 
 start_neutron() {
@@ -531,46 +686,55 @@ start_neutron() {
             || { tail -20 "$LOG/neutron-db-manage.log" >&2; die "neutron-db-manage failed"; }
         mark neutron-db
     fi
-    spawn neutron-server neutron-server $c
-    spawn neutron-linuxbridge-agent neutron-linuxbridge-agent \
-        --config-file "$ETC/neutron/neutron.conf" --config-file "$ETC/neutron/linuxbridge_agent.ini"
+    start_svc neutron-server
+    start_svc neutron-linuxbridge-agent
 }
 
 interfaces() {
-    local ifc net
-    for ifc in "$EXT_IF $EXT_NET" "$PRIV_IF $PRIV_NET"; do
-        set -- $ifc
-        ip link show "$1" >/dev/null 2>&1 || ip link add "$1" type bridge
-        ip -4 addr show dev "$1" | grep -q "$2.1/24" || ip addr add "$2.1/24" dev "$1"
-        ip link set "$1" up
+    local br
+    for br in $EXT_IF $PRIV_IF; do
+        ip link show "$br" >/dev/null 2>&1 || ip link add "$br" type bridge forward_delay 0
     done
+    # The external network is this machine's way to the floating IPs: it
+    # has the gateway's address there. The private network is not
+    # reachable from this machine, as a cloud's private network is not
+    # from outside: no address (IPv6 off: no link-local one either) and
+    # an unreachable route, which also marks the /24 as used.
+    ip -4 addr show dev "$EXT_IF" | grep -q "$EXT_NET.1/24" || ip addr add "$EXT_NET.1/24" dev "$EXT_IF"
+    ip -4 addr flush dev "$PRIV_IF"
+    echo 1 >"/proc/sys/net/ipv6/conf/$PRIV_IF/disable_ipv6" 2>/dev/null || true
+    ip route replace unreachable "$PRIV_NET.0/24"
+    ip link set "$EXT_IF" up
+    ip link set "$PRIV_IF" up
 }
 
 seed() {
     step_done seed && return 0
     # A tiny raw image: the fake driver boots nothing.
-    head -c 1048576 /dev/zero >"$DIR/tiny.img"
-    ost image create --public --disk-format raw --container-format bare \
-        --file "$DIR/tiny.img" debian-12-fake -f value -c id >/dev/null
-    rm -f "$DIR/tiny.img"
+    if ! step_done image; then
+        head -c 1048576 /dev/zero >"$DIR/tiny.img"
+        once image ost image create --public --disk-format raw --container-format bare \
+            --file "$DIR/tiny.img" debian-12-fake -f value -c id
+        rm -f "$DIR/tiny.img"
+    fi
     local f
     for f in "m1.tiny 1 512 1" "m1.small 1 2048 10" "m1.medium 2 4096 20" \
         "m1.large 4 8192 40" "m1.xlarge 8 16384 80"; do
         set -- $f
-        ost flavor create --public --vcpus "$2" --ram "$3" --disk "$4" "$1" -f value -c id >/dev/null
+        once "flavor-$1" ost flavor create --public --vcpus "$2" --ram "$3" --disk "$4" "$1" -f value -c id
     done
-    ost network create --external --share --provider-network-type flat \
-        --provider-physical-network external public -f value -c id >/dev/null
-    ost subnet create --network public --subnet-range "$EXT_NET.0/24" --gateway "$EXT_NET.1" \
-        --allocation-pool "start=$EXT_NET.100,end=$EXT_NET.199" --no-dhcp public-subnet -f value -c id >/dev/null
-    ost network create --project nubo --provider-network-type flat \
-        --provider-physical-network private private -f value -c id >/dev/null
-    ost subnet create --project nubo --network private --subnet-range "$PRIV_NET.0/24" \
+    once net-public ost network create --external --share --provider-network-type flat \
+        --provider-physical-network external public -f value -c id
+    once subnet-public ost subnet create --network public --subnet-range "$EXT_NET.0/24" --gateway "$EXT_NET.1" \
+        --allocation-pool "start=$EXT_NET.100,end=$EXT_NET.199" --no-dhcp public-subnet -f value -c id
+    once net-private ost network create --project nubo --provider-network-type flat \
+        --provider-physical-network private private -f value -c id
+    once subnet-private ost subnet create --project nubo --network private --subnet-range "$PRIV_NET.0/24" \
         --gateway "$PRIV_NET.1" --allocation-pool "start=$PRIV_NET.10,end=$PRIV_NET.250" \
-        --dns-nameserver 127.0.0.1 private-subnet -f value -c id >/dev/null
-    ost router create --project nubo router -f value -c id >/dev/null
-    ost router set --external-gateway public router
-    ost router add subnet router private-subnet
+        --dns-nameserver 127.0.0.1 private-subnet -f value -c id
+    once router ost router create --project nubo router -f value -c id
+    once router-gateway ost router set --external-gateway public router
+    once router-subnet ost router add subnet router private-subnet
     mark seed
 }
 
@@ -587,21 +751,31 @@ quotas() {
 # private network (shared) and the public one.
 quota_project() {
     step_done quota-project && return 0
-    ost project create --domain default --description "nubo's quota test" nubo-quota -f value -c id >/dev/null
-    ost user create --domain default --project nubo-quota --password "$1" nubo-quota -f value -c id >/dev/null
-    ost role add --project nubo-quota --user nubo-quota member
-    ost quota set --instances 2 nubo-quota
-    ost network set --share private
+    once project-quota ost project create --domain default --description "nubo's quota test" nubo-quota -f value -c id
+    once user-quota ost user create --domain default --project nubo-quota --password "$1" nubo-quota -f value -c id
+    once role-quota ost role add --project nubo-quota --user nubo-quota member
+    once quota-quota ost quota set --instances 2 nubo-quota
+    once share-private ost network set --share private
     mark quota-project
 }
 
 wait_compute() {
-    local i
-    for i in $(seq 1 120); do
-        ost hypervisor list -f value -c "Hypervisor Hostname" 2>/dev/null | grep -q . \
-            && ost network agent list -f value -c Alive 2>/dev/null | grep -q True \
-            && return 0
-        sleep 1
+    local try end
+    for try in 1 2; do
+        end=$((SECONDS + 150))
+        while [ "$SECONDS" -lt "$end" ]; do
+            ost hypervisor list -f value -c "Hypervisor Hostname" 2>/dev/null | grep -q . &&
+                ost network agent list -f value -c Alive 2>/dev/null | grep -q True &&
+                return 0
+            sleep 1
+        done
+        [ "$try" = 2 ] && break
+        # Half-started: running, never registered.
+        say "nova-compute or the linuxbridge agent did not register: starting them again"
+        kill_svc nova-compute
+        kill_svc neutron-linuxbridge-agent
+        start_svc nova-compute
+        start_svc neutron-linuxbridge-agent
     done
     die "nova-compute or the linuxbridge agent did not register (see $LOG)"
 }
@@ -665,23 +839,15 @@ status() {
     return $bad
 }
 
-# The pids of a service: its recorded pid and all its descendants.
-tree_pids() {
-    local p=$1 c
-    echo "$p"
-    for c in $(pgrep -P "$p" 2>/dev/null); do tree_pids "$c"; done
-}
-
 stop() {
     local s pid pids=""
-    if [ -d "$RUN" ]; then
-        for s in $SERVICES; do
-            if running "$s"; then
-                pid=$(pidof_svc "$s")
-                pids="$pids $(tree_pids "$pid" | tr '\n' ' ')"
-            fi
+    # Each service by its pid file and by its command line (what an
+    # earlier start left running without a pid file is found too).
+    for s in $SERVICES; do
+        for pid in $(svc_pids "$s"); do
+            kill -0 "$pid" 2>/dev/null && pids="$pids $(tree_pids "$pid" | tr '\n' ' ')"
         done
-    fi
+    done
     # Daemons that detach from their service (the linuxbridge agent's
     # privsep-helper, started through sudo) still name a config file of
     # ours on their command line.
@@ -701,6 +867,7 @@ stop() {
     for pid in $pids; do kill -9 "$pid" 2>/dev/null || true; done
     ip link del "$EXT_IF" 2>/dev/null || true
     ip link del "$PRIV_IF" 2>/dev/null || true
+    ip route del unreachable "$PRIV_NET.0/24" 2>/dev/null || true
     rm -rf "$DIR"
     say "stopped; $DIR removed (Debian's packages stay installed)"
 }

@@ -27,6 +27,11 @@
 //! - **Volume** ([`volume`]): a sparse file in the host's directory behind
 //!   a loop device, shown in the host's own `/dev` as `vdb`, `vdc`, ...
 //!
+//! - **Watchers** of clouds that keep VMs as records only: [`moto`] (EC2)
+//!   and [`nova`] (real Nova with its fake driver, real Neutron) boot, stop
+//!   and remove hosts as the cloud's API says its VMs are; the emulators
+//!   do it themselves ([`emu::backing`]).
+//!
 //! Everything is named from the cloud's and the host's names, so
 //! [`TestCloud::destroy`] finds what a crash left. Calls are synchronous
 //! and slow (a boot runs cloud-init: seconds); callers on tokio use
@@ -39,6 +44,7 @@ pub mod image;
 #[cfg(feature = "ec2")]
 pub mod moto;
 pub mod network;
+pub mod nova;
 pub mod volume;
 
 use std::path::{Path, PathBuf};

@@ -9,6 +9,12 @@
 //!   once instead of leaving the machine by its default route.
 //!
 //! Forwarding is off on every bridge; no NAT or iptables rule is added.
+//!
+//! An *adopted* network ([`TestCloud::adopt_network`]) is a bridge some
+//! other system made and keeps (the real OpenStack's `bridge_mappings`
+//! bridges, `scripts/openstack-test-cloud.sh`): hosts are plugged into it
+//! as into the cloud's own, but the test cloud never sets it up, changes
+//! or deletes it; its /24 is the other system's.
 //! The /24 is picked from 10.250.224.0/19 (third octets 224 to 255, which
 //! the local provider never gives a cluster: see
 //! [`naming::TESTCLOUD_FIRST_OCTET`]), skipping every /24 an address or a
@@ -50,6 +56,9 @@ pub struct Network {
     pub bridge: String,
     /// The third octet of `10.250.X.0/24`.
     pub octet: u8,
+    /// The bridge is another system's (see the module's doc).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopted: bool,
 }
 
 impl Network {
@@ -175,13 +184,104 @@ impl TestCloud {
                 role,
                 bridge,
                 octet,
+                adopted: false,
             };
             let text = serde_json::to_string_pretty(&net).expect("a network serializes");
             std::fs::write(&path, text)
                 .map_err(|e| TestCloudError::io("cannot write", &path, e))?;
             net
         };
+        if net.adopted {
+            return Err(TestCloudError::Invalid {
+                what: "network",
+                value: name.to_string(),
+                why: format!("it is adopted (bridge {}): use adopt_network", net.bridge),
+            });
+        }
         bring_up(&net)?;
+        Ok(net)
+    }
+
+    /// Records the existing bridge `bridge`, on `10.250.OCTET.0/24`, as
+    /// the network `name` with `role`, without touching it: hosts are
+    /// plugged into it, and [`destroy`](TestCloud::destroy) and
+    /// [`delete_network`](TestCloud::delete_network) leave it. For a
+    /// public role the machine must have `.1` on it; for a private one it
+    /// must have no address in the /24 (it must not reach the hosts).
+    /// Idempotent.
+    pub fn adopt_network(
+        &self,
+        name: &str,
+        role: Role,
+        bridge: &str,
+        octet: u8,
+    ) -> Result<Network, TestCloudError> {
+        naming::check_node(name).map_err(|_| TestCloudError::Invalid {
+            what: "network name",
+            value: name.to_string(),
+            why: "a network name has letters, digits, `-` and `.` (like a hostname)".into(),
+        })?;
+        let _lock = HostLock::acquire()?;
+        if !cmd::link_exists(bridge) {
+            return Err(TestCloudError::Invalid {
+                what: "bridge",
+                value: bridge.to_string(),
+                why: format!("it does not exist: the system that owns network `{name}` makes it"),
+            });
+        }
+        let net = Network {
+            name: name.to_string(),
+            role,
+            bridge: bridge.to_string(),
+            octet,
+            adopted: true,
+        };
+        let addrs = cmd::run(
+            "listing a bridge's addresses",
+            "ip",
+            &["-4", "-o", "addr", "show", "dev", bridge],
+            None,
+        )?;
+        let needle = format!("10.{}.{octet}.", naming::POOL_OCTET);
+        let has_host_ip = addrs.contains(&format!(" {}/", net.address(1)));
+        let has_other = addrs.lines().any(|l| l.contains(&needle));
+        match role {
+            Role::Public if !has_host_ip => {
+                return Err(TestCloudError::Invalid {
+                    what: "public network",
+                    value: name.to_string(),
+                    why: format!(
+                        "bridge {bridge} has not this machine's address {}/24",
+                        net.address(1)
+                    ),
+                });
+            }
+            Role::Private if has_other => {
+                return Err(TestCloudError::Invalid {
+                    what: "private network",
+                    value: name.to_string(),
+                    why: format!(
+                        "bridge {bridge} has an address of {}: this machine would reach its hosts",
+                        net.cidr()
+                    ),
+                });
+            }
+            _ => {}
+        }
+        let path = self.network_file(name);
+        if path.exists() {
+            let old = read_network(&path)?;
+            if old != net {
+                return Err(TestCloudError::Invalid {
+                    what: "network",
+                    value: name.to_string(),
+                    why: format!("it exists already as {old:?}"),
+                });
+            }
+            return Ok(net);
+        }
+        let text = serde_json::to_string_pretty(&net).expect("a network serializes");
+        std::fs::write(&path, text).map_err(|e| TestCloudError::io("cannot write", &path, e))?;
         Ok(net)
     }
 
@@ -190,7 +290,9 @@ impl TestCloud {
     pub fn delete_network(&self, name: &str) -> Result<(), TestCloudError> {
         let _lock = HostLock::acquire()?;
         let net = self.find_network(name)?;
-        delete(&net)?;
+        if !net.adopted {
+            delete(&net)?;
+        }
         let path = self.network_file(name);
         std::fs::remove_file(&path).map_err(|e| TestCloudError::io("cannot remove", &path, e))
     }
@@ -283,8 +385,12 @@ fn bring_up(net: &Network) -> Result<(), TestCloudError> {
     Ok(())
 }
 
-/// Removes the bridge and the private network's route.
+/// Removes the bridge and the private network's route (an adopted
+/// network's are not the test cloud's: left alone).
 pub(crate) fn delete(net: &Network) -> Result<(), TestCloudError> {
+    if net.adopted {
+        return Ok(());
+    }
     if net.role == Role::Private {
         let routes = host_networks()?;
         let route = format!("unreachable {}", net.cidr());
@@ -312,6 +418,7 @@ mod tests {
             role: Role::Public,
             bridge: "nb01234567n0".into(),
             octet: 230,
+            adopted: false,
         };
         assert_eq!(public.cidr(), "10.250.230.0/24");
         assert_eq!(public.host_ip(), Some(Ipv4Addr::new(10, 250, 230, 1)));

@@ -7,9 +7,9 @@
 //! answer. What is left behind is checked with the `openstack` client.
 //!
 //! Opt-in: `NUBO_OPENSTACK_REAL=1` runs them (as root; the script installs
-//! and starts the services, or finds them running); without it they skip,
-//! visibly, and do not fail even under `NUBO_REQUIRE_SYSTEM_TESTS=1`, since
-//! the services are not part of the machine's test prerequisites yet.
+//! and starts the services, or finds them running; `.ci/run` starts them
+//! before the tests and stops them after); without it they skip, visibly,
+//! and under `NUBO_REQUIRE_SYSTEM_TESTS=1` that skip is a failure.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,40 +18,23 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-/// The real cloud as the tests use it.
-struct Real {
-    auth_line: String,
-    clouds_yaml: PathBuf,
-    image_id: String,
+/// The real cloud as the tests use it (here and in `slurm_cluster.rs`).
+pub(crate) struct Real {
+    pub(crate) auth_line: String,
+    pub(crate) clouds_yaml: PathBuf,
+    pub(crate) image_id: String,
 }
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/openstack-test-cloud.sh")
 }
 
-/// A skip the developer asked for (the switch is off): said on stderr and
-/// in `NUBO_SKIP_LOG`, never a failure.
-fn opt_in_skip(why: &str) {
-    eprintln!("SKIPPED: {why}");
-    if let Some(path) = std::env::var_os("NUBO_SKIP_LOG") {
-        let thread = std::thread::current();
-        let test = thread.name().unwrap_or("(a test)");
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .expect("open NUBO_SKIP_LOG");
-        f.write_all(format!("{test}: {why}\n").as_bytes())
-            .expect("write NUBO_SKIP_LOG");
-    }
-}
-
 /// Starts the services once per test process (the script is idempotent:
 /// a running cloud is left as it is), or `None` when the switch is off.
-fn real() -> Option<&'static Real> {
+pub(crate) fn real() -> Option<&'static Real> {
     if std::env::var("NUBO_OPENSTACK_REAL").as_deref() != Ok("1") {
-        opt_in_skip(
-            "NUBO_OPENSTACK_REAL is not 1: the real-OpenStack tests are opt-in (scripts/openstack-test-cloud.sh)",
+        crate::support::skip_or_fail(
+            "NUBO_OPENSTACK_REAL is not 1: the real-OpenStack tests need the services of scripts/openstack-test-cloud.sh (.ci/run starts them and sets it)",
         );
         return None;
     }
@@ -97,7 +80,7 @@ fn real() -> Option<&'static Real> {
 
 impl Real {
     /// `openstack --os-cloud nubo ARGS -f json`, as the test project.
-    fn openstack(&self, args: &[&str]) -> Value {
+    pub(crate) fn openstack(&self, args: &[&str]) -> Value {
         let out = Command::new("openstack")
             .env("OS_CLIENT_CONFIG_FILE", &self.clouds_yaml)
             .args(["--os-cloud", "nubo"])
@@ -116,7 +99,7 @@ impl Real {
     }
 
     /// `openstack WHAT list EXTRA`.
-    fn list(&self, what: &[&str], extra: &[&str]) -> Vec<Value> {
+    pub(crate) fn list(&self, what: &[&str], extra: &[&str]) -> Vec<Value> {
         let mut args = what.to_vec();
         args.push("list");
         args.extend_from_slice(extra);
@@ -140,7 +123,12 @@ impl Real {
     /// Nothing of the cluster is left: no server, port, floating IP,
     /// security group or key pair that is the cluster's, by name, by the
     /// servers' ids and by the floating addresses it had.
-    fn assert_nothing_of(&self, cluster: &str, server_ids: &[String], floating: &[String]) {
+    pub(crate) fn assert_nothing_of(
+        &self,
+        cluster: &str,
+        server_ids: &[String],
+        floating: &[String],
+    ) {
         let prefix = format!("nubo-{cluster}-");
         let servers = self.list(&["server"], &[]);
         assert!(

@@ -88,6 +88,25 @@ struct Cluster {
     /// moto with test-cloud hosts behind its instances, likewise.
     #[cfg(feature = "ec2")]
     moto: Option<MotoCloud>,
+    /// Real OpenStack with test-cloud hosts behind Nova's servers,
+    /// likewise.
+    real_ost: Option<RealOstCloud>,
+}
+
+/// Real OpenStack (`scripts/openstack-test-cloud.sh`: Debian's Keystone,
+/// Nova with the fake driver, Neutron) with a test cloud's hosts behind
+/// the servers of this cluster ([`nubo::testcloud::nova::NovaHosts`]),
+/// plugged into the real cloud's own bridges, with the `nubo` project's
+/// auth file and `site.radl` for the `openstack` images template.
+struct RealOstCloud {
+    hosts: nubo::testcloud::nova::NovaHosts,
+    _rt: tokio::runtime::Runtime,
+    _guard: Guard,
+    test_cloud: TestCloud,
+    test_cloud_root: PathBuf,
+    auth: PathBuf,
+    site: PathBuf,
+    real: &'static crate::openstack_real::Real,
 }
 
 /// moto (EC2) with a test cloud's hosts behind its instances, in a VPC
@@ -153,7 +172,68 @@ impl Cluster {
             one: None,
             #[cfg(feature = "ec2")]
             moto: None,
+            real_ost: None,
         }
+    }
+
+    /// A cluster to be launched on real OpenStack with hosts behind its
+    /// servers; `None` when the real services are not switched on (then
+    /// the skip is said).
+    fn on_real_openstack() -> Option<Cluster> {
+        use nubo::testcloud::Role;
+        use nubo::testcloud::nova::{AdminAuth, NovaConfig, NovaHosts};
+        let real = crate::openstack_real::real()?;
+        let mut c = Cluster::new();
+        let (guard, root, test_cloud) = new_cloud("slurm-nova");
+        // The linuxbridge agent's bridges (bridge_mappings), where a
+        // hypervisor would plug the servers.
+        let private = test_cloud
+            .adopt_network("private", Role::Private, "ostc-priv", 254)
+            .unwrap();
+        let public = test_cloud
+            .adopt_network("public", Role::Public, "ostc-ext", 255)
+            .unwrap();
+        let clouds = std::fs::read_to_string(&real.clouds_yaml).unwrap();
+        let auth = AdminAuth::from_clouds_yaml(&clouds, "nubo-admin").unwrap();
+        let rt = cloud_runtime();
+        let hosts = {
+            let _enter = rt.enter();
+            NovaHosts::start(
+                test_cloud.clone(),
+                NovaConfig {
+                    auth,
+                    networks: vec![("private".into(), private), ("public".into(), public)],
+                    name_prefix: format!("nubo-{}-", c.name),
+                    period: Duration::from_millis(500),
+                },
+            )
+        };
+        let dir = c.root.parent().unwrap().to_path_buf();
+        let auth = write_auth(&dir, &format!("{}\n", real.auth_line));
+        let image = format!(
+            "disk.0.image.url = 'ost://127.0.0.1/{}' and disk.0.os.credentials.username = 'cloudadm'",
+            real.image_id
+        );
+        let site_file = dir.join("site.radl");
+        std::fs::write(
+            &site_file,
+            format!(
+                "network public ( provider_id = 'public' )\nnetwork private ( provider_id = 'private' )\n\
+                 system front ( {image} )\nsystem wn ( {image} )\n"
+            ),
+        )
+        .unwrap();
+        c.real_ost = Some(RealOstCloud {
+            hosts,
+            _rt: rt,
+            _guard: guard,
+            test_cloud,
+            test_cloud_root: root,
+            auth,
+            site: site_file,
+            real,
+        });
+        Some(c)
     }
 
     /// A cluster to be launched on moto backed by the test cloud; `wn`
@@ -1367,6 +1447,183 @@ fn slurm_nfs_on_the_openstack_test_cloud_runs_jobs_grows_and_leaves_nothing() {
     let networks = test_cloud.networks().unwrap();
     drop(c);
     let left = tc::traces(&test_cloud, &root, &netns, &networks);
+    assert!(left.is_empty(), "left on this machine: {left:#?}");
+}
+
+/// Issue 16, must-show 3: `nubo launch c1 slurm nfs openports openstack`
+/// (`--add`: the real cloud's image and networks, the login user
+/// `cloudadm`) against real OpenStack (Debian's Keystone, Glance, Nova
+/// with the fake driver, Neutron; `scripts/openstack-test-cloud.sh`),
+/// with test-cloud hosts booted by cloud-init behind Nova's servers at
+/// their Neutron ports' addresses (`NovaHosts`): the front-end has a
+/// floating IP this machine reaches, wn-1 only a private address it does
+/// not; nubo configures wn-1 through the front-end (ProxyJump) and
+/// `sbatch --wrap hostname` runs on wn-1; `nubo stop` stops the hosts
+/// (Nova's `SHUTOFF`), `nubo restart` starts them and wn-1 answers again.
+/// After `destroy` the `openstack` client shows no server, port, floating
+/// IP, security group or key pair of the cluster, and the hosts are gone.
+/// Prints a timeline per node.
+#[test]
+fn slurm_nfs_on_real_openstack_runs_a_job_on_a_private_worker_and_leaves_nothing() {
+    if !can_run() || !tc::can_run() {
+        return;
+    }
+    let Some(mut c) = Cluster::on_real_openstack() else {
+        return;
+    };
+    let name = c.name.clone();
+    let called = std::time::SystemTime::now();
+    c.start = Instant::now();
+    c.mark(format!(
+        "launch {name} slurm nfs openports openstack (real)"
+    ));
+    {
+        let r = c.real_ost.as_ref().unwrap();
+        c.ok(&[
+            "launch",
+            &name,
+            "slurm",
+            "nfs",
+            "openports",
+            "openstack",
+            "--add",
+            r.site.to_str().unwrap(),
+            "-a",
+            r.auth.to_str().unwrap(),
+            "-y",
+        ]);
+    }
+    c.mark("launched: front and wn-1 configured");
+    let shown: serde_json::Value = serde_json::from_str(&c.ok(&["show", &name, "--json"])).unwrap();
+    let launched = steps_ended(&shown, called);
+    let vm = |node: &str| -> serde_json::Value {
+        shown["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["node"] == node)
+            .unwrap_or_else(|| panic!("no {node} in {shown:#}"))
+            .clone()
+    };
+    let addresses = |node: &str| -> Vec<std::net::Ipv4Addr> {
+        vm(node)["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a.as_str()?.parse().ok())
+            .collect()
+    };
+    let wn = addresses("wn-1");
+    assert_eq!(wn.len(), 1, "wn-1 has only a private address: {wn:?}");
+    assert_eq!(
+        wn[0].octets()[..3],
+        [10, 250, 254],
+        "on Neutron's private network"
+    );
+    assert!(
+        !reachable_from_here(wn[0]),
+        "wn-1 is not reachable from here"
+    );
+    let front = addresses("front");
+    let floating: Vec<std::net::Ipv4Addr> = front
+        .iter()
+        .copied()
+        .filter(|ip| ip.octets()[..3] == [10, 250, 255])
+        .collect();
+    assert_eq!(
+        floating.len(),
+        1,
+        "one floating IP on the front-end: {front:?}"
+    );
+    assert!(
+        reachable_from_here(floating[0]),
+        "the front-end's floating IP is reachable from here"
+    );
+    // nubo reaches wn-1 through the front-end only.
+    assert_eq!(c.on("wn-1", "hostname").trim(), "wn-1");
+    assert_eq!(c.on("wn-1", "id -un").trim(), "cloudadm");
+    assert_eq!(
+        job_as(&c, Some("nubo"), "/home/nubo", ""),
+        "wn-1",
+        "the job runs on the private worker"
+    );
+    c.mark("sbatch --wrap hostname ran on wn-1");
+    let ids: Vec<String> = ["front", "wn-1"]
+        .iter()
+        .map(|n| vm(n)["provider_vm_id"].as_str().unwrap().to_string())
+        .collect();
+    {
+        let r = c.real_ost.as_ref().unwrap();
+        assert_eq!(
+            r.hosts.backed(),
+            ids.iter().cloned().collect(),
+            "a host behind each server of the cluster"
+        );
+        // Nova's SHUTOFF stops the hosts, ACTIVE starts them again (with
+        // the floating address): wn-1 answers through the front-end.
+        let hosts_running = |want: bool| {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while ids.iter().any(|id| r.test_cloud.is_running(id) != want)
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            ids.iter().all(|id| r.test_cloud.is_running(id) == want)
+        };
+        c.ok(&["stop", &name]);
+        for id in &ids {
+            assert_eq!(
+                r.real.openstack(&["server", "show", id])["status"],
+                "SHUTOFF"
+            );
+        }
+        assert!(hosts_running(false), "the hosts stopped with their servers");
+        c.ok(&["restart", &name]);
+        assert!(hosts_running(true), "the hosts started with their servers");
+        assert_eq!(c.on("wn-1", "hostname").trim(), "wn-1");
+        c.mark("stopped and restarted; wn-1 answers again");
+    }
+    c.ok(&["destroy", &name, "-y"]);
+    c.mark("destroyed");
+    let r = c.real_ost.as_ref().unwrap();
+    let fips: Vec<String> = floating.iter().map(|f| f.to_string()).collect();
+    r.real.assert_nothing_of(&name, &ids, &fips);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !r.test_cloud.host_names().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        r.test_cloud.host_names().is_empty(),
+        "hosts left after their servers went: {:?}",
+        r.test_cloud.host_names()
+    );
+    assert!(r.hosts.errors().is_empty(), "{:?}", r.hosts.errors());
+    let boots: Vec<(String, nubo::testcloud::Boot)> = r
+        .hosts
+        .boots()
+        .into_iter()
+        .map(|(server, b)| {
+            let node = server
+                .strip_prefix(&format!("nubo-{name}-"))
+                .unwrap_or(&server)
+                .to_string();
+            (node, b)
+        })
+        .collect();
+    eprintln!("{}", node_timeline(&c, called, &boots, &launched));
+    eprintln!(
+        "timeline of {name}:\n{}",
+        c.timeline
+            .iter()
+            .map(|(t, w)| format!("  {:7.2} s  {w}", t.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let (test_cloud, root) = (r.test_cloud.clone(), r.test_cloud_root.clone());
+    drop(c);
+    // The adopted bridges and their routes are the real cloud's: only
+    // what the test cloud made is looked for.
+    let left = tc::traces(&test_cloud, &root, &[], &[]);
     assert!(left.is_empty(), "left on this machine: {left:#?}");
 }
 
