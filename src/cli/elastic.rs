@@ -38,8 +38,10 @@ pub enum Command {
 pub struct RunArgs {
     /// The cluster's name.
     name: String,
-    /// The job queue: `slurm` (squeue/sinfo on the front-end) or
-    /// `command:PROGRAM` (a program printing the queue as JSON).
+    /// The job queue: `slurm` (squeue/sinfo on the front-end),
+    /// `command:PROGRAM` (a program printing the queue as JSON), or
+    /// `sqs:QUEUE_URL` (an SQS queue: one message waiting is one job of one
+    /// CPU; workers are used while messages are in flight).
     #[arg(long, default_value = "slurm")]
     queue: QueueKind,
     /// Seconds between rounds.

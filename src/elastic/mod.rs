@@ -17,6 +17,7 @@ pub mod policy;
 pub mod queue;
 pub mod simulate;
 pub mod slurm;
+pub mod sqs;
 pub mod swf;
 
 pub use decide::{Action, Decision, Outcome, RecordedAction, decide};

@@ -15,6 +15,8 @@
 
 mod metrics;
 pub mod queue;
+#[cfg(feature = "ec2")]
+pub mod sqs;
 
 use crate::elastic::{
     Action, Decision, ElasticNode, NodeState, Policy, QueueState, RecordedAction, Snapshot, decide,
