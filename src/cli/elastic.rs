@@ -41,7 +41,9 @@ pub struct RunArgs {
     /// The job queue: `slurm` (squeue/sinfo on the front-end),
     /// `command:PROGRAM` (a program printing the queue as JSON), or
     /// `sqs:QUEUE_URL` (an SQS queue: one message waiting is one job of one
-    /// CPU; workers are used while messages are in flight).
+    /// CPU; workers are used while messages are in flight), or
+    /// `kubernetes:URL` (a Kubernetes API server: pending pods are jobs,
+    /// Nodes are the workers; drained by cordon and eviction).
     #[arg(long, default_value = "slurm")]
     queue: QueueKind,
     /// Seconds between rounds.

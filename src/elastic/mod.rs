@@ -12,6 +12,7 @@ pub mod clues;
 pub mod command;
 pub mod decide;
 pub mod hostlist;
+pub mod kube;
 pub mod node;
 pub mod policy;
 pub mod queue;

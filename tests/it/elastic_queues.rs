@@ -70,8 +70,8 @@ impl Elastic {
         format!("{net}.1")
     }
 
-    fn daemon(&self, queue: &str, env: &[(&str, &str)]) -> Child {
-        let mut c = self.n.cmd(&[
+    fn daemon(&self, queue: &str, env: &[(&str, &str)], extra: &[&str]) -> Child {
+        let mut args = vec![
             "elastic",
             "run",
             &self.n.name,
@@ -79,7 +79,9 @@ impl Elastic {
             queue,
             "--period",
             "0.5",
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        let mut c = self.n.cmd(&args);
         for (k, v) in env {
             c.env(k, v);
         }
@@ -302,6 +304,7 @@ while True:
                 ("AWS_ACCESS_KEY_ID", KEY),
                 ("AWS_SECRET_ACCESS_KEY", SECRET),
             ],
+            &[],
         );
         let t0 = Instant::now();
         rt.block_on(async {
@@ -390,5 +393,288 @@ while True:
         assert_eq!(out.status.code(), Some(2), "a usage error");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("`jobs` is not an SQS queue URL"), "{err}");
+    }
+}
+
+mod kubernetes {
+    use super::*;
+    use nubo::elastic::QueueState;
+    use nubo::ops::elastic::kube::Kube;
+    use nubo::testcloud::emu::kube::{KubeConfig, KubeEmu, RUN_SECONDS};
+    use serde_json::json;
+
+    const TOKEN: &str = "nubo-kube-test-token";
+
+    /// The worker's stand-in kubelet (curl and sh): registers the host's
+    /// Node (1 CPU, 1 GiB allocatable) and posts its `Ready` status every
+    /// second.
+    const KUBELET: &str = r#"#!/bin/sh
+api=$1
+token=$2
+me=$(hostname)
+node='{ "apiVersion": "v1", "kind": "Node", "metadata": { "name": "'$me'" }, "spec": { }, "status": { "capacity": { "cpu": "1", "memory": "1Gi", "pods": "110" }, "allocatable": { "cpu": "1", "memory": "1Gi", "pods": "110" } } }'
+while :; do
+  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  st='{ "status": { "conditions": [ { "type": "Ready", "status": "True", "reason": "KubeletReady", "lastHeartbeatTime": "'$now'" } ] } }'
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X PATCH -H "Authorization: Bearer $token" -H 'Content-Type: application/merge-patch+json' --data "$st" "$api/api/v1/nodes/$me/status")
+  if [ "$code" = 404 ]; then
+    curl -s -o /dev/null -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' --data "$node" "$api/api/v1/nodes"
+    echo "registered $me"
+    continue
+  fi
+  sleep 1
+done
+"#;
+
+    fn worker(port: u16) -> String {
+        let script: String = KUBELET.lines().map(|l| format!("      {l}\n")).collect();
+        format!(
+            "- file:\n    path: /usr/local/bin/nubo-kubelet\n    mode: '0755'\n    content: |\n{script}\
+             - daemon:\n    name: kubelet\n    \
+             command: exec /usr/local/bin/nubo-kubelet http://$(echo {{{{node.ip}}}} | sed 's/[.][0-9]*$/.1/'):{port} {TOKEN}\n"
+        )
+    }
+
+    fn pod(name: &str, cpu: &str, memory: &str, seconds: &str) -> serde_json::Value {
+        json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "annotations": {RUN_SECONDS: seconds}},
+            "spec": {"containers": [{
+                "name": "main",
+                "image": "busybox",
+                "resources": {"requests": {"cpu": cpu, "memory": memory}},
+            }]},
+        })
+    }
+
+    async fn create(url: &str, p: &serde_json::Value) -> u16 {
+        reqwest::Client::new()
+            .post(format!("{url}/api/v1/namespaces/default/pods"))
+            .bearer_auth(TOKEN)
+            .header("Content-Type", "application/json")
+            .body(p.to_string())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    async fn node(url: &str, name: &str, ready: bool) {
+        let http = reqwest::Client::new();
+        let n = json!({"metadata": {"name": name}, "status": {
+            "allocatable": {"cpu": "2", "memory": "1Gi"}}});
+        let r = http
+            .post(format!("{url}/api/v1/nodes"))
+            .bearer_auth(TOKEN)
+            .header("Content-Type", "application/json")
+            .body(n.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+        let st = json!({"status": {"conditions": [
+            {"type": "Ready", "status": if ready { "True" } else { "False" }}]}});
+        let r = http
+            .patch(format!("{url}/api/v1/nodes/{name}/status"))
+            .bearer_auth(TOKEN)
+            .header("Content-Type", "application/merge-patch+json")
+            .body(st.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+
+    /// The daemon's Kubernetes client against the emulator (no root):
+    /// pending pods with their requests, nodes idle, used, off; cordon and
+    /// evict; delete; a wrong token and an unreachable server are clear
+    /// errors.
+    #[test]
+    fn the_kubernetes_queue_reads_pods_and_nodes_and_drains_by_cordon_and_eviction() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let emu = KubeEmu::start_on(
+                KubeConfig {
+                    token: TOKEN.into(),
+                    grace: Duration::from_secs(30),
+                },
+                "127.0.0.1:0".parse().unwrap(),
+            )
+            .await
+            .unwrap();
+            let url = emu.url();
+            node(&url, "wn-1", true).await;
+            node(&url, "wn-2", true).await;
+            node(&url, "wn-3", false).await;
+            // a and b fill wn-1 (2 CPUs), c goes to wn-2; huge fits no node.
+            for (name, cpu) in [("a", "1"), ("b", "1000m"), ("c", "500m"), ("huge", "3")] {
+                assert_eq!(create(&url, &pod(name, cpu, "128Mi", "600")).await, 201);
+            }
+            assert_eq!(
+                create(&url, &pod("a", "1", "1Mi", "1")).await,
+                409,
+                "a duplicate"
+            );
+            assert_eq!(
+                create(&url, &pod("bad", "1", "lots", "1")).await,
+                422,
+                "a bad quantity"
+            );
+            let k = Kube::new(&url, Some(TOKEN.into())).unwrap();
+            let s = k.snapshot().await.unwrap();
+            let placed = emu.pods();
+            assert_eq!(
+                placed
+                    .iter()
+                    .map(|(_, _, n)| n.as_deref())
+                    .collect::<Vec<_>>(),
+                [Some("wn-1"), Some("wn-1"), Some("wn-2"), None],
+                "{placed:?}"
+            );
+            assert_eq!(s.pending.len(), 1, "{s:?}");
+            assert_eq!(s.pending[0].id, "default/huge");
+            assert_eq!((s.pending[0].cpus, s.pending[0].memory_mb), (3, 128));
+            assert_eq!(s.running, 3);
+            assert_eq!(s.node("wn-1"), Some(QueueState::Used));
+            assert_eq!(s.node("wn-3"), Some(QueueState::Off));
+            // Drain wn-2: cordoned, its pod evicted.
+            k.drain("wn-2").await.unwrap();
+            let s = k.snapshot().await.unwrap();
+            assert_eq!(s.node("wn-2"), Some(QueueState::Failed), "cordoned, no pod");
+            assert!(
+                !emu.pods().iter().any(|(id, _, _)| id == "default/c"),
+                "evicted"
+            );
+            let calls = emu.calls();
+            assert!(
+                calls.contains(&"PATCH /api/v1/nodes/wn-2".to_string()),
+                "{calls:?}"
+            );
+            assert!(
+                calls.contains(&"POST /api/v1/namespaces/default/pods/c/eviction".to_string()),
+                "{calls:?}"
+            );
+            k.undrain("wn-2").await.unwrap();
+            assert_eq!(
+                k.snapshot().await.unwrap().node("wn-2"),
+                Some(QueueState::Idle)
+            );
+            k.gone("wn-2").await.unwrap();
+            k.gone("wn-2").await.unwrap();
+            assert_eq!(emu.nodes(), ["wn-1", "wn-3"]);
+            // Errors.
+            let e = Kube::new(&url, Some("wrong".into()))
+                .unwrap()
+                .snapshot()
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("401 Unauthorized"), "{e}");
+            let e = Kube::new("http://127.0.0.1:9", None)
+                .unwrap()
+                .snapshot()
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("GET http://127.0.0.1:9/api/v1/pods"), "{e}");
+        });
+    }
+
+    /// Issue 19, must-show 3 (Kubernetes): six pods of half a CPU for 2 s
+    /// on a cluster of the front-end alone: the daemon powers on the three
+    /// workers the cluster may have, their kubelets register their Nodes,
+    /// the emulator's scheduler runs the pods there until they succeed,
+    /// idle workers are cordoned, removed and their Nodes deleted, and
+    /// `destroy` leaves nothing.
+    #[test]
+    fn elastic_daemon_grows_on_pending_pods_and_shrinks_when_they_succeed() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        if !can_run() {
+            return;
+        }
+        let port = free_port();
+        let e = Elastic::launch("kube", &worker(port));
+        assert_eq!(e.running(), ["front"]);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let bind = format!("{}:{port}", e.bridge_address()).parse().unwrap();
+        let emu = rt
+            .block_on(KubeEmu::start_on(
+                KubeConfig {
+                    token: TOKEN.into(),
+                    grace: Duration::from_secs(5),
+                },
+                bind,
+            ))
+            .unwrap();
+        let url = emu.url();
+        let auth = e.n.root.parent().unwrap().join("auth.dat");
+        std::fs::write(
+            &auth,
+            format!(
+                "id = local; type = Local\nid = k8s; type = Kubernetes; host = {url}; token = {TOKEN}\n"
+            ),
+        )
+        .unwrap();
+        let daemon = e.daemon(
+            &format!("kubernetes:{url}"),
+            &[],
+            &["-a", auth.to_str().unwrap()],
+        );
+        let t0 = Instant::now();
+        rt.block_on(async {
+            for i in 1..=6 {
+                let p = pod(&format!("p-{i}"), "500m", "256Mi", "2");
+                assert_eq!(create(&url, &p).await, 201);
+            }
+        });
+        e.wait_for("the six pods to succeed", 120, |_| {
+            let pods = emu.pods();
+            pods.len() == 6 && pods.iter().all(|(_, phase, _)| phase == "Succeeded")
+        });
+        let pods = emu.pods();
+        eprintln!("timeline: 6 pods succeeded in {:?}: {pods:?}", t0.elapsed());
+        for (_, _, node) in &pods {
+            assert!(
+                ["wn-1", "wn-2", "wn-3"].contains(&node.as_deref().unwrap_or("")),
+                "ran on a worker: {pods:?}"
+            );
+        }
+        e.wait_for("the workers removed", 120, |e| {
+            e.running() == ["front"] && emu.nodes().is_empty()
+        });
+        eprintln!("timeline: workers removed at {:?}", t0.elapsed());
+        let log = stop(&e, daemon);
+        let on: Vec<String> = e
+            .decisions("power_on")
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(on, ["wn-1", "wn-2", "wn-3"], "{log}");
+        assert!(
+            e.decisions("power_on")
+                .iter()
+                .all(|(_, r)| r.contains("job default/p-") && r.contains("256 MiB")),
+            "{:?}",
+            e.decisions("power_on")
+        );
+        let off = e.decisions("power_off");
+        assert_eq!(off.len(), 3, "{off:?}");
+        let calls = emu.calls();
+        for w in ["wn-1", "wn-2", "wn-3"] {
+            let cordon = calls
+                .iter()
+                .position(|c| c == &format!("PATCH /api/v1/nodes/{w}"));
+            let delete = calls
+                .iter()
+                .position(|c| c == &format!("DELETE /api/v1/nodes/{w}"));
+            assert!(
+                cordon.is_some() && delete.is_some() && cordon < delete,
+                "{w} cordoned, then deleted: {calls:?}"
+            );
+        }
+        e.n.ok(&["destroy", &e.n.name, "-y"]);
+        assert_nothing_left(&e.n, "after destroy");
     }
 }

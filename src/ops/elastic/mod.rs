@@ -13,6 +13,7 @@
 //! finishes what the recorded states ask for: no duplicate VM, no lost
 //! node.
 
+pub mod kube;
 mod metrics;
 pub mod queue;
 #[cfg(feature = "ec2")]

@@ -6,7 +6,9 @@
 //! in an [`ssh::Pool`](crate::ssh::Pool). The generic `command` queue runs
 //! a user's program on this machine (`sh -c PROGRAM`, for at most a
 //! minute). The `sqs` queue reads an SQS queue's attributes (see
-//! `elastic::sqs` and [`super::sqs`]).
+//! `elastic::sqs` and [`super::sqs`]); the `kubernetes` queue asks a
+//! Kubernetes API server for its pods and nodes (see `elastic::kube` and
+//! [`super::kube`]).
 
 use super::ElasticError;
 use crate::elastic::{Snapshot, command, slurm};
@@ -26,6 +28,8 @@ pub enum QueueKind {
     Command(String),
     /// An SQS queue, by its URL (see `elastic::sqs`).
     Sqs(String),
+    /// A Kubernetes API server, by its URL (see `elastic::kube`).
+    Kubernetes(String),
 }
 
 impl std::str::FromStr for QueueKind {
@@ -40,8 +44,9 @@ impl std::str::FromStr for QueueKind {
                 crate::elastic::sqs::parse_url(url.trim()).map_err(|e| e.to_string())?;
                 Ok(QueueKind::Sqs(url.trim().to_string()))
             }
+            Some(("kubernetes", url)) => Ok(QueueKind::Kubernetes(super::kube::check_url(url)?)),
             _ => Err(format!(
-                "unknown queue {s:?}: use `slurm`, `command:PROGRAM` or `sqs:QUEUE_URL`"
+                "unknown queue {s:?}: use `slurm`, `command:PROGRAM`, `sqs:QUEUE_URL` or `kubernetes:URL`"
             )),
         }
     }
@@ -59,6 +64,7 @@ pub struct Queue {
     front: Mutex<Option<Front>>,
     #[cfg(feature = "ec2")]
     sqs: tokio::sync::OnceCell<super::sqs::Sqs>,
+    kube: tokio::sync::OnceCell<super::kube::Kube>,
 }
 
 /// The front-end as last found, and the pool that keeps its session.
@@ -77,6 +83,7 @@ impl Queue {
             front: Mutex::new(None),
             #[cfg(feature = "ec2")]
             sqs: tokio::sync::OnceCell::new(),
+            kube: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -164,7 +171,22 @@ impl Queue {
                 command::parse(&out.stdout_text()).map_err(|e| ElasticError::Queue(e.to_string()))
             }
             QueueKind::Sqs(url) => self.sqs_snapshot(url).await,
+            QueueKind::Kubernetes(url) => self.kube(url).await?.snapshot().await,
         }
+    }
+
+    /// The Kubernetes client, made on first use.
+    async fn kube(&self, url: &str) -> Result<&super::kube::Kube, ElasticError> {
+        self.kube
+            .get_or_try_init(|| async {
+                let auth = self
+                    .env
+                    .auth_for(&self.cluster)
+                    .map_err(|e| ElasticError::Queue(e.to_string()))?;
+                let token = super::kube::token(auth.as_ref(), |p| std::fs::read_to_string(p).ok());
+                super::kube::Kube::new(url, token)
+            })
+            .await
     }
 
     /// The names of the cluster's nodes whose VM runs: the workers of a
@@ -211,31 +233,33 @@ impl Queue {
 
     /// Stops the queue from giving `node` new jobs (before a power-off).
     pub async fn drain(&self, node: &str) -> Result<(), ElasticError> {
-        match self.kind {
+        match &self.kind {
             QueueKind::Slurm => self
                 .on_front(&format!(
                     "scontrol update NodeName={node} State=DRAIN Reason=nubo-power-off"
                 ))
                 .await
                 .map(drop),
+            QueueKind::Kubernetes(url) => self.kube(url).await?.drain(node).await,
             QueueKind::Command(_) | QueueKind::Sqs(_) => Ok(()),
         }
     }
 
     /// Gives a drained node back (a power-off that was called off).
     pub async fn undrain(&self, node: &str) -> Result<(), ElasticError> {
-        match self.kind {
+        match &self.kind {
             QueueKind::Slurm => self
                 .on_front(&format!("scontrol update NodeName={node} State=RESUME"))
                 .await
                 .map(drop),
+            QueueKind::Kubernetes(url) => self.kube(url).await?.undrain(node).await,
             QueueKind::Command(_) | QueueKind::Sqs(_) => Ok(()),
         }
     }
 
     /// Tells the queue a node is gone.
     pub async fn gone(&self, node: &str) -> Result<(), ElasticError> {
-        match self.kind {
+        match &self.kind {
             QueueKind::Slurm => self
                 // The reason the front-end's own configuration gives absent
                 // workers (recipes/slurm-front.yaml); the drain of the
@@ -246,6 +270,7 @@ impl Queue {
                 ))
                 .await
                 .map(drop),
+            QueueKind::Kubernetes(url) => self.kube(url).await?.gone(node).await,
             QueueKind::Command(_) | QueueKind::Sqs(_) => Ok(()),
         }
     }
