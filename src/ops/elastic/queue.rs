@@ -191,6 +191,7 @@ impl Queue {
 
     /// The names of the cluster's nodes whose VM runs: the workers of a
     /// queue that knows no nodes.
+    #[cfg(feature = "ec2")]
     async fn running_nodes(&self) -> Result<Vec<String>, ElasticError> {
         Ok(self
             .env
