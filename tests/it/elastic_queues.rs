@@ -487,6 +487,28 @@ done
         assert_eq!(r.status().as_u16(), 200);
     }
 
+    /// A `kubernetes:` queue that is not a URL: a usage error saying so.
+    #[test]
+    fn a_bad_kubernetes_url_is_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = crate::support::nubo_in(dir.path())
+            .args([
+                "elastic",
+                "run",
+                "c1",
+                "--queue",
+                "kubernetes:10.0.0.1:6443",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "a usage error");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("`10.0.0.1:6443` is not a Kubernetes API server URL"),
+            "{err}"
+        );
+    }
+
     /// The daemon's Kubernetes client against the emulator (no root):
     /// pending pods with their requests, nodes idle, used, off; cordon and
     /// evict; delete; a wrong token and an unreachable server are clear
