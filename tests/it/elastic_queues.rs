@@ -487,6 +487,63 @@ done
         assert_eq!(r.status().as_u16(), 200);
     }
 
+    /// A Node whose kubelet stops posting its status reads `Ready:
+    /// Unknown` after the grace period, and the queue sees it off; its
+    /// next status makes it ready again.
+    #[test]
+    fn a_node_whose_kubelet_is_silent_goes_off_after_the_grace_period() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let emu = KubeEmu::start_on(
+                KubeConfig {
+                    token: TOKEN.into(),
+                    grace: Duration::from_millis(300),
+                },
+                "127.0.0.1:0".parse().unwrap(),
+            )
+            .await
+            .unwrap();
+            let url = emu.url();
+            node(&url, "wn-1", true).await;
+            let k = Kube::new(&url, Some(TOKEN.into())).unwrap();
+            assert_eq!(
+                k.snapshot().await.unwrap().node("wn-1"),
+                Some(QueueState::Idle)
+            );
+            // A pod is not scheduled onto a node that is not ready.
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            assert_eq!(create(&url, &pod("late", "1", "1Mi", "1")).await, 201);
+            let s = k.snapshot().await.unwrap();
+            assert_eq!(s.node("wn-1"), Some(QueueState::Off), "{s:?}");
+            assert_eq!(s.pending.len(), 1, "not bound to a node not ready");
+            let r = reqwest::Client::new()
+                .patch(format!("{url}/api/v1/nodes/wn-1/status"))
+                .bearer_auth(TOKEN)
+                .header("Content-Type", "application/merge-patch+json")
+                .body(r#"{"status": {"conditions": [{"type": "Ready", "status": "True"}]}}"#)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            let s = k.snapshot().await.unwrap();
+            assert_eq!(
+                s.node("wn-1"),
+                Some(QueueState::Used),
+                "ready, running the pod"
+            );
+            assert!(s.pending.is_empty());
+            let r = reqwest::Client::new()
+                .patch(format!("{url}/api/v1/nodes/wn-1"))
+                .bearer_auth(TOKEN)
+                .header("Content-Type", "text/plain")
+                .body("x")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 415, "not a merge patch");
+        });
+    }
+
     /// A `kubernetes:` queue that is not a URL: a usage error saying so.
     #[test]
     fn a_bad_kubernetes_url_is_refused_with_the_reason() {
