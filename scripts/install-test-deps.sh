@@ -57,6 +57,15 @@ if ! command -v moto_server >/dev/null && command -v pyenv >/dev/null; then
 fi
 moto_server --help >/dev/null
 
+# The elasticity daemon's SQS and Kubernetes tests (tests/it/elastic_queues.rs):
+# the workers' consumers run Debian's /usr/bin/python3 (a local node has its
+# own /root, so a python3 under /root, as pyenv's, is not seen there) and
+# the stand-in kubelets run curl.
+if [ ! -x /usr/bin/python3 ] || ! command -v curl >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 curl >/dev/null
+fi
+
 # Recipes from git (tests/it/recipe_git.rs): git, with its `git daemon`.
 if ! command -v git >/dev/null || [ ! -x "$(git --exec-path)/git-daemon" ]; then
   apt-get update -qq

@@ -12,11 +12,13 @@ pub mod clues;
 pub mod command;
 pub mod decide;
 pub mod hostlist;
+pub mod kube;
 pub mod node;
 pub mod policy;
 pub mod queue;
 pub mod simulate;
 pub mod slurm;
+pub mod sqs;
 pub mod swf;
 
 pub use decide::{Action, Decision, Outcome, RecordedAction, decide};

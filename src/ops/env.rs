@@ -434,6 +434,20 @@ impl Env {
         Ok(self)
     }
 
+    /// The auth in use for `cluster`: the `-a` file if one was given, else
+    /// the one recorded at launch, if any.
+    pub fn auth_for(&self, cluster: &str) -> Result<Option<AuthFile>, EnvError> {
+        if let Some(a) = &self.auth {
+            return Ok(Some(a.clone()));
+        }
+        match self.store.secret(cluster, AUTH_SECRET)? {
+            Some(secret) => auth::parse("the recorded auth", secret.expose(), Path::new("."))
+                .map(Some)
+                .map_err(EnvError::Auth),
+            None => Ok(None),
+        }
+    }
+
     /// The cluster's known_hosts file.
     /// The state store for async code: every call on a blocking thread.
     pub fn db(&self) -> super::db::Db {

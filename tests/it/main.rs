@@ -12,6 +12,7 @@ mod cloud_cli;
 mod ec2;
 mod elastic;
 mod elastic_capacity;
+mod elastic_queues;
 mod elastic_simulate;
 mod exit_codes;
 mod launch;

@@ -13,9 +13,12 @@
 //! finishes what the recorded states ask for: no duplicate VM, no lost
 //! node.
 
+pub mod kube;
 mod metrics;
 pub mod queue;
 mod trim;
+#[cfg(feature = "ec2")]
+pub mod sqs;
 
 use crate::elastic::{
     Action, Decision, ElasticNode, NodeState, Policy, QueueState, RecordedAction, Snapshot, decide,

@@ -5,7 +5,10 @@
 //! a loopback login), one `squeue && sinfo` per round on a session kept
 //! in an [`ssh::Pool`](crate::ssh::Pool). The generic `command` queue runs
 //! a user's program on this machine (`sh -c PROGRAM`, for at most a
-//! minute).
+//! minute). The `sqs` queue reads an SQS queue's attributes (see
+//! `elastic::sqs` and [`super::sqs`]); the `kubernetes` queue asks a
+//! Kubernetes API server for its pods and nodes (see `elastic::kube` and
+//! [`super::kube`]).
 
 use super::ElasticError;
 use crate::elastic::{Snapshot, command, slurm};
@@ -23,6 +26,10 @@ pub enum QueueKind {
     Slurm,
     /// A program printing the queue as JSON (see `elastic::command`).
     Command(String),
+    /// An SQS queue, by its URL (see `elastic::sqs`).
+    Sqs(String),
+    /// A Kubernetes API server, by its URL (see `elastic::kube`).
+    Kubernetes(String),
 }
 
 impl std::str::FromStr for QueueKind {
@@ -33,8 +40,13 @@ impl std::str::FromStr for QueueKind {
             Some(("command", prog)) if !prog.trim().is_empty() => {
                 Ok(QueueKind::Command(prog.to_string()))
             }
+            Some(("sqs", url)) => {
+                crate::elastic::sqs::parse_url(url.trim()).map_err(|e| e.to_string())?;
+                Ok(QueueKind::Sqs(url.trim().to_string()))
+            }
+            Some(("kubernetes", url)) => Ok(QueueKind::Kubernetes(super::kube::check_url(url)?)),
             _ => Err(format!(
-                "unknown queue {s:?}: use `slurm` or `command:PROGRAM`"
+                "unknown queue {s:?}: use `slurm`, `command:PROGRAM`, `sqs:QUEUE_URL` or `kubernetes:URL`"
             )),
         }
     }
@@ -50,6 +62,9 @@ pub struct Queue {
     env: Env,
     cluster: String,
     front: Mutex<Option<Front>>,
+    #[cfg(feature = "ec2")]
+    sqs: tokio::sync::OnceCell<super::sqs::Sqs>,
+    kube: tokio::sync::OnceCell<super::kube::Kube>,
 }
 
 /// The front-end as last found, and the pool that keeps its session.
@@ -66,6 +81,9 @@ impl Queue {
             env,
             cluster: cluster.to_string(),
             front: Mutex::new(None),
+            #[cfg(feature = "ec2")]
+            sqs: tokio::sync::OnceCell::new(),
+            kube: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -152,36 +170,97 @@ impl Queue {
                     .map_err(|e| ElasticError::Queue(e.to_string()))?;
                 command::parse(&out.stdout_text()).map_err(|e| ElasticError::Queue(e.to_string()))
             }
+            QueueKind::Sqs(url) => self.sqs_snapshot(url).await,
+            QueueKind::Kubernetes(url) => self.kube(url).await?.snapshot().await,
         }
+    }
+
+    /// The Kubernetes client, made on first use.
+    async fn kube(&self, url: &str) -> Result<&super::kube::Kube, ElasticError> {
+        self.kube
+            .get_or_try_init(|| async {
+                let auth = self
+                    .env
+                    .auth_for(&self.cluster)
+                    .map_err(|e| ElasticError::Queue(e.to_string()))?;
+                let token = super::kube::token(auth.as_ref(), |p| std::fs::read_to_string(p).ok());
+                super::kube::Kube::new(url, token)
+            })
+            .await
+    }
+
+    /// The names of the cluster's nodes whose VM runs: the workers of a
+    /// queue that knows no nodes.
+    #[cfg(feature = "ec2")]
+    async fn running_nodes(&self) -> Result<Vec<String>, ElasticError> {
+        Ok(self
+            .env
+            .db()
+            .vms(&self.cluster)
+            .await?
+            .into_iter()
+            .filter(|v| v.state == crate::state::VmState::Running)
+            .map(|v| v.node)
+            .collect())
+    }
+
+    #[cfg(feature = "ec2")]
+    async fn sqs_snapshot(&self, url: &str) -> Result<Snapshot, ElasticError> {
+        let client = self
+            .sqs
+            .get_or_try_init(|| async {
+                let url = crate::elastic::sqs::parse_url(url)
+                    .map_err(|e| ElasticError::Queue(e.to_string()))?;
+                let auth = self
+                    .env
+                    .auth_for(&self.cluster)
+                    .map_err(|e| ElasticError::Queue(e.to_string()))?;
+                let settings =
+                    super::sqs::settings(&url, auth.as_ref(), |n| std::env::var(n).ok())?;
+                Ok::<_, ElasticError>(super::sqs::Sqs::new(url, settings))
+            })
+            .await?;
+        let depth = client.depth().await?;
+        let workers = self.running_nodes().await?;
+        Ok(crate::elastic::sqs::snapshot(depth, &workers))
+    }
+
+    #[cfg(not(feature = "ec2"))]
+    async fn sqs_snapshot(&self, _url: &str) -> Result<Snapshot, ElasticError> {
+        Err(ElasticError::Queue(
+            "this nubo was built without EC2 support (the cargo feature `ec2`), which the sqs queue needs".into(),
+        ))
     }
 
     /// Stops the queue from giving `node` new jobs (before a power-off).
     pub async fn drain(&self, node: &str) -> Result<(), ElasticError> {
-        match self.kind {
+        match &self.kind {
             QueueKind::Slurm => self
                 .on_front(&format!(
                     "scontrol update NodeName={node} State=DRAIN Reason=nubo-power-off"
                 ))
                 .await
                 .map(drop),
-            QueueKind::Command(_) => Ok(()),
+            QueueKind::Kubernetes(url) => self.kube(url).await?.drain(node).await,
+            QueueKind::Command(_) | QueueKind::Sqs(_) => Ok(()),
         }
     }
 
     /// Gives a drained node back (a power-off that was called off).
     pub async fn undrain(&self, node: &str) -> Result<(), ElasticError> {
-        match self.kind {
+        match &self.kind {
             QueueKind::Slurm => self
                 .on_front(&format!("scontrol update NodeName={node} State=RESUME"))
                 .await
                 .map(drop),
-            QueueKind::Command(_) => Ok(()),
+            QueueKind::Kubernetes(url) => self.kube(url).await?.undrain(node).await,
+            QueueKind::Command(_) | QueueKind::Sqs(_) => Ok(()),
         }
     }
 
     /// Tells the queue a node is gone.
     pub async fn gone(&self, node: &str) -> Result<(), ElasticError> {
-        match self.kind {
+        match &self.kind {
             QueueKind::Slurm => self
                 // The reason the front-end's own configuration gives absent
                 // workers (recipes/slurm-front.yaml); the drain of the
@@ -192,7 +271,8 @@ impl Queue {
                 ))
                 .await
                 .map(drop),
-            QueueKind::Command(_) => Ok(()),
+            QueueKind::Kubernetes(url) => self.kube(url).await?.gone(node).await,
+            QueueKind::Command(_) | QueueKind::Sqs(_) => Ok(()),
         }
     }
 

@@ -1,11 +1,13 @@
 //! Emulated cloud front ends, written from the published API references
 //! because no real OpenNebula or OpenStack API can run in the tests (the
-//! real OpenStack services are the other test cloud): in-process HTTP
+//! real OpenStack services are the other test cloud), and a Kubernetes API
+//! server for the elasticity daemon's `kubernetes` queue ([`kube`]): in-process HTTP
 //! servers that keep their resources in memory, and, given a
 //! [`TestCloud`](super::TestCloud), boot a real host for each VM
 //! ([`backing`]). Used by the tests and by `nubo-testcloud`.
 
 pub mod backing;
+pub mod kube;
 pub mod opennebula;
 pub mod openstack;
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 pub struct Moto {
     child: Child,
+    host: String,
     port: u16,
 }
 
@@ -22,6 +23,13 @@ impl Moto {
     /// Starts one with extra environment variables (moto reads its
     /// settings from there, e.g. `INITIAL_NO_AUTH_ACTION_COUNT`).
     pub fn start_with(env: &[(&str, &str)]) -> Option<Moto> {
+        Self::start_on("127.0.0.1", 0, env)
+    }
+
+    /// Starts one listening on `host` (an address of this machine, such
+    /// as a local-provider cluster's bridge address, which its nodes
+    /// reach) and `port` (0: a free one).
+    pub fn start_on(host: &str, port: u16, env: &[(&str, &str)]) -> Option<Moto> {
         let installed = Command::new("moto_server")
             .arg("--help")
             .stdout(Stdio::null())
@@ -34,12 +42,15 @@ impl Moto {
             );
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = match port {
+            0 => std::net::TcpListener::bind((host, 0))
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port(),
+            p => p,
+        };
         let mut cmd = Command::new("moto_server");
-        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        cmd.args(["-H", host, "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -49,21 +60,26 @@ impl Moto {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("start moto_server");
-        let moto = Moto { child, port };
+        let moto = Moto {
+            child,
+            host: host.to_string(),
+            port,
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while TcpStream::connect((host, port)).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "moto_server did not listen on 127.0.0.1:{port} within 60 s"
+                "moto_server did not listen on {host}:{port} within 60 s"
             );
             std::thread::sleep(Duration::from_millis(100));
         }
         Some(moto)
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://HOST:PORT` (`127.0.0.1` unless started with
+    /// [`Moto::start_on`]).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}:{}", self.host, self.port)
     }
 }
 
