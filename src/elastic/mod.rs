@@ -15,6 +15,7 @@ pub mod hostlist;
 pub mod node;
 pub mod policy;
 pub mod queue;
+pub mod rabbitmq;
 pub mod simulate;
 pub mod slurm;
 pub mod swf;

@@ -20,6 +20,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "openstack.radl",
         include_str!("../../templates/openstack.radl"),
     ),
+    (
+        "rabbitmq.radl",
+        include_str!("../../templates/rabbitmq.radl"),
+    ),
     ("slurm.radl", include_str!("../../templates/slurm.radl")),
 ];
 
@@ -42,6 +46,18 @@ pub const RECIPES: &[(&str, &str)] = &[
     (
         "nfs-server.yaml",
         include_str!("../../recipes/nfs-server.yaml"),
+    ),
+    (
+        "rabbitmq-client.yaml",
+        include_str!("../../recipes/rabbitmq-client.yaml"),
+    ),
+    (
+        "rabbitmq-front.yaml",
+        include_str!("../../recipes/rabbitmq-front.yaml"),
+    ),
+    (
+        "rabbitmq-worker.yaml",
+        include_str!("../../recipes/rabbitmq-worker.yaml"),
     ),
     (
         "slurm-conf.yaml",

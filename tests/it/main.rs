@@ -14,6 +14,7 @@ mod elastic;
 mod elastic_capacity;
 mod elastic_simulate;
 mod exit_codes;
+mod job_queues;
 mod launch;
 mod launch_input;
 mod local_host;

@@ -5,14 +5,17 @@
 //! a loopback login), one `squeue && sinfo` per round on a session kept
 //! in an [`ssh::Pool`](crate::ssh::Pool). The generic `command` queue runs
 //! a user's program on this machine (`sh -c PROGRAM`, for at most a
-//! minute).
+//! minute). A RabbitMQ queue (`rabbitmq:QUEUE`) is read with
+//! `rabbitmqctl` on the front-end the same way; its workers are drained on
+//! the workers themselves, over SSH as nubo configures them.
 
 use super::ElasticError;
-use crate::elastic::{Snapshot, command, slurm};
+use crate::elastic::{Snapshot, command, rabbitmq, slurm};
 use crate::ops::env::Env;
 use crate::ops::info;
 use crate::process::Program;
 use crate::ssh::{KnownHosts, Pool, Session, SshTarget};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -23,6 +26,8 @@ pub enum QueueKind {
     Slurm,
     /// A program printing the queue as JSON (see `elastic::command`).
     Command(String),
+    /// A RabbitMQ queue on the front-end's broker (see `elastic::rabbitmq`).
+    RabbitMq(String),
 }
 
 impl std::str::FromStr for QueueKind {
@@ -33,12 +38,27 @@ impl std::str::FromStr for QueueKind {
             Some(("command", prog)) if !prog.trim().is_empty() => {
                 Ok(QueueKind::Command(prog.to_string()))
             }
+            Some(("rabbitmq", queue)) if !queue.trim().is_empty() => {
+                Ok(QueueKind::RabbitMq(queue.to_string()))
+            }
             _ => Err(format!(
-                "unknown queue {s:?}: use `slurm` or `command:PROGRAM`"
+                "unknown queue {s:?}: use `slurm`, `rabbitmq:QUEUE` or `command:PROGRAM`"
             )),
         }
     }
 }
+
+/// Drains a RabbitMQ worker: its consumer (recipes/rabbitmq-client.yaml)
+/// stops consuming while the file exists and says so with `drained`, which
+/// is waited for up to 5 s (a consumer holding a message still holds it;
+/// the daemon then sees the node used and calls the power-off off).
+const RABBITMQ_DRAIN: &str = "s=; [ \"$(id -u)\" = 0 ] || s='sudo -n'; \
+     $s sh -c 'touch /run/nubo-amqp/drain && for i in $(seq 50); do \
+     [ -e /run/nubo-amqp/drained ] && exit 0; sleep 0.1; done'";
+
+/// Gives a drained RabbitMQ worker back: it consumes again.
+const RABBITMQ_UNDRAIN: &str =
+    "s=; [ \"$(id -u)\" = 0 ] || s='sudo -n'; $s rm -f /run/nubo-amqp/drain";
 
 const SSH_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -50,6 +70,8 @@ pub struct Queue {
     env: Env,
     cluster: String,
     front: Mutex<Option<Front>>,
+    /// Ready messages per pending job (`rabbitmq`).
+    messages_per_node: u32,
 }
 
 /// The front-end as last found, and the pool that keeps its session.
@@ -66,7 +88,56 @@ impl Queue {
             env,
             cluster: cluster.to_string(),
             front: Mutex::new(None),
+            messages_per_node: 1,
         }
+    }
+
+    /// Ready messages per pending job, for a message queue
+    /// (`elastic_messages_per_node`).
+    pub fn set_messages_per_node(&mut self, n: u32) {
+        self.messages_per_node = n.max(1);
+    }
+
+    /// Runs `command` on `node` over a session of its own (rare: a drain).
+    async fn on_node(&self, node: &str, command: &str) -> Result<String, ElasticError> {
+        let place = info::ssh_place(&self.env, &self.cluster, Some(node))
+            .await
+            .map_err(|e| ElasticError::Queue(format!("cannot reach `{node}`: {e}")))?;
+        let known =
+            KnownHosts::open(&place.known_hosts).map_err(|e| ElasticError::Queue(e.to_string()))?;
+        let target_of = |p: &info::SshPlace| {
+            SshTarget::new(&p.access.host, p.access.port, &p.access.user, &p.key_path)
+        };
+        let mut target = target_of(&place);
+        if let Some(via) = &place.via {
+            target = target.through(target_of(via));
+        }
+        let pool = Pool::new(known, SSH_TIMEOUT);
+        let out = match pool.get(&target).await {
+            Ok(s) => s.exec(command).await,
+            Err(e) => Err(e),
+        };
+        pool.close_all().await;
+        let out = out.map_err(|e| ElasticError::Queue(format!("`{node}`: {e}")))?;
+        if !out.success() {
+            return Err(ElasticError::Queue(format!(
+                "`{command}` failed on `{node}`: {}",
+                out.stderr_text().trim()
+            )));
+        }
+        Ok(out.stdout_text().into_owned())
+    }
+
+    /// Each address of the cluster's VMs, with its node's name.
+    async fn addresses(&self) -> Result<HashMap<String, String>, ElasticError> {
+        let vms = self.env.db().vms(&self.cluster).await?;
+        Ok(vms
+            .into_iter()
+            .flat_map(|v| {
+                let node = v.node;
+                v.addresses.into_iter().map(move |a| (a, node.clone()))
+            })
+            .collect())
     }
 
     /// The session to the front-end: the pooled one while it lives. The
@@ -152,6 +223,12 @@ impl Queue {
                     .map_err(|e| ElasticError::Queue(e.to_string()))?;
                 command::parse(&out.stdout_text()).map_err(|e| ElasticError::Queue(e.to_string()))
             }
+            QueueKind::RabbitMq(queue) => {
+                let text = self.on_front(&rabbitmq::snapshot_command()).await?;
+                let addresses = self.addresses().await?;
+                rabbitmq::parse(&text, queue, self.messages_per_node, &addresses)
+                    .map_err(|e| ElasticError::Queue(e.to_string()))
+            }
         }
     }
 
@@ -164,6 +241,7 @@ impl Queue {
                 ))
                 .await
                 .map(drop),
+            QueueKind::RabbitMq(_) => self.on_node(node, RABBITMQ_DRAIN).await.map(drop),
             QueueKind::Command(_) => Ok(()),
         }
     }
@@ -175,6 +253,7 @@ impl Queue {
                 .on_front(&format!("scontrol update NodeName={node} State=RESUME"))
                 .await
                 .map(drop),
+            QueueKind::RabbitMq(_) => self.on_node(node, RABBITMQ_UNDRAIN).await.map(drop),
             QueueKind::Command(_) => Ok(()),
         }
     }
@@ -192,7 +271,8 @@ impl Queue {
                 ))
                 .await
                 .map(drop),
-            QueueKind::Command(_) => Ok(()),
+            // The broker forgets a consumer whose connection is gone.
+            QueueKind::RabbitMq(_) | QueueKind::Command(_) => Ok(()),
         }
     }
 
