@@ -38,7 +38,8 @@ pub enum Command {
 pub struct RunArgs {
     /// The cluster's name.
     name: String,
-    /// The job queue: `slurm` (squeue/sinfo on the front-end),
+    /// The job queue: `slurm` (squeue/sinfo on the front-end), `sge`
+    /// (Grid Engine's qstat on the front-end),
     /// `rabbitmq:QUEUE` (a RabbitMQ queue on the front-end's broker: one
     /// pending job per `elastic_messages_per_node` ready messages) or
     /// `command:PROGRAM` (a program printing the queue as JSON).

@@ -24,6 +24,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "rabbitmq.radl",
         include_str!("../../templates/rabbitmq.radl"),
     ),
+    ("sge.radl", include_str!("../../templates/sge.radl")),
     ("slurm.radl", include_str!("../../templates/slurm.radl")),
 ];
 
@@ -58,6 +59,15 @@ pub const RECIPES: &[(&str, &str)] = &[
     (
         "rabbitmq-worker.yaml",
         include_str!("../../recipes/rabbitmq-worker.yaml"),
+    ),
+    ("sge-cell.yaml", include_str!("../../recipes/sge-cell.yaml")),
+    (
+        "sge-front.yaml",
+        include_str!("../../recipes/sge-front.yaml"),
+    ),
+    (
+        "sge-worker.yaml",
+        include_str!("../../recipes/sge-worker.yaml"),
     ),
     (
         "slurm-conf.yaml",

@@ -306,3 +306,97 @@ fn rabbitmq_burst_grows_to_three_workers_completes_and_shrinks() {
     destroy_leaves_nothing(&n, &mut t);
     t.print(&n.name);
 }
+
+/// Issue 19: six one-slot jobs `sleep 15` submitted with qsub to the sge
+/// template's cell, at most three workers: the daemon (`--queue sge`)
+/// powers on three, which join the cell; the six jobs complete (Grid
+/// Engine's accounting, `qacct`, gives each an exit status 0 on a worker,
+/// the three workers among them), the workers are drained, removed and
+/// leave the cell (no execution host left), nothing is left.
+#[test]
+fn sge_burst_grows_to_three_workers_completes_and_shrinks() {
+    if !can_run(&[
+        ("ssh", "openssh-client"),
+        ("busybox", "busybox"),
+        ("/usr/lib/gridengine/sge_qmaster", "gridengine-master"),
+        ("/usr/lib/gridengine/sge_execd", "gridengine-exec"),
+        ("qsub", "gridengine-client"),
+    ]) {
+        return;
+    }
+    let _serial = local::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let n = Nubo::new("sge");
+    let mut t = Timeline::new();
+    launch(&n, &mut t, "sge");
+    // The front-end's instance of all.q has no slot (qsub then queues
+    // jobs while no worker is up).
+    assert_eq!(on(&n, "front", "qconf -sel").trim(), "front");
+
+    let mut daemon = Daemon::start(&n, "sge");
+    let ids = on(
+        &n,
+        "front",
+        "cd /tmp && for i in 1 2 3 4 5 6; do su nubo -c 'qsub -terse -b y -o /dev/null -j y sleep 15' 2>&1; done",
+    );
+    let out = ids;
+    let ids: Vec<String> = out.lines().map(|l| l.trim().to_string()).collect();
+    assert_eq!(ids.len(), 6, "{out}");
+    assert!(ids.iter().all(|i| i.parse::<u32>().is_ok()), "{out}");
+    t.mark(format!("submitted 6 jobs: {}", ids.join(" ")));
+    let mut ended = BTreeSet::new();
+    let powered_on = watch(&n, &mut t, &mut daemon, |n, t| {
+        let queued = on(n, "front", "qstat -u '*' | awk 'NR > 2 { print $1 }'");
+        for id in &ids {
+            if !queued.lines().any(|l| l.trim() == id) && ended.insert(id.clone()) {
+                t.mark(format!("job {id} ends"));
+            }
+        }
+        ended.len() == ids.len()
+    });
+    daemon.stop();
+    assert_eq!(
+        powered_on.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["wn-1", "wn-2", "wn-3"],
+        "three workers powered on, no more"
+    );
+    // Each job's accounting record: its host and exit status (qmaster
+    // writes the accounting file every 15 s, its `flush_time`).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let acct = loop {
+        let acct = on(
+            &n,
+            "front",
+            "qacct -j 2>/dev/null | awk '$1 == \"hostname\" { h = $2 } $1 == \"jobnumber\" { j = $2 } $1 == \"exit_status\" { print j, h, $2 }'",
+        );
+        let have = |id: &String| {
+            acct.lines()
+                .any(|l| l.split_whitespace().next() == Some(id))
+        };
+        if ids.iter().all(have) || Instant::now() > deadline {
+            break acct;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    let mut by = BTreeSet::new();
+    for id in &ids {
+        let line = acct
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(id.as_str()))
+            .unwrap_or_else(|| panic!("no accounting for job {id}: {acct}"));
+        let f: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(f[2], "0", "job {id}: {line}");
+        by.insert(f[1].to_string());
+    }
+    assert_eq!(
+        by.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["wn-1", "wn-2", "wn-3"],
+        "every worker ran jobs"
+    );
+    assert_eq!(
+        on(&n, "front", "qconf -sel; qconf -shgrp @allhosts").trim(),
+        "front\ngroup_name @allhosts\nhostlist NONE",
+        "the workers left the cell"
+    );
+    destroy_leaves_nothing(&n, &mut t);
+    t.print(&n.name);
+}

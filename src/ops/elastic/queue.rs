@@ -5,12 +5,13 @@
 //! a loopback login), one `squeue && sinfo` per round on a session kept
 //! in an [`ssh::Pool`](crate::ssh::Pool). The generic `command` queue runs
 //! a user's program on this machine (`sh -c PROGRAM`, for at most a
-//! minute). A RabbitMQ queue (`rabbitmq:QUEUE`) is read with
-//! `rabbitmqctl` on the front-end the same way; its workers are drained on
-//! the workers themselves, over SSH as nubo configures them.
+//! minute). Grid Engine (`sge`: `qstat`, `qmod`, `qconf`) and a RabbitMQ
+//! queue (`rabbitmq:QUEUE`: `rabbitmqctl`) are read on the front-end the
+//! same way; RabbitMQ's workers are drained on the workers themselves, over
+//! SSH as nubo configures them.
 
 use super::ElasticError;
-use crate::elastic::{Snapshot, command, rabbitmq, slurm};
+use crate::elastic::{Snapshot, command, rabbitmq, sge, slurm};
 use crate::ops::env::Env;
 use crate::ops::info;
 use crate::process::Program;
@@ -28,6 +29,8 @@ pub enum QueueKind {
     Command(String),
     /// A RabbitMQ queue on the front-end's broker (see `elastic::rabbitmq`).
     RabbitMq(String),
+    /// Grid Engine's qstat on the front-end (see `elastic::sge`).
+    Sge,
 }
 
 impl std::str::FromStr for QueueKind {
@@ -35,6 +38,7 @@ impl std::str::FromStr for QueueKind {
     fn from_str(s: &str) -> Result<QueueKind, String> {
         match s.split_once(':') {
             None if s == "slurm" => Ok(QueueKind::Slurm),
+            None if s == "sge" => Ok(QueueKind::Sge),
             Some(("command", prog)) if !prog.trim().is_empty() => {
                 Ok(QueueKind::Command(prog.to_string()))
             }
@@ -42,7 +46,7 @@ impl std::str::FromStr for QueueKind {
                 Ok(QueueKind::RabbitMq(queue.to_string()))
             }
             _ => Err(format!(
-                "unknown queue {s:?}: use `slurm`, `rabbitmq:QUEUE` or `command:PROGRAM`"
+                "unknown queue {s:?}: use `slurm`, `sge`, `rabbitmq:QUEUE` or `command:PROGRAM`"
             )),
         }
     }
@@ -223,6 +227,10 @@ impl Queue {
                     .map_err(|e| ElasticError::Queue(e.to_string()))?;
                 command::parse(&out.stdout_text()).map_err(|e| ElasticError::Queue(e.to_string()))
             }
+            QueueKind::Sge => {
+                let text = self.on_front(&sge::snapshot_command()).await?;
+                sge::parse(&text).map_err(|e| ElasticError::Queue(e.to_string()))
+            }
             QueueKind::RabbitMq(queue) => {
                 let text = self.on_front(&rabbitmq::snapshot_command()).await?;
                 let addresses = self.addresses().await?;
@@ -242,6 +250,7 @@ impl Queue {
                 .await
                 .map(drop),
             QueueKind::RabbitMq(_) => self.on_node(node, RABBITMQ_DRAIN).await.map(drop),
+            QueueKind::Sge => self.on_front(&sge::drain_command(node)).await.map(drop),
             QueueKind::Command(_) => Ok(()),
         }
     }
@@ -254,6 +263,7 @@ impl Queue {
                 .await
                 .map(drop),
             QueueKind::RabbitMq(_) => self.on_node(node, RABBITMQ_UNDRAIN).await.map(drop),
+            QueueKind::Sge => self.on_front(&sge::undrain_command(node)).await.map(drop),
             QueueKind::Command(_) => Ok(()),
         }
     }
@@ -271,6 +281,7 @@ impl Queue {
                 ))
                 .await
                 .map(drop),
+            QueueKind::Sge => self.on_front(&sge::gone_command(node)).await.map(drop),
             // The broker forgets a consumer whose connection is gone.
             QueueKind::RabbitMq(_) | QueueKind::Command(_) => Ok(()),
         }
