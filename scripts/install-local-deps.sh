@@ -3,7 +3,9 @@
 # on this machine (local nodes see the machine's packages): iproute2,
 # util-linux, OpenSSH (server binary and client), busybox (the demo's web
 # server and client, the cluster secrets' server), and for the slurm and
-# nfs templates SLURM (slurmctld, slurmd, slurm-client), munge and sshfs;
+# nfs templates SLURM (slurmctld, slurmd, slurm-client), munge and sshfs,
+# for the rabbitmq template rabbitmq-server and python3-pika, for the sge
+# template Debian's Grid Engine (gridengine-master, -exec, -client);
 # for the test clouds' hosts (src/testcloud) Debian's cloud-init, sudo
 # (the login user's), and e2fsprogs (their volumes' mkfs).
 # No service is started or enabled on this machine. Idempotent: installs
@@ -18,7 +20,11 @@ fi
 # inside the nodes. The host's own sshd, munged, slurmctld and slurmd are
 # not wanted: the install must neither start nor enable them (the nodes
 # run their own).
-packages="openssh-server openssh-client iproute2 util-linux busybox slurmctld slurmd slurm-client munge sshfs cloud-init sudo e2fsprogs"
+# The rabbitmq template: rabbitmq-server on the front-end, python3-pika
+# for its client (recipes/rabbitmq-*.yaml). The sge template: Debian's
+# Grid Engine (recipes/sge-*.yaml); gridengine-master's postinst makes the
+# cell's spool, with debconf's defaults.
+packages="openssh-server openssh-client iproute2 util-linux busybox slurmctld slurmd slurm-client munge sshfs cloud-init sudo e2fsprogs rabbitmq-server python3-pika gridengine-master gridengine-exec gridengine-client"
 missing=
 for p in $packages; do
   [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing="$missing $p"
@@ -52,7 +58,7 @@ if [ -n "$missing" ] || [ ! -x /usr/sbin/sshd ] || ! command -v ssh >/dev/null |
     fi
   fi
   # The daemons installed just now: off on this machine.
-  for service in munge slurmctld slurmd; do
+  for service in munge slurmctld slurmd rabbitmq-server gridengine-master gridengine-exec; do
     case " $missing " in *" $service "*) ;; *) continue ;; esac
     if [ -d /run/systemd/system ]; then systemctl stop "$service.service" >/dev/null 2>&1 || true; fi
     if command -v systemctl >/dev/null; then systemctl disable "$service.service" >/dev/null 2>&1 || true; fi

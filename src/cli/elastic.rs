@@ -38,12 +38,15 @@ pub enum Command {
 pub struct RunArgs {
     /// The cluster's name.
     name: String,
-    /// The job queue: `slurm` (squeue/sinfo on the front-end),
-    /// `command:PROGRAM` (a program printing the queue as JSON),
-    /// `sqs:QUEUE_URL` (an SQS queue: one message waiting is one job of one
-    /// CPU; workers are used while messages are in flight) or
-    /// `kubernetes:URL` (a Kubernetes API server: pending pods are jobs,
-    /// Nodes are the workers; drained by cordon and eviction).
+    /// The job queue: `slurm` (squeue/sinfo on the front-end), `sge`
+    /// (Grid Engine's qstat on the front-end), `rabbitmq:QUEUE` (a RabbitMQ
+    /// queue on the front-end's broker: one pending job per
+    /// `elastic_messages_per_node` ready messages), `command:PROGRAM` (a
+    /// program printing the queue as JSON), `sqs:QUEUE_URL` (an SQS queue:
+    /// one message waiting is one job of one CPU; workers are used while
+    /// messages are in flight) or `kubernetes:URL` (a Kubernetes API
+    /// server: pending pods are jobs, Nodes are the workers; drained by
+    /// cordon and eviction).
     #[arg(long, default_value = "slurm")]
     queue: QueueKind,
     /// Seconds between rounds.

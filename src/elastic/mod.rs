@@ -16,6 +16,8 @@ pub mod kube;
 pub mod node;
 pub mod policy;
 pub mod queue;
+pub mod rabbitmq;
+pub mod sge;
 pub mod simulate;
 pub mod slurm;
 pub mod sqs;

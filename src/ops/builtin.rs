@@ -20,6 +20,11 @@ pub const TEMPLATES: &[(&str, &str)] = &[
         "openstack.radl",
         include_str!("../../templates/openstack.radl"),
     ),
+    (
+        "rabbitmq.radl",
+        include_str!("../../templates/rabbitmq.radl"),
+    ),
+    ("sge.radl", include_str!("../../templates/sge.radl")),
     ("slurm.radl", include_str!("../../templates/slurm.radl")),
 ];
 
@@ -42,6 +47,27 @@ pub const RECIPES: &[(&str, &str)] = &[
     (
         "nfs-server.yaml",
         include_str!("../../recipes/nfs-server.yaml"),
+    ),
+    (
+        "rabbitmq-client.yaml",
+        include_str!("../../recipes/rabbitmq-client.yaml"),
+    ),
+    (
+        "rabbitmq-front.yaml",
+        include_str!("../../recipes/rabbitmq-front.yaml"),
+    ),
+    (
+        "rabbitmq-worker.yaml",
+        include_str!("../../recipes/rabbitmq-worker.yaml"),
+    ),
+    ("sge-cell.yaml", include_str!("../../recipes/sge-cell.yaml")),
+    (
+        "sge-front.yaml",
+        include_str!("../../recipes/sge-front.yaml"),
+    ),
+    (
+        "sge-worker.yaml",
+        include_str!("../../recipes/sge-worker.yaml"),
     ),
     (
         "slurm-conf.yaml",

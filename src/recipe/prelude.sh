@@ -65,7 +65,16 @@ nubo_file() {
 	else
 		nubo_d=${1%/*}
 		if [ -n "$nubo_d" ]; then mkdir -p "$nubo_d"; fi
-		cat "$nubo_tmp/new" >"$1"
+		if [ -L "$1" ] || [ ! -f "$1" ]; then
+			cat "$nubo_tmp/new" >"$1"
+		else
+			# Replaced whole, by a rename, so no reader ever sees the file
+			# empty or half written (/etc/hosts, which daemons read at any
+			# time); the copy keeps its mode and owner.
+			cp -p "$1" "$1.nubo-new"
+			cat "$nubo_tmp/new" >"$1.nubo-new"
+			mv -f "$1.nubo-new" "$1"
+		fi
 		nubo_changed
 	fi
 	nubo_attrs "$1" "$2" "$3" "$4"

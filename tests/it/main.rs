@@ -15,6 +15,7 @@ mod elastic_capacity;
 mod elastic_queues;
 mod elastic_simulate;
 mod exit_codes;
+mod job_queues;
 mod launch;
 mod launch_input;
 mod local_host;

@@ -459,14 +459,23 @@ pub async fn run(
             .run(move |s| daemon_lock_patiently(s, &c, DAEMON_LOCK_PATIENCE))
             .await?
     };
-    let (_spec, mut policies, mut nodes) = load_nodes(env, cluster).await?;
+    let (spec, mut policies, mut nodes) = load_nodes(env, cluster).await?;
     record(env, cluster, &nodes, Vec::new(), None).await?;
     let metrics = Arc::new(Metrics::default());
     let _server = match opts.metrics {
         Some(addr) => Some(metrics::serve(addr, metrics.clone()).await?),
         None => None,
     };
-    let queue = Queue::new(env.clone(), cluster, opts.queue.clone());
+    let mut queue = Queue::new(env.clone(), cluster, opts.queue.clone());
+    if let QueueKind::RabbitMq(_) = opts.queue {
+        let per_node = crate::elastic::rabbitmq::messages_per_node(&spec).map_err(|e| {
+            ElasticError::Policy {
+                cluster: cluster.to_string(),
+                errors: vec![e],
+            }
+        })?;
+        queue.set_messages_per_node(per_node);
+    }
     // What a crash left half done (a VM or a configuration step) is
     // finished first: one reconfigure, which skips what is done.
     let mut pending_work = true;

@@ -9,13 +9,18 @@
 //! `elastic::sqs` and [`super::sqs`]); the `kubernetes` queue asks a
 //! Kubernetes API server for its pods and nodes (see `elastic::kube` and
 //! [`super::kube`]).
+//! minute). Grid Engine (`sge`: `qstat`, `qmod`, `qconf`) and a RabbitMQ
+//! queue (`rabbitmq:QUEUE`: `rabbitmqctl`) are read on the front-end the
+//! same way; RabbitMQ's workers are drained on the workers themselves, over
+//! SSH as nubo configures them.
 
 use super::ElasticError;
-use crate::elastic::{Snapshot, command, slurm};
+use crate::elastic::{Snapshot, command, rabbitmq, sge, slurm};
 use crate::ops::env::Env;
 use crate::ops::info;
 use crate::process::Program;
 use crate::ssh::{KnownHosts, Pool, Session, SshTarget};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -30,6 +35,10 @@ pub enum QueueKind {
     Sqs(String),
     /// A Kubernetes API server, by its URL (see `elastic::kube`).
     Kubernetes(String),
+    /// A RabbitMQ queue on the front-end's broker (see `elastic::rabbitmq`).
+    RabbitMq(String),
+    /// Grid Engine's qstat on the front-end (see `elastic::sge`).
+    Sge,
 }
 
 impl std::str::FromStr for QueueKind {
@@ -37,8 +46,12 @@ impl std::str::FromStr for QueueKind {
     fn from_str(s: &str) -> Result<QueueKind, String> {
         match s.split_once(':') {
             None if s == "slurm" => Ok(QueueKind::Slurm),
+            None if s == "sge" => Ok(QueueKind::Sge),
             Some(("command", prog)) if !prog.trim().is_empty() => {
                 Ok(QueueKind::Command(prog.to_string()))
+            }
+            Some(("rabbitmq", queue)) if !queue.trim().is_empty() => {
+                Ok(QueueKind::RabbitMq(queue.to_string()))
             }
             Some(("sqs", url)) => {
                 crate::elastic::sqs::parse_url(url.trim()).map_err(|e| e.to_string())?;
@@ -46,11 +59,23 @@ impl std::str::FromStr for QueueKind {
             }
             Some(("kubernetes", url)) => Ok(QueueKind::Kubernetes(super::kube::check_url(url)?)),
             _ => Err(format!(
-                "unknown queue {s:?}: use `slurm`, `command:PROGRAM`, `sqs:QUEUE_URL` or `kubernetes:URL`"
+                "unknown queue {s:?}: use `slurm`, `sge`, `rabbitmq:QUEUE`, `command:PROGRAM`, `sqs:QUEUE_URL` or `kubernetes:URL`"
             )),
         }
     }
 }
+
+/// Drains a RabbitMQ worker: its consumer (recipes/rabbitmq-client.yaml)
+/// stops consuming while the file exists and says so with `drained`, which
+/// is waited for up to 5 s (a consumer holding a message still holds it;
+/// the daemon then sees the node used and calls the power-off off).
+const RABBITMQ_DRAIN: &str = "s=; [ \"$(id -u)\" = 0 ] || s='sudo -n'; \
+     $s sh -c 'touch /run/nubo-amqp/drain && for i in $(seq 50); do \
+     [ -e /run/nubo-amqp/drained ] && exit 0; sleep 0.1; done'";
+
+/// Gives a drained RabbitMQ worker back: it consumes again.
+const RABBITMQ_UNDRAIN: &str =
+    "s=; [ \"$(id -u)\" = 0 ] || s='sudo -n'; $s rm -f /run/nubo-amqp/drain";
 
 const SSH_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -65,6 +90,8 @@ pub struct Queue {
     #[cfg(feature = "ec2")]
     sqs: tokio::sync::OnceCell<super::sqs::Sqs>,
     kube: tokio::sync::OnceCell<super::kube::Kube>,
+    /// Ready messages per pending job (`rabbitmq`).
+    messages_per_node: u32,
 }
 
 /// The front-end as last found, and the pool that keeps its session.
@@ -84,7 +111,56 @@ impl Queue {
             #[cfg(feature = "ec2")]
             sqs: tokio::sync::OnceCell::new(),
             kube: tokio::sync::OnceCell::new(),
+            messages_per_node: 1,
         }
+    }
+
+    /// Ready messages per pending job, for a message queue
+    /// (`elastic_messages_per_node`).
+    pub fn set_messages_per_node(&mut self, n: u32) {
+        self.messages_per_node = n.max(1);
+    }
+
+    /// Runs `command` on `node` over a session of its own (rare: a drain).
+    async fn on_node(&self, node: &str, command: &str) -> Result<String, ElasticError> {
+        let place = info::ssh_place(&self.env, &self.cluster, Some(node))
+            .await
+            .map_err(|e| ElasticError::Queue(format!("cannot reach `{node}`: {e}")))?;
+        let known =
+            KnownHosts::open(&place.known_hosts).map_err(|e| ElasticError::Queue(e.to_string()))?;
+        let target_of = |p: &info::SshPlace| {
+            SshTarget::new(&p.access.host, p.access.port, &p.access.user, &p.key_path)
+        };
+        let mut target = target_of(&place);
+        if let Some(via) = &place.via {
+            target = target.through(target_of(via));
+        }
+        let pool = Pool::new(known, SSH_TIMEOUT);
+        let out = match pool.get(&target).await {
+            Ok(s) => s.exec(command).await,
+            Err(e) => Err(e),
+        };
+        pool.close_all().await;
+        let out = out.map_err(|e| ElasticError::Queue(format!("`{node}`: {e}")))?;
+        if !out.success() {
+            return Err(ElasticError::Queue(format!(
+                "`{command}` failed on `{node}`: {}",
+                out.stderr_text().trim()
+            )));
+        }
+        Ok(out.stdout_text().into_owned())
+    }
+
+    /// Each address of the cluster's VMs, with its node's name.
+    async fn addresses(&self) -> Result<HashMap<String, String>, ElasticError> {
+        let vms = self.env.db().vms(&self.cluster).await?;
+        Ok(vms
+            .into_iter()
+            .flat_map(|v| {
+                let node = v.node;
+                v.addresses.into_iter().map(move |a| (a, node.clone()))
+            })
+            .collect())
     }
 
     /// The session to the front-end: the pooled one while it lives. The
@@ -172,6 +248,16 @@ impl Queue {
             }
             QueueKind::Sqs(url) => self.sqs_snapshot(url).await,
             QueueKind::Kubernetes(url) => self.kube(url).await?.snapshot().await,
+            QueueKind::Sge => {
+                let text = self.on_front(&sge::snapshot_command()).await?;
+                sge::parse(&text).map_err(|e| ElasticError::Queue(e.to_string()))
+            }
+            QueueKind::RabbitMq(queue) => {
+                let text = self.on_front(&rabbitmq::snapshot_command()).await?;
+                let addresses = self.addresses().await?;
+                rabbitmq::parse(&text, queue, self.messages_per_node, &addresses)
+                    .map_err(|e| ElasticError::Queue(e.to_string()))
+            }
         }
     }
 
@@ -243,6 +329,8 @@ impl Queue {
                 .map(drop),
             QueueKind::Kubernetes(url) => self.kube(url).await?.drain(node).await,
             QueueKind::Command(_) | QueueKind::Sqs(_) => Ok(()),
+            QueueKind::RabbitMq(_) => self.on_node(node, RABBITMQ_DRAIN).await.map(drop),
+            QueueKind::Sge => self.on_front(&sge::drain_command(node)).await.map(drop),
         }
     }
 
@@ -255,6 +343,8 @@ impl Queue {
                 .map(drop),
             QueueKind::Kubernetes(url) => self.kube(url).await?.undrain(node).await,
             QueueKind::Command(_) | QueueKind::Sqs(_) => Ok(()),
+            QueueKind::RabbitMq(_) => self.on_node(node, RABBITMQ_UNDRAIN).await.map(drop),
+            QueueKind::Sge => self.on_front(&sge::undrain_command(node)).await.map(drop),
         }
     }
 
@@ -272,7 +362,9 @@ impl Queue {
                 .await
                 .map(drop),
             QueueKind::Kubernetes(url) => self.kube(url).await?.gone(node).await,
-            QueueKind::Command(_) | QueueKind::Sqs(_) => Ok(()),
+            QueueKind::Command(_) | QueueKind::Sqs(_) | QueueKind::RabbitMq(_) => Ok(()),
+            QueueKind::Sge => self.on_front(&sge::gone_command(node)).await.map(drop),
+            // The broker forgets a consumer whose connection is gone.
         }
     }
 
