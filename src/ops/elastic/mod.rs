@@ -16,9 +16,9 @@
 pub mod kube;
 mod metrics;
 pub mod queue;
-mod trim;
 #[cfg(feature = "ec2")]
 pub mod sqs;
+mod trim;
 
 use crate::elastic::{
     Action, Decision, ElasticNode, NodeState, Policy, QueueState, RecordedAction, Snapshot, decide,
