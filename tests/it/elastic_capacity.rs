@@ -129,20 +129,20 @@ async fn wait_power_ons(dir: &Path, n: usize) -> Vec<(i64, String, String, Strin
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_room_for_a_type_powers_on_its_fallback_in_the_same_round_then_rests() {
-    let emu = OstEmu::start(ost::EmuConfig {
+/// The emulator answering at once (no boot, action or delete delay).
+async fn quick_emu() -> OstEmu {
+    OstEmu::start(ost::EmuConfig {
         boot_delay: Duration::ZERO,
         action_delay: Duration::ZERO,
         delete_delay: Duration::ZERO,
         ..ost::EmuConfig::default()
     })
-    .await;
-    // m1.small: the flavor `small` gets (2 GiB); the cloud has no room for it.
-    emu.set_no_room("2", true);
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    std::fs::write(dir.join("cluster.radl"), cluster()).unwrap();
+    .await
+}
+
+/// Launches `radl` as cluster `c1` on `emu` from `dir`.
+async fn launch(dir: &Path, emu: &OstEmu, radl: &str) {
+    std::fs::write(dir.join("cluster.radl"), radl).unwrap();
     std::fs::write(
         dir.join("auth.dat"),
         format!(
@@ -156,13 +156,28 @@ async fn no_room_for_a_type_powers_on_its_fallback_in_the_same_round_then_rests(
         &["launch", "c1", "cluster.radl", "-a", "auth.dat", "-y"],
     )
     .await;
-    queue(dir, &[]);
+}
+
+/// The daemon on `c1`, reading the queue file every second.
+fn start_daemon(dir: &Path) -> Daemon {
     let q = format!("command:cat {}", dir.join("queue.json").display());
     let mut cmd = crate::support::nubo_in(dir);
     cmd.args(["elastic", "run", "c1", "--queue", &q, "--period", "1"])
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap());
-    let daemon = Daemon(cmd.spawn().unwrap());
+    Daemon(cmd.spawn().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_room_for_a_type_powers_on_its_fallback_in_the_same_round_then_rests() {
+    let emu = quick_emu().await;
+    // m1.small: the flavor `small` gets (2 GiB); the cloud has no room for it.
+    emu.set_no_room("2", true);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    launch(dir, &emu, &cluster()).await;
+    queue(dir, &[]);
+    let daemon = start_daemon(dir);
 
     // 1. A job: `small` first (lower ec3_prio), refused, then `big`.
     queue(dir, &["1"]);
@@ -288,36 +303,12 @@ async fn wait_for<F: Fn(&[(i64, String, String, String)]) -> bool>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_power_off_the_cloud_does_not_carry_out_is_on_error_and_still_counts() {
-    let emu = OstEmu::start(ost::EmuConfig {
-        boot_delay: Duration::ZERO,
-        action_delay: Duration::ZERO,
-        delete_delay: Duration::ZERO,
-        ..ost::EmuConfig::default()
-    })
-    .await;
+    let emu = quick_emu().await;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    std::fs::write(dir.join("cluster.radl"), one_worker_cluster()).unwrap();
-    std::fs::write(
-        dir.join("auth.dat"),
-        format!(
-            "id = ost; type = OpenStack; host = {}; username = alice; password = 'ostpass'; tenant = demo; domain = Default\n",
-            emu.keystone()
-        ),
-    )
-    .unwrap();
-    nubo(
-        dir,
-        &["launch", "c1", "cluster.radl", "-a", "auth.dat", "-y"],
-    )
-    .await;
+    launch(dir, &emu, &one_worker_cluster()).await;
     queue(dir, &["1"]);
-    let q = format!("command:cat {}", dir.join("queue.json").display());
-    let mut cmd = crate::support::nubo_in(dir);
-    cmd.args(["elastic", "run", "c1", "--queue", &q, "--period", "1"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap());
-    let daemon = Daemon(cmd.spawn().unwrap());
+    let daemon = start_daemon(dir);
 
     // 1. A job powers the worker on.
     let d = wait_power_ons(dir, 1).await;
