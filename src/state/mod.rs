@@ -77,6 +77,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 /// The database file's name inside the state directory.
 pub const DB_FILE: &str = "state.db";
 
+/// The lock file held while a process sets the database up.
+const OPEN_LOCK_FILE: &str = "open.lock";
+
 /// How long a write waits for another process's write to finish.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -123,6 +126,11 @@ impl StateStore {
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         create_private_dir(&dir)?;
+        // One process at a time sets a database up: SQLite refuses, without
+        // waiting, one of two connections turning a new database to WAL at
+        // once ("database is locked"). The kernel drops the lock however
+        // the holder exits.
+        let _setup = lock_setup(&dir)?;
         let path = dir.join(DB_FILE);
         // Create the file ourselves, 0600, before SQLite opens it: SQLite
         // gives the -wal and -shm files the database file's permissions.
@@ -161,12 +169,12 @@ impl StateStore {
         })
     }
 
-    /// The state directory.
     /// Whether `name` can name a cluster (it also names files).
     pub fn check_name(name: &str) -> Result<()> {
         cluster::validate_name(name)
     }
 
+    /// The state directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -406,6 +414,22 @@ fn create_private_file(path: &Path) -> Result<()> {
     restrict_if_exists(path)
 }
 
+/// Takes the state directory's set-up lock (`open.lock`, 0600), waiting
+/// for another process that holds it; dropping the file releases it.
+fn lock_setup(dir: &Path) -> Result<fs::File> {
+    let path = dir.join(OPEN_LOCK_FILE);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| StateError::io(&path, e))?;
+    file.lock().map_err(|e| StateError::io(&path, e))?;
+    Ok(file)
+}
+
 /// Narrows an existing file to 0600 when group or others have any access.
 fn restrict_if_exists(path: &Path) -> Result<()> {
     match fs::metadata(path) {
@@ -576,5 +600,34 @@ mod tests {
             sibling(Path::new("/a/state.db"), "-wal"),
             PathBuf::from("/a/state.db-wal")
         );
+    }
+}
+
+#[cfg(test)]
+mod open_race_tests {
+    use super::*;
+
+    /// Regression: two `nubo launch` processes on a fresh state directory
+    /// failed with "database is locked": both turned the new database to
+    /// WAL at once, and SQLite refuses one without waiting.
+    #[test]
+    fn many_stores_opening_a_fresh_directory_at_once_all_succeed() {
+        for _ in 0..40 {
+            let dir = tempfile::tempdir().unwrap();
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
+            let handles: Vec<_> = (0..6)
+                .map(|_| {
+                    let d = dir.path().to_path_buf();
+                    let b = barrier.clone();
+                    std::thread::spawn(move || {
+                        b.wait();
+                        StateStore::open(&d).map(|_| ())
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap().unwrap();
+            }
+        }
     }
 }
