@@ -11,11 +11,14 @@
 //!    (a round every second). N times (`NUBO_BENCH_SUBMISSIONS`, default
 //!    20; quick mode 2), one job `sleep` is submitted with `sbatch` on the
 //!    front-end while every worker that is up runs a job, so each job needs
-//!    a new worker; the time is from just before `nubo ssh ... sbatch`
-//!    starts (an upper bound of when the job became pending) to the
-//!    recorded time of the daemon's `power_on` decision for it (the
-//!    decision is recorded, then carried out). The next job is submitted
-//!    once the worker runs the previous one.
+//!    a new worker; the time is from the front-end's clock just before
+//!    `sbatch` runs (`date +%s%3N && sbatch ...`: the job cannot be
+//!    pending earlier, so this is an upper bound; the front-end is a
+//!    namespace on the same kernel, so one clock) to the recorded time of
+//!    the daemon's `power_on` decision for it (the decision is recorded,
+//!    then carried out). The SSH connection `nubo ssh` opens before that
+//!    is not part of it and is shown on its own line. The next job is
+//!    submitted once the worker runs the previous one.
 //! 2. Idle cost: the jobs are cancelled, every worker goes off
 //!    (`elastic_idle_time = 10`, `elastic_cooldown = 0`, the only settings
 //!    changed), then the daemon's resident memory (VmRSS, sampled every
@@ -117,6 +120,9 @@ impl Drop for Daemon {
 
 struct Measured {
     latencies: Vec<Duration>,
+    /// From just before `nubo ssh` starts to the front-end's clock just
+    /// before `sbatch`: not part of the latency, shown beside it.
+    ssh_setup: Vec<Duration>,
     idle: Duration,
     rss_max_kib: u64,
     rss_end_kib: u64,
@@ -160,6 +166,21 @@ fn main() -> ExitCode {
         }
     };
     support::measure_and_publish(BENCH, || measure(&ws, submissions, idle_secs), report)
+}
+
+/// The front-end's `date +%s%3N` (taken just before `sbatch`) and the job
+/// id `sbatch --parsable` printed.
+fn submitted(stdout: &str) -> Result<(i64, String), String> {
+    let mut lines = stdout.lines().map(str::trim).filter(|l| !l.is_empty());
+    let at = lines
+        .next()
+        .and_then(|l| l.parse::<i64>().ok())
+        .ok_or_else(|| format!("no time before sbatch in: {stdout:?}"))?;
+    let job = lines
+        .next()
+        .filter(|j| j.chars().all(|c| c.is_ascii_digit()))
+        .ok_or_else(|| format!("no job id from sbatch in: {stdout:?}"))?;
+    Ok((at, job.to_string()))
 }
 
 fn epoch_ms() -> i64 {
@@ -236,18 +257,21 @@ fn measure(ws: &Workspace, submissions: u32, idle_secs: u32) -> Result<Measured,
     let mut daemon = Daemon { child, log };
 
     let mut latencies = Vec::new();
+    let mut ssh_setup = Vec::new();
     let mut jobs = Vec::new();
     for i in 0..submissions {
         let before = power_ons(&status(ws, &name)?).len();
-        let t0 = epoch_ms();
+        let sent = epoch_ms();
         let out = ws.run_nubo(&[
             "ssh",
             &name,
             "front",
             "--",
-            "cd /tmp && sbatch --parsable -o /dev/null --wrap 'sleep 100000'",
+            "cd /tmp && date +%s%3N && sbatch --parsable -o /dev/null --wrap 'sleep 100000'",
         ])?;
-        jobs.push(out.stdout.trim().to_string());
+        let (t0, job) = submitted(&out.stdout)?;
+        ssh_setup.push(Duration::from_millis((t0 - sent).max(0) as u64));
+        jobs.push(job);
         let mut decided: Option<(String, i64)> = None;
         wait_for(
             &format!(
@@ -327,6 +351,7 @@ fn measure(ws: &Workspace, submissions: u32, idle_secs: u32) -> Result<Measured,
     cluster.destroy()?;
     Ok(Measured {
         latencies,
+        ssh_setup,
         idle,
         rss_max_kib: rss_max,
         rss_end_kib: rss_end,
@@ -375,11 +400,18 @@ fn report(m: &Measured, before: &str, after: &str) -> String {
             .collect::<Vec<_>>()
             .join(" ")
     ));
+    let mut setup = m.ssh_setup.clone();
+    setup.sort();
+    out.push_str(&format!(
+        "not counted: `nubo ssh` before sbatch ran (connection and login), median {} ms, max {} ms\n",
+        setup.get(setup.len() / 2).map_or(0, Duration::as_millis),
+        setup.last().map_or(0, Duration::as_millis),
+    ));
     out.push_str(
         "setup: `nubo launch NAME slurm local` with every worker off, `nubo elastic run NAME` at \
          its defaults (a round every second); each job submitted while every worker up runs a \
-         job; the time is from just before `nubo ssh NAME front -- sbatch ...` to the daemon's \
-         recorded power_on decision\n",
+         job; the time is from the front-end's clock just before `sbatch` (`nubo ssh NAME front -- \
+         'date +%s%3N && sbatch ...'`) to the daemon's recorded power_on decision\n",
     );
     out.push_str(&format!("machine: before {before}; after {after}\n"));
     out

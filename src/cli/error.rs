@@ -138,7 +138,11 @@ impl From<StateError> for CliError {
 
 impl From<crate::serve::StartError> for CliError {
     fn from(e: crate::serve::StartError) -> CliError {
-        CliError::failed(e)
+        match e {
+            // A certificate or key file that will not do: the user's input.
+            crate::serve::StartError::Tls(_) => CliError::usage(e),
+            _ => CliError::failed(e),
+        }
     }
 }
 

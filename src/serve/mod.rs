@@ -10,7 +10,7 @@
 //! them), `resize.rs` (adding and removing VMs as a change of the
 //! recorded description), `policy.rs` (what a description sent over
 //! the API may not ask of the server's machine), `routes.rs` (the
-//! endpoints). The handlers call `ops/` as the CLI does; nothing here
+//! endpoints), `tls.rs` (HTTPS with `--tls-cert` and `--tls-key`). The handlers call `ops/` as the CLI does; nothing here
 //! knows a provider's internals.
 
 mod auth;
@@ -21,6 +21,7 @@ mod policy;
 mod registry;
 mod resize;
 mod routes;
+mod tls;
 mod vms;
 
 use std::net::SocketAddr;
@@ -31,6 +32,7 @@ use axum::ServiceExt;
 
 pub use error::ServeError;
 pub use registry::RegistryError;
+pub use tls::TlsError;
 
 use crate::state::{StateError, StateStore};
 
@@ -44,6 +46,8 @@ pub struct ServeOptions {
     pub local_root: Option<PathBuf>,
     /// The largest request body taken; larger ones get 413.
     pub body_limit: usize,
+    /// HTTPS: the PEM certificate chain and the PEM private key.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// The default body limit: 4 MiB, far above any RADL or TOSCA document.
@@ -55,6 +59,8 @@ pub enum StartError {
     State(#[from] StateError),
     #[error("the infrastructure records: {0}")]
     Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -69,6 +75,7 @@ pub enum StartError {
 /// A server bound to its address, not yet serving.
 pub struct Server {
     listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     app: Arc<routes::App>,
     body_limit: usize,
 }
@@ -76,6 +83,17 @@ pub struct Server {
 impl Server {
     /// Opens the state store and the infrastructure records, and binds.
     pub async fn bind(opts: &ServeOptions) -> Result<Server, StartError> {
+        let tls = match &opts.tls {
+            Some((cert, key)) => {
+                let (cert, key) = (cert.clone(), key.clone());
+                Some(
+                    tokio::task::spawn_blocking(move || tls::acceptor(&cert, &key))
+                        .await
+                        .map_err(|e| StartError::Interrupted(e.to_string()))??,
+                )
+            }
+            None => None,
+        };
         let state_dir = opts.state_dir.clone();
         let (store, registry) = tokio::task::spawn_blocking(move || {
             let dir = match state_dir {
@@ -96,6 +114,7 @@ impl Server {
             })?;
         Ok(Server {
             listener,
+            tls,
             app: Arc::new(routes::App {
                 registry: Arc::new(registry),
                 store: Arc::new(store),
@@ -109,6 +128,11 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// `https` when it serves TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+
     /// Serves until `shutdown` completes.
     pub async fn run(
         self,
@@ -117,10 +141,20 @@ impl Server {
         let router = routes::router(self.app, self.body_limit);
         let app = tower::util::MapRequestLayer::new(routes::collapse_slashes::<axum::body::Body>)
             .layer(router);
-        axum::serve(self.listener, app.into_make_service())
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(StartError::Serve)
+        match self.tls {
+            None => axum::serve(self.listener, app.into_make_service())
+                .with_graceful_shutdown(shutdown)
+                .await
+                .map_err(StartError::Serve),
+            Some(acceptor) => {
+                let listener =
+                    tls::TlsListener::new(self.listener, acceptor).map_err(StartError::Serve)?;
+                axum::serve(listener, app.into_make_service())
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                    .map_err(StartError::Serve)
+            }
+        }
     }
 }
 

@@ -26,12 +26,17 @@ impl Serve {
     }
 
     fn start_with(state: &Path, local_root: &Path, env: &[(&str, &str)]) -> Serve {
+        Serve::start_full(state, local_root, env, &[])
+    }
+
+    fn start_full(state: &Path, local_root: &Path, env: &[(&str, &str)], args: &[&Path]) -> Serve {
         let mut child = Command::new(env!("CARGO_BIN_EXE_nubo"))
             .envs(env.iter().copied())
             .args(["serve", "--listen", "127.0.0.1:0", "--state-dir"])
             .arg(state)
             .arg("--local-root")
             .arg(local_root)
+            .args(args)
             .env("NUBO_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -410,6 +415,143 @@ fn im_client_drives_the_dummy_provider() {
         .output()
         .unwrap();
     assert!(!String::from_utf8_lossy(&listed.stdout).contains(&id));
+}
+
+/// `nubo serve --tls-cert --tls-key`: the unmodified im_client with
+/// `--verify-ssl` (requests checks the certificate against the CA bundle
+/// it is given) creates, reads and destroys over HTTPS; without the
+/// certificate among its CAs the same client is refused by the TLS
+/// check; plain HTTP on the HTTPS port gets no answer, and the server
+/// keeps serving.
+#[test]
+fn im_client_drives_nubo_serve_over_https() {
+    if !has_im_client() {
+        return;
+    }
+    let dir = workdir();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost", "-addext"])
+        .arg("subjectAltName=IP:127.0.0.1")
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output();
+    if !made.as_ref().is_ok_and(|o| o.status.success()) {
+        skip_or_fail(&format!("openssl cannot make a test certificate: {made:?}"));
+        return;
+    }
+    let server = Serve::start_full(
+        &dir.path().join("state"),
+        &dir.path().join("local"),
+        &[],
+        &[Path::new("--tls-cert"), &cert, Path::new("--tls-key"), &key],
+    );
+    assert!(
+        server.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.url
+    );
+    std::fs::write(dir.path().join("auth.dat"), ALICE).unwrap();
+    std::fs::write(dir.path().join("infra.radl"), RADL).unwrap();
+    let im = |ca: &Path, args: &[&str]| -> (bool, String) {
+        let out = Command::new("im_client")
+            .arg("-r")
+            .arg(&server.url)
+            .arg("--verify-ssl")
+            .arg("-a")
+            .arg(dir.path().join("auth.dat"))
+            .args(args)
+            .env("REQUESTS_CA_BUNDLE", ca)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run im_client");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let ok = |args: &[&str]| {
+        let (ok, text) = im(&cert, args);
+        assert!(ok, "im_client {args:?} over HTTPS failed:\n{text}");
+        text
+    };
+    assert!(ok(&["getversion"]).contains(env!("CARGO_PKG_VERSION")));
+    let radl = dir.path().join("infra.radl");
+    let id = created_id(&ok(&["create", radl.to_str().unwrap()]));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ok(&["getstate", &id]).contains("The infrastructure is in state: configured") {
+        assert!(Instant::now() < deadline, "never configured over HTTPS");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // A client that does not trust the certificate stops at the TLS check.
+    let other_ca = dir.path().join("other-ca.pem");
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=someone-else", "-keyout", "/dev/null", "-out"])
+        .arg(&other_ca)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let (trusted, text) = im(&other_ca, &["list"]);
+    assert!(
+        !trusted,
+        "a client without the certificate got through:\n{text}"
+    );
+    assert!(text.contains("CERTIFICATE_VERIFY_FAILED"), "{text}");
+
+    // Plain HTTP on the HTTPS port: no HTTP answer.
+    let port = server.url.rsplit(':').next().unwrap();
+    let mut plain = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    use std::io::{Read, Write};
+    plain
+        .write_all(b"GET /version HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = plain.read_to_end(&mut got);
+    assert!(
+        !String::from_utf8_lossy(&got).contains("HTTP/1.1 200"),
+        "plain HTTP was answered: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+
+    ok(&["-y", "destroy", &id]);
+    assert!(!ok(&["list"]).contains(&id));
+}
+
+/// `nubo serve` refuses certificate and key files that will not do,
+/// naming the file, before it listens.
+#[test]
+fn bad_tls_files_are_named_before_listening() {
+    let dir = workdir();
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_nubo"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--state-dir"])
+        .arg(dir.path().join("state"))
+        .arg("--tls-cert")
+        .arg(&junk)
+        .arg("--tls-key")
+        .arg(&junk)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{}: no PEM certificate", junk.display())),
+        "{err}"
+    );
+    assert!(!err.contains("listening"), "{err}");
 }
 
 /// One raw request: status and body.
