@@ -10,11 +10,14 @@
 //! them), `resize.rs` (adding and removing VMs as a change of the
 //! recorded description), `policy.rs` (what a description sent over
 //! the API may not ask of the server's machine), `routes.rs` (the
-//! endpoints), `tls.rs` (HTTPS with `--tls-cert` and `--tls-key`). The handlers call `ops/` as the CLI does; nothing here
-//! knows a provider's internals.
+//! endpoints), `tls.rs` (HTTPS with `--tls-cert` and `--tls-key`),
+//! `estimate.rs` (what a `dry_run` create would ask of each cloud). The
+//! handlers call `ops/` as the CLI does; nothing here knows a provider's
+//! internals.
 
 mod auth;
 mod error;
+mod estimate;
 mod im_state;
 mod negotiate;
 mod policy;

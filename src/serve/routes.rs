@@ -18,6 +18,7 @@ use axum::routing::get;
 
 use super::auth::{self, Caller};
 use super::error::{ServeError, internal};
+use super::estimate;
 use super::im_state;
 use super::negotiate::{self, Default, Format};
 use super::registry::{self, Infra, Job, Registry};
@@ -213,7 +214,7 @@ fn recorded_text(record: &str) -> String {
 /// A RADL body checked as a launch would check it (composed, lowered,
 /// its recipes compiled, its systems placed on the caller's clouds), so
 /// that a bad one is refused before anything is recorded.
-async fn check_radl(app: &App, caller: &Caller, text: &str) -> Result<(), ServeError> {
+async fn check_radl(app: &App, caller: &Caller, text: &str) -> Result<Checked, ServeError> {
     let text = text.to_string();
     let clouds = caller.clouds.clone();
     let (store, root) = (app.store.clone(), app.local_root.clone());
@@ -240,14 +241,41 @@ async fn check_radl(app: &App, caller: &Caller, text: &str) -> Result<(), ServeE
                 "the Authorization header has no cloud credential: add a line such as `id = dummy; type = Dummy` or `id = local; type = Local`".into(),
             ));
         }
-        let env = Env::with_store(store, Some(clouds), root)
+        let env = Env::with_store(store, Some(clouds.clone()), root)
             .map_err(|e| ServeError::BadRequest(chain(&e)))?;
-        env.providers
+        let placed = env
+            .providers
             .place(&prepared.spec)
             .map_err(|e| ServeError::BadRequest(e.to_string()))?;
-        Ok(())
+        let placed = placed
+            .into_iter()
+            .map(|(system, p)| {
+                let endpoint = clouds
+                    .by_id(p.id())
+                    .and_then(|c| c.value("host"))
+                    .unwrap_or_default()
+                    .to_string();
+                let cloud = estimate::Cloud {
+                    id: p.id().to_string(),
+                    kind: p.kind().to_string(),
+                    endpoint,
+                };
+                (system, cloud)
+            })
+            .collect();
+        Ok(Checked {
+            spec: prepared.spec,
+            placed,
+        })
     })
     .await
+}
+
+/// A description checked as a create would check it, and where each of
+/// its systems would go.
+struct Checked {
+    spec: crate::model::ClusterSpec,
+    placed: HashMap<String, estimate::Cloud>,
 }
 
 async fn create(State(app): Shared, headers: HeaderMap, Query(q): Params, body: Bytes) -> Response {
@@ -255,13 +283,14 @@ async fn create(State(app): Shared, headers: HeaderMap, Query(q): Params, body: 
         let format = negotiate::accept(&headers, Default::Text)?;
         let caller = caller(&headers)?;
         let run_async = flag(&q, "async", false)?;
-        if flag(&q, "dry_run", false)? {
-            return Err(ServeError::BadRequest(
-                "dry_run is not supported by nubo serve yet".into(),
-            ));
-        }
+        let dry_run = flag(&q, "dry_run", false)?;
         let text = description_body(&headers, &body)?;
-        check_radl(&app, &caller, &text).await?;
+        let checked = check_radl(&app, &caller, &text).await?;
+        if dry_run {
+            // IM answers the estimate in JSON whatever the Accept.
+            let est = estimate::estimate(&checked.spec, &checked.placed);
+            return Ok(negotiate::json(StatusCode::OK, est));
+        }
         let id = registry::new_id();
         let infra = {
             let (reg, id, owner) = (app.registry.clone(), id.clone(), caller.owner.clone());

@@ -554,6 +554,76 @@ fn bad_tls_files_are_named_before_listening() {
     assert!(!err.contains("listening"), "{err}");
 }
 
+/// `POST /infrastructures?dry_run=yes` answers what the description would
+/// ask of each cloud (IM's EstimateResouces form: one `compute` entry per
+/// VM, one `storage` entry per sized disk) and makes nothing; a bad
+/// description gets the same 400 as a create.
+#[test]
+fn a_dry_run_create_estimates_and_makes_nothing() {
+    let dir = workdir();
+    let state = dir.path().join("state");
+    let server = Serve::start(&state, &dir.path().join("local"));
+    let u = &server.url;
+    let radl = RADL.replace(
+        "cpu.count >= 1 and memory.size >= 512m and",
+        "cpu.count >= 2 and memory.size >= 2g and disk.0.size = 20g and disk.1.size = 100g and",
+    );
+    let alice = [("Authorization", ALICE_HEADER)];
+    let (code, text) = request(
+        u,
+        "POST",
+        "/infrastructures?dry_run=yes",
+        &alice,
+        radl.into_bytes(),
+    );
+    assert_eq!(code, 200, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let dummy = &v["dummy"];
+    assert_eq!(dummy["cloudType"], "Dummy", "{v}");
+    let compute = dummy["compute"].as_array().unwrap();
+    assert_eq!(compute.len(), 3, "{v}");
+    assert_eq!(
+        compute[0],
+        serde_json::json!({"cpuCores": 2, "memoryInMegabytes": 2000,
+            "diskSizeInGigabytes": 20, "publicIP": 1}),
+        "{v}"
+    );
+    assert_eq!(
+        compute[1],
+        serde_json::json!({"cpuCores": null, "memoryInMegabytes": null})
+    );
+    assert_eq!(
+        dummy["storage"],
+        serde_json::json!([{"sizeInGigabytes": 20}, {"sizeInGigabytes": 100}]),
+        "{v}"
+    );
+
+    let (code, text) = request(
+        u,
+        "POST",
+        "/infrastructures?dry_run=yes",
+        &alice,
+        b"system front (cpu.count >= )\ndeploy front 1\n".to_vec(),
+    );
+    assert_eq!(code, 400, "{text}");
+    assert!(text.contains("body:1:"), "{text}");
+
+    // Nothing was made.
+    let (code, text) = request(u, "GET", "/infrastructures", &alice, vec![]);
+    assert_eq!(code, 200);
+    assert_eq!(text.trim(), "", "{text}");
+    let listed = Command::new(env!("CARGO_BIN_EXE_nubo"))
+        .args(["list", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&listed.stdout).contains('-'),
+        "{}",
+        String::from_utf8_lossy(&listed.stdout)
+    );
+}
+
 /// One raw request: status and body.
 fn request(
     url: &str,
