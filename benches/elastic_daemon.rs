@@ -76,15 +76,24 @@ impl Daemon {
         Ok(())
     }
 
-    /// Its resident memory, KiB.
-    fn rss_kib(&self) -> Result<u64, String> {
+    /// Its resident memory, KiB: all of it (VmRSS), its anonymous pages
+    /// (heap and stacks: RssAnon) and its pages of files (the executable
+    /// and libraries: RssFile).
+    fn rss_kib(&self) -> Result<Rss, String> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .map_err(|e| format!("the daemon's /proc status: {e}"))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            .ok_or_else(|| "no VmRSS in the daemon's /proc status".to_string())
+        let field = |name: &str| -> Result<u64, String> {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .ok_or_else(|| format!("no {name} in the daemon's /proc status"))
+        };
+        Ok(Rss {
+            total: field("VmRSS:")?,
+            anon: field("RssAnon:")?,
+            file: field("RssFile:")?,
+        })
     }
 
     /// Its CPU time so far (user + system).
@@ -118,6 +127,13 @@ impl Drop for Daemon {
     }
 }
 
+#[derive(Clone, Copy, Default)]
+struct Rss {
+    total: u64,
+    anon: u64,
+    file: u64,
+}
+
 struct Measured {
     latencies: Vec<Duration>,
     /// From just before `nubo ssh` starts to the front-end's clock just
@@ -125,7 +141,8 @@ struct Measured {
     ssh_setup: Vec<Duration>,
     idle: Duration,
     rss_max_kib: u64,
-    rss_end_kib: u64,
+    /// The last sample.
+    rss_end: Rss,
     cpu_idle: Duration,
 }
 
@@ -338,11 +355,11 @@ fn measure(ws: &Workspace, submissions: u32, idle_secs: u32) -> Result<Measured,
     let cpu0 = daemon.cpu()?;
     let start = Instant::now();
     let mut rss_max = 0;
-    let mut rss_end = 0;
+    let mut rss_end = Rss::default();
     while start.elapsed() < Duration::from_secs(idle_secs as u64) {
         daemon.alive()?;
         rss_end = daemon.rss_kib()?;
-        rss_max = rss_max.max(rss_end);
+        rss_max = rss_max.max(rss_end.total);
         std::thread::sleep(Duration::from_secs(1));
     }
     let idle = start.elapsed();
@@ -354,7 +371,7 @@ fn measure(ws: &Workspace, submissions: u32, idle_secs: u32) -> Result<Measured,
         ssh_setup,
         idle,
         rss_max_kib: rss_max,
-        rss_end_kib: rss_end,
+        rss_end,
         cpu_idle,
     })
 }
@@ -380,9 +397,11 @@ fn report(m: &Measured, before: &str, after: &str) -> String {
         ms(max)
     ));
     out.push_str(&format!(
-        "| daemon RSS over {} idle (largest sample; last {:.1} MB) | {rss_mb:.1} MB | under 20 MB: {} | |\n",
+        "| daemon RSS over {} idle (largest sample; last {:.1} MB: {:.1} MB anonymous, {:.1} MB of files) | {rss_mb:.1} MB | under 20 MB: {} | |\n",
         secs(m.idle),
-        m.rss_end_kib as f64 / 1024.0,
+        m.rss_end.total as f64 / 1024.0,
+        m.rss_end.anon as f64 / 1024.0,
+        m.rss_end.file as f64 / 1024.0,
         met(rss_mb < 20.0)
     ));
     out.push_str(&format!(

@@ -3,8 +3,9 @@
 //! no room for its flavor (the server goes to ERROR with Nova's "No valid
 //! host was found"), and in the same round the daemon powers on the
 //! `ec3_if_fail` type `big` instead; `small` rests for its
-//! `elastic_capacity_cooloff` (another job meanwhile gets a `big` node) and
-//! is tried again only after it. The VMs are records only (no host, no
+//! `elastic_capacity_cooloff` (another job meanwhile gets a `big` node,
+//! also from a daemon killed and started again) and is tried again only
+//! after it. The VMs are records only (no host, no
 //! SSH): the description configures nothing, and the job queue is a file
 //! (`command:cat`).
 //!
@@ -19,7 +20,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-const COOLOFF_S: u64 = 6;
+const COOLOFF_S: u64 = 10;
 
 fn cluster() -> String {
     format!(
@@ -206,8 +207,12 @@ async fn no_room_for_a_type_powers_on_its_fallback_in_the_same_round_then_rests(
         ons[1].0 - refused.0
     );
 
-    // 2. Within the cool-off, with room again: another job gets `big`.
+    // 2. Within the cool-off, with room again, and after the daemon is
+    // killed and started again (the rest is read back from the records):
+    // another job gets `big`.
+    drop(daemon);
     emu.set_no_room("2", false);
+    let daemon = start_daemon(dir);
     queue(dir, &["1", "2"]);
     let d = wait_power_ons(dir, 3).await;
     let ons = power_ons(&d);

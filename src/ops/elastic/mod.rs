@@ -94,6 +94,11 @@ pub struct RunOptions {
 /// not complete (a failed step, a busy cluster).
 const RETRY_AFTER: Duration = Duration::from_secs(10);
 
+/// How often an idle daemon gives back its code and free heap pages
+/// (`trim.rs`): once a minute at the default period, a few milliseconds
+/// of reading `/proc/self/smaps`.
+const TRIM_EVERY_ROUNDS: u64 = 60;
+
 fn now_ms() -> i64 {
     Timestamp::now().as_millis()
 }
@@ -460,6 +465,7 @@ pub async fn run(
             .await?
     };
     let (spec, mut policies, mut nodes) = load_nodes(env, cluster).await?;
+    restore_rests(env, cluster, &mut policies, now_ms()).await?;
     record(env, cluster, &nodes, Vec::new(), None).await?;
     let metrics = Arc::new(Metrics::default());
     let _server = match opts.metrics {
@@ -488,7 +494,8 @@ pub async fn run(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     let mut round = 0u64;
-    // The code the start or an action ran is given back after it.
+    // The code the start or an action ran, and the heap it freed, are
+    // given back after it, and every TRIM_EVERY_ROUNDS rounds.
     let mut trim_due = true;
     tracing::info!(cluster, "elasticity daemon started");
     loop {
@@ -574,10 +581,7 @@ pub async fn run(
                         now,
                         &format!("system {system}"),
                         RecordedAction::Fail,
-                        format!(
-                            "rests {}s (elastic_capacity_cooloff): the cloud has no capacity or quota for it",
-                            p.capacity_cooloff_s
-                        ),
+                        rest_reason(p.capacity_cooloff_s),
                     ));
                 }
             }
@@ -589,10 +593,12 @@ pub async fn run(
                 break;
             }
         }
-        if trim_due {
+        if trim_due || round.is_multiple_of(TRIM_EVERY_ROUNDS) {
             trim_due = false;
-            if let Ok(freed) = tokio::task::spawn_blocking(trim::drop_code_pages).await {
-                tracing::debug!(freed, "code pages given back");
+            let given =
+                tokio::task::spawn_blocking(|| (trim::drop_code_pages(), trim::trim_heap()));
+            if let Ok((freed, heap)) = given.await {
+                tracing::debug!(freed, heap, "code and free heap pages given back");
             }
         }
         if opts.rounds.is_some_and(|r| round >= r) {
@@ -601,6 +607,58 @@ pub async fn run(
     }
     queue.close().await;
     tracing::info!(cluster, "elasticity daemon stopped");
+    Ok(())
+}
+
+/// The recorded reason of a node type's rest (`system NAME`, `fail`):
+/// written here and read back by [`rest_of`] when the daemon restarts.
+fn rest_reason(cooloff_s: u64) -> String {
+    format!(
+        "rests {cooloff_s}s (elastic_capacity_cooloff): the cloud has no capacity or quota for it"
+    )
+}
+
+/// The seconds of a rest recorded by [`rest_reason`].
+fn rest_of(reason: &str) -> Option<u64> {
+    reason
+        .strip_prefix("rests ")?
+        .split_once("s (elastic_capacity_cooloff)")?
+        .0
+        .parse()
+        .ok()
+}
+
+/// How many recorded decisions a starting daemon reads back for rests.
+const RESTS_LOOKBACK: u32 = 1000;
+
+/// A node type resting when the last daemon stopped rests on until its
+/// recorded cool-off ends, so a restart does not retry a cloud that just
+/// refused it.
+async fn restore_rests(
+    env: &Env,
+    cluster: &str,
+    policies: &mut [Policy],
+    now: i64,
+) -> Result<(), ElasticError> {
+    let c = cluster.to_string();
+    let recent = env
+        .db()
+        .run(move |s| s.elastic_decisions(&c, RESTS_LOOKBACK))
+        .await?;
+    for d in recent.iter().filter(|d| d.action == RecordedAction::Fail) {
+        let (Some(system), Some(secs)) = (d.node.strip_prefix("system "), rest_of(&d.reason))
+        else {
+            continue;
+        };
+        let until = d.at.0 + (secs as i64) * 1000;
+        if let Some(p) = policies.iter_mut().find(|p| p.system == system)
+            && until > now
+            && p.resting_until.is_none_or(|t| t < until)
+        {
+            tracing::info!(system, until, "still resting from before the restart");
+            p.resting_until = Some(until);
+        }
+    }
     Ok(())
 }
 
@@ -769,5 +827,18 @@ mod lock_tests {
         let _running = store.lock_daemon("c1").unwrap();
         let e = daemon_lock_patiently(&store, "c1", Duration::from_millis(100)).unwrap_err();
         assert!(matches!(e, ElasticError::AlreadyRunning { .. }), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod rest_tests {
+    use super::*;
+
+    #[test]
+    fn a_recorded_rest_is_read_back() {
+        assert_eq!(rest_of(&rest_reason(600)), Some(600));
+        assert_eq!(rest_of(&rest_reason(0)), Some(0));
+        assert_eq!(rest_of("rests soon"), None);
+        assert_eq!(rest_of("power-off timed out"), None);
     }
 }

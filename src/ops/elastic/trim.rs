@@ -1,4 +1,5 @@
-//! Gives back the daemon's resident pages of nubo's own code.
+//! Gives back the daemon's resident pages of nubo's own code, and its
+//! heap's free pages.
 //!
 //! Most of an idle daemon's resident memory is not its data (a few MB)
 //! but pages of the `nubo` executable's code and read-only data mapped
@@ -44,6 +45,22 @@ pub fn drop_code_pages() -> u64 {
         }
     }
     freed
+}
+
+/// Gives the heap's wholly free pages back to the system (glibc's
+/// `malloc_trim`, over every arena: each thread that allocated has one,
+/// and what a round or an action freed stays resident in it otherwise);
+/// whether any was given back. Elsewhere than glibc, nothing is done.
+pub fn trim_heap() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: malloc_trim only releases memory malloc holds free.
+        unsafe { libc::malloc_trim(0) == 1 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
 }
 
 #[derive(Debug, PartialEq)]
