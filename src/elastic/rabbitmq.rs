@@ -21,8 +21,6 @@
 //! otherwise never scale anything).
 
 use super::queue::{Job, QueueNode, QueueState, Snapshot};
-use crate::model::ClusterSpec;
-use crate::radl::ast::Number;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -277,38 +275,6 @@ pub fn parse(
     })
 }
 
-/// `elastic_messages_per_node` of the cluster's elastic systems: ready
-/// messages per pending job. Default 1; every elastic system that gives it
-/// must give the same whole number from 1 up.
-pub fn messages_per_node(spec: &ClusterSpec) -> Result<u32, String> {
-    const F: &str = "elastic_messages_per_node";
-    let mut found: Option<(String, u32)> = None;
-    for sys in spec.systems.iter().filter(|s| s.is_elastic()) {
-        if sys.features.feature(F).is_none() {
-            continue;
-        }
-        let n = match sys.features.get_number(F) {
-            Some(Number::Int(n)) if n >= 1 => u32::try_from(n).unwrap_or(u32::MAX),
-            _ => {
-                return Err(format!(
-                    "system `{}`: `{F}` must be a whole number of messages from 1 up",
-                    sys.name
-                ));
-            }
-        };
-        match &found {
-            Some((other, m)) if *m != n => {
-                return Err(format!(
-                    "systems `{other}` and `{}` give different `{F}` ({m} and {n}): the queue is one, give one value",
-                    sys.name
-                ));
-            }
-            _ => found = Some((sys.name.clone(), n)),
-        }
-    }
-    Ok(found.map_or(1, |(_, n)| n))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,34 +416,5 @@ mod tests {
         let empty = "::nubo-rabbitmq queues\n[\n{\"name\":\"jobs\",\"messages_ready\":0,\"messages_unacknowledged\":0}\n]\n::nubo-rabbitmq consumers\n::nubo-rabbitmq channels\n[\n]\n::nubo-rabbitmq connections\n";
         let s = parse(empty, "jobs", 1, &no_addresses()).unwrap();
         assert_eq!((s.pending.len(), s.running, s.nodes.len()), (0, 0, 0));
-    }
-
-    #[test]
-    fn messages_per_node_from_the_systems() {
-        let spec = |t: &str| {
-            let v = crate::radl::validate(crate::source::FileId(0), t);
-            crate::model::lower(&v.document).0
-        };
-        assert_eq!(
-            messages_per_node(&spec("system wn (ec3_max_instances = 3)\n")),
-            Ok(1)
-        );
-        assert_eq!(
-            messages_per_node(&spec(
-                "system wn (ec3_max_instances = 3 and elastic_messages_per_node = 4)\n"
-            )),
-            Ok(4)
-        );
-        let e = messages_per_node(&spec(
-            "system wn (ec3_max_instances = 3 and elastic_messages_per_node = 0)\n",
-        ))
-        .unwrap_err();
-        assert!(e.contains("from 1 up"), "{e}");
-        let e = messages_per_node(&spec(
-            "system wn (ec3_max_instances = 3 and elastic_messages_per_node = 2)\n\
-             system wn2 (ec3_max_instances = 3 and elastic_messages_per_node = 3)\n",
-        ))
-        .unwrap_err();
-        assert!(e.contains("different"), "{e}");
     }
 }

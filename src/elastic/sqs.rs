@@ -2,10 +2,11 @@
 //! from the queue's attributes (`GetQueueAttributes`):
 //!
 //! - `ApproximateNumberOfMessages` (visible, waiting for a consumer) is
-//!   the pending work: each message is a pending job asking for one node
-//!   and one CPU. A worker's consumer takes as many messages at once as
-//!   its node has CPUs (`cpu.count`), so a type of N CPUs per node is
-//!   powered on for every N waiting messages.
+//!   the pending work: every `elastic_messages_per_node` messages (default
+//!   1, as for RabbitMQ) are a pending job asking for one node and one
+//!   CPU. A worker of C CPUs (`cpu.count`) counts for C jobs, so a type of
+//!   C CPUs per node is powered on for every C × `elastic_messages_per_node`
+//!   waiting messages: give the consumer that many at once.
 //! - `ApproximateNumberOfMessagesNotVisible` (received by a consumer and
 //!   not yet deleted) is the work in flight: while there is any, every
 //!   worker counts as used; when there is none, every worker is idle.
@@ -108,17 +109,18 @@ pub fn depth(attributes: &HashMap<String, String>) -> Result<Depth, SqsError> {
     })
 }
 
-/// The queue's view: a one-CPU job per waiting message (at most
-/// [`MAX_JOBS`]), and each of `workers` used while messages are in flight,
-/// idle otherwise.
-pub fn snapshot(d: Depth, workers: &[String]) -> Snapshot {
+/// The queue's view: a one-CPU job per `per_node` waiting messages
+/// (`elastic_messages_per_node`, at least 1; the last job may stand for
+/// fewer; at most [`MAX_JOBS`] jobs), and each of `workers` used while
+/// messages are in flight, idle otherwise.
+pub fn snapshot(d: Depth, per_node: u32, workers: &[String]) -> Snapshot {
     let state = if d.in_flight > 0 {
         QueueState::Used
     } else {
         QueueState::Idle
     };
     Snapshot {
-        pending: (1..=d.visible.min(MAX_JOBS))
+        pending: (1..=d.visible.div_ceil(u64::from(per_node.max(1))).min(MAX_JOBS))
             .map(|i| Job {
                 id: format!("message-{i}"),
                 cpus: 1,
@@ -202,6 +204,7 @@ mod tests {
                 visible: 3,
                 in_flight: 1,
             },
+            1,
             &workers,
         );
         assert_eq!(s.pending.len(), 3);
@@ -214,6 +217,7 @@ mod tests {
                 visible: 0,
                 in_flight: 0,
             },
+            1,
             &workers,
         );
         assert!(s.pending.is_empty());
@@ -223,8 +227,19 @@ mod tests {
                 visible: u64::MAX,
                 in_flight: 0,
             },
+            1,
             &[],
         );
         assert_eq!(s.pending.len() as u64, MAX_JOBS);
+        // `elastic_messages_per_node = 4`: 9 messages are 3 jobs.
+        let s = snapshot(
+            Depth {
+                visible: 9,
+                in_flight: 0,
+            },
+            4,
+            &[],
+        );
+        assert_eq!(s.pending.len(), 3);
     }
 }

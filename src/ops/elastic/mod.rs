@@ -473,13 +473,12 @@ pub async fn run(
         None => None,
     };
     let mut queue = Queue::new(env.clone(), cluster, opts.queue.clone());
-    if let QueueKind::RabbitMq(_) = opts.queue {
-        let per_node = crate::elastic::rabbitmq::messages_per_node(&spec).map_err(|e| {
-            ElasticError::Policy {
+    if let QueueKind::RabbitMq(_) | QueueKind::Sqs(_) = opts.queue {
+        let per_node =
+            crate::elastic::policy::messages_per_node(&spec).map_err(|e| ElasticError::Policy {
                 cluster: cluster.to_string(),
                 errors: vec![e],
-            }
-        })?;
+            })?;
         queue.set_messages_per_node(per_node);
     }
     // What a crash left half done (a VM or a configuration step) is

@@ -90,7 +90,7 @@ pub struct Queue {
     #[cfg(feature = "ec2")]
     sqs: tokio::sync::OnceCell<super::sqs::Sqs>,
     kube: tokio::sync::OnceCell<super::kube::Kube>,
-    /// Ready messages per pending job (`rabbitmq`).
+    /// Waiting messages per pending job (`rabbitmq`, `sqs`).
     messages_per_node: u32,
 }
 
@@ -308,7 +308,11 @@ impl Queue {
             .await?;
         let depth = client.depth().await?;
         let workers = self.running_nodes().await?;
-        Ok(crate::elastic::sqs::snapshot(depth, &workers))
+        Ok(crate::elastic::sqs::snapshot(
+            depth,
+            self.messages_per_node,
+            &workers,
+        ))
     }
 
     #[cfg(not(feature = "ec2"))]
