@@ -159,13 +159,27 @@ fn has_im_client() -> bool {
 struct Client {
     url: String,
     auth: PathBuf,
+    /// HTTPS: `--verify-ssl`, trusting the certificates in this file
+    /// (`REQUESTS_CA_BUNDLE`).
+    trust: Option<PathBuf>,
 }
 
 impl Client {
+    fn new(url: &str, auth: PathBuf) -> Client {
+        Client {
+            url: url.to_string(),
+            auth,
+            trust: None,
+        }
+    }
+
     fn run(&self, args: &[&str]) -> (bool, String) {
-        let out = Command::new("im_client")
-            .arg("-r")
-            .arg(&self.url)
+        let mut cmd = Command::new("im_client");
+        cmd.arg("-r").arg(&self.url);
+        if let Some(ca) = &self.trust {
+            cmd.arg("--verify-ssl").env("REQUESTS_CA_BUNDLE", ca);
+        }
+        let out = cmd
             .arg("-a")
             .arg(&self.auth)
             .args(args)
@@ -221,10 +235,7 @@ fn im_client_drives_the_dummy_provider() {
     let server = Serve::start(&state, &dir.path().join("local"));
     std::fs::write(dir.path().join("auth.dat"), ALICE).unwrap();
     std::fs::write(dir.path().join("infra.radl"), RADL).unwrap();
-    let c = Client {
-        url: server.url.clone(),
-        auth: dir.path().join("auth.dat"),
-    };
+    let c = Client::new(&server.url, dir.path().join("auth.dat"));
     let radl = dir.path().join("infra.radl");
     let id = created_id(&c.ok(&["create", radl.to_str().unwrap()]));
     let state_text = c.wait_state(&id, "configured");
@@ -323,10 +334,7 @@ fn im_client_drives_the_dummy_provider() {
         "type = InfrastructureManager; username = bob; password = b\nid = dummy; type = Dummy\n",
     )
     .unwrap();
-    let bob = Client {
-        url: server.url.clone(),
-        auth: dir.path().join("bob.dat"),
-    };
+    let bob = Client::new(&server.url, dir.path().join("bob.dat"));
     let (ok, text) = bob.run(&["getstate", &id]);
     assert!(!ok && text.contains("not granted"), "{text}");
     c.ok(&[
@@ -417,6 +425,22 @@ fn im_client_drives_the_dummy_provider() {
     assert!(!String::from_utf8_lossy(&listed.stdout).contains(&id));
 }
 
+/// A self-signed certificate for `cn` (valid for 127.0.0.1) and its key,
+/// by openssl; false when openssl cannot make one.
+fn self_signed(cn: &str, cert: &Path, key: &Path) -> bool {
+    Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", &format!("/CN={cn}"), "-addext"])
+        .arg("subjectAltName=IP:127.0.0.1")
+        .arg("-keyout")
+        .arg(key)
+        .arg("-out")
+        .arg(cert)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// `nubo serve --tls-cert --tls-key`: the unmodified im_client with
 /// `--verify-ssl` (requests checks the certificate against the CA bundle
 /// it is given) creates, reads and destroys over HTTPS; without the
@@ -430,18 +454,8 @@ fn im_client_drives_nubo_serve_over_https() {
     }
     let dir = workdir();
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
-        .args(["-subj", "/CN=localhost", "-addext"])
-        .arg("subjectAltName=IP:127.0.0.1")
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output();
-    if !made.as_ref().is_ok_and(|o| o.status.success()) {
-        skip_or_fail(&format!("openssl cannot make a test certificate: {made:?}"));
+    if !self_signed("localhost", &cert, &key) {
+        skip_or_fail("openssl cannot make a test certificate");
         return;
     }
     let server = Serve::start_full(
@@ -457,50 +471,27 @@ fn im_client_drives_nubo_serve_over_https() {
     );
     std::fs::write(dir.path().join("auth.dat"), ALICE).unwrap();
     std::fs::write(dir.path().join("infra.radl"), RADL).unwrap();
-    let im = |ca: &Path, args: &[&str]| -> (bool, String) {
-        let out = Command::new("im_client")
-            .arg("-r")
-            .arg(&server.url)
-            .arg("--verify-ssl")
-            .arg("-a")
-            .arg(dir.path().join("auth.dat"))
-            .args(args)
-            .env("REQUESTS_CA_BUNDLE", ca)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run im_client");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
+    let c = Client {
+        trust: Some(cert.clone()),
+        ..Client::new(&server.url, dir.path().join("auth.dat"))
     };
-    let ok = |args: &[&str]| {
-        let (ok, text) = im(&cert, args);
-        assert!(ok, "im_client {args:?} over HTTPS failed:\n{text}");
-        text
-    };
-    assert!(ok(&["getversion"]).contains(env!("CARGO_PKG_VERSION")));
+    assert!(c.ok(&["getversion"]).contains(env!("CARGO_PKG_VERSION")));
     let radl = dir.path().join("infra.radl");
-    let id = created_id(&ok(&["create", radl.to_str().unwrap()]));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !ok(&["getstate", &id]).contains("The infrastructure is in state: configured") {
-        assert!(Instant::now() < deadline, "never configured over HTTPS");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let id = created_id(&c.ok(&["create", radl.to_str().unwrap()]));
+    c.wait_state(&id, "configured");
 
     // A client that does not trust the certificate stops at the TLS check.
-    let other_ca = dir.path().join("other-ca.pem");
-    let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
-        .args(["-subj", "/CN=someone-else", "-keyout", "/dev/null", "-out"])
-        .arg(&other_ca)
-        .output()
-        .unwrap();
-    assert!(made.status.success());
-    let (trusted, text) = im(&other_ca, &["list"]);
+    let other = dir.path().join("other.pem");
+    assert!(self_signed(
+        "someone-else",
+        &other,
+        &dir.path().join("other.key")
+    ));
+    let untrusting = Client {
+        trust: Some(other),
+        ..Client::new(&server.url, dir.path().join("auth.dat"))
+    };
+    let (trusted, text) = untrusting.run(&["list"]);
     assert!(
         !trusted,
         "a client without the certificate got through:\n{text}"
@@ -525,8 +516,8 @@ fn im_client_drives_nubo_serve_over_https() {
         String::from_utf8_lossy(&got)
     );
 
-    ok(&["-y", "destroy", &id]);
-    assert!(!ok(&["list"]).contains(&id));
+    c.ok(&["-y", "destroy", &id]);
+    assert!(!c.ok(&["list"]).contains(&id));
 }
 
 /// `nubo serve` refuses certificate and key files that will not do,
