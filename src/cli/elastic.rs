@@ -172,6 +172,7 @@ fn daemon(a: RunArgs) -> CliResult {
         rounds: a.rounds,
         dirs: RecipeDirs::default(),
     };
+    elastic::before_runtime();
     Ok(runtime().block_on(elastic::run(&env, &opts, shutdown_signal()))?)
 }
 

@@ -450,6 +450,12 @@ fn daemon_lock_patiently(
     }
 }
 
+/// What the daemon's process sets before its runtime starts its threads:
+/// one malloc arena for them all (see `trim.rs`).
+pub fn before_runtime() {
+    trim::one_malloc_arena();
+}
+
 /// `nubo elastic run`: rounds every `period` until `shutdown` resolves
 /// (or `rounds` are done).
 pub async fn run(
