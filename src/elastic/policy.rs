@@ -213,8 +213,9 @@ fn policy(sys: &SystemSpec) -> Result<Policy, PolicyError> {
 }
 
 /// `elastic_messages_per_node` of the cluster's elastic systems: the
-/// waiting messages of a message queue (RabbitMQ, SQS) per pending job. Default 1; every elastic system that gives it
-/// must give the same whole number from 1 up.
+/// waiting messages of a message queue (RabbitMQ, SQS) per pending job.
+/// Default 1; every elastic system that gives it must give the same whole
+/// number from 1 up.
 pub fn messages_per_node(spec: &ClusterSpec) -> Result<u32, String> {
     const F: &str = "elastic_messages_per_node";
     let mut found: Option<(String, u32)> = None;

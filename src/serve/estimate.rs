@@ -9,7 +9,7 @@
 //! makes the VM (that needs the cloud's list), so the sizes here are the
 //! description's own: the lower bound of `cpu.count >= 2` is 2.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Map, Value, json};
 
@@ -25,33 +25,39 @@ pub struct Cloud {
     pub endpoint: String,
 }
 
-/// The estimate, keyed by cloud id in the description's system order.
+/// One cloud's part of the estimate, as IM writes it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CloudEstimate {
+    cloud_type: String,
+    cloud_endpoint: String,
+    compute: Vec<Value>,
+    storage: Vec<Value>,
+}
+
+/// The estimate, keyed by cloud id.
 pub fn estimate(spec: &ClusterSpec, placed: &HashMap<String, Cloud>) -> Value {
-    let mut out = Map::new();
+    let mut out: BTreeMap<String, CloudEstimate> = BTreeMap::new();
     for sys in spec.systems.iter().filter(|s| s.count > 0) {
         let Some(cloud) = placed.get(&sys.name) else {
             continue;
         };
-        let entry = out.entry(cloud.id.clone()).or_insert_with(|| {
-            json!({
-                "cloudType": cloud.kind,
-                "cloudEndpoint": cloud.endpoint,
-                "compute": [],
-                "storage": [],
-            })
-        });
+        let entry = out
+            .entry(cloud.id.clone())
+            .or_insert_with(|| CloudEstimate {
+                cloud_type: cloud.kind.clone(),
+                cloud_endpoint: cloud.endpoint.clone(),
+                compute: Vec::new(),
+                storage: Vec::new(),
+            });
         let vm = compute(spec, sys);
         let disks = storage(sys);
         for _ in 0..sys.count {
-            if let Some(list) = entry["compute"].as_array_mut() {
-                list.push(vm.clone());
-            }
-            if let Some(list) = entry["storage"].as_array_mut() {
-                list.extend(disks.iter().cloned());
-            }
+            entry.compute.push(vm.clone());
+            entry.storage.extend(disks.iter().cloned());
         }
     }
-    Value::Object(out)
+    serde_json::to_value(out).unwrap_or_default()
 }
 
 fn number(n: Number) -> Value {
@@ -91,12 +97,7 @@ fn compute(spec: &ClusterSpec, sys: &SystemSpec) -> Value {
     if disk > 0.0 {
         vm.insert("diskSizeInGigabytes".into(), json!(disk as i64));
     }
-    let public = sys.interfaces.iter().any(|i| {
-        spec.networks
-            .iter()
-            .any(|n| n.name == i.network && n.public)
-    });
-    if public {
+    if spec.networks_of(sys).iter().any(|n| n.public) {
         vm.insert("publicIP".into(), json!(1));
     }
     Value::Object(vm)
